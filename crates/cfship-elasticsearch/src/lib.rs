@@ -1,0 +1,1 @@
+//! cfship-elasticsearch
