@@ -1,0 +1,298 @@
+//! Translation of the `java.util.regex.Pattern` dialect used by Elasticsearch into the dialect of
+//! the Rust `regex` crate, preserving Java's matching semantics where the two differ.
+//!
+//! Java (default flags, as Elasticsearch compiles the uap-core patterns) differs from Rust's
+//! default Unicode mode in these ways, which are handled here:
+//!
+//! * `\d`, `\w`, `\s` and their negations are ASCII-only in Java; in Rust they are Unicode-aware.
+//!   They are rewritten to explicit ASCII classes.
+//! * `\b` / `\B` follow the ASCII `\w` definition in Java (JDK 19+); rewritten to `(?-u:\b)`.
+//! * `.` does not match any Java line terminator (`\n`, `\r`, U+0085, U+2028, U+2029); Rust's
+//!   `.` only excludes `\n`. It is rewritten to a class excluding all five.
+//! * Escaped non-alphabetic characters are literals in Java; they are emitted as literals.
+//!
+//! Constructs that Rust's `regex` cannot express (look-around, back-references, possessive
+//! quantifiers, atomic groups, `\Q..\E`, inline flags, …) are rejected with an error rather than
+//! silently changing meaning. The embedded regexes file contains none of them (a test asserts
+//! that every pattern translates and compiles).
+//!
+//! Known, documented divergences that are not emulated (they need characters that never occur
+//! in HTTP `User-Agent` headers): Java's `$` also matches before a *final* line terminator, and
+//! Java's case-insensitive flag folds ASCII only while Rust's also folds U+212A (Kelvin sign)
+//! and U+017F (long s) onto `k`/`s`.
+
+/// `.` in Java: any character except a line terminator.
+const DOT: &str = r"[^\n\r\x{85}\x{2028}\x{2029}]";
+const DIGIT: &str = "0-9";
+const WORD: &str = "0-9A-Za-z_";
+const SPACE: &str = r"\t\n\x0B\x0C\r ";
+
+/// Characters that must stay escaped in a Rust pattern (outside and inside classes).
+fn is_rust_meta(c: char) -> bool {
+    matches!(
+        c,
+        '\\' | '.'
+            | '+'
+            | '*'
+            | '?'
+            | '('
+            | ')'
+            | '|'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '^'
+            | '$'
+            | '#'
+            | '&'
+            | '-'
+            | '~'
+    )
+}
+
+/// Translates a Java regular expression into an equivalent Rust `regex` pattern.
+///
+/// Returns a human-readable reason when the pattern uses a construct that cannot be translated.
+pub(crate) fn translate(java: &str) -> Result<String, String> {
+    let chars: Vec<char> = java.chars().collect();
+    let mut out = String::with_capacity(java.len() + 16);
+    // Depth of (possibly nested) character classes we are in.
+    let mut class_depth = 0usize;
+    // True right after an opening `[` / `[^` (a `]` there would be ambiguous between dialects).
+    let mut class_start = false;
+    // True when the previous token was a quantifier (to detect possessive `++`, `*+`, …).
+    let mut after_quantifier = false;
+    let mut i = 0usize;
+
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        let in_class = class_depth > 0;
+        let was_class_start = class_start;
+        class_start = false;
+        let was_after_quantifier = after_quantifier;
+        after_quantifier = false;
+
+        match c {
+            '\\' => {
+                let Some(e) = next else {
+                    return Err("pattern ends with a lone backslash".into());
+                };
+                i += 1;
+                let shorthand = match e {
+                    'd' => Some((DIGIT, false)),
+                    'D' => Some((DIGIT, true)),
+                    'w' => Some((WORD, false)),
+                    'W' => Some((WORD, true)),
+                    's' => Some((SPACE, false)),
+                    'S' => Some((SPACE, true)),
+                    _ => None,
+                };
+                if let Some((set, negated)) = shorthand {
+                    if in_class && !negated {
+                        // A following `-x` would turn the last char of the set into a range start.
+                        if chars.get(i + 1) == Some(&'-') && chars.get(i + 2) != Some(&']') {
+                            return Err(format!("range after \\{e} inside a class"));
+                        }
+                        out.push_str(set);
+                    } else {
+                        out.push('[');
+                        if negated {
+                            out.push('^');
+                        }
+                        out.push_str(set);
+                        out.push(']');
+                    }
+                } else {
+                    match e {
+                        'b' | 'B' if !in_class => {
+                            out.push_str("(?-u:\\");
+                            out.push(e);
+                            out.push(')');
+                        }
+                        't' | 'n' | 'r' | 'f' => {
+                            out.push('\\');
+                            out.push(e);
+                        }
+                        'x' => {
+                            // `\xhh` and `\x{h…h}` have the same syntax in both dialects.
+                            out.push_str("\\x");
+                        }
+                        'u' => {
+                            let hex: String = chars.iter().skip(i + 1).take(4).collect();
+                            if hex.len() != 4 || !hex.chars().all(|h| h.is_ascii_hexdigit()) {
+                                return Err("malformed \\u escape".into());
+                            }
+                            out.push_str("\\x{");
+                            out.push_str(&hex);
+                            out.push('}');
+                            i += 4;
+                        }
+                        e if e.is_ascii_alphanumeric() => {
+                            return Err(format!("unsupported escape \\{e}"));
+                        }
+                        e => {
+                            // Any other escaped character is a literal in Java.
+                            if is_rust_meta(e) {
+                                out.push('\\');
+                            }
+                            out.push(e);
+                        }
+                    }
+                }
+            }
+            '[' => {
+                if in_class && next == Some(':') {
+                    // Rust would read `[:alpha:]` as a POSIX class; Java reads a nested class.
+                    return Err("`[:` inside a class".into());
+                }
+                class_depth += 1;
+                class_start = true;
+                out.push('[');
+                if next == Some('^') {
+                    out.push('^');
+                    i += 1;
+                }
+            }
+            ']' if in_class => {
+                if was_class_start {
+                    return Err("empty class or leading `]` in a class".into());
+                }
+                class_depth -= 1;
+                out.push(']');
+            }
+            '&' | '-' | '~' if in_class && next == Some(c) => {
+                return Err(format!("class set operator `{c}{c}`"));
+            }
+            _ if in_class => out.push(c),
+            '.' => out.push_str(DOT),
+            '(' => {
+                if next == Some('?') {
+                    if chars.get(i + 2) == Some(&':') {
+                        out.push_str("(?:");
+                        i += 2;
+                    } else {
+                        return Err("unsupported group construct `(?`…".into());
+                    }
+                } else {
+                    out.push('(');
+                }
+            }
+            '*' | '+' | '?' => {
+                if c == '+' && was_after_quantifier {
+                    return Err("possessive quantifier".into());
+                }
+                out.push(c);
+                // A `?` right after a quantifier makes it lazy; it is not itself a quantifier.
+                after_quantifier = !(c == '?' && was_after_quantifier);
+            }
+            '{' => {
+                // Copy a `{n}`, `{n,}` or `{n,m}` repetition verbatim.
+                let rest: String = chars[i..].iter().collect();
+                let Some(end) = rest.find('}') else {
+                    return Err("unterminated `{`".into());
+                };
+                let body = &rest[1..end];
+                let valid = !body.is_empty()
+                    && body.chars().all(|ch| ch.is_ascii_digit() || ch == ',')
+                    && body.matches(',').count() <= 1
+                    && !body.starts_with(',');
+                if !valid {
+                    return Err("`{` that is not a repetition".into());
+                }
+                out.push_str(&rest[..=end]);
+                i += rest[..=end].chars().count() - 1;
+                after_quantifier = true;
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    if class_depth != 0 {
+        return Err("unterminated character class".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::translate;
+
+    fn rx(java: &str) -> regex::Regex {
+        let t = translate(java).unwrap_or_else(|e| panic!("{java}: {e}"));
+        regex::Regex::new(&t).unwrap_or_else(|e| panic!("{java} -> {t}: {e}"))
+    }
+
+    #[test]
+    fn digit_and_word_classes_are_ascii_only() {
+        // U+0663 ARABIC-INDIC DIGIT THREE is \d in Rust's Unicode mode, not in Java.
+        assert!(!rx(r"^\d$").is_match("\u{663}"));
+        assert!(rx(r"^\d$").is_match("7"));
+        assert!(!rx(r"^\w$").is_match("é"));
+        assert!(rx(r"^\W$").is_match("é"));
+        assert!(rx(r"^[\w.]+$").is_match("a_b.9"));
+        assert!(!rx(r"^\s$").is_match("\u{a0}"));
+        assert!(rx(r"^\S$").is_match("\u{a0}"));
+    }
+
+    #[test]
+    fn word_boundary_is_ascii() {
+        // In Java `é` is not a word character, so there is a boundary before `foo`.
+        assert!(rx(r"\bfoo").is_match("éfoo"));
+        assert!(!rx(r"\bfoo").is_match("afoo"));
+    }
+
+    #[test]
+    fn dot_excludes_java_line_terminators() {
+        let r = rx("^a.b$");
+        assert!(r.is_match("axb"));
+        for t in ["\n", "\r", "\u{85}", "\u{2028}", "\u{2029}"] {
+            assert!(!r.is_match(&format!("a{t}b")), "{t:?}");
+        }
+        assert!(rx("^[.]$").is_match("."));
+        assert!(!rx("^[.]$").is_match("x"));
+    }
+
+    #[test]
+    fn escaped_punctuation_is_literal() {
+        assert!(rx(r"^a\ b\!\/\-$").is_match("a b!/-"));
+        assert!(rx(r"^[\!\-_]+$").is_match("!-_"));
+        assert!(rx(r"^\$x$").is_match("$x"));
+    }
+
+    #[test]
+    fn groups_and_repetitions_are_preserved() {
+        let r = rx(r"(a)(?:b|)(c{1,2})x{2}");
+        let caps = r.captures("zabccxx").expect("match");
+        assert_eq!(r.captures_len(), 3);
+        assert_eq!(caps.get(1).map(|m| m.as_str()), Some("a"));
+        assert_eq!(caps.get(2).map(|m| m.as_str()), Some("cc"));
+        assert!(rx(r"a+?b").is_match("aab"));
+        assert!(rx(r"\u0041").is_match("A"));
+    }
+
+    #[test]
+    fn untranslatable_constructs_are_rejected() {
+        for p in [
+            r"(?=a)",
+            r"(?!a)",
+            r"(?<=a)b",
+            r"(?<!a)b",
+            r"(a)\1",
+            r"a++",
+            r"a*+",
+            r"(?>a)",
+            r"(?i)a",
+            r"\Qa\E",
+            r"\p{L}",
+            r"[a&&b]",
+            r"[]a]",
+            r"a{x}",
+            r"[a",
+            "a\\",
+        ] {
+            assert!(translate(p).is_err(), "{p} should be rejected");
+        }
+    }
+}
