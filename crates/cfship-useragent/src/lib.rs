@@ -301,7 +301,9 @@ fn build_section(root: &Yaml, keys: &SectionKeys) -> Result<Section, Error> {
     let mut rules = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
         let Yaml::Hash(map) = entry else {
-            return Err(Error::Malformed(format!("{section}[{index}] is not a mapping")));
+            return Err(Error::Malformed(format!(
+                "{section}[{index}] is not a mapping"
+            )));
         };
         let field = |key: &str| -> Result<Option<String>, Error> {
             match map.get(&Yaml::String(key.to_owned())) {
@@ -311,7 +313,9 @@ fn build_section(root: &Yaml, keys: &SectionKeys) -> Result<Section, Error> {
             }
         };
         let Some(java_regex) = field("regex")? else {
-            return Err(Error::Malformed(format!("{section}[{index}] has no `regex`")));
+            return Err(Error::Malformed(format!(
+                "{section}[{index}] has no `regex`"
+            )));
         };
         let case_insensitive = field("regex_flag")?.as_deref() == Some("i");
         let translated = java::translate(&java_regex).map_err(|reason| Error::Unsupported {
@@ -377,7 +381,9 @@ impl UserAgentParser {
     pub fn from_yaml(yaml: &str) -> Result<Self, Error> {
         let started = std::time::Instant::now();
         let docs = YamlLoader::load_from_str(yaml).map_err(|e| Error::Yaml(e.to_string()))?;
-        let root = docs.first().ok_or_else(|| Error::Malformed("empty document".into()))?;
+        let root = docs
+            .first()
+            .ok_or_else(|| Error::Malformed("empty document".into()))?;
         if !matches!(root, Yaml::Hash(_)) {
             return Err(Error::Malformed("top level is not a mapping".into()));
         }
@@ -505,13 +511,22 @@ mod tests {
             build: parts[3].map(Into::into),
         };
         assert_eq!(v([None, Some("1"), None, None]).joined_version(), None);
-        assert_eq!(v([Some("1"), None, Some("3"), None]).joined_version().as_deref(), Some("1"));
         assert_eq!(
-            v([Some("1"), Some("2"), None, Some("4")]).joined_version().as_deref(),
+            v([Some("1"), None, Some("3"), None])
+                .joined_version()
+                .as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            v([Some("1"), Some("2"), None, Some("4")])
+                .joined_version()
+                .as_deref(),
             Some("1.2")
         );
         assert_eq!(
-            v([Some("1"), Some(""), Some("3"), Some("4")]).joined_version().as_deref(),
+            v([Some("1"), Some(""), Some("3"), Some("4")])
+                .joined_version()
+                .as_deref(),
             Some("1..3.4")
         );
     }

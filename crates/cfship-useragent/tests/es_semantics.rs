@@ -133,7 +133,10 @@ fn es_uncommon_device_xoom() {
 #[test]
 fn es_spider_without_version() {
     let ua = "Mozilla/5.0 (compatible; EasouSpider; +http://www.easou.com/search/spider.html)";
-    assert_eq!(parser().parse(ua), expect("EasouSpider", None, None, "Spider"));
+    assert_eq!(
+        parser().parse(ua),
+        expect("EasouSpider", None, None, "Spider")
+    );
 }
 
 #[test]
@@ -188,7 +191,15 @@ fn es_java_client_quirky_version() {
 
 #[test]
 fn empty_and_garbage_strings_are_other() {
-    for ua in ["", " ", "\u{0}\u{1}\u{2}", "%%%%", "ü¨ø†¥π", "(((((", ";;;;;"] {
+    for ua in [
+        "",
+        " ",
+        "\u{0}\u{1}\u{2}",
+        "%%%%",
+        "ü¨ø†¥π",
+        "(((((",
+        ";;;;;",
+    ] {
         let got = parser().parse(ua);
         assert_eq!(got.name.as_deref(), Some("Other"), "{ua:?}");
         assert_eq!(got.device_name.as_deref(), Some("Other"), "{ua:?}");
@@ -213,15 +224,25 @@ fn cached_parser_returns_the_uncached_result_and_bounds_its_size() {
     let first = cached.parse(ua);
     let second = cached.parse(ua);
     assert_eq!(*first, parser().parse(ua));
-    assert!(Arc::ptr_eq(&first, &second), "second lookup must come from the cache");
+    assert!(
+        Arc::ptr_eq(&first, &second),
+        "second lookup must come from the cache"
+    );
     for i in 0..1000 {
         let ua = format!("agent-{i}/1.0");
         assert_eq!(*cached.parse(&ua), parser().parse(&ua));
     }
-    assert!(cached.len() <= 64 + 64 / 2, "cache holds {} entries", cached.len());
+    assert!(
+        cached.len() <= 64 + 64 / 2,
+        "cache holds {} entries",
+        cached.len()
+    );
 
     // Strings above the length limit are parsed but not cached.
-    let long = format!("WordPress/5.2.2;{}", "a".repeat(cfship_useragent::MAX_CACHED_LEN));
+    let long = format!(
+        "WordPress/5.2.2;{}",
+        "a".repeat(cfship_useragent::MAX_CACHED_LEN)
+    );
     let a = cached.parse(&long);
     let b = cached.parse(&long);
     assert_eq!(*a, *b);
