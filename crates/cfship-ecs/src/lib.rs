@@ -1,1 +1,335 @@
-//! cfship-ecs
+//! # cfship-ecs — the transform
+//!
+//! Pure, synchronous functions that turn one raw Cloudflare record (an audit log entry or a
+//! Logpull HTTP request) into the Elastic Common Schema document that Elastic's own `cloudflare`
+//! integration (package 2.22, ECS 8.11.0) produces in its ingest pipelines, plus the `_id`
+//! Elasticsearch's `fingerprint` processor gives it. No I/O happens here except opening the
+//! GeoIP databases once.
+//!
+//! Bad input never panics and is never lost: a record that is not JSON, or on which a pipeline
+//! step fails, becomes a document with `event.kind: pipeline_error`, an `error.message` naming
+//! the processor and the reason, `event.original` and the tag `preserve_original_event`.
+
+pub mod audit;
+pub mod canonical;
+pub mod convert;
+pub mod doc;
+pub mod fingerprint;
+pub mod geoip;
+pub mod logpull;
+mod pipeline;
+pub mod split;
+pub mod time;
+pub mod uri;
+
+use doc::{Obj, Val};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+pub use geoip::{GeoIp, GeoIpError};
+pub use split::{RecordSplitter, SplitItem};
+
+/// The two datasets of the integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dataset {
+    Audit,
+    Logpull,
+}
+
+impl Dataset {
+    /// `audit` / `logpull`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Audit => "audit",
+            Dataset::Logpull => "logpull",
+        }
+    }
+
+    /// `cloudflare.audit` / `cloudflare.logpull`.
+    pub fn event_dataset(self) -> &'static str {
+        match self {
+            Dataset::Audit => "cloudflare.audit",
+            Dataset::Logpull => "cloudflare.logpull",
+        }
+    }
+
+    /// The data stream `logs-cloudflare.<dataset>-<namespace>`.
+    pub fn data_stream(self, namespace: &str) -> String {
+        format!("logs-{}-{namespace}", self.event_dataset())
+    }
+}
+
+impl std::str::FromStr for Dataset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "audit" | "cloudflare.audit" => Ok(Dataset::Audit),
+            "logpull" | "cloudflare.logpull" => Ok(Dataset::Logpull),
+            other => Err(format!("unknown dataset {other:?}: expected audit or logpull")),
+        }
+    }
+}
+
+/// The tag that keeps `event.original`.
+pub const PRESERVE_ORIGINAL_TAG: &str = "preserve_original_event";
+
+/// How documents are built.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Audit: becomes `cloud.account.id` (Elastic Agent's `_config.account_id`).
+    pub account_id: Option<String>,
+    /// Keep `event.original` (adds the tag `preserve_original_event`).
+    pub preserve_original: bool,
+    /// Tags every document carries (Elastic Agent's defaults are `forwarded` and
+    /// `cloudflare-audit` / `cloudflare-logpull`).
+    pub tags: Vec<String>,
+    /// Fix the upstream pipeline bugs listed in the README instead of reproducing them.
+    pub fix_upstream_bugs: bool,
+    /// When set, add what Elastic Agent and Fleet add for indexing: `data_stream.*`,
+    /// `event.dataset`, `event.module` (the data stream namespace).
+    pub namespace: Option<String>,
+    /// Add `event.ingested` (Fleet's final pipeline does); the time comes from the caller.
+    pub set_ingested: bool,
+}
+
+/// One produced document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// `_id`: the fingerprint Elastic computes (`event.id` for audit, `event.original` for
+    /// Logpull). Documents that failed before that step use the fingerprint of `event.original`,
+    /// so every document has a deterministic id.
+    pub id: String,
+    /// The document as compact JSON.
+    pub source: String,
+    /// `Some(message)` for a `pipeline_error` document.
+    pub error: Option<String>,
+}
+
+/// Result of transforming one record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Doc(Document),
+    /// The record produces no document (the un-split empty audit API page, as upstream drops it).
+    Dropped,
+}
+
+/// The transformer: options, GeoIP databases and the user-agent parser, shared read-only.
+/// `Send + Sync`; lookups are cached internally.
+pub struct Transformer {
+    opts: Options,
+    geo: Option<Arc<GeoIp>>,
+    ua: Arc<cfship_useragent::CachedParser>,
+}
+
+/// Errors building a transformer.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error(transparent)]
+    GeoIp(#[from] GeoIpError),
+    #[error("user-agent parser: {0}")]
+    UserAgent(String),
+}
+
+impl Transformer {
+    pub fn new(opts: Options, geo: Option<Arc<GeoIp>>) -> Result<Self, TransformError> {
+        let ua = cfship_useragent::CachedParser::with_default_regexes().map_err(|e| TransformError::UserAgent(e.to_string()))?;
+        Ok(Transformer {
+            opts,
+            geo,
+            ua: Arc::new(ua),
+        })
+    }
+
+    /// Another transformer with different options sharing the same databases and caches.
+    pub fn with_options(&self, opts: Options) -> Self {
+        Transformer {
+            opts,
+            geo: self.geo.clone(),
+            ua: self.ua.clone(),
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    pub(crate) fn geo_city(&self, ip: std::net::IpAddr) -> Option<Arc<geoip::Geo>> {
+        self.geo.as_ref().and_then(|g| g.city(ip))
+    }
+
+    pub(crate) fn geo_asn(&self, ip: std::net::IpAddr) -> Option<Arc<geoip::Asn>> {
+        self.geo.as_ref().and_then(|g| g.asn(ip))
+    }
+
+    /// The `user_agent` processor into `user_agent.*`.
+    pub(crate) fn user_agent_into<'a>(&self, doc: &mut Obj<'a>, ua: Cow<'a, str>) {
+        let parsed = self.ua.parse(&ua);
+        let mut o = Obj::with_capacity(5);
+        let s = |v: &Option<String>| v.as_ref().map(|x| Val::Str(Cow::Owned(x.clone())));
+        if let Some(v) = s(&parsed.device_name) {
+            let mut d = Obj::with_capacity(1);
+            d.insert("name", v);
+            o.insert("device", Val::Obj(d));
+        }
+        if let Some(v) = s(&parsed.name) {
+            o.insert("name", v);
+        }
+        o.insert("original", Val::Str(ua));
+        let mut os = Obj::with_capacity(3);
+        if let Some(v) = s(&parsed.os_full) {
+            os.insert("full", v);
+        }
+        if let Some(v) = s(&parsed.os_name) {
+            os.insert("name", v);
+        }
+        if let Some(v) = s(&parsed.os_version) {
+            os.insert("version", v);
+        }
+        if !os.is_empty() {
+            o.insert("os", Val::Obj(os));
+        }
+        if let Some(v) = s(&parsed.version) {
+            o.insert("version", v);
+        }
+        doc.insert("user_agent", Val::Obj(o));
+    }
+
+    fn tags(&self) -> Vec<Val<'static>> {
+        let mut tags: Vec<Val<'static>> = self
+            .opts
+            .tags
+            .iter()
+            .map(|t| Val::Str(Cow::Owned(t.clone())))
+            .collect();
+        if self.opts.preserve_original && !self.opts.tags.iter().any(|t| t == PRESERVE_ORIGINAL_TAG) {
+            tags.push(Val::Str(Cow::Borrowed(PRESERVE_ORIGINAL_TAG)));
+        }
+        tags
+    }
+
+    /// Transforms one raw record (the exact text of one JSON object). `now_ms` is the ingest
+    /// time (used for `event.ingested` and as `@timestamp` of error documents that have none).
+    pub fn transform(&self, dataset: Dataset, original: &str, now_ms: i64) -> Outcome {
+        let mut doc = Obj::with_capacity(24);
+        let _ = doc.set("ecs.version", Val::str("8.11.0"));
+        let tags = self.tags();
+        let mut keep_original = tags.iter().any(|t| t.as_str() == Some(PRESERVE_ORIGINAL_TAG));
+        if !tags.is_empty() {
+            doc.insert("tags", Val::Arr(tags));
+        }
+        let _ = doc.set("event.original", Val::Str(Cow::Borrowed(original)));
+
+        let (pipeline, failure, id) = match dataset {
+            Dataset::Logpull => {
+                let _ = doc.set("observer.vendor", Val::str("cloudflare"));
+                let _ = doc.set("observer.type", Val::str("proxy"));
+                match logpull::parse(original) {
+                    Err(f) => (logpull::PIPELINE, Some(f), None),
+                    Ok(rec) => {
+                        let id = fingerprint::fingerprint_str(original);
+                        if rec.has_edge_request_host() {
+                            match logpull::http(self, &mut doc, rec) {
+                                Ok(()) => (logpull::HTTP_PIPELINE, None, Some(id)),
+                                Err(f) => (logpull::HTTP_PIPELINE, Some(f), Some(id)),
+                            }
+                        } else {
+                            (logpull::PIPELINE, None, Some(id))
+                        }
+                    }
+                }
+            }
+            Dataset::Audit => match audit::parse(original) {
+                Err(f) => (audit::PIPELINE, Some(f), None),
+                Ok(audit::Parsed::EmptyPage) => return Outcome::Dropped,
+                Ok(audit::Parsed::Record(json)) => {
+                    let r = audit::process(self, &mut doc, json);
+                    let id = match doc.get_path("event.id") {
+                        Some(Val::Str(s)) => Some(fingerprint::fingerprint_str(s)),
+                        Some(other) => serde_json::to_value(other).ok().map(|v| fingerprint::fingerprint_json(&v)),
+                        None => None,
+                    };
+                    (audit::PIPELINE, r.err(), id)
+                }
+            },
+        };
+
+        let mut error = None;
+        if let Some(f) = failure {
+            let message = match dataset {
+                Dataset::Logpull => f.describe(pipeline),
+                Dataset::Audit if f.processor == "json" => f.describe(pipeline),
+                Dataset::Audit => f.message.clone(),
+            };
+            let _ = doc.append("error.message", Val::Str(Cow::Owned(message.clone())), true);
+            let _ = doc.set("event.kind", Val::str("pipeline_error"));
+            let _ = doc.append("tags", Val::str(PRESERVE_ORIGINAL_TAG), false);
+            keep_original = true;
+            if !doc.has("@timestamp") {
+                let _ = doc.set("@timestamp", Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())));
+            }
+            error = Some(message);
+        }
+        if let Some(ns) = &self.opts.namespace {
+            let _ = doc.set("data_stream.type", Val::str("logs"));
+            let _ = doc.set("data_stream.dataset", Val::str(dataset.event_dataset()));
+            let _ = doc.set("data_stream.namespace", Val::Str(Cow::Owned(ns.clone())));
+            let _ = doc.set("event.dataset", Val::str(dataset.event_dataset()));
+            let _ = doc.set("event.module", Val::str("cloudflare"));
+        }
+        if self.opts.set_ingested {
+            let _ = doc.set("event.ingested", Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())));
+        }
+        pipeline::finish(&mut doc, keep_original);
+        let source = serde_json::to_string(&doc).unwrap_or_else(|e| {
+            // Serialising our own tree cannot fail (no non-string keys); keep a valid document anyway.
+            format!("{{\"error\":{{\"message\":{}}}}}", serde_json::Value::String(e.to_string()))
+        });
+        Outcome::Doc(Document {
+            id: id.unwrap_or_else(|| fingerprint::fingerprint_str(original)),
+            source,
+            error,
+        })
+    }
+}
+
+impl Transformer {
+    /// The document for input that cannot even be handed to the pipeline (not UTF-8, larger than
+    /// the record limit): a `pipeline_error` document keeping what was read as `event.original`.
+    pub fn error_document(&self, dataset: Dataset, original: &str, message: &str, now_ms: i64) -> Document {
+        let mut doc = Obj::with_capacity(8);
+        let _ = doc.set("ecs.version", Val::str("8.11.0"));
+        let mut tags = self.tags();
+        if !tags.iter().any(|t| t.as_str() == Some(PRESERVE_ORIGINAL_TAG)) {
+            tags.push(Val::str(PRESERVE_ORIGINAL_TAG));
+        }
+        doc.insert("tags", Val::Arr(tags));
+        let _ = doc.set("@timestamp", Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())));
+        let _ = doc.set("event.original", Val::Str(Cow::Borrowed(original)));
+        let _ = doc.set("event.kind", Val::str("pipeline_error"));
+        let _ = doc.append("error.message", Val::Str(Cow::Owned(message.to_string())), true);
+        if let Some(ns) = &self.opts.namespace {
+            let _ = doc.set("data_stream.type", Val::str("logs"));
+            let _ = doc.set("data_stream.dataset", Val::str(dataset.event_dataset()));
+            let _ = doc.set("data_stream.namespace", Val::Str(Cow::Owned(ns.clone())));
+            let _ = doc.set("event.dataset", Val::str(dataset.event_dataset()));
+            let _ = doc.set("event.module", Val::str("cloudflare"));
+        }
+        if self.opts.set_ingested {
+            let _ = doc.set("event.ingested", Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())));
+        }
+        doc.clean();
+        Document {
+            id: fingerprint::fingerprint_str(original),
+            source: serde_json::to_string(&doc).unwrap_or_default(),
+            error: Some(message.to_string()),
+        }
+    }
+}
+
+/// Error message of a JSON parse failure that names the position and shows the context.
+pub(crate) fn json_error_message(original: &str, e: &serde_json::Error) -> String {
+    if original.trim().is_empty() {
+        return "empty record: expected a JSON object".to_string();
+    }
+    format!("invalid JSON: {e}")
+}

@@ -1,0 +1,83 @@
+//! Shared building blocks of the two ingest-pipeline re-implementations: processor failures with
+//! Elasticsearch's error-message format, and the processors used by both pipelines.
+
+use crate::doc::{Obj, PathConflict, Val};
+
+/// A processor failure (the pipeline's `on_failure` turns it into `error.message`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fail {
+    pub processor: &'static str,
+    pub tag: &'static str,
+    pub message: String,
+}
+
+impl Fail {
+    pub fn new(processor: &'static str, tag: &'static str, message: impl Into<String>) -> Self {
+        Fail {
+            processor,
+            tag,
+            message: message.into(),
+        }
+    }
+
+    /// `Processor "<type>" with tag "<tag>" in pipeline "<pipeline>" failed with message "<msg>"`.
+    pub fn describe(&self, pipeline: &str) -> String {
+        format!(
+            "Processor \"{}\" with tag \"{}\" in pipeline \"{}\" failed with message \"{}\"",
+            self.processor, self.tag, pipeline, self.message
+        )
+    }
+
+    pub fn path(tag: &'static str, processor: &'static str, e: PathConflict) -> Self {
+        Fail::new(processor, tag, e.to_string())
+    }
+}
+
+/// `rename` with `ignore_missing: true`: moves `v` to `target`; fails when the target exists.
+pub fn rename<'a>(
+    doc: &mut Obj<'a>,
+    v: Option<Val<'a>>,
+    target: &'static str,
+    tag: &'static str,
+    source_name: &str,
+) -> Result<(), Fail> {
+    let Some(v) = v else { return Ok(()) };
+    if doc.get_path(target).is_some() {
+        return Err(Fail::new(
+            "rename",
+            tag,
+            format!("field [{target}] already exists (renaming [{source_name}])"),
+        ));
+    }
+    doc.set(target, v).map_err(|e| Fail::path(tag, "rename", e))
+}
+
+/// `convert { type: long, ignore_missing: true }`.
+pub fn convert_long<'a>(
+    doc: &mut Obj<'a>,
+    v: Option<Val<'a>>,
+    target: &'static str,
+    tag: &'static str,
+) -> Result<(), Fail> {
+    let Some(v) = v else { return Ok(()) };
+    let converted = crate::convert::to_long(&v).map_err(|m| Fail::new("convert", tag, m))?;
+    doc.set(target, converted).map_err(|e| Fail::path(tag, "convert", e))
+}
+
+/// `set { copy_from, ignore_empty_value: true }`: copies unless the source is missing, null or "".
+pub fn copy_if_not_empty(doc: &mut Obj<'_>, from: &str, to: &'static str, tag: &'static str) -> Result<(), Fail> {
+    let v = match doc.get_path(from) {
+        None | Some(Val::Null) => return Ok(()),
+        Some(Val::Str(s)) if s.is_empty() => return Ok(()),
+        Some(v) => v.clone(),
+    };
+    doc.set(to, v).map_err(|e| Fail::path(tag, "set", e))
+}
+
+/// The final step of both pipelines: remove `event.original` unless tagged, then clean up.
+pub fn finish(doc: &mut Obj<'_>, keep_original: bool) {
+    if !keep_original {
+        doc.remove_path("event.original");
+    }
+    doc.clean();
+}
