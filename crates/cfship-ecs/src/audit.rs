@@ -18,8 +18,13 @@ pub(crate) enum Parsed<'a> {
 
 /// The `json` processor, then `drop` of an empty `result` page.
 pub(crate) fn parse(original: &str) -> Result<Parsed<'_>, Fail> {
-    let v: Val<'_> = serde_json::from_str(original)
-        .map_err(|e| Fail::new("json", "json_event_original", crate::json_error_message(original, &e)))?;
+    let v: Val<'_> = serde_json::from_str(original).map_err(|e| {
+        Fail::new(
+            "json",
+            "json_event_original",
+            crate::json_error_message(original, &e),
+        )
+    })?;
     let Val::Obj(json) = v else {
         return Err(Fail::new(
             "json",
@@ -78,7 +83,11 @@ fn take<'a>(o: &mut Obj<'a>, path: &str) -> Option<Val<'a>> {
 
 /// Runs the processors after `json`/`drop`. On failure the fields set so far stay.
 /// Returns the `_id` source (`event.id`) when present.
-pub(crate) fn process<'a>(t: &Transformer, doc: &mut Obj<'a>, mut json: Obj<'a>) -> Result<(), Fail> {
+pub(crate) fn process<'a>(
+    t: &Transformer,
+    doc: &mut Obj<'a>,
+    mut json: Obj<'a>,
+) -> Result<(), Fail> {
     doc.set("cloud.provider", Val::str("cloudflare"))
         .map_err(|e| Fail::path("set_cloud_provider", "set", e))?;
     if let Some(acct) = t.options().account_id.as_deref().filter(|a| !a.is_empty()) {
@@ -87,17 +96,33 @@ pub(crate) fn process<'a>(t: &Transformer, doc: &mut Obj<'a>, mut json: Obj<'a>)
     }
 
     // @timestamp from `when`, ISO8601, truncated to milliseconds.
-    let when = take(&mut json, "when")
-        .ok_or_else(|| Fail::new("date", "date_json_when", "field [when] not present as part of path [json.when]"))?;
+    let when = take(&mut json, "when").ok_or_else(|| {
+        Fail::new(
+            "date",
+            "date_json_when",
+            "field [when] not present as part of path [json.when]",
+        )
+    })?;
     let text = when.to_display_string();
-    let instant = parse_date(&text, Formats::Iso8601Only)
-        .ok_or_else(|| Fail::new("date", "date_json_when", format!("unable to parse date [{text}]")))?;
+    let instant = parse_date(&text, Formats::Iso8601Only).ok_or_else(|| {
+        Fail::new(
+            "date",
+            "date_json_when",
+            format!("unable to parse date [{text}]"),
+        )
+    })?;
     doc.set("@timestamp", Val::Str(Cow::Owned(instant.format())))
         .map_err(|e| Fail::path("date_json_when", "date", e))?;
 
     // Action and outcome.
     let result_true = matches!(json.get_path("action.result"), Some(Val::Bool(true)));
-    rename(doc, take(&mut json, "action.type"), "event.action", "rename_json_action_type", "json.action.type")?;
+    rename(
+        doc,
+        take(&mut json, "action.type"),
+        "event.action",
+        "rename_json_action_type",
+        "json.action.type",
+    )?;
     let lowered = match doc.get_path("event.action") {
         None => None,
         Some(Val::Str(s)) => Some(s.to_lowercase()),
@@ -122,9 +147,27 @@ pub(crate) fn process<'a>(t: &Transformer, doc: &mut Obj<'a>, mut json: Obj<'a>)
         .map_err(|e| Fail::path("set_event_outcome", "set", e))?;
 
     // Actor.
-    rename(doc, take(&mut json, "actor.email"), "user.email", "rename_json_actor_email", "json.actor.email")?;
-    rename(doc, take(&mut json, "actor.id"), "user.id", "rename_json_actor_id", "json.actor.id")?;
-    rename(doc, take(&mut json, "actor.ip"), "source.address", "rename_json_actor_ip", "json.actor.ip")?;
+    rename(
+        doc,
+        take(&mut json, "actor.email"),
+        "user.email",
+        "rename_json_actor_email",
+        "json.actor.email",
+    )?;
+    rename(
+        doc,
+        take(&mut json, "actor.id"),
+        "user.id",
+        "rename_json_actor_id",
+        "json.actor.id",
+    )?;
+    rename(
+        doc,
+        take(&mut json, "actor.ip"),
+        "source.address",
+        "rename_json_actor_ip",
+        "json.actor.ip",
+    )?;
     // convert to ip without ignore_failure: a non-IP address fails the document.
     let ip = match doc.get_path("source.address") {
         None => None,
@@ -155,33 +198,92 @@ pub(crate) fn process<'a>(t: &Transformer, doc: &mut Obj<'a>, mut json: Obj<'a>)
                     .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
             }
             if let Some(o) = &asn.organization_name {
-                doc.set("source.as.organization.name", Val::Str(Cow::Owned(o.clone())))
-                    .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
+                doc.set(
+                    "source.as.organization.name",
+                    Val::Str(Cow::Owned(o.clone())),
+                )
+                .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
             }
         }
     }
-    rename(doc, take(&mut json, "actor.type"), "cloudflare.audit.actor.type", "rename_json_actor_type", "json.actor.type")?;
-    rename(doc, take(&mut json, "id"), "event.id", "rename_json_id", "json.id")?;
+    rename(
+        doc,
+        take(&mut json, "actor.type"),
+        "cloudflare.audit.actor.type",
+        "rename_json_actor_type",
+        "json.actor.type",
+    )?;
+    rename(
+        doc,
+        take(&mut json, "id"),
+        "event.id",
+        "rename_json_id",
+        "json.id",
+    )?;
 
     // interface → event.provider unless "".
     match take(&mut json, "interface") {
         Some(Val::Str(s)) if s.is_empty() => {}
-        other => rename(doc, other, "event.provider", "rename_json_interface", "json.interface")?,
+        other => rename(
+            doc,
+            other,
+            "event.provider",
+            "rename_json_interface",
+            "json.interface",
+        )?,
     }
-    rename(doc, take(&mut json, "metadata"), "cloudflare.audit.metadata", "rename_json_metadata", "json.metadata")?;
-    rename(doc, take(&mut json, "newValueJson"), "cloudflare.audit.new_value", "rename_json_new_value_json", "json.newValueJson")?;
-    rename(doc, take(&mut json, "oldValueJson"), "cloudflare.audit.old_value", "rename_json_old_value_json", "json.oldValueJson")?;
+    rename(
+        doc,
+        take(&mut json, "metadata"),
+        "cloudflare.audit.metadata",
+        "rename_json_metadata",
+        "json.metadata",
+    )?;
+    rename(
+        doc,
+        take(&mut json, "newValueJson"),
+        "cloudflare.audit.new_value",
+        "rename_json_new_value_json",
+        "json.newValueJson",
+    )?;
+    rename(
+        doc,
+        take(&mut json, "oldValueJson"),
+        "cloudflare.audit.old_value",
+        "rename_json_old_value_json",
+        "json.oldValueJson",
+    )?;
     for (key, target, tag) in [
-        ("newValue", "cloudflare.audit.new_value.value", "rename_json_new_value"),
-        ("oldValue", "cloudflare.audit.old_value.value", "rename_json_old_value"),
+        (
+            "newValue",
+            "cloudflare.audit.new_value.value",
+            "rename_json_new_value",
+        ),
+        (
+            "oldValue",
+            "cloudflare.audit.old_value.value",
+            "rename_json_old_value",
+        ),
     ] {
         match take(&mut json, key) {
             Some(Val::Str(s)) if s == "null" => {}
             other => rename(doc, other, target, tag, key)?,
         }
     }
-    rename(doc, take(&mut json, "owner.id"), "cloudflare.audit.owner.id", "rename_json_owner_id", "json.owner.id")?;
-    rename(doc, take(&mut json, "resource"), "cloudflare.audit.resource", "rename_json_resource", "json.resource")?;
+    rename(
+        doc,
+        take(&mut json, "owner.id"),
+        "cloudflare.audit.owner.id",
+        "rename_json_owner_id",
+        "json.owner.id",
+    )?;
+    rename(
+        doc,
+        take(&mut json, "resource"),
+        "cloudflare.audit.resource",
+        "rename_json_resource",
+        "json.resource",
+    )?;
 
     // related.*
     if let Some(uid) = doc.get_path("user.id").map(Val::to_display_string) {
@@ -208,7 +310,11 @@ pub(crate) fn process<'a>(t: &Transformer, doc: &mut Obj<'a>, mut json: Obj<'a>)
     doc.set("event.kind", Val::str("event"))
         .map_err(|e| Fail::path("script_categorization", "script", e))?;
     // Upstream writes the string "info" for unknown actions (spec §8.2); fixed: a list.
-    let info = if fix { list(&["info"]) } else { Val::str("info") };
+    let info = if fix {
+        list(&["info"])
+    } else {
+        Val::str("info")
+    };
     doc.set("event.type", info)
         .map_err(|e| Fail::path("script_categorization", "script", e))?;
     if let Some((category, types)) = lowered.as_deref().and_then(categorization) {

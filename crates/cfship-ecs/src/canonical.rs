@@ -79,13 +79,19 @@ mod tests {
 
     #[test]
     fn sorts_keys_recursively_and_compacts() {
-        let got = go_json(r#"{ "b": 1, "a": {"z": [3, {"y": 1, "x": 2}], "c": null}, "A": true }"#).unwrap();
-        assert_eq!(got, r#"{"A":true,"a":{"c":null,"z":[3,{"x":2,"y":1}]},"b":1}"#);
+        let got = go_json(r#"{ "b": 1, "a": {"z": [3, {"y": 1, "x": 2}], "c": null}, "A": true }"#)
+            .unwrap();
+        assert_eq!(
+            got,
+            r#"{"A":true,"a":{"c":null,"z":[3,{"x":2,"y":1}]},"b":1}"#
+        );
     }
 
     #[test]
     fn keeps_number_text_and_escapes_like_go() {
-        let got = go_json(r#"{"t":1625752958812345678,"r":2.64,"s":"<a href=\"x\">&\u2028\u0001é</a>"}"#).unwrap();
+        let got =
+            go_json(r#"{"t":1625752958812345678,"r":2.64,"s":"<a href=\"x\">&\u2028\u0001é</a>"}"#)
+                .unwrap();
         assert_eq!(
             got,
             r#"{"r":2.64,"s":"\u003ca href=\"x\"\u003e\u0026\u2028\u0001é\u003c/a\u003e","t":1625752958812345678}"#

@@ -14,15 +14,16 @@ pub fn java_long_decode(s: &str) -> Option<i64> {
     if body.is_empty() || body.starts_with(['-', '+']) {
         return None;
     }
-    let (radix, digits) = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        (16, h)
-    } else if let Some(h) = body.strip_prefix('#') {
-        (16, h)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..])
-    } else {
-        (10, body)
-    };
+    let (radix, digits) =
+        if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, h)
+        } else if let Some(h) = body.strip_prefix('#') {
+            (16, h)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..])
+        } else {
+            (10, body)
+        };
     if digits.is_empty() || digits.starts_with(['-', '+']) {
         return None;
     }
@@ -44,7 +45,11 @@ pub fn to_long<'a>(v: &Val<'a>) -> Result<Val<'a>, String> {
     match v {
         Val::I64(i) => Ok(Val::I64(*i)),
         Val::U64(u) => Err(format!("unable to convert [{u}] to long")),
-        Val::Arr(a) => a.iter().map(to_long).collect::<Result<Vec<_>, _>>().map(Val::Arr),
+        Val::Arr(a) => a
+            .iter()
+            .map(to_long)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Val::Arr),
         other => {
             let s = other.to_display_string();
             java_long_decode(&s)
@@ -69,7 +74,10 @@ pub fn painless_long(v: &Val<'_>) -> Option<i64> {
         Val::F64(f) => Some(*f as i64),
         Val::Str(s) => {
             let b = s.as_bytes();
-            let digits = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+            let digits = b
+                .strip_prefix(b"-")
+                .or_else(|| b.strip_prefix(b"+"))
+                .unwrap_or(b);
             if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
                 return None;
             }
@@ -129,14 +137,27 @@ mod tests {
         assert_eq!(java_long_decode("010"), Some(8));
         assert_eq!(java_long_decode("0"), Some(0));
         assert_eq!(java_long_decode("-9223372036854775808"), Some(i64::MIN));
-        for bad in ["", "-", "2.0", "abc", "1e3", "9223372036854775808", "--1", "0x", "08"] {
+        for bad in [
+            "",
+            "-",
+            "2.0",
+            "abc",
+            "1e3",
+            "9223372036854775808",
+            "--1",
+            "0x",
+            "08",
+        ] {
             assert_eq!(java_long_decode(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn epoch_normalisation() {
-        assert_eq!(normalise_epoch(1_625_752_958_812_000_000), 1_625_752_958_812);
+        assert_eq!(
+            normalise_epoch(1_625_752_958_812_000_000),
+            1_625_752_958_812
+        );
         assert_eq!(normalise_epoch(1_625_754_264), 1_625_754_264_000);
         assert_eq!(normalise_epoch(1_625_754_264_000), 1_625_754_264_000);
     }

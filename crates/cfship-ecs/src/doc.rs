@@ -137,7 +137,11 @@ impl<'a> Val<'a> {
             Val::Str(s) => Val::Str(Cow::Owned(s.into_owned())),
             Val::Arr(a) => Val::Arr(a.into_iter().map(Val::into_owned).collect()),
             Val::Obj(o) => Val::Obj(Obj {
-                entries: o.entries.into_iter().map(|(k, v)| (k, v.into_owned())).collect(),
+                entries: o
+                    .entries
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_owned()))
+                    .collect(),
             }),
         }
     }
@@ -178,10 +182,7 @@ impl<'a> Obj<'a> {
     }
 
     pub fn get(&self, key: &str) -> Option<&Val<'a>> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     fn get_mut(&mut self, key: &str) -> Option<&mut Val<'a>> {
@@ -225,7 +226,10 @@ impl<'a> Obj<'a> {
     }
 
     /// Walks (creating objects as needed) to the parent of the last segment of `path`.
-    fn parent_mut(&mut self, path: &'static str) -> Result<(&mut Obj<'a>, &'static str), PathConflict> {
+    fn parent_mut(
+        &mut self,
+        path: &'static str,
+    ) -> Result<(&mut Obj<'a>, &'static str), PathConflict> {
         let (parents, leaf) = match path.rfind('.') {
             Some(i) => (&path[..i], &path[i + 1..]),
             None => return Ok((self, path)),
@@ -282,10 +286,17 @@ impl<'a> Obj<'a> {
 
     /// Elasticsearch `append`: a missing field becomes a one-element list, a scalar becomes a
     /// list; with `allow_duplicates == false` a value already present is not added again.
-    pub fn append(&mut self, path: &'static str, v: Val<'a>, allow_duplicates: bool) -> Result<(), PathConflict> {
+    pub fn append(
+        &mut self,
+        path: &'static str,
+        v: Val<'a>,
+        allow_duplicates: bool,
+    ) -> Result<(), PathConflict> {
         let (parent, leaf) = self.parent_mut(path)?;
         match parent.get_mut(leaf) {
-            None => parent.entries.push((Cow::Borrowed(leaf), Val::Arr(vec![v]))),
+            None => parent
+                .entries
+                .push((Cow::Borrowed(leaf), Val::Arr(vec![v]))),
             Some(slot) => {
                 if let Val::Arr(a) = slot {
                     if allow_duplicates || !a.contains(&v) {
@@ -356,7 +367,10 @@ mod tests {
         assert!(o.get_path("a.x").is_none());
         assert_eq!(o.remove_path("a.b.c"), Some(Val::I64(1)));
         assert!(!o.has("a.b.c"));
-        assert_eq!(serde_json::to_string(&o).unwrap(), r#"{"a":{"b":{"d":"x"}}}"#);
+        assert_eq!(
+            serde_json::to_string(&o).unwrap(),
+            r#"{"a":{"b":{"d":"x"}}}"#
+        );
     }
 
     #[test]
@@ -373,10 +387,16 @@ mod tests {
         o.append("r.user", Val::str("u1"), false).unwrap();
         o.append("r.user", Val::str("u1"), false).unwrap();
         o.append("r.user", Val::str("u2"), false).unwrap();
-        assert_eq!(serde_json::to_string(&o).unwrap(), r#"{"r":{"user":["u1","u2"]}}"#);
+        assert_eq!(
+            serde_json::to_string(&o).unwrap(),
+            r#"{"r":{"user":["u1","u2"]}}"#
+        );
         o.set("t", Val::str("x")).unwrap();
         o.append("t", Val::str("y"), true).unwrap();
-        assert_eq!(o.get_path("t"), Some(&Val::Arr(vec![Val::str("x"), Val::str("y")])));
+        assert_eq!(
+            o.get_path("t"),
+            Some(&Val::Arr(vec![Val::str("x"), Val::str("y")]))
+        );
     }
 
     #[test]
@@ -387,7 +407,10 @@ mod tests {
         });
         let mut v = Val::from_json(v);
         assert!(!v.clean());
-        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"h":0,"i":false,"j":["k"]}"#);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"h":0,"i":false,"j":["k"]}"#
+        );
         let mut empty = Val::from_json(serde_json::json!({"a": {"b": [""]}}));
         assert!(empty.clean());
     }
@@ -435,19 +458,27 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Val<'a> {
             fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Val<'a>, D::Error> {
                 serde::Deserialize::deserialize(d)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Val<'a>, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Val<'a>, A::Error> {
                 let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0));
                 while let Some(x) = a.next_element()? {
                     v.push(x);
                 }
                 Ok(Val::Arr(v))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Val<'a>, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Val<'a>, A::Error> {
                 let mut o = Obj::new();
                 while let Some(k) = a.next_key::<Cow<'de, str>>()? {
                     let v: Val<'a> = a.next_value()?;
                     if o.get(&k).is_some() {
-                        return Err(serde::de::Error::custom(format_args!("duplicate field '{k}'")));
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate field '{k}'"
+                        )));
                     }
                     o.entries.push((Cow::Owned(k.into_owned()), v));
                 }

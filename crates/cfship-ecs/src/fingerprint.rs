@@ -87,6 +87,9 @@ mod tests {
         assert_eq!(fingerprint_str(s), fingerprint_json(&serde_json::json!(s)));
         // SHA-1 of "\0" + id, base64: a fixed, known value for this id.
         assert_eq!(fingerprint_str(s).len(), 28);
-        assert_ne!(fingerprint_str(s), fingerprint_str("73fd39ed-5aab-4a2a-b93c-c9a4abf0c426"));
+        assert_ne!(
+            fingerprint_str(s),
+            fingerprint_str("73fd39ed-5aab-4a2a-b93c-c9a4abf0c426")
+        );
     }
 }

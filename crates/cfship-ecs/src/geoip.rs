@@ -135,7 +135,11 @@ impl GeoIp {
             }
         }
         let found = Arc::new(Found {
-            geo: self.city.as_ref().and_then(|r| city_of(r, ip)).map(Arc::new),
+            geo: self
+                .city
+                .as_ref()
+                .and_then(|r| city_of(r, ip))
+                .map(Arc::new),
             asn: self.asn.as_ref().and_then(|r| asn_of(r, ip)).map(Arc::new),
         });
         if let Ok(mut cache) = self.cache.lock() {
@@ -157,12 +161,19 @@ impl GeoIp {
 }
 
 fn en(names: &Option<std::collections::BTreeMap<&str, &str>>) -> Option<String> {
-    names.as_ref().and_then(|n| n.get("en")).map(|s| s.to_string())
+    names
+        .as_ref()
+        .and_then(|n| n.get("en"))
+        .map(|s| s.to_string())
 }
 
 fn city_of(r: &Reader<Vec<u8>>, ip: IpAddr) -> Option<Geo> {
     let c: geoip2::City = r.lookup(ip).ok()?;
-    let country_iso = c.country.as_ref().and_then(|x| x.iso_code).map(str::to_string);
+    let country_iso = c
+        .country
+        .as_ref()
+        .and_then(|x| x.iso_code)
+        .map(str::to_string);
     let sub = c.subdivisions.as_ref().and_then(|s| s.last());
     let region_iso_code = match (&country_iso, sub.and_then(|s| s.iso_code)) {
         (Some(ci), Some(si)) => Some(format!("{ci}-{si}")),

@@ -65,7 +65,9 @@ impl std::str::FromStr for Dataset {
         match s {
             "audit" | "cloudflare.audit" => Ok(Dataset::Audit),
             "logpull" | "cloudflare.logpull" => Ok(Dataset::Logpull),
-            other => Err(format!("unknown dataset {other:?}: expected audit or logpull")),
+            other => Err(format!(
+                "unknown dataset {other:?}: expected audit or logpull"
+            )),
         }
     }
 }
@@ -132,7 +134,8 @@ pub enum TransformError {
 
 impl Transformer {
     pub fn new(opts: Options, geo: Option<Arc<GeoIp>>) -> Result<Self, TransformError> {
-        let ua = cfship_useragent::CachedParser::with_default_regexes().map_err(|e| TransformError::UserAgent(e.to_string()))?;
+        let ua = cfship_useragent::CachedParser::with_default_regexes()
+            .map_err(|e| TransformError::UserAgent(e.to_string()))?;
         Ok(Transformer {
             opts,
             geo,
@@ -201,7 +204,8 @@ impl Transformer {
             .iter()
             .map(|t| Val::Str(Cow::Owned(t.clone())))
             .collect();
-        if self.opts.preserve_original && !self.opts.tags.iter().any(|t| t == PRESERVE_ORIGINAL_TAG) {
+        if self.opts.preserve_original && !self.opts.tags.iter().any(|t| t == PRESERVE_ORIGINAL_TAG)
+        {
             tags.push(Val::Str(Cow::Borrowed(PRESERVE_ORIGINAL_TAG)));
         }
         tags
@@ -213,7 +217,9 @@ impl Transformer {
         let mut doc = Obj::with_capacity(24);
         let _ = doc.set("ecs.version", Val::str("8.11.0"));
         let tags = self.tags();
-        let mut keep_original = tags.iter().any(|t| t.as_str() == Some(PRESERVE_ORIGINAL_TAG));
+        let mut keep_original = tags
+            .iter()
+            .any(|t| t.as_str() == Some(PRESERVE_ORIGINAL_TAG));
         if !tags.is_empty() {
             doc.insert("tags", Val::Arr(tags));
         }
@@ -245,7 +251,9 @@ impl Transformer {
                     let r = audit::process(self, &mut doc, json);
                     let id = match doc.get_path("event.id") {
                         Some(Val::Str(s)) => Some(fingerprint::fingerprint_str(s)),
-                        Some(other) => serde_json::to_value(other).ok().map(|v| fingerprint::fingerprint_json(&v)),
+                        Some(other) => serde_json::to_value(other)
+                            .ok()
+                            .map(|v| fingerprint::fingerprint_json(&v)),
                         None => None,
                     };
                     (audit::PIPELINE, r.err(), id)
@@ -265,7 +273,10 @@ impl Transformer {
             let _ = doc.append("tags", Val::str(PRESERVE_ORIGINAL_TAG), false);
             keep_original = true;
             if !doc.has("@timestamp") {
-                let _ = doc.set("@timestamp", Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())));
+                let _ = doc.set(
+                    "@timestamp",
+                    Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())),
+                );
             }
             error = Some(message);
         }
@@ -277,12 +288,18 @@ impl Transformer {
             let _ = doc.set("event.module", Val::str("cloudflare"));
         }
         if self.opts.set_ingested {
-            let _ = doc.set("event.ingested", Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())));
+            let _ = doc.set(
+                "event.ingested",
+                Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())),
+            );
         }
         pipeline::finish(&mut doc, keep_original);
         let source = serde_json::to_string(&doc).unwrap_or_else(|e| {
             // Serialising our own tree cannot fail (no non-string keys); keep a valid document anyway.
-            format!("{{\"error\":{{\"message\":{}}}}}", serde_json::Value::String(e.to_string()))
+            format!(
+                "{{\"error\":{{\"message\":{}}}}}",
+                serde_json::Value::String(e.to_string())
+            )
         });
         Outcome::Doc(Document {
             id: id.unwrap_or_else(|| fingerprint::fingerprint_str(original)),
@@ -295,18 +312,34 @@ impl Transformer {
 impl Transformer {
     /// The document for input that cannot even be handed to the pipeline (not UTF-8, larger than
     /// the record limit): a `pipeline_error` document keeping what was read as `event.original`.
-    pub fn error_document(&self, dataset: Dataset, original: &str, message: &str, now_ms: i64) -> Document {
+    pub fn error_document(
+        &self,
+        dataset: Dataset,
+        original: &str,
+        message: &str,
+        now_ms: i64,
+    ) -> Document {
         let mut doc = Obj::with_capacity(8);
         let _ = doc.set("ecs.version", Val::str("8.11.0"));
         let mut tags = self.tags();
-        if !tags.iter().any(|t| t.as_str() == Some(PRESERVE_ORIGINAL_TAG)) {
+        if !tags
+            .iter()
+            .any(|t| t.as_str() == Some(PRESERVE_ORIGINAL_TAG))
+        {
             tags.push(Val::str(PRESERVE_ORIGINAL_TAG));
         }
         doc.insert("tags", Val::Arr(tags));
-        let _ = doc.set("@timestamp", Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())));
+        let _ = doc.set(
+            "@timestamp",
+            Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())),
+        );
         let _ = doc.set("event.original", Val::Str(Cow::Borrowed(original)));
         let _ = doc.set("event.kind", Val::str("pipeline_error"));
-        let _ = doc.append("error.message", Val::Str(Cow::Owned(message.to_string())), true);
+        let _ = doc.append(
+            "error.message",
+            Val::Str(Cow::Owned(message.to_string())),
+            true,
+        );
         if let Some(ns) = &self.opts.namespace {
             let _ = doc.set("data_stream.type", Val::str("logs"));
             let _ = doc.set("data_stream.dataset", Val::str(dataset.event_dataset()));
@@ -315,7 +348,10 @@ impl Transformer {
             let _ = doc.set("event.module", Val::str("cloudflare"));
         }
         if self.opts.set_ingested {
-            let _ = doc.set("event.ingested", Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())));
+            let _ = doc.set(
+                "event.ingested",
+                Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())),
+            );
         }
         doc.clean();
         Document {

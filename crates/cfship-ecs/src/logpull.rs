@@ -57,8 +57,13 @@ raw_record! {
 
 /// Parses the record (the `json` processor of `default.yml`).
 pub(crate) fn parse(original: &str) -> Result<RawRecord<'_>, Fail> {
-    let raw: Raw<'_> = serde_json::from_str(original)
-        .map_err(|e| Fail::new("json", "json_event_original", crate::json_error_message(original, &e)))?;
+    let raw: Raw<'_> = serde_json::from_str(original).map_err(|e| {
+        Fail::new(
+            "json",
+            "json_event_original",
+            crate::json_error_message(original, &e),
+        )
+    })?;
     Ok(RawRecord(raw))
 }
 
@@ -77,26 +82,51 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
     let fix = t.options().fix_upstream_bugs;
 
     // Event time fields.
-    let start = date_field(r.edge_start.take(), "EdgeStartTimestamp", Formats::Iso8601First, "date_edge_start_timestamp")?;
+    let start = date_field(
+        r.edge_start.take(),
+        "EdgeStartTimestamp",
+        Formats::Iso8601First,
+        "date_edge_start_timestamp",
+    )?;
     doc.set("@timestamp", Val::Str(Cow::Owned(start.format())))
         .map_err(|e| Fail::path("date_edge_start_timestamp", "date", e))?;
     doc.set("event.start", Val::Str(Cow::Owned(start.format())))
         .map_err(|e| Fail::path("set_event_start_c5e4284b", "set", e))?;
-    let end = date_field(r.edge_end.take(), "EdgeEndTimestamp", Formats::StrictThenUnixMs, "date_edge_end_timestamp")?;
+    let end = date_field(
+        r.edge_end.take(),
+        "EdgeEndTimestamp",
+        Formats::StrictThenUnixMs,
+        "date_edge_end_timestamp",
+    )?;
     doc.set("event.end", Val::Str(Cow::Owned(end.format())))
         .map_err(|e| Fail::path("date_edge_end_timestamp", "date", e))?;
-    doc.set("event.duration", Val::I64((end.millis - start.millis).wrapping_mul(1_000_000)))
-        .map_err(|e| Fail::path("painless_event_duration", "script", e))?;
+    doc.set(
+        "event.duration",
+        Val::I64((end.millis - start.millis).wrapping_mul(1_000_000)),
+    )
+    .map_err(|e| Fail::path("painless_event_duration", "script", e))?;
 
     // TLS fields. Upstream calls `.toLowerCase()` on the raw value, which fails the document when
     // the field is missing (spec §8.9); `fix_upstream_bugs` treats a missing field as absent.
     let proto_tag = "rename_json_ClientSSLProtocol_to_cloudflare_client_ssl_protocol_078fa74f";
     if let Some(p) = painless_not_none(r.client_ssl_protocol.take(), fix, "rename", proto_tag)? {
-        rename(doc, Some(p), "cloudflare.client.ssl.protocol", proto_tag, "json.ClientSSLProtocol")?;
+        rename(
+            doc,
+            Some(p),
+            "cloudflare.client.ssl.protocol",
+            proto_tag,
+            "json.ClientSSLProtocol",
+        )?;
     }
     let cipher_tag = "rename_json_ClientSSLCipher_to_tls_cipher_89359e8f";
     if let Some(c) = painless_not_none(r.client_ssl_cipher.take(), fix, "rename", cipher_tag)? {
-        rename(doc, Some(c), "tls.cipher", cipher_tag, "json.ClientSSLCipher")?;
+        rename(
+            doc,
+            Some(c),
+            "tls.cipher",
+            cipher_tag,
+            "json.ClientSSLCipher",
+        )?;
     }
     if let Some(Val::Str(p)) = doc.get_path("cloudflare.client.ssl.protocol") {
         // dissect "%{tls.version_protocol}v%{tls.version}" (ignore_failure), then lowercase.
@@ -155,64 +185,255 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
     match r.bot_score.take() {
         Some(Val::Str(s)) if s.is_empty() => {}
         Some(v) => {
-            if let Err(f) = convert_long(doc, Some(v), "cloudflare.bot.score.value", "convert_bot_score_value") {
+            if let Err(f) = convert_long(
+                doc,
+                Some(v),
+                "cloudflare.bot.score.value",
+                "convert_bot_score_value",
+            ) {
                 doc.append("error.message", Val::Str(Cow::Owned(f.message)), true)
                     .map_err(|e| Fail::path("append_error_message_6a70a925", "append", e))?;
             }
         }
         None => {}
     }
-    rename(doc, r.bot_score_src.take(), "cloudflare.bot.score.src", "rename_bot_score_src", "json.BotScoreSrc")?;
+    rename(
+        doc,
+        r.bot_score_src.take(),
+        "cloudflare.bot.score.src",
+        "rename_bot_score_src",
+        "json.BotScoreSrc",
+    )?;
 
     // Cache fields.
-    rename(doc, r.cache_status.take(), "cloudflare.cache.status", "rename_json_CacheCacheStatus_to_cloudflare_cache_status_2468c6df", "json.CacheCacheStatus")?;
-    rename(doc, r.cache_tiered_fill.take(), "cloudflare.cache.tiered_fill", "rename_json_CacheTieredFill_to_cloudflare_cache_tiered_fill_34b89004", "json.CacheTieredFill")?;
+    rename(
+        doc,
+        r.cache_status.take(),
+        "cloudflare.cache.status",
+        "rename_json_CacheCacheStatus_to_cloudflare_cache_status_2468c6df",
+        "json.CacheCacheStatus",
+    )?;
+    rename(
+        doc,
+        r.cache_tiered_fill.take(),
+        "cloudflare.cache.tiered_fill",
+        "rename_json_CacheTieredFill_to_cloudflare_cache_tiered_fill_34b89004",
+        "json.CacheTieredFill",
+    )?;
     if painless_ne_zero(r.cache_bytes.as_ref()) {
-        convert_long(doc, r.cache_bytes.take(), "cloudflare.cache.bytes", "convert_cache_response_bytes")?;
+        convert_long(
+            doc,
+            r.cache_bytes.take(),
+            "cloudflare.cache.bytes",
+            "convert_cache_response_bytes",
+        )?;
     }
     if painless_ne_zero(r.cache_status_code.as_ref()) {
-        convert_long(doc, r.cache_status_code.take(), "cloudflare.cache.status_code", "convert_cache_response_status")?;
+        convert_long(
+            doc,
+            r.cache_status_code.take(),
+            "cloudflare.cache.status_code",
+            "convert_cache_response_status",
+        )?;
     }
 
     // Edge fields.
-    rename(doc, r.edge_colo_code.take(), "cloudflare.edge.colo.code", "rename_json_EdgeColoCode_to_cloudflare_edge_colo_code_33674f3b", "json.EdgeColoCode")?;
-    rename(doc, r.edge_colo_id.take(), "cloudflare.edge.colo.id", "rename_json_EdgeColoID_to_cloudflare_edge_colo_id_942d31cf", "json.EdgeColoID")?;
-    rename(doc, r.edge_pathing_op.take(), "cloudflare.edge.pathing.op", "rename_json_EdgePathingOp_to_cloudflare_edge_pathing_op_221b7849", "json.EdgePathingOp")?;
-    rename(doc, r.edge_pathing_src.take(), "cloudflare.edge.pathing.src", "rename_json_EdgePathingSrc_to_cloudflare_edge_pathing_src_5d2ebbe5", "json.EdgePathingSrc")?;
-    rename(doc, r.edge_pathing_status.take(), "cloudflare.edge.pathing.status", "rename_json_EdgePathingStatus_to_cloudflare_edge_pathing_status_1cebb919", "json.EdgePathingStatus")?;
-    rename(doc, r.edge_rate_limit_action.take(), "cloudflare.edge.rate_limit.action", "rename_json_EdgeRateLimitAction_to_cloudflare_edge_rate_limit_action_c3fb46da", "json.EdgeRateLimitAction")?;
-    rename(doc, r.edge_rate_limit_id.take(), "cloudflare.edge.rate_limit.id", "rename_json_EdgeRateLimitID_to_cloudflare_edge_rate_limit_id_5d3108d4", "json.EdgeRateLimitID")?;
-    rename(doc, r.edge_request_host.take(), "cloudflare.edge.request.host", "rename_json_EdgeRequestHost_to_cloudflare_edge_request_host_a2515499", "json.EdgeRequestHost")?;
-    convert_long(doc, r.edge_response_bytes.take(), "cloudflare.edge.response.bytes", "convert_edge_response_bytes")?;
-    rename(doc, r.edge_response_status.take(), "cloudflare.edge.response.status_code", "rename_json_EdgeResponseStatus_to_cloudflare_edge_response_status_code_15193a93", "json.EdgeResponseStatus")?;
+    rename(
+        doc,
+        r.edge_colo_code.take(),
+        "cloudflare.edge.colo.code",
+        "rename_json_EdgeColoCode_to_cloudflare_edge_colo_code_33674f3b",
+        "json.EdgeColoCode",
+    )?;
+    rename(
+        doc,
+        r.edge_colo_id.take(),
+        "cloudflare.edge.colo.id",
+        "rename_json_EdgeColoID_to_cloudflare_edge_colo_id_942d31cf",
+        "json.EdgeColoID",
+    )?;
+    rename(
+        doc,
+        r.edge_pathing_op.take(),
+        "cloudflare.edge.pathing.op",
+        "rename_json_EdgePathingOp_to_cloudflare_edge_pathing_op_221b7849",
+        "json.EdgePathingOp",
+    )?;
+    rename(
+        doc,
+        r.edge_pathing_src.take(),
+        "cloudflare.edge.pathing.src",
+        "rename_json_EdgePathingSrc_to_cloudflare_edge_pathing_src_5d2ebbe5",
+        "json.EdgePathingSrc",
+    )?;
+    rename(
+        doc,
+        r.edge_pathing_status.take(),
+        "cloudflare.edge.pathing.status",
+        "rename_json_EdgePathingStatus_to_cloudflare_edge_pathing_status_1cebb919",
+        "json.EdgePathingStatus",
+    )?;
+    rename(
+        doc,
+        r.edge_rate_limit_action.take(),
+        "cloudflare.edge.rate_limit.action",
+        "rename_json_EdgeRateLimitAction_to_cloudflare_edge_rate_limit_action_c3fb46da",
+        "json.EdgeRateLimitAction",
+    )?;
+    rename(
+        doc,
+        r.edge_rate_limit_id.take(),
+        "cloudflare.edge.rate_limit.id",
+        "rename_json_EdgeRateLimitID_to_cloudflare_edge_rate_limit_id_5d3108d4",
+        "json.EdgeRateLimitID",
+    )?;
+    rename(
+        doc,
+        r.edge_request_host.take(),
+        "cloudflare.edge.request.host",
+        "rename_json_EdgeRequestHost_to_cloudflare_edge_request_host_a2515499",
+        "json.EdgeRequestHost",
+    )?;
+    convert_long(
+        doc,
+        r.edge_response_bytes.take(),
+        "cloudflare.edge.response.bytes",
+        "convert_edge_response_bytes",
+    )?;
+    rename(
+        doc,
+        r.edge_response_status.take(),
+        "cloudflare.edge.response.status_code",
+        "rename_json_EdgeResponseStatus_to_cloudflare_edge_response_status_code_15193a93",
+        "json.EdgeResponseStatus",
+    )?;
     rename(doc, r.edge_response_compression_ratio.take(), "cloudflare.edge.response.compression_ratio", "rename_json_EdgeResponseCompressionRatio_to_cloudflare_edge_response_compression_ratio_5c43d23e", "json.EdgeResponseCompressionRatio")?;
-    rename(doc, r.edge_response_content_type.take(), "cloudflare.edge.response.content_type", "rename_json_EdgeResponseContentType_to_cloudflare_edge_response_content_type_4d430c6c", "json.EdgeResponseContentType")?;
-    convert_long(doc, r.edge_response_body_bytes.take(), "cloudflare.edge.response.body.bytes", "convert_edge_response_body_bytes")?;
+    rename(
+        doc,
+        r.edge_response_content_type.take(),
+        "cloudflare.edge.response.content_type",
+        "rename_json_EdgeResponseContentType_to_cloudflare_edge_response_content_type_4d430c6c",
+        "json.EdgeResponseContentType",
+    )?;
+    convert_long(
+        doc,
+        r.edge_response_body_bytes.take(),
+        "cloudflare.edge.response.body.bytes",
+        "convert_edge_response_body_bytes",
+    )?;
 
     // Firewall fields.
-    rename(doc, r.firewall_actions.take(), "cloudflare.firewall.actions", "rename_json_FirewallMatchesActions_to_cloudflare_firewall_actions_bd334964", "json.FirewallMatchesActions")?;
-    rename(doc, r.firewall_sources.take(), "cloudflare.firewall.sources", "rename_json_FirewallMatchesSources_to_cloudflare_firewall_sources_59d48d1a", "json.FirewallMatchesSources")?;
-    rename(doc, r.firewall_rule_ids.take(), "cloudflare.firewall.rule_ids", "rename_json_FirewallMatchesRuleIDs_to_cloudflare_firewall_rule_ids_5266115b", "json.FirewallMatchesRuleIDs")?;
+    rename(
+        doc,
+        r.firewall_actions.take(),
+        "cloudflare.firewall.actions",
+        "rename_json_FirewallMatchesActions_to_cloudflare_firewall_actions_bd334964",
+        "json.FirewallMatchesActions",
+    )?;
+    rename(
+        doc,
+        r.firewall_sources.take(),
+        "cloudflare.firewall.sources",
+        "rename_json_FirewallMatchesSources_to_cloudflare_firewall_sources_59d48d1a",
+        "json.FirewallMatchesSources",
+    )?;
+    rename(
+        doc,
+        r.firewall_rule_ids.take(),
+        "cloudflare.firewall.rule_ids",
+        "rename_json_FirewallMatchesRuleIDs_to_cloudflare_firewall_rule_ids_5266115b",
+        "json.FirewallMatchesRuleIDs",
+    )?;
 
     // WAF fields.
-    rename(doc, r.waf_action.take(), "cloudflare.waf.action", "rename_json_WAFAction_to_cloudflare_waf_action_8b5389c3", "json.WAFAction")?;
-    rename(doc, r.waf_flags.take(), "cloudflare.waf.flags", "rename_json_WAFFlags_to_cloudflare_waf_flags_f5617a6f", "json.WAFFlags")?;
-    rename(doc, r.waf_matched_var.take(), "cloudflare.waf.matched_var", "rename_json_WAFMatchedVar_to_cloudflare_waf_matched_var_3f4014e4", "json.WAFMatchedVar")?;
-    rename(doc, r.waf_profile.take(), "cloudflare.waf.profile", "rename_json_WAFProfile_to_cloudflare_waf_profile_96035587", "json.WAFProfile")?;
-    rename(doc, r.waf_rule_id.take(), "cloudflare.waf.rule.id", "rename_json_WAFRuleID_to_cloudflare_waf_rule_id_f3158d13", "json.WAFRuleID")?;
-    rename(doc, r.waf_rule_message.take(), "cloudflare.waf.rule.message", "rename_json_WAFRuleMessage_to_cloudflare_waf_rule_message_f82e4979", "json.WAFRuleMessage")?;
+    rename(
+        doc,
+        r.waf_action.take(),
+        "cloudflare.waf.action",
+        "rename_json_WAFAction_to_cloudflare_waf_action_8b5389c3",
+        "json.WAFAction",
+    )?;
+    rename(
+        doc,
+        r.waf_flags.take(),
+        "cloudflare.waf.flags",
+        "rename_json_WAFFlags_to_cloudflare_waf_flags_f5617a6f",
+        "json.WAFFlags",
+    )?;
+    rename(
+        doc,
+        r.waf_matched_var.take(),
+        "cloudflare.waf.matched_var",
+        "rename_json_WAFMatchedVar_to_cloudflare_waf_matched_var_3f4014e4",
+        "json.WAFMatchedVar",
+    )?;
+    rename(
+        doc,
+        r.waf_profile.take(),
+        "cloudflare.waf.profile",
+        "rename_json_WAFProfile_to_cloudflare_waf_profile_96035587",
+        "json.WAFProfile",
+    )?;
+    rename(
+        doc,
+        r.waf_rule_id.take(),
+        "cloudflare.waf.rule.id",
+        "rename_json_WAFRuleID_to_cloudflare_waf_rule_id_f3158d13",
+        "json.WAFRuleID",
+    )?;
+    rename(
+        doc,
+        r.waf_rule_message.take(),
+        "cloudflare.waf.rule.message",
+        "rename_json_WAFRuleMessage_to_cloudflare_waf_rule_message_f82e4979",
+        "json.WAFRuleMessage",
+    )?;
 
     // Worker fields.
-    convert_long(doc, r.worker_cpu_time.take(), "cloudflare.worker.cpu_time", "convert_json_WorkerCPUTime_to_cloudflare_worker_cpu_time_be19d99d")?;
-    rename(doc, r.worker_status.take(), "cloudflare.worker.status", "rename_json_WorkerStatus_to_cloudflare_worker_status_75eb28d3", "json.WorkerStatus")?;
-    rename(doc, r.worker_subrequest.take(), "cloudflare.worker.subrequest", "rename_json_WorkerSubrequest_to_cloudflare_worker_subrequest_c7c4ece7", "json.WorkerSubrequest")?;
-    convert_long(doc, r.worker_subrequest_count.take(), "cloudflare.worker.subrequest_count", "convert_json_WorkerSubrequestCount_to_cloudflare_worker_subrequest_count_a03babcd")?;
+    convert_long(
+        doc,
+        r.worker_cpu_time.take(),
+        "cloudflare.worker.cpu_time",
+        "convert_json_WorkerCPUTime_to_cloudflare_worker_cpu_time_be19d99d",
+    )?;
+    rename(
+        doc,
+        r.worker_status.take(),
+        "cloudflare.worker.status",
+        "rename_json_WorkerStatus_to_cloudflare_worker_status_75eb28d3",
+        "json.WorkerStatus",
+    )?;
+    rename(
+        doc,
+        r.worker_subrequest.take(),
+        "cloudflare.worker.subrequest",
+        "rename_json_WorkerSubrequest_to_cloudflare_worker_subrequest_c7c4ece7",
+        "json.WorkerSubrequest",
+    )?;
+    convert_long(
+        doc,
+        r.worker_subrequest_count.take(),
+        "cloudflare.worker.subrequest_count",
+        "convert_json_WorkerSubrequestCount_to_cloudflare_worker_subrequest_count_a03babcd",
+    )?;
 
     // Origin fields.
-    rename(doc, r.origin_response_bytes.take(), "cloudflare.origin.response.bytes", "rename_json_OriginResponseBytes_to_cloudflare_origin_response_bytes_3e67b9c9", "json.OriginResponseBytes")?;
+    rename(
+        doc,
+        r.origin_response_bytes.take(),
+        "cloudflare.origin.response.bytes",
+        "rename_json_OriginResponseBytes_to_cloudflare_origin_response_bytes_3e67b9c9",
+        "json.OriginResponseBytes",
+    )?;
     for (v, target) in [
-        (r.origin_expires.take(), "cloudflare.origin.response.expires"),
-        (r.origin_last_modified.take(), "cloudflare.origin.response.last_modified"),
+        (
+            r.origin_expires.take(),
+            "cloudflare.origin.response.expires",
+        ),
+        (
+            r.origin_last_modified.take(),
+            "cloudflare.origin.response.last_modified",
+        ),
     ] {
         // date with ignore_failure: unparsable values ("" included) are silently skipped.
         if let Some(Val::Str(s)) = v {
@@ -222,17 +443,70 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
             }
         }
     }
-    rename(doc, r.origin_response_status.take(), "cloudflare.origin.response.status_code", "rename_json_OriginResponseStatus_to_cloudflare_origin_response_status_code_f288b87d", "json.OriginResponseStatus")?;
-    convert_long(doc, r.origin_response_time.take(), "cloudflare.origin.response.time", "convert_origin_response_time")?;
-    rename(doc, r.origin_ssl_protocol.take(), "cloudflare.origin.ssl.protocol", "rename_json_OriginSSLProtocol_to_cloudflare_origin_ssl_protocol_d9551907", "json.OriginSSLProtocol")?;
+    rename(
+        doc,
+        r.origin_response_status.take(),
+        "cloudflare.origin.response.status_code",
+        "rename_json_OriginResponseStatus_to_cloudflare_origin_response_status_code_f288b87d",
+        "json.OriginResponseStatus",
+    )?;
+    convert_long(
+        doc,
+        r.origin_response_time.take(),
+        "cloudflare.origin.response.time",
+        "convert_origin_response_time",
+    )?;
+    rename(
+        doc,
+        r.origin_ssl_protocol.take(),
+        "cloudflare.origin.ssl.protocol",
+        "rename_json_OriginSSLProtocol_to_cloudflare_origin_ssl_protocol_d9551907",
+        "json.OriginSSLProtocol",
+    )?;
 
     // Ray IDs and other Cloudflare fields.
-    rename(doc, r.parent_ray_id.take(), "cloudflare.parent.ray_id", "rename_json_ParentRayID_to_cloudflare_parent_ray_id_19fb630e", "json.ParentRayID")?;
-    rename(doc, r.ray_id.take(), "cloudflare.ray_id", "rename_json_RayID_to_cloudflare_ray_id_c7a94234", "json.RayID")?;
-    rename(doc, r.zone_id.take(), "cloudflare.zone.id", "rename_json_ZoneID_to_cloudflare_zone_id_748f8bc7", "json.ZoneID")?;
-    rename(doc, r.zone_name.take(), "cloudflare.zone.name", "rename_json_ZoneName_to_cloudflare_zone_name_e57ff5c3", "json.ZoneName")?;
-    rename(doc, r.security_level.take(), "cloudflare.security_level", "rename_json_SecurityLevel_to_cloudflare_security_level_69b1e7e0", "json.SecurityLevel")?;
-    rename(doc, r.client_device_type.take(), "cloudflare.device_type", "rename_json_ClientDeviceType_to_cloudflare_device_type_b6cd22fb", "json.ClientDeviceType")?;
+    rename(
+        doc,
+        r.parent_ray_id.take(),
+        "cloudflare.parent.ray_id",
+        "rename_json_ParentRayID_to_cloudflare_parent_ray_id_19fb630e",
+        "json.ParentRayID",
+    )?;
+    rename(
+        doc,
+        r.ray_id.take(),
+        "cloudflare.ray_id",
+        "rename_json_RayID_to_cloudflare_ray_id_c7a94234",
+        "json.RayID",
+    )?;
+    rename(
+        doc,
+        r.zone_id.take(),
+        "cloudflare.zone.id",
+        "rename_json_ZoneID_to_cloudflare_zone_id_748f8bc7",
+        "json.ZoneID",
+    )?;
+    rename(
+        doc,
+        r.zone_name.take(),
+        "cloudflare.zone.name",
+        "rename_json_ZoneName_to_cloudflare_zone_name_e57ff5c3",
+        "json.ZoneName",
+    )?;
+    rename(
+        doc,
+        r.security_level.take(),
+        "cloudflare.security_level",
+        "rename_json_SecurityLevel_to_cloudflare_security_level_69b1e7e0",
+        "json.SecurityLevel",
+    )?;
+    rename(
+        doc,
+        r.client_device_type.take(),
+        "cloudflare.device_type",
+        "rename_json_ClientDeviceType_to_cloudflare_device_type_b6cd22fb",
+        "json.ClientDeviceType",
+    )?;
 
     // HTTP fields: dissect "%{network.protocol}/%{http.version}" (ignore_failure).
     if let Some(Val::Str(p)) = r.client_request_protocol.take() {
@@ -243,14 +517,53 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
                 .map_err(|e| Fail::path("dissect_http_protocol", "dissect", e))?;
         }
     }
-    copy_if_not_empty(doc, "cloudflare.edge.response.bytes", "http.response.bytes", "set_http_response_bytes_464b605f")?;
-    copy_if_not_empty(doc, "cloudflare.edge.response.body.bytes", "http.response.body.bytes", "set_http_response_body_bytes_bbf2877f")?;
-    convert_long(doc, r.client_request_bytes.take(), "http.request.bytes", "convert_http_request_bytes")?;
-    rename(doc, r.client_request_method.take(), "http.request.method", "rename_json_ClientRequestMethod_to_http_request_method_1dfebe37", "json.ClientRequestMethod")?;
-    rename(doc, r.client_request_referer.take(), "http.request.referrer", "rename_json_ClientRequestReferer_to_http_request_referrer_41b9047f", "json.ClientRequestReferer")?;
-    copy_if_not_empty(doc, "cloudflare.edge.response.status_code", "http.response.status_code", "set_http_response_status_code_ab63691b")?;
-    if !doc.has("http.response.status_code") && painless_ne_zero(doc.get_path("cloudflare.origin.response.status_code")) {
-        copy_if_not_empty(doc, "cloudflare.origin.response.status_code", "http.response.status_code", "set_http_response_status_code_85051536")?;
+    copy_if_not_empty(
+        doc,
+        "cloudflare.edge.response.bytes",
+        "http.response.bytes",
+        "set_http_response_bytes_464b605f",
+    )?;
+    copy_if_not_empty(
+        doc,
+        "cloudflare.edge.response.body.bytes",
+        "http.response.body.bytes",
+        "set_http_response_body_bytes_bbf2877f",
+    )?;
+    convert_long(
+        doc,
+        r.client_request_bytes.take(),
+        "http.request.bytes",
+        "convert_http_request_bytes",
+    )?;
+    rename(
+        doc,
+        r.client_request_method.take(),
+        "http.request.method",
+        "rename_json_ClientRequestMethod_to_http_request_method_1dfebe37",
+        "json.ClientRequestMethod",
+    )?;
+    rename(
+        doc,
+        r.client_request_referer.take(),
+        "http.request.referrer",
+        "rename_json_ClientRequestReferer_to_http_request_referrer_41b9047f",
+        "json.ClientRequestReferer",
+    )?;
+    copy_if_not_empty(
+        doc,
+        "cloudflare.edge.response.status_code",
+        "http.response.status_code",
+        "set_http_response_status_code_ab63691b",
+    )?;
+    if !doc.has("http.response.status_code")
+        && painless_ne_zero(doc.get_path("cloudflare.origin.response.status_code"))
+    {
+        copy_if_not_empty(
+            doc,
+            "cloudflare.origin.response.status_code",
+            "http.response.status_code",
+            "set_http_response_status_code_85051536",
+        )?;
     }
 
     // Source fields.
@@ -259,7 +572,9 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
     // Client = copy of source (fails when there is no source at all, as upstream).
     let source = doc.get_path("source").cloned();
     match source {
-        Some(s) => doc.set("client", s).map_err(|e| Fail::path("set_client_10dffeb7", "set", e))?,
+        Some(s) => doc
+            .set("client", s)
+            .map_err(|e| Fail::path("set_client_10dffeb7", "set", e))?,
         None => {
             return Err(Fail::new(
                 "set",
@@ -268,15 +583,34 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
             ))
         }
     }
-    rename(doc, r.client_ip_class.take(), "cloudflare.client.ip_class", "rename_json_ClientIPClass_to_cloudflare_client_ip_class_21c08086", "json.ClientIPClass")?;
+    rename(
+        doc,
+        r.client_ip_class.take(),
+        "cloudflare.client.ip_class",
+        "rename_json_ClientIPClass_to_cloudflare_client_ip_class_21c08086",
+        "json.ClientIPClass",
+    )?;
 
     // Destination and server.
-    rename(doc, r.origin_ip.take(), "destination.address", "rename_json_OriginIP_to_destination_address_e8cf1063", "json.OriginIP")?;
+    rename(
+        doc,
+        r.origin_ip.take(),
+        "destination.address",
+        "rename_json_OriginIP_to_destination_address_e8cf1063",
+        "json.OriginIP",
+    )?;
     convert_ip_ignore_failure(doc, "destination.address", "destination.ip");
-    copy_if_not_empty(doc, "cloudflare.edge.response.bytes", "destination.bytes", "set_destination_bytes_5749e9d0")?;
+    copy_if_not_empty(
+        doc,
+        "cloudflare.edge.response.bytes",
+        "destination.bytes",
+        "set_destination_bytes_5749e9d0",
+    )?;
     let destination = doc.get_path("destination").cloned();
     match destination {
-        Some(d) => doc.set("server", d).map_err(|e| Fail::path("set_server_c902af60", "set", e))?,
+        Some(d) => doc
+            .set("server", d)
+            .map_err(|e| Fail::path("set_server_c902af60", "set", e))?,
         None => {
             return Err(Fail::new(
                 "set",
@@ -321,7 +655,10 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
                 .map_err(|e| Fail::path("set_network_transport_be847bd4", "set", e))?;
         }
     }
-    if let (Some(Val::I64(s)), Some(Val::I64(d))) = (doc.get_path("source.bytes"), doc.get_path("destination.bytes")) {
+    if let (Some(Val::I64(s)), Some(Val::I64(d))) = (
+        doc.get_path("source.bytes"),
+        doc.get_path("destination.bytes"),
+    ) {
         let sum = s.wrapping_add(*d);
         doc.set("network.bytes", Val::I64(sum))
             .map_err(|e| Fail::path("painless_network_bytes", "script", e))?;
@@ -348,7 +685,10 @@ fn painless_not_none<'a>(
         Some(other) => Err(Fail::new(
             processor,
             tag,
-            format!("dynamic method [{}, toLowerCase/0] not found", java_type(&other)),
+            format!(
+                "dynamic method [{}, toLowerCase/0] not found",
+                java_type(&other)
+            ),
         )),
     }
 }
@@ -370,7 +710,11 @@ fn date_field(
     tag: &'static str,
 ) -> Result<crate::time::Instant, Fail> {
     let v = v.ok_or_else(|| {
-        Fail::new("date", tag, format!("field [{name}] not present as part of path [json.{name}]"))
+        Fail::new(
+            "date",
+            tag,
+            format!("field [{name}] not present as part of path [json.{name}]"),
+        )
     })?;
     if let Some(t) = painless_long(&v) {
         let ms = normalise_epoch(t);
@@ -378,7 +722,8 @@ fn date_field(
         return Ok(crate::time::Instant::utc(ms));
     }
     let text = v.to_display_string();
-    parse_date(&text, formats).ok_or_else(|| Fail::new("date", tag, format!("unable to parse date [{text}]")))
+    parse_date(&text, formats)
+        .ok_or_else(|| Fail::new("date", tag, format!("unable to parse date [{text}]")))
 }
 
 fn url_fields<'a>(doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Result<(), Fail> {
@@ -421,7 +766,11 @@ fn url_fields<'a>(doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Result<(), Fail> {
             doc.insert("url", Val::Obj(url));
         }
     }
-    let set_if_absent = |doc: &mut Obj<'a>, path: &'static str, v: Option<Val<'a>>, tag: &'static str| -> Result<(), Fail> {
+    let set_if_absent = |doc: &mut Obj<'a>,
+                         path: &'static str,
+                         v: Option<Val<'a>>,
+                         tag: &'static str|
+     -> Result<(), Fail> {
         if doc.has(path) {
             return Ok(());
         }
@@ -431,11 +780,30 @@ fn url_fields<'a>(doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Result<(), Fail> {
             Some(v) => doc.set(path, v).map_err(|e| Fail::path(tag, "set", e)),
         }
     };
-    set_if_absent(doc, "url.domain", r.client_request_host.take(), "set_url_domain_85b2a6d2")?;
-    set_if_absent(doc, "url.path", r.client_request_path.take(), "set_url_path_74e95aa7")?;
-    set_if_absent(doc, "url.scheme", r.client_request_scheme.take(), "set_url_scheme_15a3d42b")?;
+    set_if_absent(
+        doc,
+        "url.domain",
+        r.client_request_host.take(),
+        "set_url_domain_85b2a6d2",
+    )?;
+    set_if_absent(
+        doc,
+        "url.path",
+        r.client_request_path.take(),
+        "set_url_path_74e95aa7",
+    )?;
+    set_if_absent(
+        doc,
+        "url.scheme",
+        r.client_request_scheme.take(),
+        "set_url_scheme_15a3d42b",
+    )?;
     if !doc.has("url.scheme") {
-        let scheme = if doc.has("cloudflare.client.ssl.protocol") { "https" } else { "http" };
+        let scheme = if doc.has("cloudflare.client.ssl.protocol") {
+            "https"
+        } else {
+            "http"
+        };
         doc.set("url.scheme", Val::str(scheme))
             .map_err(|e| Fail::path("set_url_scheme_0366be50", "set", e))?;
     }
@@ -481,9 +849,18 @@ fn convert_ip_ignore_failure(doc: &mut Obj<'_>, from: &str, to: &'static str) {
 }
 
 fn source_fields<'a>(t: &Transformer, doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Result<(), Fail> {
-    rename(doc, r.client_ip.take(), "source.address", "rename_json_ClientIP_to_source_address_72bf611d", "json.ClientIP")?;
+    rename(
+        doc,
+        r.client_ip.take(),
+        "source.address",
+        "rename_json_ClientIP_to_source_address_72bf611d",
+        "json.ClientIP",
+    )?;
     convert_ip_ignore_failure(doc, "source.address", "source.ip");
-    let ip: Option<std::net::IpAddr> = doc.get_path("source.ip").and_then(Val::as_str).and_then(|s| s.parse().ok());
+    let ip: Option<std::net::IpAddr> = doc
+        .get_path("source.ip")
+        .and_then(Val::as_str)
+        .and_then(|s| s.parse().ok());
     if let Some(ip) = ip {
         if let Some(geo) = t.geo_city(ip) {
             doc.set("source.geo", Val::Obj(geo.to_obj()))
@@ -491,7 +868,13 @@ fn source_fields<'a>(t: &Transformer, doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Res
         }
     }
     if !doc.has("source.geo.country_iso_code") {
-        rename(doc, r.client_country.take(), "source.geo.country_iso_code", "rename_json_ClientCountry_to_source_geo_country_iso_code_05cf24cb", "json.ClientCountry")?;
+        rename(
+            doc,
+            r.client_country.take(),
+            "source.geo.country_iso_code",
+            "rename_json_ClientCountry_to_source_geo_country_iso_code_05cf24cb",
+            "json.ClientCountry",
+        )?;
     }
     if let Some(asn) = ip.and_then(|ip| t.geo_asn(ip)) {
         if let Some(n) = asn.number {
@@ -499,14 +882,33 @@ fn source_fields<'a>(t: &Transformer, doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Res
                 .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
         }
         if let Some(o) = &asn.organization_name {
-            doc.set("source.as.organization.name", Val::Str(Cow::Owned(o.clone())))
-                .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
+            doc.set(
+                "source.as.organization.name",
+                Val::Str(Cow::Owned(o.clone())),
+            )
+            .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
         }
     }
     if !doc.has("source.as.number") {
-        rename(doc, r.client_asn.take(), "source.as.number", "rename_json_ClientASN_to_source_as_number_ca8c111f", "json.ClientASN")?;
+        rename(
+            doc,
+            r.client_asn.take(),
+            "source.as.number",
+            "rename_json_ClientASN_to_source_as_number_ca8c111f",
+            "json.ClientASN",
+        )?;
     }
-    copy_if_not_empty(doc, "http.request.bytes", "source.bytes", "set_source_bytes_4be3df05")?;
-    convert_long(doc, r.client_src_port.take(), "source.port", "convert_source_port")?;
+    copy_if_not_empty(
+        doc,
+        "http.request.bytes",
+        "source.bytes",
+        "set_source_bytes_4be3df05",
+    )?;
+    convert_long(
+        doc,
+        r.client_src_port.take(),
+        "source.port",
+        "convert_source_port",
+    )?;
     Ok(())
 }

@@ -61,11 +61,17 @@ pub fn convert_long<'a>(
 ) -> Result<(), Fail> {
     let Some(v) = v else { return Ok(()) };
     let converted = crate::convert::to_long(&v).map_err(|m| Fail::new("convert", tag, m))?;
-    doc.set(target, converted).map_err(|e| Fail::path(tag, "convert", e))
+    doc.set(target, converted)
+        .map_err(|e| Fail::path(tag, "convert", e))
 }
 
 /// `set { copy_from, ignore_empty_value: true }`: copies unless the source is missing, null or "".
-pub fn copy_if_not_empty(doc: &mut Obj<'_>, from: &str, to: &'static str, tag: &'static str) -> Result<(), Fail> {
+pub fn copy_if_not_empty(
+    doc: &mut Obj<'_>,
+    from: &str,
+    to: &'static str,
+    tag: &'static str,
+) -> Result<(), Fail> {
     let v = match doc.get_path(from) {
         None | Some(Val::Null) => return Ok(()),
         Some(Val::Str(s)) if s.is_empty() => return Ok(()),

@@ -141,7 +141,10 @@ impl State {
                 }
             }
         }
-        if out.is_none() && self.buf.len() > self.max && matches!(self.mode, Mode::Value | Mode::Garbage) {
+        if out.is_none()
+            && self.buf.len() > self.max
+            && matches!(self.mode, Mode::Value | Mode::Garbage)
+        {
             self.buf.truncate(self.max);
             self.mode = Mode::Skip;
             out = Some(self.take(true));
@@ -203,11 +206,19 @@ mod tests {
 
     #[test]
     fn newline_delimited_and_back_to_back() {
-        let got = split("{\"a\":1}\n{\"b\":\"}{\"}{\"c\":[1,{\"d\":2}]}\r\n\n  {\"e\":\"\\\"}\"}", 1 << 20);
+        let got = split(
+            "{\"a\":1}\n{\"b\":\"}{\"}{\"c\":[1,{\"d\":2}]}\r\n\n  {\"e\":\"\\\"}\"}",
+            1 << 20,
+        );
         let texts: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
         assert_eq!(
             texts,
-            vec![r#"{"a":1}"#, r#"{"b":"}{"}"#, r#"{"c":[1,{"d":2}]}"#, r#"{"e":"\"}"}"#]
+            vec![
+                r#"{"a":1}"#,
+                r#"{"b":"}{"}"#,
+                r#"{"c":[1,{"d":2}]}"#,
+                r#"{"e":"\"}"}"#
+            ]
         );
         assert_eq!(got[0].1, 1);
         assert_eq!(got[3].1, 4);
@@ -217,7 +228,10 @@ mod tests {
     fn garbage_and_truncated_records_are_items_not_losses() {
         let got = split("not json\n{\"a\":1\n{\"b\":2}\n{\"c\":", 1 << 20);
         let texts: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
-        assert_eq!(texts, vec!["not json", r#"{"a":1"#, r#"{"b":2}"#, r#"{"c":"#]);
+        assert_eq!(
+            texts,
+            vec!["not json", r#"{"a":1"#, r#"{"b":2}"#, r#"{"c":"#]
+        );
     }
 
     #[test]

@@ -149,7 +149,10 @@ pub fn parse_date(s: &str, formats: Formats) -> Option<Instant> {
 /// `UNIX_MS`: `Long.parseLong` of the text.
 pub fn parse_unix_ms(s: &str) -> Option<Instant> {
     let b = s.as_bytes();
-    let digits = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    let digits = b
+        .strip_prefix(b"-")
+        .or_else(|| b.strip_prefix(b"+"))
+        .unwrap_or(b);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -159,7 +162,10 @@ pub fn parse_unix_ms(s: &str) -> Option<Instant> {
 /// ISO-8601 date-time. `strict` = the explicit `uuuu-MM-dd'T'HH:mm:ss[.SSS]X` patterns: seconds
 /// required, fraction exactly 3 digits if present, zone required.
 fn parse_iso8601(s: &str, strict: bool) -> Option<Instant> {
-    let mut c = Cursor { b: s.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        b: s.as_bytes(),
+        i: 0,
+    };
     let (y, _) = c.digits(4, 4)?;
     let mut mo = 1;
     let mut d = 1;
@@ -294,7 +300,10 @@ mod tests {
 
     #[test]
     fn formats_and_truncates_to_millis() {
-        assert_eq!(iso("2021-11-30T20:19:48Z").unwrap(), "2021-11-30T20:19:48.000Z");
+        assert_eq!(
+            iso("2021-11-30T20:19:48Z").unwrap(),
+            "2021-11-30T20:19:48.000Z"
+        );
         assert_eq!(
             iso("2021-08-09T10:20:00.289876Z").unwrap(),
             "2021-08-09T10:20:00.289Z"
@@ -321,7 +330,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_impossible_dates() {
-        for bad in ["", "yesterday", "2021-02-30T00:00:00Z", "2021-13-01", "2021-01-01T25:00:00Z", "2021-01-01T10:00:00Zjunk"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2021-02-30T00:00:00Z",
+            "2021-13-01",
+            "2021-01-01T25:00:00Z",
+            "2021-01-01T10:00:00Zjunk",
+        ] {
             assert!(iso(bad).is_none(), "{bad}");
         }
     }
@@ -329,15 +345,21 @@ mod tests {
     #[test]
     fn unix_ms_and_strict_forms() {
         assert_eq!(
-            parse_date("1625752958812", Formats::StrictThenUnixMs).unwrap().format(),
+            parse_date("1625752958812", Formats::StrictThenUnixMs)
+                .unwrap()
+                .format(),
             "2021-07-08T14:02:38.812Z"
         );
         assert_eq!(
-            parse_date("2019-08-02T15:29:08Z", Formats::StrictThenUnixMs).unwrap().format(),
+            parse_date("2019-08-02T15:29:08Z", Formats::StrictThenUnixMs)
+                .unwrap()
+                .format(),
             "2019-08-02T15:29:08.000Z"
         );
         assert_eq!(
-            parse_date("2019-08-02T15:29:08.123Z", Formats::StrictThenUnixMs).unwrap().format(),
+            parse_date("2019-08-02T15:29:08.123Z", Formats::StrictThenUnixMs)
+                .unwrap()
+                .format(),
             "2019-08-02T15:29:08.123Z"
         );
         // Microseconds are only accepted by the lenient ISO8601 format.
@@ -358,7 +380,9 @@ mod tests {
     #[test]
     fn http_dates() {
         assert_eq!(
-            parse_http_date("Thu, 01 Dec 1994 16:00:00 GMT").unwrap().format(),
+            parse_http_date("Thu, 01 Dec 1994 16:00:00 GMT")
+                .unwrap()
+                .format(),
             "1994-12-01T16:00:00.000Z"
         );
         assert!(parse_http_date("").is_none());

@@ -42,7 +42,24 @@ fn legal_ascii(c: u8, allow_brackets: bool) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
-            b'_' | b'-' | b'!' | b'.' | b'~' | b'\'' | b'(' | b')' | b'*' | b';' | b'/' | b'?' | b':' | b'@' | b'&' | b'=' | b'+' | b'$' | b','
+            b'_' | b'-'
+                | b'!'
+                | b'.'
+                | b'~'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b';'
+                | b'/'
+                | b'?'
+                | b':'
+                | b'@'
+                | b'&'
+                | b'='
+                | b'+'
+                | b'$'
+                | b','
         )
         || (allow_brackets && matches!(c, b'[' | b']'))
 }
@@ -201,7 +218,9 @@ fn parse_java_uri(s: &str) -> Option<UriParts<'_>> {
         let authority = &after[..end];
         let b = authority.as_bytes();
         if !authority.is_empty() {
-            let brackets_ok = b.iter().all(|c| *c >= 0x80 || legal_ascii(*c, true) || *c == b'%');
+            let brackets_ok = b
+                .iter()
+                .all(|c| *c >= 0x80 || legal_ascii(*c, true) || *c == b'%');
             if !brackets_ok {
                 return None;
             }
@@ -210,7 +229,9 @@ fn parse_java_uri(s: &str) -> Option<UriParts<'_>> {
                 None => (None, authority),
             };
             let (host, port) = match hostport.rfind(':') {
-                Some(i) if !hostport[i..].contains(']') => (&hostport[..i], Some(&hostport[i + 1..])),
+                Some(i) if !hostport[i..].contains(']') => {
+                    (&hostport[..i], Some(&hostport[i + 1..]))
+                }
                 _ => (hostport, None),
             };
             let port_ok = port.is_none_or(|pt| pt.bytes().all(|c| c.is_ascii_digit()));
@@ -253,7 +274,10 @@ fn parse_java_url(s: &str) -> Option<UriParts<'_>> {
     }
     // Only the protocols a JVM has handlers for.
     let lower = scheme.to_ascii_lowercase();
-    if !matches!(lower.as_str(), "http" | "https" | "ftp" | "file" | "jar" | "mailto") {
+    if !matches!(
+        lower.as_str(),
+        "http" | "https" | "ftp" | "file" | "jar" | "mailto"
+    ) {
         return None;
     }
     let mut p = UriParts {
@@ -310,7 +334,10 @@ mod tests {
         let p = uri_parts("/wp-cron.php?doing_wp_cron=1564759748.3962020874023437500000").unwrap();
         assert_eq!(s(&p.path).as_deref(), Some("/wp-cron.php"));
         assert_eq!(s(&p.extension).as_deref(), Some("php"));
-        assert_eq!(s(&p.query).as_deref(), Some("doing_wp_cron=1564759748.3962020874023437500000"));
+        assert_eq!(
+            s(&p.query).as_deref(),
+            Some("doing_wp_cron=1564759748.3962020874023437500000")
+        );
         assert_eq!(p.domain, None);
         assert_eq!(p.scheme, None);
     }
@@ -353,7 +380,10 @@ mod tests {
         for bad in ["/a b", "/x?a=|", "/{x}", "/%zz", "/a#b#c", "/caf\u{7f}"] {
             assert!(uri_parts(bad).is_err(), "{bad}");
         }
-        assert_eq!(uri_parts("/a b").unwrap_err().to_string(), "unable to parse URI [/a b]");
+        assert_eq!(
+            uri_parts("/a b").unwrap_err().to_string(),
+            "unable to parse URI [/a b]"
+        );
     }
 
     #[test]

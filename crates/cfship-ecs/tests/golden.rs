@@ -11,14 +11,23 @@ fn run(dataset: Dataset, input: &str, expected: &str, opts: Options) -> usize {
     let expected: serde_json::Value = serde_json::from_str(expected).unwrap();
     let expected = expected["expected"].as_array().unwrap().clone();
     let lines: Vec<&str> = input.split('\n').filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines.len(), expected.len(), "input lines vs expected documents");
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "input lines vs expected documents"
+    );
     let mut compared = 0;
     for (i, (line, want)) in lines.iter().zip(&expected).enumerate() {
         let out = t.transform(dataset, line, 1_700_000_000_000);
         match (out, want) {
             (Outcome::Dropped, serde_json::Value::Null) => {}
             (Outcome::Doc(d), w) if !w.is_null() => {
-                assert!(d.error.is_none(), "line {}: unexpected error {:?}", i + 1, d.error);
+                assert!(
+                    d.error.is_none(),
+                    "line {}: unexpected error {:?}",
+                    i + 1,
+                    d.error
+                );
                 let got: serde_json::Value = serde_json::from_str(&d.source).unwrap();
                 common::assert_same(&format!("{} line {}", dataset.name(), i + 1), &got, w);
             }
@@ -31,7 +40,9 @@ fn run(dataset: Dataset, input: &str, expected: &str, opts: Options) -> usize {
 
 #[test]
 fn audit_golden_documents_are_identical() {
-    let Some(dir) = common::golden_dir() else { return };
+    let Some(dir) = common::golden_dir() else {
+        return;
+    };
     let input = std::fs::read_to_string(dir.join("audit/test-audit.log")).unwrap();
     let expected = std::fs::read_to_string(dir.join("audit/test-audit.log-expected.json")).unwrap();
     let opts = Options {
@@ -48,9 +59,12 @@ fn audit_golden_documents_are_identical() {
 
 #[test]
 fn logpull_golden_documents_are_identical() {
-    let Some(dir) = common::golden_dir() else { return };
+    let Some(dir) = common::golden_dir() else {
+        return;
+    };
     let input = std::fs::read_to_string(dir.join("logpull/test-http-json.log")).unwrap();
-    let expected = std::fs::read_to_string(dir.join("logpull/test-http-json.log-expected.json")).unwrap();
+    let expected =
+        std::fs::read_to_string(dir.join("logpull/test-http-json.log-expected.json")).unwrap();
     let opts = Options {
         preserve_original: true,
         ..Default::default()

@@ -7,7 +7,9 @@ use std::sync::Arc;
 fn shared(env: &str, sub: &str) -> PathBuf {
     match std::env::var_os(env) {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared").join(sub),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared")
+            .join(sub),
     }
 }
 
@@ -33,12 +35,18 @@ pub fn golden_dir() -> Option<PathBuf> {
 }
 
 pub fn geoip_dir() -> Option<PathBuf> {
-    require(shared("CFSHIP_GEOIP_DIR", "geoip"), "GeoIP test databases", "CFSHIP_GEOIP_DIR")
+    require(
+        shared("CFSHIP_GEOIP_DIR", "geoip"),
+        "GeoIP test databases",
+        "CFSHIP_GEOIP_DIR",
+    )
 }
 
 pub fn geoip() -> Option<Arc<cfship_ecs::GeoIp>> {
     let dir = geoip_dir()?;
-    Some(Arc::new(cfship_ecs::GeoIp::open_dir(&dir).expect("open GeoIP test databases")))
+    Some(Arc::new(
+        cfship_ecs::GeoIp::open_dir(&dir).expect("open GeoIP test databases"),
+    ))
 }
 
 /// Compares as JSON after removing `event.ingested`, with a readable diff on failure.

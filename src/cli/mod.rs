@@ -1,0 +1,3 @@
+//! Command-line entry points, one module per subcommand.
+
+pub mod transform;

@@ -1,0 +1,181 @@
+//! `cfship transform`: raw Cloudflare NDJSON in, ECS NDJSON (or `_bulk` NDJSON) out, offline.
+
+use anyhow::{Context, Result};
+use cfship_ecs::{Dataset, Document, GeoIp, Options, Outcome, RecordSplitter, Transformer};
+use clap::{Args, ValueEnum};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Largest record accepted; longer records become error documents.
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One ECS document per line.
+    Docs,
+    /// Elasticsearch `_bulk` NDJSON: a `create` action line with `_index` and `_id`, then the document.
+    Bulk,
+}
+
+#[derive(Debug, Args)]
+pub struct TransformArgs {
+    /// Which Cloudflare dataset the input holds.
+    #[arg(long, value_parser = ["audit", "logpull"])]
+    pub dataset: String,
+    /// Raw Cloudflare records: one JSON object per line, or objects back to back ("-" = stdin).
+    #[arg(long, short, default_value = "-")]
+    pub input: String,
+    /// Where to write the documents ("-" = stdout).
+    #[arg(long, short, default_value = "-")]
+    pub output: String,
+    /// Directory with GeoLite2-City / GeoLite2-ASN .mmdb files (without it: no geo enrichment,
+    /// and Cloudflare's ClientCountry / ClientASN are used as upstream does).
+    #[arg(long, env = "CFSHIP_GEOIP_DIR")]
+    pub geoip_dir: Option<PathBuf>,
+    /// Audit: the Cloudflare account id, written to cloud.account.id.
+    #[arg(long)]
+    pub account_id: Option<String>,
+    /// Keep event.original and tag documents with preserve_original_event.
+    #[arg(long)]
+    pub preserve_original: bool,
+    /// Extra tags on every document (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "docs")]
+    pub format: OutputFormat,
+    /// Data stream namespace for --format bulk (adds data_stream.*, event.dataset, event.module).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Fix the upstream pipeline bugs listed in the README instead of reproducing them.
+    #[arg(long)]
+    pub fix_upstream_bugs: bool,
+    /// Also write every record that failed (raw text, line, reason) to this NDJSON file.
+    #[arg(long)]
+    pub dead_letter: Option<PathBuf>,
+}
+
+/// Counts reported at the end.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub records: u64,
+    pub documents: u64,
+    pub errors: u64,
+    pub dropped: u64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn run(args: TransformArgs) -> Result<Summary> {
+    let dataset: Dataset = args.dataset.parse().map_err(anyhow::Error::msg)?;
+    let geo = match &args.geoip_dir {
+        Some(dir) => Some(Arc::new(GeoIp::open_dir(dir)?)),
+        None => None,
+    };
+    let namespace = match (args.format, &args.namespace) {
+        (_, Some(ns)) => Some(ns.clone()),
+        (OutputFormat::Bulk, None) => Some("default".to_string()),
+        (OutputFormat::Docs, None) => None,
+    };
+    let index = namespace.as_deref().map(|ns| dataset.data_stream(ns));
+    let opts = Options {
+        account_id: args.account_id.clone(),
+        preserve_original: args.preserve_original,
+        tags: args.tags.clone(),
+        fix_upstream_bugs: args.fix_upstream_bugs,
+        namespace,
+        set_ingested: true,
+    };
+    let t = Transformer::new(opts, geo)?;
+
+    let input: Box<dyn BufRead> = if args.input == "-" {
+        Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
+    } else {
+        let f = std::fs::File::open(&args.input)
+            .with_context(|| format!("cannot open input {}", args.input))?;
+        Box::new(BufReader::with_capacity(1 << 16, f))
+    };
+    let output: Box<dyn Write> = if args.output == "-" {
+        Box::new(io::stdout().lock())
+    } else {
+        let f = std::fs::File::create(&args.output)
+            .with_context(|| format!("cannot create output {}", args.output))?;
+        Box::new(f)
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, output);
+    let mut dead = match &args.dead_letter {
+        Some(p) => Some(BufWriter::new(std::fs::File::create(p).with_context(
+            || format!("cannot create dead-letter file {}", p.display()),
+        )?)),
+        None => None,
+    };
+
+    let mut s = Summary::default();
+    let now = now_ms();
+    for item in RecordSplitter::new(input, MAX_RECORD_BYTES) {
+        let item = item.with_context(|| format!("reading {}", args.input))?;
+        s.records += 1;
+        let doc: Document = match (item.oversize, std::str::from_utf8(&item.bytes)) {
+            (true, _) => {
+                let text = String::from_utf8_lossy(&item.bytes);
+                t.error_document(
+                    dataset,
+                    &text,
+                    &format!("record at line {} is larger than {MAX_RECORD_BYTES} bytes: kept its first bytes", item.line),
+                    now,
+                )
+            }
+            (false, Err(e)) => {
+                let text = String::from_utf8_lossy(&item.bytes);
+                t.error_document(
+                    dataset,
+                    &text,
+                    &format!("record at line {} is not valid UTF-8: {e}", item.line),
+                    now,
+                )
+            }
+            (false, Ok(text)) => match t.transform(dataset, text, now) {
+                Outcome::Dropped => {
+                    s.dropped += 1;
+                    continue;
+                }
+                Outcome::Doc(d) => d,
+            },
+        };
+        if let Some(err) = &doc.error {
+            s.errors += 1;
+            tracing::warn!(line = item.line, dataset = dataset.name(), error = %err, "record failed the pipeline; written as a pipeline_error document");
+            if let Some(dl) = dead.as_mut() {
+                let rec = serde_json::json!({
+                    "line": item.line,
+                    "dataset": dataset.event_dataset(),
+                    "error": err,
+                    "record": String::from_utf8_lossy(&item.bytes),
+                });
+                serde_json::to_writer(&mut *dl, &rec)?;
+                dl.write_all(b"\n")?;
+            }
+        }
+        if let Some(index) = &index {
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({"create": {"_index": index, "_id": doc.id}}),
+            )?;
+            out.write_all(b"\n")?;
+        }
+        out.write_all(doc.source.as_bytes())?;
+        out.write_all(b"\n")?;
+        s.documents += 1;
+    }
+    out.flush().context("writing output")?;
+    if let Some(mut dl) = dead {
+        dl.flush().context("writing dead-letter file")?;
+    }
+    Ok(s)
+}

@@ -1,0 +1,11 @@
+//! cfship: Cloudflare audit logs and Logpull HTTP request logs into Elasticsearch, as the exact
+//! ECS documents of Elastic's `cloudflare` integration.
+//!
+//! The data flows source → transform → sink, with the cursor store beside it:
+//! - `cfship-cloudflare` (source: API client, collectors, simulator) and `cfship-state` (cursors),
+//! - `cfship-ecs` (transform: pure functions, one module per dataset),
+//! - `cfship-elasticsearch` (sink: templates, bulk, retries, dead letters),
+//! - this crate: the CLI and the pipeline wiring.
+
+pub mod cli;
+pub mod logging;
