@@ -1,1 +1,381 @@
-//! cfship-state
+//! cfship-state: a small durable cursor store.
+//!
+//! One versioned JSON file per source (`<dir>/<key>.json`). Every save writes a temporary file in the
+//! same directory, fsyncs it, renames it over the old file (atomic on POSIX) and fsyncs the directory,
+//! so a crash leaves either the old or the new cursor, never a torn file. A corrupt file or a file
+//! written by a newer cfship (higher format version) is an explicit error: the store never resets a
+//! cursor silently.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Current on-disk format version.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid cursor key {key:?}: use only ASCII letters, digits, '-', '_' and '.' (max 200 chars)")]
+    InvalidKey { key: String },
+    #[error("cannot read cursor file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write cursor file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cursor file {path} is corrupt ({reason}); refusing to reset it silently: fix or delete the file \
+         (deleting restarts collection for this source from its initial lookback)"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "cursor file {path} has format version {found}, this cfship understands up to {supported}; \
+         it was written by a newer cfship: upgrade cfship or point it at another state directory"
+    )]
+    NewerVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("cursor file {path} belongs to key {found:?}, expected {expected:?}")]
+    KeyMismatch {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("cannot serialize cursor for {key}: {source}")]
+    Serialize {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The file envelope. `cursor` is the caller's value.
+#[derive(Serialize)]
+struct EnvelopeOut<'a, T: Serialize> {
+    version: u32,
+    key: &'a str,
+    saved_at_unix_ms: u128,
+    cursor: &'a T,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeIn {
+    version: u32,
+    key: String,
+    cursor: serde_json::Value,
+}
+
+/// Durable cursor store: one small JSON file per key in a directory.
+#[derive(Debug)]
+pub struct CursorStore {
+    dir: PathBuf,
+    tmp_counter: AtomicU64,
+}
+
+impl CursorStore {
+    /// Opens (creating if needed) the state directory.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StateError> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|source| StateError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
+        let meta = fs::metadata(&dir).map_err(|source| StateError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            return Err(StateError::Dir {
+                path: dir,
+                source: std::io::Error::other("not a directory"),
+            });
+        }
+        Ok(Self {
+            dir,
+            tmp_counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The directory this store writes to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of the file holding `key` (after validating the key).
+    pub fn path_for(&self, key: &str) -> Result<PathBuf, StateError> {
+        validate_key(key)?;
+        Ok(self.dir.join(format!("{key}.json")))
+    }
+
+    /// Loads the cursor of `key`; `Ok(None)` when no cursor was saved yet.
+    pub fn load<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
+        let path = self.path_for(key)?;
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Read { path, source }),
+        };
+        // Check the version first so a newer format is reported as such, not as "corrupt".
+        let raw: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+                path: path.clone(),
+                reason: format!("not JSON: {e}"),
+            })?;
+        let version = raw
+            .get("version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| StateError::Corrupt {
+                path: path.clone(),
+                reason: "missing numeric \"version\"".into(),
+            })?;
+        if version > u64::from(FORMAT_VERSION) {
+            return Err(StateError::NewerVersion {
+                path,
+                found: u32::try_from(version).unwrap_or(u32::MAX),
+                supported: FORMAT_VERSION,
+            });
+        }
+        let env: EnvelopeIn = serde_json::from_value(raw).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: format!("bad envelope: {e}"),
+        })?;
+        if env.version == 0 {
+            return Err(StateError::Corrupt {
+                path,
+                reason: "version 0 is not a valid format version".into(),
+            });
+        }
+        if env.key != key {
+            return Err(StateError::KeyMismatch {
+                path,
+                found: env.key,
+                expected: key.to_string(),
+            });
+        }
+        let value = serde_json::from_value(env.cursor).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: format!("cursor does not match the expected shape: {e}"),
+        })?;
+        Ok(Some(value))
+    }
+
+    /// Saves the cursor of `key` durably (write temp, fsync, rename, fsync dir).
+    pub fn save<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
+        let path = self.path_for(key)?;
+        let env = EnvelopeOut {
+            version: FORMAT_VERSION,
+            key,
+            saved_at_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0),
+            cursor: value,
+        };
+        let mut body = serde_json::to_vec_pretty(&env).map_err(|source| StateError::Serialize {
+            key: key.to_string(),
+            source,
+        })?;
+        body.push(b'\n');
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!(".{key}.json.tmp.{}.{n}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, &path)?;
+            // fsync the directory so the rename itself is durable.
+            if let Ok(d) = File::open(&self.dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        };
+        write().map_err(|source| {
+            let _ = fs::remove_file(&tmp);
+            StateError::Write {
+                path: path.clone(),
+                source,
+            }
+        })
+    }
+}
+
+fn validate_key(key: &str) -> Result<(), StateError> {
+    let ok = !key.is_empty()
+        && key.len() <= 200
+        && !key.starts_with('.')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::InvalidKey {
+            key: key.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Cur {
+        when: String,
+        ids: Vec<String>,
+    }
+
+    fn cur() -> Cur {
+        Cur {
+            when: "2026-11-25T04:00:00.123456Z".into(),
+            ids: vec!["a".into(), "b".into()],
+        }
+    }
+
+    #[test]
+    fn missing_key_is_none_and_roundtrip_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CursorStore::open(dir.path().join("nested/state")).unwrap();
+        assert_eq!(store.load::<Cur>("audit-acc1").unwrap(), None);
+        store.save("audit-acc1", &cur()).unwrap();
+        assert_eq!(store.load::<Cur>("audit-acc1").unwrap(), Some(cur()));
+        // Overwrite.
+        let mut c2 = cur();
+        c2.ids.push("c".into());
+        store.save("audit-acc1", &c2).unwrap();
+        assert_eq!(store.load::<Cur>("audit-acc1").unwrap(), Some(c2));
+        // A fresh store over the same dir sees the same data (durability across restarts).
+        let again = CursorStore::open(dir.path().join("nested/state")).unwrap();
+        assert_eq!(again.load::<Cur>("audit-acc1").unwrap().unwrap().ids.len(), 3);
+        // No temp files left behind.
+        let names: Vec<String> = fs::read_dir(dir.path().join("nested/state"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["audit-acc1.json".to_string()]);
+    }
+
+    #[test]
+    fn file_is_versioned_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CursorStore::open(dir.path()).unwrap();
+        store.save("logpull-z1", &cur()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join("logpull-z1.json")).unwrap()).unwrap();
+        assert_eq!(v["version"], 1);
+        assert_eq!(v["key"], "logpull-z1");
+        assert_eq!(v["cursor"]["ids"][1], "b");
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_not_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CursorStore::open(dir.path()).unwrap();
+        fs::write(dir.path().join("z.json"), b"{\"version\":1,\"key\":\"z\",\"cur").unwrap();
+        let err = store.load::<Cur>("z").unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("refusing to reset"), "{err}");
+        // The file is left untouched.
+        assert!(fs::read(dir.path().join("z.json")).unwrap().ends_with(b"cur"));
+
+        fs::write(dir.path().join("y.json"), b"{\"key\":\"y\",\"cursor\":{}}").unwrap();
+        assert!(matches!(
+            store.load::<Cur>("y").unwrap_err(),
+            StateError::Corrupt { .. }
+        ));
+        // Valid envelope, wrong cursor shape.
+        fs::write(
+            dir.path().join("x.json"),
+            b"{\"version\":1,\"key\":\"x\",\"cursor\":{\"when\":5}}",
+        )
+        .unwrap();
+        assert!(matches!(
+            store.load::<Cur>("x").unwrap_err(),
+            StateError::Corrupt { .. }
+        ));
+        // Empty file (e.g. a crash on a filesystem without atomic rename).
+        fs::write(dir.path().join("w.json"), b"").unwrap();
+        assert!(matches!(
+            store.load::<Cur>("w").unwrap_err(),
+            StateError::Corrupt { .. }
+        ));
+    }
+
+    #[test]
+    fn newer_version_is_an_explicit_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CursorStore::open(dir.path()).unwrap();
+        fs::write(
+            dir.path().join("k.json"),
+            b"{\"version\":2,\"key\":\"k\",\"cursor\":{\"totally\":\"different\"}}",
+        )
+        .unwrap();
+        let err = store.load::<Cur>("k").unwrap_err();
+        match &err {
+            StateError::NewerVersion {
+                found, supported, ..
+            } => {
+                assert_eq!(*found, 2);
+                assert_eq!(*supported, FORMAT_VERSION);
+            }
+            other => panic!("expected NewerVersion, got {other}"),
+        }
+        assert!(err.to_string().contains("newer cfship"));
+    }
+
+    #[test]
+    fn key_mismatch_and_invalid_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CursorStore::open(dir.path()).unwrap();
+        store.save("a", &cur()).unwrap();
+        fs::copy(dir.path().join("a.json"), dir.path().join("b.json")).unwrap();
+        assert!(matches!(
+            store.load::<Cur>("b").unwrap_err(),
+            StateError::KeyMismatch { .. }
+        ));
+        for bad in ["", "../x", "a/b", ".hidden", "sp ace"] {
+            assert!(
+                matches!(
+                    store.save(bad, &cur()).unwrap_err(),
+                    StateError::InvalidKey { .. }
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn open_on_a_file_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("file");
+        fs::write(&f, b"x").unwrap();
+        assert!(matches!(
+            CursorStore::open(&f).unwrap_err(),
+            StateError::Dir { .. }
+        ));
+    }
+}
