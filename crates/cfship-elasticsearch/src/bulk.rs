@@ -1,0 +1,402 @@
+//! Bulk request building, batch splitting, item classification and retry backoff (pure functions).
+
+use std::io::Write as _;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One document to index: `source` is one JSON object (a single line is best; other JSON is compacted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexRequest {
+    pub index: String,
+    pub id: String,
+    pub source: Bytes,
+}
+
+/// A document with its bulk action line ready.
+#[derive(Clone, Debug)]
+pub(crate) struct Prepared {
+    pub req: IndexRequest,
+    /// `{"create":{"_index":…,"_id":…}}`
+    pub action: Bytes,
+}
+
+impl Prepared {
+    /// Bytes this document adds to a bulk body.
+    pub fn wire_len(&self) -> usize {
+        self.action.len() + self.req.source.len() + 2
+    }
+}
+
+/// Prepare a document; `Err(reason)` when its source is not a JSON object (it goes to the dead letter).
+pub(crate) fn prepare(mut req: IndexRequest, op: &str) -> Result<Prepared, (IndexRequest, String)> {
+    let trimmed = req.source.trim_ascii();
+    let looks_object = trimmed.first() == Some(&b'{') && trimmed.last() == Some(&b'}');
+    if !looks_object || req.source.contains(&b'\n') || req.source.contains(&b'\r') {
+        // Not a one-line JSON object: parse and re-serialise, or refuse.
+        match serde_json::from_slice::<Value>(&req.source) {
+            Ok(v @ Value::Object(_)) => match serde_json::to_vec(&v) {
+                Ok(compact) => req.source = Bytes::from(compact),
+                Err(e) => return Err((req, format!("cannot serialise source: {e}"))),
+            },
+            Ok(_) => return Err((req, "source is not a JSON object".to_string())),
+            Err(e) => return Err((req, format!("source is not valid JSON: {e}"))),
+        }
+    }
+    let index = serde_json::to_string(&req.index).unwrap_or_else(|_| "\"\"".into());
+    let line = if req.id.is_empty() {
+        // let Elasticsearch choose an id (dead-letter index only)
+        format!("{{\"{op}\":{{\"_index\":{index}}}}}")
+    } else {
+        let id = serde_json::to_string(&req.id).unwrap_or_else(|_| "\"\"".into());
+        format!("{{\"{op}\":{{\"_index\":{index},\"_id\":{id}}}}}")
+    };
+    Ok(Prepared {
+        req,
+        action: Bytes::from(line),
+    })
+}
+
+/// Split `items` (sizes in bytes) into consecutive ranges of at most `max_docs` items and at most
+/// `max_bytes` bytes; an item larger than `max_bytes` gets a range of its own.
+pub fn split_batches(sizes: &[usize], max_docs: usize, max_bytes: usize) -> Vec<Range<usize>> {
+    let max_docs = max_docs.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0usize;
+    for (i, &s) in sizes.iter().enumerate() {
+        let count = i - start;
+        if count > 0 && (count >= max_docs || bytes.saturating_add(s) > max_bytes) {
+            out.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(s);
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
+}
+
+/// The NDJSON body of a bulk request, gzipped when `gzip`. Returns (body, uncompressed length).
+pub(crate) fn build_body(items: &[Prepared], gzip: bool) -> (Bytes, usize) {
+    let len: usize = items.iter().map(Prepared::wire_len).sum();
+    let mut raw = Vec::with_capacity(len);
+    for it in items {
+        raw.extend_from_slice(&it.action);
+        raw.push(b'\n');
+        raw.extend_from_slice(&it.req.source);
+        raw.push(b'\n');
+    }
+    if !gzip {
+        return (Bytes::from(raw), len);
+    }
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(len / 6 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail; fall back to the raw body if it somehow does.
+    match enc.write_all(&raw).and_then(|_| enc.finish()) {
+        Ok(z) => (Bytes::from(z), len),
+        Err(_) => (Bytes::from(raw), len),
+    }
+}
+
+/// What to do with one bulk item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// Indexed.
+    Created,
+    /// `create` hit an existing `_id`: indexed before (a retry or a replay); done.
+    Duplicate,
+    /// Transient: send again later.
+    Retry,
+    /// Permanent refusal (mapping error…): dead-letter it.
+    DeadLetter,
+}
+
+/// Classify one bulk item result by HTTP status and `error.type`.
+pub fn classify_item(status: u16, error_type: Option<&str>) -> ItemOutcome {
+    let et = error_type.unwrap_or("");
+    if et.ends_with("rejected_execution_exception") || et == "circuit_breaking_exception" {
+        return ItemOutcome::Retry;
+    }
+    match status {
+        200..=299 => ItemOutcome::Created,
+        409 if et.is_empty() || et.contains("version_conflict") => ItemOutcome::Duplicate,
+        // 409 other than a version conflict, throttling and server errors
+        408 | 409 | 429 | 500..=599 => ItemOutcome::Retry,
+        // Cluster / index blocks (disk full, read-only index), missing data stream when auto-create is
+        // off, security refusals: fixable by an operator, never a reason to lose the document.
+        401 | 403 | 404 => ItemOutcome::Retry,
+        _ if et == "cluster_block_exception" || et == "index_closed_exception" => {
+            ItemOutcome::Retry
+        }
+        _ => ItemOutcome::DeadLetter,
+    }
+}
+
+/// One parsed bulk item.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ItemResult {
+    pub status: u16,
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+impl ItemResult {
+    pub fn error_type(&self) -> Option<&str> {
+        self.error.as_ref()?.get("type")?.as_str()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BulkResponse {
+    #[serde(default)]
+    items: Vec<std::collections::HashMap<String, ItemResult>>,
+}
+
+/// Parse a bulk response body into one result per request item, in order.
+pub(crate) fn parse_bulk_response(body: &[u8]) -> Result<Vec<ItemResult>, String> {
+    let resp: BulkResponse = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    resp.items
+        .into_iter()
+        .map(|m| {
+            m.into_values()
+                .next()
+                .ok_or_else(|| "empty bulk item".to_string())
+        })
+        .collect()
+}
+
+/// Exponential backoff with full jitter: attempt `n` (0-based) sleeps uniformly in
+/// `[0, min(max, initial * 2^n)]`.
+pub fn backoff_delay(attempt: u32, initial: Duration, max: Duration) -> Duration {
+    let cap = backoff_cap(attempt, initial, max);
+    let nanos = cap.as_nanos().min(u128::from(u64::MAX)) as u64;
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(random_u64() % (nanos + 1))
+}
+
+/// The upper bound of [`backoff_delay`] for `attempt`.
+pub fn backoff_cap(attempt: u32, initial: Duration, max: Duration) -> Duration {
+    let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
+    initial.saturating_mul(factor).min(max)
+}
+
+fn random_u64() -> u64 {
+    // splitmix64 over a global counter seeded from the clock: plenty for jitter.
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x9E37_79B9_7F4A_7C15);
+    let mut z = STATE
+        .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        .wrapping_add(seed);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// RFC 3339 UTC timestamp with milliseconds, for dead-letter records.
+pub(crate) fn now_rfc3339() -> String {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // civil from days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(src: &str) -> IndexRequest {
+        IndexRequest {
+            index: "logs-cloudflare.audit-x".into(),
+            id: "abc".into(),
+            source: Bytes::from(src.to_string()),
+        }
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify_item(201, None), ItemOutcome::Created);
+        assert_eq!(classify_item(200, None), ItemOutcome::Created);
+        assert_eq!(
+            classify_item(409, Some("version_conflict_engine_exception")),
+            ItemOutcome::Duplicate
+        );
+        assert_eq!(
+            classify_item(429, Some("es_rejected_execution_exception")),
+            ItemOutcome::Retry
+        );
+        assert_eq!(
+            classify_item(500, Some("opensearch_rejected_execution_exception")),
+            ItemOutcome::Retry
+        );
+        assert_eq!(
+            classify_item(503, Some("unavailable_shards_exception")),
+            ItemOutcome::Retry
+        );
+        assert_eq!(
+            classify_item(429, Some("circuit_breaking_exception")),
+            ItemOutcome::Retry
+        );
+        assert_eq!(
+            classify_item(403, Some("cluster_block_exception")),
+            ItemOutcome::Retry
+        );
+        assert_eq!(
+            classify_item(400, Some("document_parsing_exception")),
+            ItemOutcome::DeadLetter
+        );
+        assert_eq!(
+            classify_item(400, Some("mapper_parsing_exception")),
+            ItemOutcome::DeadLetter
+        );
+        assert_eq!(
+            classify_item(400, Some("illegal_argument_exception")),
+            ItemOutcome::DeadLetter
+        );
+    }
+
+    #[test]
+    fn batch_splitting_respects_count_and_bytes() {
+        assert_eq!(split_batches(&[], 10, 100), Vec::<Range<usize>>::new());
+        assert_eq!(split_batches(&[10; 5], 2, 1000), vec![0..2, 2..4, 4..5]);
+        assert_eq!(split_batches(&[40, 40, 40, 40], 100, 100), vec![0..2, 2..4]);
+        // an oversized item stands alone, neighbours are not glued to it
+        assert_eq!(
+            split_batches(&[10, 500, 10], 100, 100),
+            vec![0..1, 1..2, 2..3]
+        );
+        assert_eq!(split_batches(&[100, 1], 100, 100), vec![0..1, 1..2]);
+        // max_docs 0 is treated as 1 rather than looping
+        assert_eq!(split_batches(&[1, 1], 0, 100), vec![0..1, 1..2]);
+        // every item lands in exactly one batch, in order
+        let sizes: Vec<usize> = (0..1000).map(|i| (i * 37) % 301 + 1).collect();
+        let ranges = split_batches(&sizes, 17, 2000);
+        let mut next = 0;
+        for r in &ranges {
+            assert_eq!(r.start, next);
+            assert!(r.len() <= 17);
+            let b: usize = sizes[r.clone()].iter().sum();
+            assert!(b <= 2000 || r.len() == 1);
+            next = r.end;
+        }
+        assert_eq!(next, 1000);
+    }
+
+    #[test]
+    fn backoff_bounds() {
+        let initial = Duration::from_millis(100);
+        let max = Duration::from_secs(30);
+        assert_eq!(backoff_cap(0, initial, max), initial);
+        assert_eq!(backoff_cap(3, initial, max), Duration::from_millis(800));
+        assert_eq!(backoff_cap(20, initial, max), max);
+        assert_eq!(backoff_cap(u32::MAX, initial, max), max);
+        let mut seen_low = false;
+        let mut seen_high = false;
+        for attempt in 0..40 {
+            for _ in 0..200 {
+                let d = backoff_delay(attempt, initial, max);
+                let cap = backoff_cap(attempt, initial, max);
+                assert!(d <= cap, "{d:?} > {cap:?}");
+                if attempt == 10 {
+                    seen_low |= d < cap / 4;
+                    seen_high |= d > cap * 3 / 4;
+                }
+            }
+        }
+        assert!(seen_low && seen_high, "full jitter spreads over [0, cap]");
+        assert_eq!(backoff_delay(5, Duration::ZERO, max), Duration::ZERO);
+    }
+
+    #[test]
+    fn prepare_compacts_and_refuses() {
+        let p = prepare(req("{\"a\":1}"), "create").unwrap();
+        assert_eq!(
+            &p.action[..],
+            br#"{"create":{"_index":"logs-cloudflare.audit-x","_id":"abc"}}"#
+        );
+        let p = prepare(req("{\n  \"a\": 1\n}"), "create").unwrap();
+        assert_eq!(&p.req.source[..], br#"{"a":1}"#);
+        assert!(prepare(req("[1,2]"), "create").is_err());
+        assert!(prepare(req("{not json"), "create").is_err());
+        assert!(prepare(req(""), "create").is_err());
+    }
+
+    #[test]
+    fn body_roundtrip_through_gzip() {
+        use std::io::Read as _;
+        let items: Vec<Prepared> = (0..3)
+            .map(|i| prepare(req(&format!("{{\"n\":{i}}}")), "create").unwrap())
+            .collect();
+        let (plain, len) = build_body(&items, false);
+        assert_eq!(plain.len(), len);
+        assert_eq!(plain.iter().filter(|b| **b == b'\n').count(), 6);
+        let (z, zlen) = build_body(&items, true);
+        assert_eq!(zlen, len);
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&z[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, plain.to_vec());
+    }
+
+    #[test]
+    fn bulk_response_parsing() {
+        let body = br#"{"errors":true,"items":[
+            {"create":{"status":201}},
+            {"create":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"x"}}},
+            {"create":{"status":400,"error":{"type":"document_parsing_exception","reason":"failed to parse field [source.ip]"}}}
+        ]}"#;
+        let items = parse_bulk_response(body).unwrap();
+        let outcomes: Vec<_> = items
+            .iter()
+            .map(|i| classify_item(i.status, i.error_type()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ItemOutcome::Created,
+                ItemOutcome::Duplicate,
+                ItemOutcome::DeadLetter
+            ]
+        );
+        assert!(parse_bulk_response(b"<html>").is_err());
+    }
+
+    #[test]
+    fn timestamps_look_right() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 24, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T");
+    }
+}

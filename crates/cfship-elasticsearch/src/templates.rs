@@ -1,0 +1,358 @@
+//! Composable index templates for `logs-cloudflare.audit-*` and `logs-cloudflare.logpull-*`, built from
+//! the JSON field lists in `templates/` and translated to what the backend supports.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::backend::Backend;
+
+/// Version written to the template's `version` and `_meta.version`. Bump it whenever a template changes:
+/// an older cfship template is then replaced, a newer one (or a user's with a higher version) is kept.
+pub const TEMPLATE_VERSION: u64 = 1;
+
+/// Priority of cfship's templates: above Elasticsearch's built-in `logs` template (100, `logs-*-*`) so
+/// cfship's mappings win over the generic ones, below Fleet's integration templates (200) so an installed
+/// Elastic "cloudflare" integration keeps precedence and the two never collide (ES rejects two templates
+/// with equal priority and overlapping patterns).
+pub const TEMPLATE_PRIORITY: u64 = 150;
+
+/// `_meta.managed_by` marker of cfship's templates.
+pub const MANAGED_BY: &str = "cfship";
+
+const ECS_FIELDS: &str = include_str!("../templates/ecs.json");
+const AUDIT_FIELDS: &str = include_str!("../templates/audit.json");
+const LOGPULL_FIELDS: &str = include_str!("../templates/logpull.json");
+
+/// The two data streams cfship writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dataset {
+    Audit,
+    Logpull,
+}
+
+impl Dataset {
+    pub const ALL: [Dataset; 2] = [Dataset::Audit, Dataset::Logpull];
+
+    /// `audit` / `logpull`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Dataset::Audit => "audit",
+            Dataset::Logpull => "logpull",
+        }
+    }
+
+    /// Name of cfship's index template for this dataset.
+    pub fn template_name(&self) -> String {
+        format!("cfship-logs-cloudflare.{}", self.as_str())
+    }
+
+    /// Index pattern of the template.
+    pub fn index_pattern(&self) -> String {
+        format!("logs-cloudflare.{}-*", self.as_str())
+    }
+
+    /// Name of Fleet's template for the same data stream (Elastic "cloudflare" integration).
+    pub fn fleet_template_name(&self) -> String {
+        format!("logs-cloudflare.{}", self.as_str())
+    }
+}
+
+/// `logs-cloudflare.<dataset>-<namespace>`.
+pub fn data_stream_name(dataset: &str, namespace: &str) -> String {
+    format!("logs-cloudflare.{dataset}-{namespace}")
+}
+
+/// Result of installing one template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TemplateOutcome {
+    /// There was none; installed.
+    Installed { name: String, version: u64 },
+    /// An older version (or one without version) was replaced.
+    Upgraded {
+        name: String,
+        from: Option<u64>,
+        to: u64,
+    },
+    /// The same version is already there; nothing done.
+    Unchanged { name: String, version: u64 },
+    /// A newer version is installed (newer cfship or the user's own); left alone.
+    KeptNewer {
+        name: String,
+        installed: u64,
+        ours: u64,
+    },
+}
+
+impl TemplateOutcome {
+    pub fn name(&self) -> &str {
+        match self {
+            TemplateOutcome::Installed { name, .. }
+            | TemplateOutcome::Upgraded { name, .. }
+            | TemplateOutcome::Unchanged { name, .. }
+            | TemplateOutcome::KeptNewer { name, .. } => name,
+        }
+    }
+}
+
+/// What to do given the installed template's version.
+pub(crate) fn decide(name: &str, installed: Option<Option<u64>>) -> TemplateOutcome {
+    let ours = TEMPLATE_VERSION;
+    match installed {
+        None => TemplateOutcome::Installed {
+            name: name.into(),
+            version: ours,
+        },
+        Some(Some(v)) if v > ours => TemplateOutcome::KeptNewer {
+            name: name.into(),
+            installed: v,
+            ours,
+        },
+        Some(Some(v)) if v == ours => TemplateOutcome::Unchanged {
+            name: name.into(),
+            version: ours,
+        },
+        Some(from) => TemplateOutcome::Upgraded {
+            name: name.into(),
+            from,
+            to: ours,
+        },
+    }
+}
+
+fn field_list(text: &str) -> Vec<(String, Value)> {
+    // The files are part of the crate and checked by tests; a broken file yields no fields.
+    let parsed: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    parsed
+        .get("fields")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// Intended (untranslated) mapping of every field cfship emits for `dataset`: dotted path → mapping
+/// (`{"type": ...}` plus parameters).
+pub fn intended_fields(dataset: Dataset) -> BTreeMap<String, Value> {
+    let own = match dataset {
+        Dataset::Audit => AUDIT_FIELDS,
+        Dataset::Logpull => LOGPULL_FIELDS,
+    };
+    field_list(ECS_FIELDS)
+        .into_iter()
+        .chain(field_list(own))
+        .map(|(k, v)| {
+            let m = match v {
+                Value::String(t) => json!({ "type": t }),
+                other => other,
+            };
+            (k, m)
+        })
+        .collect()
+}
+
+/// Every field's mapping after translation for `backend`; also returns the translations made
+/// (`field`, intended type, used type).
+pub fn translated_fields(
+    dataset: Dataset,
+    backend: &Backend,
+) -> (BTreeMap<String, Value>, Vec<(String, String, String)>) {
+    let mut out = BTreeMap::new();
+    let mut changes = Vec::new();
+    for (field, mut mapping) in intended_fields(dataset) {
+        let ty = mapping
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("keyword")
+            .to_string();
+        let tr = backend.translate(&ty);
+        let new_ty = tr.get("type").and_then(Value::as_str).unwrap_or("object");
+        if new_ty != ty {
+            changes.push((field.clone(), ty.clone(), new_ty.to_string()));
+            // parameters of the old type may not apply to the new one: keep only the translation
+            mapping = tr;
+        }
+        out.insert(field, mapping);
+    }
+    (out, changes)
+}
+
+/// Expected type of each field as `GET _mapping` reports it on `backend`.
+pub fn expected_types(dataset: Dataset, backend: &Backend) -> BTreeMap<String, String> {
+    translated_fields(dataset, backend)
+        .0
+        .into_iter()
+        .map(|(k, v)| {
+            let t = v
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("object")
+                .to_string();
+            (k, t)
+        })
+        .collect()
+}
+
+/// Turn dotted paths into nested `properties`.
+fn nest(fields: &BTreeMap<String, Value>) -> Value {
+    fn insert(map: &mut Map<String, Value>, parts: &[&str], mapping: &Value) {
+        match parts {
+            [] => {}
+            [leaf] => {
+                map.insert((*leaf).to_string(), mapping.clone());
+            }
+            [head, rest @ ..] => {
+                let entry = map
+                    .entry((*head).to_string())
+                    .or_insert_with(|| json!({ "properties": {} }));
+                // a leaf already declared where an object is needed is left as is
+                if let Some(props) = entry.get_mut("properties").and_then(Value::as_object_mut) {
+                    insert(props, rest, mapping);
+                }
+            }
+        }
+    }
+    let mut root = Map::new();
+    for (path, mapping) in fields {
+        let parts: Vec<&str> = path.split('.').collect();
+        insert(&mut root, &parts, mapping);
+    }
+    Value::Object(root)
+}
+
+/// The body of `PUT _index_template/<dataset.template_name()>` for `backend`.
+pub fn template_body(dataset: Dataset, backend: &Backend) -> Value {
+    let (fields, _) = translated_fields(dataset, backend);
+    json!({
+        "index_patterns": [dataset.index_pattern()],
+        "data_stream": {},
+        "priority": TEMPLATE_PRIORITY,
+        "version": TEMPLATE_VERSION,
+        "_meta": {
+            "managed_by": MANAGED_BY,
+            "version": TEMPLATE_VERSION,
+            "description": format!(
+                "cfship: Cloudflare {} logs as ECS documents (same fields as Elastic's cloudflare integration)",
+                dataset.as_str()
+            ),
+            "backend": backend.describe(),
+        },
+        "template": {
+            "mappings": {
+                "dynamic": true,
+                "date_detection": false,
+                "properties": nest(&fields),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{detect_backend, Version};
+
+    fn backend(root: Value) -> Backend {
+        detect_backend(Some(&root), None).unwrap()
+    }
+
+    #[test]
+    fn field_files_parse_and_cover_the_spec() {
+        for text in [ECS_FIELDS, AUDIT_FIELDS, LOGPULL_FIELDS] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert!(!v["fields"].as_object().unwrap().is_empty());
+        }
+        let audit = intended_fields(Dataset::Audit);
+        assert_eq!(audit["cloudflare.audit.new_value"]["type"], "flattened");
+        assert_eq!(audit["source.geo.location"]["type"], "geo_point");
+        assert_eq!(audit["event.ingested"]["type"], "date");
+        assert_eq!(audit["data_stream.namespace"]["type"], "constant_keyword");
+        let lp = intended_fields(Dataset::Logpull);
+        assert_eq!(lp["cloudflare.edge.response.body.bytes"]["type"], "long");
+        assert_eq!(lp["cloudflare.bot.score.src"]["type"], "text");
+        assert_eq!(lp["observer.ip"]["type"], "ip");
+        assert!(!lp.contains_key("cloudflare.audit.metadata"));
+    }
+
+    #[test]
+    fn decide_versions() {
+        assert!(matches!(
+            decide("t", None),
+            TemplateOutcome::Installed { .. }
+        ));
+        assert!(matches!(
+            decide("t", Some(None)),
+            TemplateOutcome::Upgraded { from: None, .. }
+        ));
+        assert!(matches!(
+            decide("t", Some(Some(TEMPLATE_VERSION))),
+            TemplateOutcome::Unchanged { .. }
+        ));
+        assert!(matches!(
+            decide("t", Some(Some(TEMPLATE_VERSION + 1))),
+            TemplateOutcome::KeptNewer { .. }
+        ));
+        assert!(matches!(
+            decide("t", Some(Some(0))),
+            TemplateOutcome::Upgraded { from: Some(0), .. }
+        ));
+    }
+
+    #[test]
+    fn body_is_nested_and_translated_for_opensearch() {
+        let os = backend(json!({"version": {"distribution": "opensearch", "number": "3.6.0"}}));
+        let body = template_body(Dataset::Audit, &os);
+        let p = &body["template"]["mappings"]["properties"];
+        assert_eq!(
+            p["cloudflare"]["properties"]["audit"]["properties"]["new_value"]["type"],
+            "flat_object"
+        );
+        assert_eq!(
+            p["source"]["properties"]["geo"]["properties"]["location"]["type"],
+            "geo_point"
+        );
+        assert_eq!(
+            p["data_stream"]["properties"]["namespace"]["type"],
+            "keyword"
+        );
+        assert_eq!(body["data_stream"], json!({}));
+        assert_eq!(body["priority"], TEMPLATE_PRIORITY);
+        assert_eq!(body["_meta"]["version"], TEMPLATE_VERSION);
+        assert_eq!(body["index_patterns"][0], "logs-cloudflare.audit-*");
+    }
+
+    #[test]
+    fn production_es_keeps_x_pack_types() {
+        let es = backend(json!({"version": {"number": "8.15.0", "build_flavor": "default"}}));
+        assert_eq!(
+            es.version,
+            Version {
+                major: 8,
+                minor: 15,
+                patch: 0
+            }
+        );
+        let (_, changes) = translated_fields(Dataset::Logpull, &es);
+        assert!(changes.is_empty(), "{changes:?}");
+        let body = template_body(Dataset::Logpull, &es);
+        let p = &body["template"]["mappings"]["properties"];
+        assert_eq!(p["url"]["properties"]["original"]["type"], "wildcard");
+        assert_eq!(
+            p["event"]["properties"]["dataset"]["type"],
+            "constant_keyword"
+        );
+        assert_eq!(p["event"]["properties"]["original"]["index"], false);
+        assert_eq!(p["message"]["type"], "match_only_text");
+    }
+
+    #[test]
+    fn data_stream_names() {
+        assert_eq!(
+            data_stream_name("audit", "default"),
+            "logs-cloudflare.audit-default"
+        );
+        assert_eq!(
+            data_stream_name("logpull", "prod"),
+            "logs-cloudflare.logpull-prod"
+        );
+    }
+}
