@@ -1,1 +1,25 @@
-//! cfship-cloudflare
+//! cfship-cloudflare: Cloudflare API client (audit logs v1/v2, Logpull), collectors with durable
+//! cursors, and a strict Cloudflare API simulator.
+
+pub mod audit;
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod jsonstream;
+pub mod logpull;
+pub mod ratelimit;
+pub mod simulator;
+pub mod sink;
+pub mod stats;
+mod util;
+
+pub use audit::{backfill_audit, AuditApi, AuditCollector, AuditConfig, AuditCursor};
+pub use auth::{Auth, Secret};
+pub use client::{ClientConfig, CloudflareClient, RetryPolicy, TokenStatus, DEFAULT_API_URL};
+pub use error::{ApiMessage, CfError, StreamFailure};
+pub use logpull::{
+    backfill_logpull, LogpullCollector, LogpullConfig, LogpullCursor, Timestamps, DEFAULT_FIELDS,
+};
+pub use sink::{Checkpoint, RecordSink, SinkError, SourceId};
+pub use stats::{CollectorStats, StatsSnapshot};
+pub use util::{Clock, ProgressEvent, RunSummary};

@@ -1,0 +1,599 @@
+//! Logpull collector: contiguous windows of at most 1 h, ending at least `end_lag` before now and
+//! starting no earlier than `now − 168h + retention_margin`; back-to-back catch-up; an empty window
+//! advances the cursor; a window is committed (cursor saved) only after a clean end of stream and after
+//! the sink acknowledged every record; a failed window is retried whole.
+
+use crate::auth::Auth;
+use crate::client::CloudflareClient;
+use crate::error::CfError;
+use crate::sink::{Checkpoint, RecordSink, SourceId};
+use crate::stats::SourceStats;
+use crate::util::{floor_secs, rfc3339_secs, sleep_or_cancel, Clock, ProgressEvent, RunSummary};
+use cfship_state::CursorStore;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::simulator::data::Timestamps;
+
+/// Elastic's default Logpull `fields` list (integration 2.22.0, spec §3), in its order.
+pub const DEFAULT_FIELDS: &[&str] = &[
+    "CacheCacheStatus", "CacheResponseBytes", "CacheResponseStatus", "CacheTieredFill", "ClientASN",
+    "ClientCountry", "ClientDeviceType", "ClientIP", "ClientIPClass", "ClientRequestBytes", "ClientRequestHost",
+    "ClientRequestMethod", "ClientRequestPath", "ClientRequestProtocol", "ClientRequestReferer",
+    "ClientRequestURI", "ClientRequestUserAgent", "ClientSSLCipher", "ClientSSLProtocol", "ClientSrcPort",
+    "ClientXRequestedWith", "EdgeColoCode", "EdgeColoID", "EdgeEndTimestamp", "EdgePathingOp", "EdgePathingSrc",
+    "EdgePathingStatus", "EdgeRateLimitAction", "EdgeRateLimitID", "EdgeRequestHost", "EdgeResponseBytes",
+    "EdgeResponseCompressionRatio", "EdgeResponseContentType", "EdgeResponseStatus", "EdgeServerIP",
+    "EdgeStartTimestamp", "FirewallMatchesActions", "FirewallMatchesRuleIDs", "FirewallMatchesSources",
+    "OriginIP", "OriginResponseBytes", "OriginResponseHTTPExpires", "OriginResponseHTTPLastModified",
+    "OriginResponseStatus", "OriginResponseTime", "OriginSSLProtocol", "ParentRayID", "RayID", "SecurityLevel",
+    "WAFAction", "WAFFlags", "WAFMatchedVar", "WAFProfile", "WAFRuleID", "WAFRuleMessage", "WorkerCPUTime",
+    "WorkerStatus", "WorkerSubrequest", "WorkerSubrequestCount", "ZoneID", "Action",
+];
+
+/// Added in front of the list by `bot_fields: true` (as Elastic's `enable_bot_fields`).
+pub const BOT_FIELDS: &[&str] = &["BotScore", "BotScoreSrc"];
+
+const MAX_WINDOW: Duration = Duration::from_secs(3600);
+const RETENTION: Duration = Duration::from_secs(168 * 3600);
+
+#[derive(Clone, Debug)]
+pub struct LogpullConfig {
+    pub zone_id: String,
+    pub auth: Auth,
+    /// Polling interval once caught up (Elastic default 5m).
+    pub interval: Duration,
+    /// `None` = Elastic's default list ([`DEFAULT_FIELDS`]).
+    pub fields: Option<Vec<String>>,
+    /// Prefix BotScore,BotScoreSrc (needs Bot Management).
+    pub bot_fields: bool,
+    pub timestamps: Timestamps,
+    /// 0 < sample <= 1; `None` = all records.
+    pub sample: Option<f64>,
+    /// Longest window (capped at 1 h, Cloudflare's limit).
+    pub max_window: Duration,
+    /// Windows end at least this long before now (Cloudflare: 1 min).
+    pub end_lag: Duration,
+    /// Windows start at least this long after `now − 168h` (the exact edge loses the race).
+    pub retention_margin: Duration,
+    /// First run without a cursor: start at `now − end_lag − initial_lookback`.
+    pub initial_lookback: Duration,
+    /// Records per `deliver` call.
+    pub batch_size: usize,
+    /// Check the zone's retention flag before the first window.
+    pub check_retention: bool,
+    /// Windows fetched in parallel by `backfill_logpull`.
+    pub backfill_concurrency: usize,
+    pub clock: Clock,
+}
+
+impl LogpullConfig {
+    pub fn new(zone_id: impl Into<String>, auth: Auth) -> Self {
+        LogpullConfig {
+            zone_id: zone_id.into(),
+            auth,
+            interval: Duration::from_secs(300),
+            fields: None,
+            bot_fields: false,
+            timestamps: Timestamps::UnixNano,
+            sample: None,
+            max_window: MAX_WINDOW,
+            end_lag: Duration::from_secs(60),
+            retention_margin: Duration::from_secs(300),
+            initial_lookback: Duration::from_secs(300),
+            batch_size: 1000,
+            check_retention: true,
+            backfill_concurrency: 4,
+            clock: Clock::System,
+        }
+    }
+
+    /// The `fields` query value.
+    pub fn fields_param(&self) -> String {
+        let mut v: Vec<String> = Vec::new();
+        if self.bot_fields {
+            v.extend(BOT_FIELDS.iter().map(|s| s.to_string()));
+        }
+        match &self.fields {
+            Some(f) => {
+                for x in f {
+                    let x = x.trim();
+                    if !x.is_empty() && !v.iter().any(|y| y == x) {
+                        v.push(x.to_string());
+                    }
+                }
+            }
+            None => v.extend(DEFAULT_FIELDS.iter().map(|s| s.to_string())),
+        }
+        v.join(",")
+    }
+
+    fn validate(&self) -> Result<(), CfError> {
+        if self.zone_id.is_empty() {
+            return Err(CfError::Config("logpull zone_id is empty".into()));
+        }
+        if let Some(s) = self.sample {
+            if !(s > 0.0 && s <= 1.0) {
+                return Err(CfError::Config(format!(
+                    "logpull sample must be > 0 and <= 1, got {s}"
+                )));
+            }
+        }
+        if self.max_window.is_zero() {
+            return Err(CfError::Config("logpull max_window must be > 0".into()));
+        }
+        if self.end_lag < Duration::from_secs(60) {
+            return Err(CfError::Config(
+                "logpull end_lag must be at least 1m (Cloudflare rejects newer windows)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Persistent state of one zone: the start of the next window.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogpullCursor {
+    pub next_start: DateTime<Utc>,
+}
+
+fn chrono_dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Plan {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// Part of the requested range that is older than the retention limit.
+    gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+fn plan_window(
+    cfg: &LogpullConfig,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+    extra_margin: Duration,
+    limit_end: Option<DateTime<Utc>>,
+) -> Option<Plan> {
+    let mut latest_end = floor_secs(now - chrono_dur(cfg.end_lag));
+    if let Some(l) = limit_end {
+        latest_end = latest_end.min(l);
+    }
+    let earliest = floor_secs(
+        now - chrono_dur(RETENTION) + chrono_dur(cfg.retention_margin) + chrono_dur(extra_margin),
+    ) + chrono::Duration::seconds(1);
+    let mut start = from;
+    let mut gap = None;
+    if start < earliest {
+        gap = Some((start, earliest));
+        start = earliest;
+    }
+    if latest_end - start < chrono::Duration::seconds(1) {
+        return None;
+    }
+    let end = (start + chrono_dur(cfg.max_window.min(MAX_WINDOW))).min(latest_end);
+    Some(Plan { start, end, gap })
+}
+
+/// Fetches one window and delivers it; retried whole. Shared by the collector and backfill.
+struct WindowRunner {
+    client: CloudflareClient,
+    cfg: Arc<LogpullConfig>,
+    sink: Arc<dyn RecordSink>,
+    source: SourceId,
+    sstats: Arc<SourceStats>,
+    fields: String,
+}
+
+impl WindowRunner {
+    fn new(client: CloudflareClient, cfg: Arc<LogpullConfig>, sink: Arc<dyn RecordSink>) -> Self {
+        let source = SourceId::Logpull {
+            zone_id: cfg.zone_id.clone(),
+        };
+        let sstats = client.stats().source(&source);
+        let fields = cfg.fields_param();
+        WindowRunner {
+            client,
+            cfg,
+            sink,
+            source,
+            sstats,
+            fields,
+        }
+    }
+
+    fn query(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(&'static str, String)> {
+        let mut q = vec![
+            ("start", rfc3339_secs(start)),
+            ("end", rfc3339_secs(end)),
+            ("fields", self.fields.clone()),
+            ("timestamps", self.cfg.timestamps.as_param().to_string()),
+        ];
+        if let Some(s) = self.cfg.sample {
+            q.push(("sample", s.to_string()));
+        }
+        q
+    }
+
+    async fn attempt(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        ctx: &str,
+    ) -> Result<u64, (CfError, u64)> {
+        let q = self.query(start, end);
+        let mut stream = self
+            .client
+            .open_logpull(&self.cfg.auth, &self.cfg.zone_id, &q, ctx)
+            .await
+            .map_err(|e| (e, 0))?;
+        let mut delivered = 0u64;
+        loop {
+            match stream.next_batch(self.cfg.batch_size).await {
+                Ok(Some(batch)) => {
+                    let n = batch.len() as u64;
+                    self.sink
+                        .deliver(&self.source, batch)
+                        .await
+                        .map_err(|source| {
+                            (
+                                CfError::Sink {
+                                    context: ctx.to_string(),
+                                    source,
+                                },
+                                delivered,
+                            )
+                        })?;
+                    delivered += n;
+                }
+                Ok(None) => return Ok(delivered),
+                Err(e) => return Err((e, delivered)),
+            }
+        }
+    }
+
+    /// Runs one window with retries. `Err(Cancelled)` if cancelled while waiting to retry.
+    async fn run(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        cancel: &CancellationToken,
+        on_retry: &(dyn Fn(u32, &CfError) + Send + Sync),
+    ) -> Result<u64, CfError> {
+        let ctx = format!(
+            "zone {} window [{}, {})",
+            self.cfg.zone_id,
+            rfc3339_secs(start),
+            rfc3339_secs(end)
+        );
+        let policy = self.client.config().retry.clone();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.attempt(start, end, &ctx).await {
+                Ok(n) => {
+                    self.sink.checkpoint(&self.source, Checkpoint::Committed);
+                    return Ok(n);
+                }
+                Err((e, delivered)) => {
+                    if delivered > 0 {
+                        self.sink.checkpoint(&self.source, Checkpoint::Aborted);
+                    }
+                    let st = self.client.stats();
+                    st.failed_requests.fetch_add(1, Ordering::Relaxed);
+                    self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
+                    if !e.is_retryable() {
+                        tracing::error!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
+                            attempt, delivered, error = %e, "Logpull window failed (not retryable)");
+                        return Err(e);
+                    }
+                    if attempt >= policy.max_attempts.max(1) {
+                        tracing::error!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
+                            attempt, delivered, error = %e, "Logpull window failed, giving up for now");
+                        return Err(CfError::RetriesExhausted {
+                            context: ctx,
+                            attempts: attempt,
+                            last: Box::new(e),
+                        });
+                    }
+                    let wait = if e.status() == Some(429) {
+                        Duration::ZERO // the shared limiter pauses for Retry-After
+                    } else if e.is_logpull_too_late() {
+                        policy.backoff(attempt).max(Duration::from_secs(5))
+                    } else {
+                        policy.backoff(attempt)
+                    };
+                    tracing::warn!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
+                        attempt, delivered, ?wait, error = %e, "Logpull window failed, retrying the whole window");
+                    on_retry(attempt, &e);
+                    st.retries.fetch_add(1, Ordering::Relaxed);
+                    if !sleep_or_cancel(wait, cancel).await {
+                        return Err(CfError::Cancelled);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Collects one zone with a durable cursor.
+pub struct LogpullCollector {
+    runner: WindowRunner,
+    store: Arc<CursorStore>,
+    retention_checked: AtomicBool,
+    /// Extra retention margin learnt from "too early" answers (server clock ahead), seconds.
+    extra_margin: AtomicI64,
+}
+
+impl LogpullCollector {
+    pub fn new(
+        client: CloudflareClient,
+        cfg: LogpullConfig,
+        store: Arc<CursorStore>,
+        sink: Arc<dyn RecordSink>,
+    ) -> Result<Self, CfError> {
+        cfg.validate()?;
+        Ok(LogpullCollector {
+            runner: WindowRunner::new(client, Arc::new(cfg), sink),
+            store,
+            retention_checked: AtomicBool::new(false),
+            extra_margin: AtomicI64::new(0),
+        })
+    }
+
+    pub fn source(&self) -> &SourceId {
+        &self.runner.source
+    }
+
+    /// The saved cursor, if any.
+    pub fn cursor(&self) -> Result<Option<LogpullCursor>, CfError> {
+        Ok(self.store.load(&self.runner.source.state_key())?)
+    }
+
+    async fn ensure_retention(&self) -> Result<(), CfError> {
+        let cfg = &self.runner.cfg;
+        if !cfg.check_retention || self.retention_checked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let on = self
+            .runner
+            .client
+            .logpull_retention(&cfg.auth, &cfg.zone_id)
+            .await?;
+        if !on {
+            let e = CfError::RetentionDisabled {
+                zone: cfg.zone_id.clone(),
+            };
+            tracing::error!(zone = %cfg.zone_id, error = %e, "Logpull retention is off");
+            return Err(e);
+        }
+        self.retention_checked.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Collects windows back to back until caught up to `now − end_lag`, then returns. On cancel:
+    /// finishes (and saves) the window in flight and returns Ok.
+    pub async fn run_once(&self, cancel: CancellationToken) -> Result<RunSummary, CfError> {
+        let r = &self.runner;
+        let cfg = &r.cfg;
+        let key = r.source.state_key();
+        self.ensure_retention().await?;
+        let mut summary = RunSummary::default();
+        let mut cursor = match self.store.load::<LogpullCursor>(&key)? {
+            Some(c) => c.next_start,
+            None => {
+                let now = cfg.clock.now();
+                let start = floor_secs(
+                    now - chrono_dur(cfg.end_lag) - chrono_dur(cfg.initial_lookback),
+                );
+                tracing::info!(zone = %cfg.zone_id, start = %start, "no Logpull cursor yet, starting at now − initial_lookback");
+                start
+            }
+        };
+        summary.cursor = Some(cursor);
+        r.sstats
+            .cursor_unix
+            .store(cursor.timestamp(), Ordering::Relaxed);
+        loop {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let margin = Duration::from_secs(self.extra_margin.load(Ordering::Relaxed).max(0) as u64);
+            let Some(plan) = plan_window(cfg, cursor, cfg.clock.now(), margin, None) else {
+                break;
+            };
+            if let Some((gs, ge)) = plan.gap {
+                tracing::warn!(zone = %cfg.zone_id, hole_start = %gs, hole_end = %ge,
+                    "Logpull cursor is older than Cloudflare's 168h retention: the records received in \
+                     [hole_start, hole_end) are lost and skipped");
+            }
+            let n = match r.run(plan.start, plan.end, &cancel, &|_, _| {}).await {
+                Ok(n) => n,
+                Err(CfError::Cancelled) => break,
+                Err(e) if e.is_logpull_too_early()
+                    || matches!(&e, CfError::RetriesExhausted { last, .. } if last.is_logpull_too_early()) =>
+                {
+                    let m = self.extra_margin.fetch_add(60, Ordering::Relaxed) + 60;
+                    tracing::warn!(zone = %cfg.zone_id, extra_margin_secs = m,
+                        "Cloudflare says the window is too early (its clock is ahead): moving the start later");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            self.store
+                .save(&key, &LogpullCursor { next_start: plan.end })?;
+            if let Some((gs, ge)) = plan.gap {
+                let secs = (ge - gs).num_seconds().max(0) as u64;
+                summary.gap_seconds += secs;
+                r.sstats.gap_seconds.fetch_add(secs, Ordering::Relaxed);
+            }
+            cursor = plan.end;
+            summary.units_done += 1;
+            summary.records += n;
+            summary.cursor = Some(cursor);
+            r.sstats.records.fetch_add(n, Ordering::Relaxed);
+            r.sstats.windows_done.fetch_add(1, Ordering::Relaxed);
+            r.sstats
+                .cursor_unix
+                .store(cursor.timestamp(), Ordering::Relaxed);
+            tracing::debug!(zone = %cfg.zone_id, start = %plan.start, end = %plan.end, records = n, "Logpull window done");
+        }
+        Ok(summary)
+    }
+
+    /// Daemon: catch up, then one pass every `interval`, until cancelled. Returns Err only for errors
+    /// that retrying cannot fix (credentials, permissions, configuration, retention off, cursor store).
+    pub async fn run(&self, cancel: CancellationToken) -> Result<(), CfError> {
+        let cfg = &self.runner.cfg;
+        loop {
+            match self.run_once(cancel.clone()).await {
+                Ok(_) | Err(CfError::Cancelled) => {}
+                Err(e) if e.is_retryable() || matches!(e, CfError::RetriesExhausted { .. }) => {
+                    tracing::error!(zone = %cfg.zone_id, error = %e, "Logpull collection failed, retrying after the interval");
+                }
+                Err(e) => return Err(e),
+            }
+            if cancel.is_cancelled() || !sleep_or_cancel(cfg.interval, &cancel).await {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Collects an explicit range `[start, end)` (clamped to the retention limit and `now − end_lag`) in
+/// windows fetched in parallel under the shared rate limiter. Writes no cursor. Returns after every
+/// window was committed, or with the first error.
+pub async fn backfill_logpull(
+    client: &CloudflareClient,
+    cfg: LogpullConfig,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    sink: Arc<dyn RecordSink>,
+    cancel: CancellationToken,
+    progress: impl Fn(ProgressEvent) + Send + Sync,
+) -> Result<RunSummary, CfError> {
+    cfg.validate()?;
+    let conc = cfg.backfill_concurrency.max(1);
+    let runner = WindowRunner::new(client.clone(), Arc::new(cfg), sink);
+    let cfg = runner.cfg.clone();
+    if cfg.check_retention {
+        let on = client.logpull_retention(&cfg.auth, &cfg.zone_id).await?;
+        if !on {
+            return Err(CfError::RetentionDisabled {
+                zone: cfg.zone_id.clone(),
+            });
+        }
+    }
+    // Plan every window up front with one "now".
+    let now = cfg.clock.now();
+    let mut windows = Vec::new();
+    let mut summary = RunSummary::default();
+    let mut cur = floor_secs(start);
+    while let Some(p) = plan_window(&cfg, cur, now, Duration::ZERO, Some(end)) {
+        if let Some((gs, ge)) = p.gap {
+            tracing::warn!(zone = %cfg.zone_id, hole_start = %gs, hole_end = %ge,
+                "backfill range starts before Logpull's 168h retention: [hole_start, hole_end) cannot be fetched");
+            summary.gap_seconds += (ge - gs).num_seconds().max(0) as u64;
+            progress(ProgressEvent::Gap { start: gs, end: ge });
+        }
+        windows.push((p.start, p.end));
+        cur = p.end;
+    }
+    let runner = &runner;
+    let progress = &progress;
+    let cancel = &cancel;
+    let mut results = futures::stream::iter(windows.into_iter().map(|(s, e)| async move {
+        if cancel.is_cancelled() {
+            return (s, e, Err(CfError::Cancelled));
+        }
+        let on_retry = |attempt: u32, err: &CfError| {
+            progress(ProgressEvent::UnitRetry {
+                start: s,
+                end: e,
+                attempt,
+                reason: err.to_string(),
+            })
+        };
+        let r = runner.run(s, e, cancel, &on_retry).await;
+        (s, e, r)
+    }))
+    .buffer_unordered(conc);
+    let mut first_err = None;
+    while let Some((s, e, r)) = results.next().await {
+        match r {
+            Ok(n) => {
+                summary.units_done += 1;
+                summary.records += n;
+                runner.sstats.records.fetch_add(n, Ordering::Relaxed);
+                runner.sstats.windows_done.fetch_add(1, Ordering::Relaxed);
+                progress(ProgressEvent::UnitDone {
+                    start: s,
+                    end: e,
+                    records: n,
+                });
+            }
+            Err(CfError::Cancelled) => {}
+            Err(err) => {
+                if first_err.is_none() {
+                    first_err = Some(err);
+                }
+            }
+        }
+    }
+    summary.cursor = Some(cur);
+    match first_err {
+        Some(e) => Err(e),
+        None if cancel.is_cancelled() => Err(CfError::Cancelled),
+        None => Ok(summary),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn windows_respect_cloudflare_rules() {
+        let cfg = LogpullConfig::new("z", Auth::token("x"));
+        let now = t("2026-11-25T12:00:30Z");
+        // Cursor 30h back: first window is exactly 1h, starting at the cursor.
+        let p = plan_window(&cfg, t("2026-11-24T06:00:00Z"), now, Duration::ZERO, None).unwrap();
+        assert_eq!(p.start, t("2026-11-24T06:00:00Z"));
+        assert_eq!(p.end, t("2026-11-24T07:00:00Z"));
+        assert!(p.gap.is_none());
+        // Near now: ends at now − 1m (whole seconds).
+        let p = plan_window(&cfg, t("2026-11-25T11:50:00Z"), now, Duration::ZERO, None).unwrap();
+        assert_eq!(p.end, t("2026-11-25T11:59:30Z"));
+        // Caught up.
+        assert!(plan_window(&cfg, t("2026-11-25T11:59:30Z"), now, Duration::ZERO, None).is_none());
+        // Cursor beyond retention: clamped with a gap, start after now − 168h + margin.
+        let p = plan_window(&cfg, t("2026-11-01T00:00:00Z"), now, Duration::ZERO, None).unwrap();
+        let edge = now - chrono::Duration::hours(168);
+        assert!(p.start > edge + chrono::Duration::minutes(5));
+        assert_eq!(p.gap.unwrap().0, t("2026-11-01T00:00:00Z"));
+        assert_eq!(p.gap.unwrap().1, p.start);
+        assert!(p.end - p.start <= chrono::Duration::hours(1));
+    }
+
+    #[test]
+    fn fields_param() {
+        let mut cfg = LogpullConfig::new("z", Auth::token("x"));
+        assert!(cfg.fields_param().starts_with("CacheCacheStatus,CacheResponseBytes,"));
+        assert!(cfg.fields_param().ends_with(",ZoneID,Action"));
+        cfg.bot_fields = true;
+        assert!(cfg.fields_param().starts_with("BotScore,BotScoreSrc,CacheCacheStatus"));
+        cfg.fields = Some(vec!["RayID".into(), " ClientIP".into(), "BotScore".into()]);
+        assert_eq!(cfg.fields_param(), "BotScore,BotScoreSrc,RayID,ClientIP");
+        assert!(DEFAULT_FIELDS.len() == 61);
+    }
+}

@@ -1,0 +1,93 @@
+//! The interface between collectors and whatever consumes the records (transform + sinks).
+
+use futures::future::BoxFuture;
+use std::fmt;
+
+/// Identifies one collection source.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourceId {
+    Audit { account_id: String },
+    Logpull { zone_id: String },
+}
+
+impl SourceId {
+    /// Key used for the cursor file of this source.
+    pub fn state_key(&self) -> String {
+        match self {
+            SourceId::Audit { account_id } => format!("audit-{}", sanitize(account_id)),
+            SourceId::Logpull { zone_id } => format!("logpull-{}", sanitize(zone_id)),
+        }
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceId::Audit { account_id } => write!(f, "audit account {account_id}"),
+            SourceId::Logpull { zone_id } => write!(f, "logpull zone {zone_id}"),
+        }
+    }
+}
+
+/// Error returned by a sink. The collector does not advance the cursor and retries the window/page.
+#[derive(Debug, thiserror::Error)]
+#[error("sink error: {message}")]
+pub struct SinkError {
+    pub message: String,
+    /// `false` = retrying will not help (the collector stops with an error).
+    pub retryable: bool,
+}
+
+impl SinkError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        SinkError {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+    pub fn fatal(message: impl Into<String>) -> Self {
+        SinkError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// How a unit of work (a Logpull window or an audit page) ended, after zero or more `deliver` calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// Every `deliver` of the unit returned Ok; the cursor is saved right after this call.
+    Committed,
+    /// The unit failed after some records were delivered; it will be replayed (same records again).
+    Aborted,
+}
+
+/// Consumer of raw Cloudflare records.
+///
+/// Each `Bytes` is exactly one raw JSON object as Cloudflare sent it (a Logpull object or one element of
+/// the audit `result` array), without trailing newline. `deliver` must return only once the records are
+/// durably handled (indexed, duplicate or dead-lettered). Collectors call it with chunks, in order, and
+/// move the cursor only after every `deliver` of a window/page returned Ok.
+pub trait RecordSink: Send + Sync + 'static {
+    fn deliver<'a>(
+        &'a self,
+        source: &'a SourceId,
+        records: Vec<bytes::Bytes>,
+    ) -> BoxFuture<'a, Result<(), SinkError>>;
+
+    /// Called once per window/page after its last `deliver` (Committed), or when a window/page that
+    /// already delivered records failed and will be replayed (Aborted). Default: nothing.
+    fn checkpoint(&self, _source: &SourceId, _outcome: Checkpoint) {}
+}

@@ -1,0 +1,95 @@
+//! Small shared types: clock, run summary, progress events.
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Source of "now" for the collectors. `System` in production; tests pin time with `Fixed`.
+#[derive(Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    /// Always returns this instant.
+    Fixed(DateTime<Utc>),
+    /// Any function (e.g. a test clock that advances).
+    Custom(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>),
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Fixed(t) => *t,
+            Clock::Custom(f) => f(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Clock::System => f.write_str("System"),
+            Clock::Fixed(t) => write!(f, "Fixed({t})"),
+            Clock::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+/// What one `run_once` / backfill did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunSummary {
+    /// Windows (Logpull) or pages (audit) completed and acknowledged.
+    pub units_done: u64,
+    pub records: u64,
+    /// Failed attempts that were retried.
+    pub failed_attempts: u64,
+    /// Seconds skipped because they were older than the Logpull retention limit.
+    pub gap_seconds: u64,
+    /// Where the source stands now (Logpull: next window start; audit: newest `when`).
+    pub cursor: Option<DateTime<Utc>>,
+}
+
+/// Progress of a backfill.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProgressEvent {
+    UnitDone {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        records: u64,
+    },
+    UnitRetry {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        attempt: u32,
+        reason: String,
+    },
+    Gap {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+}
+
+/// RFC3339 with whole seconds (`2026-11-25T04:00:00Z`).
+pub(crate) fn rfc3339_secs(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// RFC3339 with microseconds (`2026-11-25T04:00:00.123456Z`).
+pub(crate) fn rfc3339_micros(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Truncates to whole seconds.
+pub(crate) fn floor_secs(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+/// Sleeps `d` unless cancelled first; returns false when cancelled.
+pub(crate) async fn sleep_or_cancel(
+    d: std::time::Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = cancel.cancelled() => false,
+    }
+}
