@@ -1,0 +1,337 @@
+//! Against real servers: ES 8 (`CFSHIP_ES8_URL`), ES 9 (`CFSHIP_ES9_URL`), OpenSearch
+//! (`CFSHIP_OPENSEARCH_URL`). Unset → `SKIPPED:` line (a failure when `CI=true`).
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use cfship_elasticsearch::{
+    data_stream_name, expected_types, Dataset, Distribution, ElasticsearchSink, TemplateOutcome,
+    TEMPLATE_PRIORITY, TEMPLATE_VERSION,
+};
+
+/// Templates install; golden documents land in the right data streams with the intended mapping types;
+/// searches find them; indexing them again leaves one copy each.
+async fn golden_roundtrip(var: &str, test: &str) {
+    let Some(url) = engine_url(var, test) else {
+        return;
+    };
+    init_tracing();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ns = unique_namespace("golden");
+    let cfg = config(&url, &ns, tmp.path().join("dead.ndjson"));
+    let sink = ElasticsearchSink::connect(cfg).await.expect("connect");
+    let backend = sink.backend().clone();
+    eprintln!("{test}: {backend:?}");
+    if var.contains("OPENSEARCH") {
+        assert_eq!(backend.distribution, Distribution::OpenSearch);
+        assert!(backend.types.flat_object && !backend.types.flattened);
+    } else {
+        assert_eq!(backend.distribution, Distribution::Elasticsearch);
+        assert!(backend.types.flattened);
+        // the integ-test zip lacks the X-Pack mapper modules: the probe must have found that
+        assert!(!backend.types.wildcard && !backend.types.constant_keyword);
+    }
+    assert_eq!(backend.types_source, "probed");
+
+    // templates: installed (or already there from a parallel test / earlier run), then unchanged
+    let first = sink.ensure_templates().await.expect("templates");
+    assert_eq!(first.len(), 2);
+    for o in &first {
+        assert!(
+            matches!(
+                o,
+                TemplateOutcome::Installed { .. }
+                    | TemplateOutcome::Unchanged { .. }
+                    | TemplateOutcome::Upgraded { .. }
+            ),
+            "{o:?}"
+        );
+    }
+    let again = sink.ensure_templates().await.expect("templates again");
+    assert!(
+        again
+            .iter()
+            .all(|o| matches!(o, TemplateOutcome::Unchanged { .. })),
+        "{again:?}"
+    );
+    let es = Es::new(&url);
+    for ds in Dataset::ALL {
+        let (s, b) = es
+            .req(
+                Method::GET,
+                &format!("/_index_template/{}", ds.template_name()),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let t = &b["index_templates"][0]["index_template"];
+        assert_eq!(t["_meta"]["version"], json!(TEMPLATE_VERSION));
+        assert_eq!(t["priority"], json!(TEMPLATE_PRIORITY));
+        assert_eq!(t["index_patterns"], json!([ds.index_pattern()]));
+        assert!(t.get("data_stream").is_some());
+    }
+
+    for (ds, dataset) in [(Dataset::Audit, "audit"), (Dataset::Logpull, "logpull")] {
+        let index = data_stream_name(dataset, &ns);
+        let docs = golden_docs(dataset, &ns);
+        let n = docs.len() as u64;
+        assert!(n > 0);
+        let ack = sink.index(requests(&index, &docs)).await.expect("index");
+        assert_eq!(
+            (ack.created, ack.duplicates, ack.dead_lettered),
+            (n, 0, 0),
+            "{dataset}: {ack:?}"
+        );
+        assert_eq!(es.count(&index, None).await, n, "{dataset} count");
+
+        // a data stream: backing indices are .ds-logs-cloudflare.<dataset>-<ns>-…
+        let (types, backing) = es.mapping_types(&index).await;
+        assert_eq!(backing.len(), 1, "{backing:?}");
+        assert!(
+            backing[0].starts_with(&format!(".ds-{index}-")),
+            "{backing:?}"
+        );
+
+        // every emitted field has its intended (translated) type
+        let expected = expected_types(ds, &backend);
+        let mut emitted: Vec<String> = docs
+            .iter()
+            .flat_map(|d| emitted_fields(d, &expected))
+            .collect();
+        emitted.sort();
+        emitted.dedup();
+        let unexpected: Vec<&String> = emitted
+            .iter()
+            .filter(|f| !expected.contains_key(*f))
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "{dataset}: fields missing from the template: {unexpected:?}"
+        );
+        let mut wrong = Vec::new();
+        for f in &emitted {
+            let got = types.get(f).map(String::as_str).unwrap_or("<unmapped>");
+            if got != expected[f] {
+                wrong.push(format!("{f}: {got} != {}", expected[f]));
+            }
+        }
+        assert!(wrong.is_empty(), "{dataset}: wrong types: {wrong:?}");
+        assert!(
+            emitted.len() >= 35,
+            "{dataset}: only {} fields checked",
+            emitted.len()
+        );
+        for (f, t) in [
+            ("source.geo.location", "geo_point"),
+            ("source.ip", "ip"),
+            ("@timestamp", "date"),
+        ] {
+            assert_eq!(types.get(f).map(String::as_str), Some(t), "{dataset} {f}");
+        }
+
+        // searches by field find exactly the golden documents that carry the value
+        let mut fields = vec!["source.geo.country_iso_code", "event.action"];
+        if dataset == "logpull" {
+            fields.push("url.domain");
+        } else {
+            fields.push("cloudflare.audit.old_value.type"); // inside flattened / flat_object
+        }
+        for field in fields {
+            let value = docs
+                .iter()
+                .find_map(|d| get_path(d, field))
+                .unwrap_or_else(|| panic!("{dataset}: no golden doc has {field}"))
+                .clone();
+            let want = docs.iter().filter(|d| has_value(d, field, &value)).count() as u64;
+            let got = es
+                .count(&index, Some(json!({"term": {field: value}})))
+                .await;
+            assert_eq!(got, want, "{dataset}: term {field}={value}");
+            assert!(got > 0);
+        }
+        let none = es
+            .count(
+                &index,
+                Some(json!({"term": {"source.geo.country_iso_code": "ZZ"}})),
+            )
+            .await;
+        assert_eq!(none, 0);
+
+        // the same documents again: all duplicates, still one copy each
+        let ack = sink
+            .index(requests(&index, &docs))
+            .await
+            .expect("index again");
+        assert_eq!(
+            (ack.created, ack.duplicates, ack.dead_lettered),
+            (0, n, 0),
+            "{dataset} again: {ack:?}"
+        );
+        assert_eq!(
+            es.count(&index, None).await,
+            n,
+            "{dataset} count after replay"
+        );
+    }
+    assert!(
+        !tmp.path().join("dead.ndjson").exists(),
+        "nothing dead-lettered"
+    );
+}
+
+/// A document that fails mapping goes to the dead-letter file; the rest of its batch is indexed.
+async fn dead_letter(var: &str, test: &str) {
+    let Some(url) = engine_url(var, test) else {
+        return;
+    };
+    init_tracing();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dl = tmp.path().join("sub/dead.ndjson");
+    let ns = unique_namespace("dead");
+    let sink = ElasticsearchSink::connect(config(&url, &ns, dl.clone()))
+        .await
+        .expect("connect");
+    sink.ensure_templates().await.expect("templates");
+    let index = data_stream_name("logpull", &ns);
+    let mut docs = golden_docs("logpull", &ns);
+    let good = docs.len() as u64;
+    let mut bad = docs[0].clone();
+    bad["source"]["ip"] = json!("not-an-ip-address");
+    bad["cloudflare"]["ray_id"] = json!("bad-ray-id");
+    docs.insert(1, bad);
+    let reqs = requests(&index, &docs);
+    let bad_id = reqs[1].id.clone();
+    let ack = sink.index(reqs).await.expect("index");
+    assert_eq!(
+        (ack.created, ack.duplicates, ack.dead_lettered),
+        (good, 0, 1),
+        "{ack:?}"
+    );
+    assert_eq!(es_count(&url, &index).await, good);
+    let text = std::fs::read_to_string(&dl).expect("dead-letter file written");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let rec = &lines[0];
+    assert_eq!(rec["id"], json!(bad_id));
+    assert_eq!(rec["index"], json!(index));
+    assert_eq!(rec["status"], json!(400));
+    let etype = rec["error"]["type"].as_str().unwrap_or("");
+    assert!(etype.contains("parsing"), "error type {etype}");
+    assert!(
+        rec["error"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("source.ip"),
+        "{rec}"
+    );
+    assert!(rec["@timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    let doc: Value =
+        serde_json::from_str(rec["document"].as_str().expect("document string")).expect("doc JSON");
+    assert_eq!(doc["source"]["ip"], json!("not-an-ip-address"));
+    assert_eq!(doc["cloudflare"]["ray_id"], json!("bad-ray-id"));
+    let stats = sink.stats();
+    assert_eq!(
+        stats
+            .items_dead_lettered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+
+    // invalid JSON from the caller is dead-lettered too, never sent, never dropped
+    let junk = cfship_elasticsearch::IndexRequest {
+        index: index.clone(),
+        id: "junk".into(),
+        source: bytes::Bytes::from_static(b"{not json"),
+    };
+    let ack = sink.index(vec![junk]).await.expect("index junk");
+    assert_eq!(ack.dead_lettered, 1);
+    let text = std::fs::read_to_string(&dl).expect("dead-letter file");
+    assert_eq!(text.lines().count(), 2);
+}
+
+async fn es_count(url: &str, index: &str) -> u64 {
+    Es::new(url).count(index, None).await
+}
+
+/// `check` reports reachability, distribution, privileges and template state.
+async fn checks(var: &str, test: &str) {
+    let Some(url) = engine_url(var, test) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sink = ElasticsearchSink::connect(config(&url, "default", tmp.path().join("d")))
+        .await
+        .expect("connect");
+    sink.ensure_templates().await.expect("templates");
+    let res = sink.check().await;
+    let names: Vec<&str> = res.iter().map(|c| c.name.as_str()).collect();
+    for want in [
+        "reachable",
+        "distribution",
+        "privileges",
+        "template cfship-logs-cloudflare.audit",
+        "template cfship-logs-cloudflare.logpull",
+    ] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    assert!(res.iter().all(|c| c.ok), "{res:#?}");
+    let dist = res
+        .iter()
+        .find(|c| c.name == "distribution")
+        .map(|c| c.detail.clone())
+        .unwrap_or_default();
+    assert!(dist.contains(&sink.backend().version.to_string()), "{dist}");
+
+    // an unreachable cluster fails to connect with a clear error
+    let err = ElasticsearchSink::connect(config(
+        "http://127.0.0.1:1",
+        "default",
+        tmp.path().join("d"),
+    ))
+    .await
+    .expect_err("port 1 is closed");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es8_golden_roundtrip() {
+    golden_roundtrip("CFSHIP_ES8_URL", "es8_golden_roundtrip").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es9_golden_roundtrip() {
+    golden_roundtrip("CFSHIP_ES9_URL", "es9_golden_roundtrip").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opensearch_golden_roundtrip() {
+    golden_roundtrip("CFSHIP_OPENSEARCH_URL", "opensearch_golden_roundtrip").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es8_dead_letter() {
+    dead_letter("CFSHIP_ES8_URL", "es8_dead_letter").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es9_dead_letter() {
+    dead_letter("CFSHIP_ES9_URL", "es9_dead_letter").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opensearch_dead_letter() {
+    dead_letter("CFSHIP_OPENSEARCH_URL", "opensearch_dead_letter").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es8_check() {
+    checks("CFSHIP_ES8_URL", "es8_check").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es9_check() {
+    checks("CFSHIP_ES9_URL", "es9_check").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opensearch_check() {
+    checks("CFSHIP_OPENSEARCH_URL", "opensearch_check").await;
+}
