@@ -542,6 +542,10 @@ fn decode_result<T: serde::de::DeserializeOwned>(env: &Envelope, ctx: &str) -> R
 
 pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        // The URL (with its long `fields` list) is already in the context.
+        s = s.replace(&format!(" for url ({u})"), "");
+    }
     let mut src = std::error::Error::source(e);
     while let Some(inner) = src {
         s.push_str(": ");
