@@ -153,6 +153,7 @@ impl Sweeper {
         before: DateTime<Utc>,
         save: &(dyn Fn(&AuditCursor) -> Result<(), CfError> + Send + Sync),
         out: &mut SweepOut,
+        cancel: &CancellationToken,
     ) -> Result<(), CfError> {
         let cfg = &self.cfg;
         let since = rfc3339_micros(cursor.when);
@@ -165,6 +166,10 @@ impl Sweeper {
         let mut next_cursor: Option<String> = None;
         let mut prev_first: Option<String> = None;
         loop {
+            if cancel.is_cancelled() {
+                // Every delivered page is committed and saved; stop before the next one.
+                return Ok(());
+            }
             let mut q: Vec<(&str, String)> = vec![
                 ("since", since.clone()),
                 ("before", before_s.clone()),
@@ -299,7 +304,7 @@ impl Sweeper {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            match self.sweep(cursor, before, save, &mut out).await {
+            match self.sweep(cursor, before, save, &mut out, cancel).await {
                 Ok(()) => return Ok(out),
                 Err(e) => {
                     self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
