@@ -9,6 +9,10 @@
 //! * `\b` / `\B` follow the ASCII `\w` definition in Java (JDK 19+); rewritten to `(?-u:\b)`.
 //! * `.` does not match any Java line terminator (`\n`, `\r`, U+0085, U+2028, U+2029); Rust's
 //!   `.` only excludes `\n`. It is rewritten to a class excluding all five.
+//! * `$` (without `MULTILINE`) matches at the end of the input *or before a final line
+//!   terminator* in Java; Rust's `$` only at the very end. It is rewritten to an alternation that
+//!   also accepts a final terminator (consuming it, which cannot change a result because every `$`
+//!   of the uap-core file ends its pattern outside any capturing group).
 //! * Escaped non-alphabetic characters are literals in Java; they are emitted as literals.
 //!
 //! Constructs that Rust's `regex` cannot express (look-around, back-references, possessive
@@ -16,16 +20,18 @@
 //! silently changing meaning. The embedded regexes file contains none of them (a test asserts
 //! that every pattern translates and compiles).
 //!
-//! Known, documented divergences that are not emulated (they need characters that never occur
-//! in HTTP `User-Agent` headers): Java's `$` also matches before a *final* line terminator, and
-//! Java's case-insensitive flag folds ASCII only while Rust's also folds U+212A (Kelvin sign)
-//! and U+017F (long s) onto `k`/`s`.
+//! Known divergences that are not emulated (they need characters that do not occur in HTTP
+//! `User-Agent` headers): Java refuses `$` *between* a final `\r\n` pair, and Java's
+//! case-insensitive flag folds ASCII only while Rust's also folds U+212A (Kelvin sign) and U+017F
+//! (long s) onto `k`/`s`.
 
 /// `.` in Java: any character except a line terminator.
 const DOT: &str = r"[^\n\r\x{85}\x{2028}\x{2029}]";
 const DIGIT: &str = "0-9";
 const WORD: &str = "0-9A-Za-z_";
 const SPACE: &str = r"\t\n\x0B\x0C\r ";
+/// `$` in Java without `MULTILINE`: end of input, or before a line terminator that ends the input.
+const DOLLAR: &str = r"(?:\z|\r\n\z|[\n\r\x{85}\x{2028}\x{2029}]\z)";
 
 /// Characters that must stay escaped in a Rust pattern (outside and inside classes).
 fn is_rust_meta(c: char) -> bool {
@@ -167,6 +173,7 @@ pub(crate) fn translate(java: &str) -> Result<String, String> {
             }
             _ if in_class => out.push(c),
             '.' => out.push_str(DOT),
+            '$' => out.push_str(DOLLAR),
             '(' => {
                 if next == Some('?') {
                     if chars.get(i + 2) == Some(&':') {
@@ -252,6 +259,27 @@ mod tests {
         }
         assert!(rx("^[.]$").is_match("."));
         assert!(!rx("^[.]$").is_match("x"));
+    }
+
+    #[test]
+    fn dollar_also_matches_before_a_final_line_terminator() {
+        let r = rx("APP$");
+        for ok in [
+            "ESPN APP",
+            "ESPN APP\n",
+            "ESPN APP\r\n",
+            "ESPN APP\r",
+            "ESPN APP\u{2028}",
+        ] {
+            assert!(r.is_match(ok), "{ok:?}");
+        }
+        for no in ["ESPN APP\n\n", "ESPN APP ", "ESPN APPS", "ESPN APP\nx"] {
+            assert!(!r.is_match(no), "{no:?}");
+        }
+        let r = rx(r"(\d+)(?:[ /]|$)");
+        let caps = r.captures("v 12\n").expect("match");
+        assert_eq!(caps.get(1).map(|m| m.as_str()), Some("12"));
+        assert!(rx(r"^\$$").is_match("$"));
     }
 
     #[test]
