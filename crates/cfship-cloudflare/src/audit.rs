@@ -159,7 +159,10 @@ impl Sweeper {
         let since = rfc3339_micros(cursor.when);
         let before_s = rfc3339_micros(before);
         let (path, size_key) = match cfg.api {
-            AuditApi::V1 => (format!("accounts/{}/audit_logs", cfg.account_id), "per_page"),
+            AuditApi::V1 => (
+                format!("accounts/{}/audit_logs", cfg.account_id),
+                "per_page",
+            ),
             AuditApi::V2 => (format!("accounts/{}/logs/audit", cfg.account_id), "limit"),
         };
         let mut page = 1u64;
@@ -188,10 +191,7 @@ impl Sweeper {
                 "account {} audit {:?} [{since}, {before_s}) page {page}",
                 cfg.account_id, cfg.api
             );
-            let env = self
-                .client
-                .get_envelope(&cfg.auth, &path, &q, &ctx)
-                .await?;
+            let env = self.client.get_envelope(&cfg.auth, &path, &q, &ctx).await?;
             let raw = env.result.as_ref().map(|r| r.get()).unwrap_or("[]");
             let items: Vec<&serde_json::value::RawValue> =
                 serde_json::from_str(raw).map_err(|e| CfError::Decode {
@@ -272,7 +272,10 @@ impl Sweeper {
                     let ri = env.result_info.as_ref();
                     let c = ri
                         .and_then(|ri| ri.get("cursor"))
-                        .or_else(|| ri.and_then(|ri| ri.get("cursors")).and_then(|c| c.get("after")))
+                        .or_else(|| {
+                            ri.and_then(|ri| ri.get("cursors"))
+                                .and_then(|c| c.get("after"))
+                        })
                         .and_then(|v| v.as_str())
                         .filter(|s| !s.is_empty())
                         .map(str::to_string);

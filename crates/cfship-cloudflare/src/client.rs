@@ -57,7 +57,9 @@ fn jitter_fraction() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u64)
         .unwrap_or(0);
-    let x = crate::simulator::data::mix(CTR.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos);
+    let x = crate::simulator::data::mix(
+        CTR.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos,
+    );
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -255,10 +257,7 @@ impl CloudflareClient {
                 st.transport_errors.fetch_add(1, Ordering::Relaxed);
                 return Err(CfError::Transport {
                     context: context.to_string(),
-                    reason: format!(
-                        "no response within {:?}",
-                        self.inner.cfg.response_timeout
-                    ),
+                    reason: format!("no response within {:?}", self.inner.cfg.response_timeout),
                 });
             }
             Ok(Err(e)) => {
@@ -297,15 +296,13 @@ impl CloudflareClient {
         // Read at most 64 KiB of an error body.
         let mut body = Vec::new();
         let mut stream = resp.bytes_stream();
-        loop {
-            match tokio::time::timeout(self.inner.cfg.idle_body_timeout, stream.try_next()).await {
-                Ok(Ok(Some(chunk))) => {
-                    body.extend_from_slice(&chunk[..chunk.len().min(65536 - body.len().min(65536))]);
-                    if body.len() >= 65536 {
-                        break;
-                    }
-                }
-                _ => break,
+        while let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(self.inner.cfg.idle_body_timeout, stream.try_next()).await
+        {
+            let room = 65536usize.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= 65536 {
+                break;
             }
         }
         let mut errors = match serde_json::from_slice::<ErrorBody>(&body) {
@@ -399,8 +396,8 @@ impl CloudflareClient {
     ) -> Result<Envelope, CfError> {
         let resp = self.send_once(auth, url, None, true, context).await?;
         let status = resp.status().as_u16();
-        let body = read_body_limited(resp, self.inner.cfg.idle_body_timeout, 256 << 20, context)
-            .await?;
+        let body =
+            read_body_limited(resp, self.inner.cfg.idle_body_timeout, 256 << 20, context).await?;
         let env: Envelope = serde_json::from_slice(&body).map_err(|e| CfError::Decode {
             context: context.to_string(),
             reason: format!("not a Cloudflare JSON envelope: {e}"),
@@ -482,7 +479,9 @@ impl CloudflareClient {
         context: &str,
     ) -> Result<LogpullStream, CfError> {
         let url = self.url(&format!("zones/{zone}/logs/received"), query)?;
-        let resp = self.send_once(auth, &url, Some(zone), true, context).await?;
+        let resp = self
+            .send_once(auth, &url, Some(zone), true, context)
+            .await?;
         if resp.status().as_u16() == 204 {
             return Err(CfError::RetentionDisabled {
                 zone: zone.to_string(),

@@ -70,7 +70,12 @@ pub enum CfError {
     Config(String),
 
     /// Cloudflare answered with a non-2xx status or `success:false`.
-    #[error("{context}: Cloudflare answered HTTP {status}: {}{}{}", join(errors), ray_suffix(cf_ray), hint_suffix(hint))]
+    #[error(
+        "{context}: Cloudflare answered HTTP {status}: {}{}{}",
+        join(errors),
+        ray_suffix(cf_ray),
+        hint_suffix(hint)
+    )]
     Api {
         context: String,
         status: u16,

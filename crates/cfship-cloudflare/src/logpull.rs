@@ -22,18 +22,67 @@ pub use crate::simulator::data::Timestamps;
 
 /// Elastic's default Logpull `fields` list (integration 2.22.0, spec §3), in its order.
 pub const DEFAULT_FIELDS: &[&str] = &[
-    "CacheCacheStatus", "CacheResponseBytes", "CacheResponseStatus", "CacheTieredFill", "ClientASN",
-    "ClientCountry", "ClientDeviceType", "ClientIP", "ClientIPClass", "ClientRequestBytes", "ClientRequestHost",
-    "ClientRequestMethod", "ClientRequestPath", "ClientRequestProtocol", "ClientRequestReferer",
-    "ClientRequestURI", "ClientRequestUserAgent", "ClientSSLCipher", "ClientSSLProtocol", "ClientSrcPort",
-    "ClientXRequestedWith", "EdgeColoCode", "EdgeColoID", "EdgeEndTimestamp", "EdgePathingOp", "EdgePathingSrc",
-    "EdgePathingStatus", "EdgeRateLimitAction", "EdgeRateLimitID", "EdgeRequestHost", "EdgeResponseBytes",
-    "EdgeResponseCompressionRatio", "EdgeResponseContentType", "EdgeResponseStatus", "EdgeServerIP",
-    "EdgeStartTimestamp", "FirewallMatchesActions", "FirewallMatchesRuleIDs", "FirewallMatchesSources",
-    "OriginIP", "OriginResponseBytes", "OriginResponseHTTPExpires", "OriginResponseHTTPLastModified",
-    "OriginResponseStatus", "OriginResponseTime", "OriginSSLProtocol", "ParentRayID", "RayID", "SecurityLevel",
-    "WAFAction", "WAFFlags", "WAFMatchedVar", "WAFProfile", "WAFRuleID", "WAFRuleMessage", "WorkerCPUTime",
-    "WorkerStatus", "WorkerSubrequest", "WorkerSubrequestCount", "ZoneID", "Action",
+    "CacheCacheStatus",
+    "CacheResponseBytes",
+    "CacheResponseStatus",
+    "CacheTieredFill",
+    "ClientASN",
+    "ClientCountry",
+    "ClientDeviceType",
+    "ClientIP",
+    "ClientIPClass",
+    "ClientRequestBytes",
+    "ClientRequestHost",
+    "ClientRequestMethod",
+    "ClientRequestPath",
+    "ClientRequestProtocol",
+    "ClientRequestReferer",
+    "ClientRequestURI",
+    "ClientRequestUserAgent",
+    "ClientSSLCipher",
+    "ClientSSLProtocol",
+    "ClientSrcPort",
+    "ClientXRequestedWith",
+    "EdgeColoCode",
+    "EdgeColoID",
+    "EdgeEndTimestamp",
+    "EdgePathingOp",
+    "EdgePathingSrc",
+    "EdgePathingStatus",
+    "EdgeRateLimitAction",
+    "EdgeRateLimitID",
+    "EdgeRequestHost",
+    "EdgeResponseBytes",
+    "EdgeResponseCompressionRatio",
+    "EdgeResponseContentType",
+    "EdgeResponseStatus",
+    "EdgeServerIP",
+    "EdgeStartTimestamp",
+    "FirewallMatchesActions",
+    "FirewallMatchesRuleIDs",
+    "FirewallMatchesSources",
+    "OriginIP",
+    "OriginResponseBytes",
+    "OriginResponseHTTPExpires",
+    "OriginResponseHTTPLastModified",
+    "OriginResponseStatus",
+    "OriginResponseTime",
+    "OriginSSLProtocol",
+    "ParentRayID",
+    "RayID",
+    "SecurityLevel",
+    "WAFAction",
+    "WAFFlags",
+    "WAFMatchedVar",
+    "WAFProfile",
+    "WAFRuleID",
+    "WAFRuleMessage",
+    "WorkerCPUTime",
+    "WorkerStatus",
+    "WorkerSubrequest",
+    "WorkerSubrequestCount",
+    "ZoneID",
+    "Action",
 ];
 
 /// Added in front of the list by `bot_fields: true` (as Elastic's `enable_bot_fields`).
@@ -389,9 +438,8 @@ impl LogpullCollector {
             Some(c) => c.next_start,
             None => {
                 let now = cfg.clock.now();
-                let start = floor_secs(
-                    now - chrono_dur(cfg.end_lag) - chrono_dur(cfg.initial_lookback),
-                );
+                let start =
+                    floor_secs(now - chrono_dur(cfg.end_lag) - chrono_dur(cfg.initial_lookback));
                 tracing::info!(zone = %cfg.zone_id, start = %start, "no Logpull cursor yet, starting at now − initial_lookback");
                 start
             }
@@ -404,7 +452,8 @@ impl LogpullCollector {
             if cancel.is_cancelled() {
                 break;
             }
-            let margin = Duration::from_secs(self.extra_margin.load(Ordering::Relaxed).max(0) as u64);
+            let margin =
+                Duration::from_secs(self.extra_margin.load(Ordering::Relaxed).max(0) as u64);
             let Some(plan) = plan_window(cfg, cursor, cfg.clock.now(), margin, None) else {
                 break;
             };
@@ -416,8 +465,9 @@ impl LogpullCollector {
             let n = match r.run(plan.start, plan.end, &cancel, &|_, _| {}).await {
                 Ok(n) => n,
                 Err(CfError::Cancelled) => break,
-                Err(e) if e.is_logpull_too_early()
-                    || matches!(&e, CfError::RetriesExhausted { last, .. } if last.is_logpull_too_early()) =>
+                Err(e)
+                    if e.is_logpull_too_early()
+                        || matches!(&e, CfError::RetriesExhausted { last, .. } if last.is_logpull_too_early()) =>
                 {
                     let m = self.extra_margin.fetch_add(60, Ordering::Relaxed) + 60;
                     tracing::warn!(zone = %cfg.zone_id, extra_margin_secs = m,
@@ -426,8 +476,12 @@ impl LogpullCollector {
                 }
                 Err(e) => return Err(e),
             };
-            self.store
-                .save(&key, &LogpullCursor { next_start: plan.end })?;
+            self.store.save(
+                &key,
+                &LogpullCursor {
+                    next_start: plan.end,
+                },
+            )?;
             if let Some((gs, ge)) = plan.gap {
                 let secs = (ge - gs).num_seconds().max(0) as u64;
                 summary.gap_seconds += secs;
@@ -588,10 +642,14 @@ mod tests {
     #[test]
     fn fields_param() {
         let mut cfg = LogpullConfig::new("z", Auth::token("x"));
-        assert!(cfg.fields_param().starts_with("CacheCacheStatus,CacheResponseBytes,"));
+        assert!(cfg
+            .fields_param()
+            .starts_with("CacheCacheStatus,CacheResponseBytes,"));
         assert!(cfg.fields_param().ends_with(",ZoneID,Action"));
         cfg.bot_fields = true;
-        assert!(cfg.fields_param().starts_with("BotScore,BotScoreSrc,CacheCacheStatus"));
+        assert!(cfg
+            .fields_param()
+            .starts_with("BotScore,BotScoreSrc,CacheCacheStatus"));
         cfg.fields = Some(vec!["RayID".into(), " ClientIP".into(), "BotScore".into()]);
         assert_eq!(cfg.fields_param(), "BotScore,BotScoreSrc,RayID,ClientIP");
         assert!(DEFAULT_FIELDS.len() == 61);

@@ -4,8 +4,8 @@ mod common;
 
 use cfship_cloudflare::simulator::{self, Faults};
 use cfship_cloudflare::{
-    AuditApi, AuditCollector, AuditConfig, Auth, Clock, LogpullCollector, LogpullConfig, LogpullCursor,
-    SourceId,
+    AuditApi, AuditCollector, AuditConfig, Auth, Clock, LogpullCollector, LogpullConfig,
+    LogpullCursor, SourceId,
 };
 use cfship_state::CursorStore;
 use chrono::Duration as CDur;
@@ -27,7 +27,12 @@ fn faults_on() -> Faults {
     }
 }
 
-fn lp_cfg(zone: &str, auth: Auth, now: chrono::DateTime<chrono::Utc>, lookback_h: u64) -> LogpullConfig {
+fn lp_cfg(
+    zone: &str,
+    auth: Auth,
+    now: chrono::DateTime<chrono::Utc>,
+    lookback_h: u64,
+) -> LogpullConfig {
     let mut c = LogpullConfig::new(zone, auth);
     c.clock = Clock::Fixed(now);
     c.initial_lookback = Duration::from_secs(lookback_h * 3600);
@@ -35,7 +40,13 @@ fn lp_cfg(zone: &str, auth: Auth, now: chrono::DateTime<chrono::Utc>, lookback_h
     c
 }
 
-fn audit_cfg(acc: &str, auth: Auth, now: chrono::DateTime<chrono::Utc>, api: AuditApi, lookback_h: u64) -> AuditConfig {
+fn audit_cfg(
+    acc: &str,
+    auth: Auth,
+    now: chrono::DateTime<chrono::Utc>,
+    api: AuditApi,
+    lookback_h: u64,
+) -> AuditConfig {
     let mut c = AuditConfig::new(acc, auth);
     c.clock = Clock::Fixed(now);
     c.initial_lookback = Duration::from_secs(lookback_h * 3600);
@@ -65,12 +76,41 @@ async fn multi_source_exactly_once_with_faults() {
     let token = Auth::token(TOKEN);
     let key = Auth::key(EMAIL, KEY);
 
-    let za = LogpullCollector::new(client.clone(), lp_cfg("zone-a", token.clone(), now, 5), store.clone(), sink.clone()).unwrap();
-    let zb = LogpullCollector::new(client.clone(), lp_cfg("zone-b", key.clone(), now, 5), store.clone(), sink.clone()).unwrap();
-    let a1 = AuditCollector::new(client.clone(), audit_cfg("acc-1", token.clone(), now, AuditApi::V1, 5), store.clone(), sink.clone()).unwrap();
-    let a2 = AuditCollector::new(client.clone(), audit_cfg("acc-2", key.clone(), now, AuditApi::V2, 5), store.clone(), sink.clone()).unwrap();
+    let za = LogpullCollector::new(
+        client.clone(),
+        lp_cfg("zone-a", token.clone(), now, 5),
+        store.clone(),
+        sink.clone(),
+    )
+    .unwrap();
+    let zb = LogpullCollector::new(
+        client.clone(),
+        lp_cfg("zone-b", key.clone(), now, 5),
+        store.clone(),
+        sink.clone(),
+    )
+    .unwrap();
+    let a1 = AuditCollector::new(
+        client.clone(),
+        audit_cfg("acc-1", token.clone(), now, AuditApi::V1, 5),
+        store.clone(),
+        sink.clone(),
+    )
+    .unwrap();
+    let a2 = AuditCollector::new(
+        client.clone(),
+        audit_cfg("acc-2", key.clone(), now, AuditApi::V2, 5),
+        store.clone(),
+        sink.clone(),
+    )
+    .unwrap();
     let c = CancellationToken::new();
-    let (ra, rb, r1, r2) = tokio::join!(za.run_once(c.clone()), zb.run_once(c.clone()), a1.run_once(c.clone()), a2.run_once(c.clone()));
+    let (ra, rb, r1, r2) = tokio::join!(
+        za.run_once(c.clone()),
+        zb.run_once(c.clone()),
+        a1.run_once(c.clone()),
+        a2.run_once(c.clone())
+    );
     let (ra, rb, r1, r2) = (ra.unwrap(), rb.unwrap(), r1.unwrap(), r2.unwrap());
 
     let lp_start = now - CDur::minutes(1) - CDur::hours(5);
@@ -87,21 +127,47 @@ async fn multi_source_exactly_once_with_faults() {
     let a_since = now - CDur::hours(5);
     let a_before = now - CDur::minutes(1);
     let exp1 = simulator::expected_audit_ids(&cfg, "acc-1", a_since, a_before);
-    sink.assert_exactly_once(&SourceId::Audit { account_id: "acc-1".into() }, &exp1);
+    sink.assert_exactly_once(
+        &SourceId::Audit {
+            account_id: "acc-1".into(),
+        },
+        &exp1,
+    );
     let exp2 = simulator::expected_audit_v2_ids(&cfg, "acc-2", a_since, a_before);
-    sink.assert_exactly_once(&SourceId::Audit { account_id: "acc-2".into() }, &exp2);
+    sink.assert_exactly_once(
+        &SourceId::Audit {
+            account_id: "acc-2".into(),
+        },
+        &exp2,
+    );
     assert!(exp1.len() > 30 && exp2.len() > 20);
-    assert!(r1.units_done > 4 && r2.units_done > 2, "pagination used: {r1:?} {r2:?}");
+    assert!(
+        r1.units_done > 4 && r2.units_done > 2,
+        "pagination used: {r1:?} {r2:?}"
+    );
     assert_eq!(sink.pending_len(), 0);
 
     // The faults really happened and were survived.
     let reqs = sim.requests();
     for f in ["429", "5xx", "truncated", "trailer", "slow"] {
-        assert!(reqs.iter().any(|r| r.fault.as_deref() == Some(f)), "no {f} fault was injected");
+        assert!(
+            reqs.iter().any(|r| r.fault.as_deref() == Some(f)),
+            "no {f} fault was injected"
+        );
     }
-    assert!(sink.aborted() > 0, "some partially delivered window was aborted and replayed");
+    assert!(
+        sink.aborted() > 0,
+        "some partially delivered window was aborted and replayed"
+    );
     let st = client.stats().snapshot();
-    assert!(st.retries > 0 && st.failed_requests > 0 && st.responses_429 > 0 && st.responses_5xx > 0 && st.stream_failures > 0, "{st:?}");
+    assert!(
+        st.retries > 0
+            && st.failed_requests > 0
+            && st.responses_429 > 0
+            && st.responses_5xx > 0
+            && st.stream_failures > 0,
+        "{st:?}"
+    );
     assert_eq!(st.sources.len(), 4);
 
     // A second pass is a no-op: nothing new, nothing repeated.
@@ -119,20 +185,40 @@ async fn multi_source_exactly_once_with_faults() {
 async fn restarts_with_state_dir_keep_exactly_once() {
     init_tracing();
     let mut cfg = sim_config(7, vec![zone("zr", 20)], vec![account("ar", 30)]);
-    cfg.faults = Faults { rate_5xx: 0.05, rate_error_trailer: 0.05, ..Default::default() };
+    cfg.faults = Faults {
+        rate_5xx: 0.05,
+        rate_error_trailer: 0.05,
+        ..Default::default()
+    };
     let sim = start_sim(cfg.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let now = pinned_now();
     let sink = TestSink::new();
-    let zsrc = SourceId::Logpull { zone_id: "zr".into() };
-    let asrc = SourceId::Audit { account_id: "ar".into() };
+    let zsrc = SourceId::Logpull {
+        zone_id: "zr".into(),
+    };
+    let asrc = SourceId::Audit {
+        account_id: "ar".into(),
+    };
 
     // 1) Graceful stop: cancel after 2 committed units; the unit in flight is finished and saved.
     {
         let store = Arc::new(CursorStore::open(dir.path()).unwrap());
         let cl = client(&sim);
-        let z = LogpullCollector::new(cl.clone(), lp_cfg("zr", Auth::token(TOKEN), now, 6), store.clone(), sink.clone()).unwrap();
-        let a = AuditCollector::new(cl.clone(), audit_cfg("ar", Auth::token(TOKEN), now, AuditApi::V1, 6), store.clone(), sink.clone()).unwrap();
+        let z = LogpullCollector::new(
+            cl.clone(),
+            lp_cfg("zr", Auth::token(TOKEN), now, 6),
+            store.clone(),
+            sink.clone(),
+        )
+        .unwrap();
+        let a = AuditCollector::new(
+            cl.clone(),
+            audit_cfg("ar", Auth::token(TOKEN), now, AuditApi::V1, 6),
+            store.clone(),
+            sink.clone(),
+        )
+        .unwrap();
         let cancel = CancellationToken::new();
         let c2 = cancel.clone();
         *sink.on_commit.lock().unwrap() = Some(Box::new(move |n| {
@@ -143,20 +229,39 @@ async fn restarts_with_state_dir_keep_exactly_once() {
         let (rz, ra) = tokio::join!(z.run_once(cancel.clone()), a.run_once(cancel.clone()));
         let (rz, ra) = (rz.unwrap(), ra.unwrap());
         assert!(rz.units_done + ra.units_done >= 3, "{rz:?} {ra:?}");
-        assert!(rz.cursor.unwrap() < now - CDur::minutes(1), "zone stopped early: {rz:?}");
-        assert!(ra.cursor.unwrap() < now - CDur::minutes(2), "audit stopped early: {ra:?}");
-        assert_eq!(sink.pending_len(), 0, "cancel finishes and acknowledges the unit in flight");
+        assert!(
+            rz.cursor.unwrap() < now - CDur::minutes(1),
+            "zone stopped early: {rz:?}"
+        );
+        assert!(
+            ra.cursor.unwrap() < now - CDur::minutes(2),
+            "audit stopped early: {ra:?}"
+        );
+        assert_eq!(
+            sink.pending_len(),
+            0,
+            "cancel finishes and acknowledges the unit in flight"
+        );
         *sink.on_commit.lock().unwrap() = None;
     }
     // 2) Crash: the sink hangs in the middle of a window; the task is aborted; in-memory work is lost.
     {
         let store = Arc::new(CursorStore::open(dir.path()).unwrap());
         let cl = client(&sim);
-        let z = LogpullCollector::new(cl.clone(), lp_cfg("zr", Auth::token(TOKEN), now, 6), store.clone(), sink.clone()).unwrap();
+        let z = LogpullCollector::new(
+            cl.clone(),
+            lp_cfg("zr", Auth::token(TOKEN), now, 6),
+            store.clone(),
+            sink.clone(),
+        )
+        .unwrap();
         let saved_before: LogpullCursor = store.load("logpull-zr").unwrap().unwrap();
-        sink.hang_at.store(sink.deliveries.load(Ordering::SeqCst) + 4, Ordering::SeqCst);
+        sink.hang_at
+            .store(sink.deliveries.load(Ordering::SeqCst) + 4, Ordering::SeqCst);
         let task = tokio::spawn(async move { z.run_once(CancellationToken::new()).await });
-        tokio::time::timeout(Duration::from_secs(30), sink.hung.notified()).await.expect("sink hung");
+        tokio::time::timeout(Duration::from_secs(30), sink.hung.notified())
+            .await
+            .expect("sink hung");
         task.abort();
         let _ = task.await;
         sink.discard_pending();
@@ -168,16 +273,34 @@ async fn restarts_with_state_dir_keep_exactly_once() {
     {
         let store = Arc::new(CursorStore::open(dir.path()).unwrap());
         let cl = client(&sim);
-        let z = LogpullCollector::new(cl.clone(), lp_cfg("zr", Auth::token(TOKEN), now, 6), store.clone(), sink.clone()).unwrap();
-        let a = AuditCollector::new(cl.clone(), audit_cfg("ar", Auth::token(TOKEN), now, AuditApi::V1, 6), store.clone(), sink.clone()).unwrap();
+        let z = LogpullCollector::new(
+            cl.clone(),
+            lp_cfg("zr", Auth::token(TOKEN), now, 6),
+            store.clone(),
+            sink.clone(),
+        )
+        .unwrap();
+        let a = AuditCollector::new(
+            cl.clone(),
+            audit_cfg("ar", Auth::token(TOKEN), now, AuditApi::V1, 6),
+            store.clone(),
+            sink.clone(),
+        )
+        .unwrap();
         let c = CancellationToken::new();
         let (rz, ra) = tokio::join!(z.run_once(c.clone()), a.run_once(c.clone()));
         assert_eq!(rz.unwrap().cursor, Some(now - CDur::minutes(1)));
         ra.unwrap();
     }
-    let exp = simulator::expected_logpull_ray_ids(&cfg, "zr", now - CDur::minutes(1) - CDur::hours(6), now - CDur::minutes(1));
+    let exp = simulator::expected_logpull_ray_ids(
+        &cfg,
+        "zr",
+        now - CDur::minutes(1) - CDur::hours(6),
+        now - CDur::minutes(1),
+    );
     sink.assert_exactly_once(&zsrc, &exp);
-    let exp = simulator::expected_audit_ids(&cfg, "ar", now - CDur::hours(6), now - CDur::minutes(1));
+    let exp =
+        simulator::expected_audit_ids(&cfg, "ar", now - CDur::hours(6), now - CDur::minutes(1));
     sink.assert_exactly_once(&asrc, &exp);
     sim.shutdown().await;
 }
@@ -192,13 +315,29 @@ async fn catch_up_after_30h_outage_uses_back_to_back_hour_windows() {
     let store = Arc::new(CursorStore::open(dir.path()).unwrap());
     let now = pinned_now();
     let outage_start = now - CDur::hours(30) - CDur::minutes(1) - CDur::seconds(17);
-    store.save("logpull-zo", &LogpullCursor { next_start: outage_start }).unwrap();
+    store
+        .save(
+            "logpull-zo",
+            &LogpullCursor {
+                next_start: outage_start,
+            },
+        )
+        .unwrap();
     let sink = TestSink::new();
-    let z = LogpullCollector::new(client(&sim), lp_cfg("zo", Auth::token(TOKEN), now, 1), store.clone(), sink.clone()).unwrap();
+    let z = LogpullCollector::new(
+        client(&sim),
+        lp_cfg("zo", Auth::token(TOKEN), now, 1),
+        store.clone(),
+        sink.clone(),
+    )
+    .unwrap();
     let r = z.run_once(CancellationToken::new()).await.unwrap();
     let reqs = logpull_requests(&sim, "zo");
     assert!(reqs.iter().all(|r| r.status == 200), "no errors expected");
-    let mut windows: Vec<_> = reqs.iter().map(|r| (parse_t(&r.query["start"]), parse_t(&r.query["end"]))).collect();
+    let mut windows: Vec<_> = reqs
+        .iter()
+        .map(|r| (parse_t(&r.query["start"]), parse_t(&r.query["end"])))
+        .collect();
     // Requests are sequential: the log order is the window order.
     assert_eq!(windows.len(), 31);
     assert_eq!(windows[0].0, outage_start);
@@ -215,7 +354,12 @@ async fn catch_up_after_30h_outage_uses_back_to_back_hour_windows() {
     assert!(dt < CDur::seconds(20), "{dt}");
     assert_eq!(r.units_done, 31);
     let exp = simulator::expected_logpull_ray_ids(&cfg, "zo", outage_start, now - CDur::minutes(1));
-    sink.assert_exactly_once(&SourceId::Logpull { zone_id: "zo".into() }, &exp);
+    sink.assert_exactly_once(
+        &SourceId::Logpull {
+            zone_id: "zo".into(),
+        },
+        &exp,
+    );
     sim.shutdown().await;
 }
 
@@ -231,24 +375,37 @@ async fn retention_edge_never_gives_400() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(CursorStore::open(dir.path()).unwrap());
         let old = chrono::Utc::now() - CDur::hours(200);
-        store.save("logpull-ze", &LogpullCursor { next_start: old }).unwrap();
+        store
+            .save("logpull-ze", &LogpullCursor { next_start: old })
+            .unwrap();
         let mut lc = LogpullConfig::new("ze", Auth::token(TOKEN));
         lc.clock = Clock::System;
         // Stop after the first 3 windows (the edge is what matters here).
         let sink = TestSink::new();
         let cancel = CancellationToken::new();
         let c2 = cancel.clone();
-        *sink.on_commit.lock().unwrap() = Some(Box::new(move |n| if n >= 3 { c2.cancel() }));
+        *sink.on_commit.lock().unwrap() = Some(Box::new(move |n| {
+            if n >= 3 {
+                c2.cancel()
+            }
+        }));
         let z = LogpullCollector::new(client(&sim), lc, store.clone(), sink.clone()).unwrap();
         let r = z.run_once(cancel).await.unwrap();
         assert!(r.gap_seconds > 31 * 3600, "gap reported: {r:?}");
         let reqs = logpull_requests(&sim, "ze");
         assert!(!reqs.is_empty());
-        assert!(reqs.iter().all(|r| r.status == 200), "offset {offset}: {:?}", reqs.iter().map(|r| r.status).collect::<Vec<_>>());
+        assert!(
+            reqs.iter().all(|r| r.status == 200),
+            "offset {offset}: {:?}",
+            reqs.iter().map(|r| r.status).collect::<Vec<_>>()
+        );
         let first = parse_t(&reqs[0].query["start"]);
         let edge = chrono::Utc::now() + CDur::seconds(offset) - CDur::hours(168);
         assert!(first > edge, "first window starts inside retention");
-        assert!(first < edge + CDur::minutes(10), "and close to the edge (clamped, not skipped further)");
+        assert!(
+            first < edge + CDur::minutes(10),
+            "and close to the edge (clamped, not skipped further)"
+        );
         sim.shutdown().await;
     }
 }
@@ -280,15 +437,33 @@ async fn daemon_run_stops_on_cancel_with_cursor_saved() {
     loop {
         let zc: Option<LogpullCursor> = store.load("logpull-zd").unwrap();
         let ok = zc.is_some_and(|c| chrono::Utc::now() - c.next_start < CDur::minutes(2));
-        if ok && cl.stats().source(a.source()).windows_done.load(Ordering::Relaxed) > 0 {
+        if ok
+            && cl
+                .stats()
+                .source(a.source())
+                .windows_done
+                .load(Ordering::Relaxed)
+                > 0
+        {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "daemon did not catch up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemon did not catch up"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), tz).await.unwrap().unwrap().unwrap();
-    tokio::time::timeout(Duration::from_secs(5), ta).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), tz)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), ta)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(sink.pending_len(), 0);
     assert!(z.cursor().unwrap().is_some() && a.cursor().unwrap().is_some());
     sim.shutdown().await;

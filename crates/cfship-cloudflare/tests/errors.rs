@@ -5,9 +5,9 @@ mod common;
 
 use cfship_cloudflare::simulator::{self, Faults};
 use cfship_cloudflare::{
-    backfill_audit, backfill_logpull, AuditApi, AuditCollector, AuditConfig, Auth, CfError, ClientConfig,
-    Clock, CloudflareClient, LogpullCollector, LogpullConfig, LogpullCursor, ProgressEvent, RetryPolicy,
-    SourceId, StreamFailure, Timestamps,
+    backfill_audit, backfill_logpull, AuditApi, AuditCollector, AuditConfig, Auth, CfError,
+    ClientConfig, Clock, CloudflareClient, LogpullCollector, LogpullConfig, LogpullCursor,
+    ProgressEvent, RetryPolicy, SourceId, StreamFailure, Timestamps,
 };
 use cfship_state::CursorStore;
 use chrono::Duration as CDur;
@@ -16,7 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-fn lp(zone: &str, auth: Auth, now: chrono::DateTime<chrono::Utc>, lookback_min: u64) -> LogpullConfig {
+fn lp(
+    zone: &str,
+    auth: Auth,
+    now: chrono::DateTime<chrono::Utc>,
+    lookback_min: u64,
+) -> LogpullConfig {
     let mut c = LogpullConfig::new(zone, auth);
     c.clock = Clock::Fixed(now);
     c.initial_lookback = Duration::from_secs(lookback_min * 60);
@@ -26,7 +31,11 @@ fn lp(zone: &str, auth: Auth, now: chrono::DateTime<chrono::Utc>, lookback_min: 
 
 fn one_attempt_client(sim: &simulator::SimulatorHandle) -> CloudflareClient {
     let mut cfg = ClientConfig::with_api_url(&sim.url()).unwrap();
-    cfg.retry = RetryPolicy { max_attempts: 1, initial_backoff: Duration::from_millis(1), max_backoff: Duration::from_millis(1) };
+    cfg.retry = RetryPolicy {
+        max_attempts: 1,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(1),
+    };
     cfg.logpull_requests_per_min_per_zone = 100_000;
     cfg.logpull_requests_per_min = 100_000;
     CloudflareClient::new(cfg).unwrap()
@@ -38,8 +47,20 @@ fn one_attempt_client(sim: &simulator::SimulatorHandle) -> CloudflareClient {
 async fn trailer_and_truncation_fail_the_window_without_committing() {
     init_tracing();
     for (faults, want) in [
-        (Faults { rate_error_trailer: 1.0, ..Default::default() }, "trailer"),
-        (Faults { rate_truncated: 1.0, ..Default::default() }, "truncated"),
+        (
+            Faults {
+                rate_error_trailer: 1.0,
+                ..Default::default()
+            },
+            "trailer",
+        ),
+        (
+            Faults {
+                rate_truncated: 1.0,
+                ..Default::default()
+            },
+            "truncated",
+        ),
     ] {
         for gzip in [true, false] {
             for round in 0..3 {
@@ -51,15 +72,35 @@ async fn trailer_and_truncation_fail_the_window_without_committing() {
                 let store = Arc::new(CursorStore::open(dir.path()).unwrap());
                 let sink = TestSink::new();
                 let now = pinned_now();
-                let z = LogpullCollector::new(one_attempt_client(&sim), lp("zt", Auth::token(TOKEN), now, 10), store.clone(), sink.clone()).unwrap();
+                let z = LogpullCollector::new(
+                    one_attempt_client(&sim),
+                    lp("zt", Auth::token(TOKEN), now, 10),
+                    store.clone(),
+                    sink.clone(),
+                )
+                .unwrap();
                 let err = z.run_once(CancellationToken::new()).await.unwrap_err();
-                let CfError::RetriesExhausted { last, .. } = &err else { panic!("{err}") };
+                let CfError::RetriesExhausted { last, .. } = &err else {
+                    panic!("{err}")
+                };
                 match (want, last.as_ref()) {
-                    ("trailer", CfError::Stream { failure: StreamFailure::ErrorTrailer(t), .. }) => {
+                    (
+                        "trailer",
+                        CfError::Stream {
+                            failure: StreamFailure::ErrorTrailer(t),
+                            ..
+                        },
+                    ) => {
                         assert_eq!(t, "Error streaming data");
                         assert!(err.to_string().contains("Error streaming data"));
                     }
-                    ("truncated", CfError::Stream { failure: StreamFailure::Truncated(_) | StreamFailure::Transport(_), .. }) => {}
+                    (
+                        "truncated",
+                        CfError::Stream {
+                            failure: StreamFailure::Truncated(_) | StreamFailure::Transport(_),
+                            ..
+                        },
+                    ) => {}
                     // Reset before the first body byte: the response never completed.
                     ("truncated", CfError::Transport { .. }) => {}
                     other => panic!("{want} gzip={gzip}: unexpected {other:?}"),
@@ -68,9 +109,19 @@ async fn trailer_and_truncation_fail_the_window_without_committing() {
                     assert!(err.to_string().contains("retried whole"), "{err}");
                 }
                 assert!(!err.to_string().contains("fields="), "no URL noise: {err}");
-                assert!(sink.committed(&SourceId::Logpull { zone_id: "zt".into() }).is_empty(), "nothing committed");
+                assert!(
+                    sink.committed(&SourceId::Logpull {
+                        zone_id: "zt".into()
+                    })
+                    .is_empty(),
+                    "nothing committed"
+                );
                 assert_eq!(sink.pending_len(), 0, "partial deliveries were aborted");
-                assert_eq!(store.load::<LogpullCursor>("logpull-zt").unwrap(), None, "cursor not moved");
+                assert_eq!(
+                    store.load::<LogpullCursor>("logpull-zt").unwrap(),
+                    None,
+                    "cursor not moved"
+                );
                 assert_eq!(sim.requests().last().unwrap().fault.as_deref(), Some(want));
                 sim.shutdown().await;
             }
@@ -84,10 +135,17 @@ async fn trailer_and_truncation_fail_the_window_without_committing() {
 async fn failed_window_is_retried_whole() {
     init_tracing();
     let mut cfg = sim_config(11, vec![zone("zw", 300)], vec![]);
-    cfg.faults = Faults { rate_error_trailer: 1.0, ..Default::default() };
+    cfg.faults = Faults {
+        rate_error_trailer: 1.0,
+        ..Default::default()
+    };
     let sim = Arc::new(start_sim(cfg.clone()).await);
     let mut ccfg = ClientConfig::with_api_url(&sim.url()).unwrap();
-    ccfg.retry = RetryPolicy { max_attempts: 5, initial_backoff: Duration::from_millis(400), max_backoff: Duration::from_millis(400) };
+    ccfg.retry = RetryPolicy {
+        max_attempts: 5,
+        initial_backoff: Duration::from_millis(400),
+        max_backoff: Duration::from_millis(400),
+    };
     let client = CloudflareClient::new(ccfg).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(CursorStore::open(dir.path()).unwrap());
@@ -96,22 +154,42 @@ async fn failed_window_is_retried_whole() {
     let sim2 = sim.clone();
     let watcher = tokio::spawn(async move {
         loop {
-            if sim2.requests().iter().any(|r| r.fault.as_deref() == Some("trailer")) {
+            if sim2
+                .requests()
+                .iter()
+                .any(|r| r.fault.as_deref() == Some("trailer"))
+            {
                 sim2.set_faults(Faults::default());
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     });
-    let z = LogpullCollector::new(client, lp("zw", Auth::token(TOKEN), now, 30), store.clone(), sink.clone()).unwrap();
+    let z = LogpullCollector::new(
+        client,
+        lp("zw", Auth::token(TOKEN), now, 30),
+        store.clone(),
+        sink.clone(),
+    )
+    .unwrap();
     let r = z.run_once(CancellationToken::new()).await.unwrap();
     watcher.await.unwrap();
     let reqs = logpull_requests(&sim, "zw");
     assert_eq!(reqs.len(), 2, "one failed attempt, one clean retry");
     assert_eq!(reqs[0].query["start"], reqs[1].query["start"]);
     assert_eq!(reqs[0].query["end"], reqs[1].query["end"]);
-    let exp = simulator::expected_logpull_ray_ids(&cfg, "zw", now - CDur::minutes(31), now - CDur::minutes(1));
-    sink.assert_exactly_once(&SourceId::Logpull { zone_id: "zw".into() }, &exp);
+    let exp = simulator::expected_logpull_ray_ids(
+        &cfg,
+        "zw",
+        now - CDur::minutes(31),
+        now - CDur::minutes(1),
+    );
+    sink.assert_exactly_once(
+        &SourceId::Logpull {
+            zone_id: "zw".into(),
+        },
+        &exp,
+    );
     assert_eq!(r.records, exp.len() as u64);
 }
 
@@ -124,14 +202,29 @@ async fn auth_failures_quote_code_10000_and_are_not_retried() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(CursorStore::open(dir.path()).unwrap());
     let now = pinned_now();
-    for bad in [Auth::token("wrong-token-s3cr3t"), Auth::key(EMAIL, "wrong-key-s3cr3t")] {
-        let z = LogpullCollector::new(client.clone(), lp("za", bad.clone(), now, 5), store.clone(), TestSink::new()).unwrap();
+    for bad in [
+        Auth::token("wrong-token-s3cr3t"),
+        Auth::key(EMAIL, "wrong-key-s3cr3t"),
+    ] {
+        let z = LogpullCollector::new(
+            client.clone(),
+            lp("za", bad.clone(), now, 5),
+            store.clone(),
+            TestSink::new(),
+        )
+        .unwrap();
         let n0 = sim.requests().len();
         let err = z.run_once(CancellationToken::new()).await.unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("10000") && msg.contains("Authentication error"), "{msg}");
+        assert!(
+            msg.contains("10000") && msg.contains("Authentication error"),
+            "{msg}"
+        );
         assert!(msg.contains("check the credentials"), "hint: {msg}");
-        assert!(!msg.contains("s3cr3t") && !format!("{err:?}").contains("s3cr3t"), "secret leaked");
+        assert!(
+            !msg.contains("s3cr3t") && !format!("{err:?}").contains("s3cr3t"),
+            "secret leaked"
+        );
         assert_eq!(err.status(), Some(403));
         assert_eq!(sim.requests().len(), n0 + 1, "not retried");
         // The daemon loop gives up too (the error cannot heal by itself).
@@ -144,12 +237,21 @@ async fn auth_failures_quote_code_10000_and_are_not_retried() {
     }
     // No credentials at all → 401 / 10000; malformed Authorization → 6003 with the 6111 chain.
     let err = client.verify_token(&Auth::token("nope")).await.unwrap_err();
-    assert!(err.to_string().contains("1000") && err.to_string().contains("Invalid API Token"), "{err}");
+    assert!(
+        err.to_string().contains("1000") && err.to_string().contains("Invalid API Token"),
+        "{err}"
+    );
     let ok = client.verify_token(&Auth::token(TOKEN)).await.unwrap();
     assert_eq!(ok.status, "active");
     client.verify_token(&Auth::key(EMAIL, KEY)).await.unwrap();
-    client.audit_readable(&Auth::key(EMAIL, KEY), "aa").await.unwrap();
-    let err = client.audit_readable(&Auth::key(EMAIL, KEY), "no-such-account").await.unwrap_err();
+    client
+        .audit_readable(&Auth::key(EMAIL, KEY), "aa")
+        .await
+        .unwrap();
+    let err = client
+        .audit_readable(&Auth::key(EMAIL, KEY), "no-such-account")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("7003"), "{err}");
 }
 
@@ -160,7 +262,10 @@ async fn retention_off_is_a_clear_error() {
     z.retention_enabled = false;
     let sim = start_sim(sim_config(1, vec![z], vec![])).await;
     let client = client(&sim);
-    assert!(!client.logpull_retention(&Auth::token(TOKEN), "zoff").await.unwrap());
+    assert!(!client
+        .logpull_retention(&Auth::token(TOKEN), "zoff")
+        .await
+        .unwrap());
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(CursorStore::open(dir.path()).unwrap());
     let now = pinned_now();
@@ -171,10 +276,15 @@ async fn retention_off_is_a_clear_error() {
         let err = col.run_once(CancellationToken::new()).await.unwrap_err();
         assert!(matches!(err, CfError::RetentionDisabled { .. }), "{err}");
         assert!(err.to_string().contains("logs/control/retention/flag"));
-        assert!(col.run(CancellationToken::new()).await.is_err(), "daemon stops: not fixable by retrying");
+        assert!(
+            col.run(CancellationToken::new()).await.is_err(),
+            "daemon stops: not fixable by retrying"
+        );
     }
     // The data endpoint itself answers 204 (as Cloudflare does with retention off).
-    assert!(logpull_requests(&sim, "zoff").iter().all(|r| r.status == 204));
+    assert!(logpull_requests(&sim, "zoff")
+        .iter()
+        .all(|r| r.status == 204));
 }
 
 #[tokio::test]
@@ -191,7 +301,10 @@ async fn bad_and_licence_gated_fields_are_named() {
     let err = col.run_once(CancellationToken::new()).await.unwrap_err();
     assert_eq!(err.status(), Some(403));
     let msg = err.to_string();
-    assert!(msg.contains("BotScore,BotScoreSrc") && msg.contains("Bot Management"), "{msg}");
+    assert!(
+        msg.contains("BotScore,BotScoreSrc") && msg.contains("Bot Management"),
+        "{msg}"
+    );
     let mut c = lp("zf", Auth::token(TOKEN), now, 5);
     c.fields = Some(vec!["RayID".into(), "NoSuchField".into()]);
     let col = LogpullCollector::new(client.clone(), c, store, TestSink::new()).unwrap();
@@ -205,7 +318,11 @@ async fn bad_and_licence_gated_fields_are_named() {
 async fn retry_after_is_honoured() {
     init_tracing();
     let mut cfg = sim_config(1, vec![], vec![account("ar", 5)]);
-    cfg.faults = Faults { rate_429: 1.0, retry_after_secs: 1, ..Default::default() };
+    cfg.faults = Faults {
+        rate_429: 1.0,
+        retry_after_secs: 1,
+        ..Default::default()
+    };
     let sim = Arc::new(start_sim(cfg).await);
     let sim2 = sim.clone();
     let w = tokio::spawn(async move {
@@ -216,8 +333,15 @@ async fn retry_after_is_honoured() {
     });
     let client = client(&sim);
     let t = std::time::Instant::now();
-    client.audit_readable(&Auth::token(TOKEN), "ar").await.unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(950), "{:?}", t.elapsed());
+    client
+        .audit_readable(&Auth::token(TOKEN), "ar")
+        .await
+        .unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t.elapsed()
+    );
     w.await.unwrap();
     assert_eq!(client.stats().snapshot().responses_429, 1);
 }
@@ -227,24 +351,50 @@ async fn retry_after_is_honoured() {
 async fn backfill_is_parallel_exact_and_writes_no_cursor() {
     init_tracing();
     let mut cfg = sim_config(21, vec![zone("zb", 10)], vec![account("ab", 25)]);
-    cfg.faults = Faults { rate_5xx: 0.1, rate_truncated: 0.1, rate_error_trailer: 0.1, ..Default::default() };
+    cfg.faults = Faults {
+        rate_5xx: 0.1,
+        rate_truncated: 0.1,
+        rate_error_trailer: 0.1,
+        ..Default::default()
+    };
     let sim = start_sim(cfg.clone()).await;
     let client = client(&sim);
     let sink = TestSink::new();
     let now = pinned_now();
-    let (s, e) = (now - CDur::hours(6) - CDur::seconds(13), now - CDur::hours(1));
+    let (s, e) = (
+        now - CDur::hours(6) - CDur::seconds(13),
+        now - CDur::hours(1),
+    );
     let mut lc = lp("zb", Auth::token(TOKEN), now, 1);
     lc.backfill_concurrency = 3;
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev2 = events.clone();
-    let r = backfill_logpull(&client, lc, s, e, sink.clone(), CancellationToken::new(), move |p| ev2.lock().unwrap().push(p))
-        .await
-        .unwrap();
+    let r = backfill_logpull(
+        &client,
+        lc,
+        s,
+        e,
+        sink.clone(),
+        CancellationToken::new(),
+        move |p| ev2.lock().unwrap().push(p),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.units_done, 6);
-    let done = events.lock().unwrap().iter().filter(|p| matches!(p, ProgressEvent::UnitDone { .. })).count();
+    let done = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| matches!(p, ProgressEvent::UnitDone { .. }))
+        .count();
     assert_eq!(done, 6);
     let exp = simulator::expected_logpull_ray_ids(&cfg, "zb", s, e);
-    sink.assert_exactly_once(&SourceId::Logpull { zone_id: "zb".into() }, &exp);
+    sink.assert_exactly_once(
+        &SourceId::Logpull {
+            zone_id: "zb".into(),
+        },
+        &exp,
+    );
 
     let mut ac = AuditConfig::new("ab", Auth::key(EMAIL, KEY));
     ac.per_page = 9;
@@ -252,12 +402,27 @@ async fn backfill_is_parallel_exact_and_writes_no_cursor() {
     for api in [AuditApi::V1, AuditApi::V2] {
         ac.api = api;
         let sink = TestSink::new();
-        backfill_audit(&client, ac.clone(), s, e, sink.clone(), CancellationToken::new(), |_| {}).await.unwrap();
+        backfill_audit(
+            &client,
+            ac.clone(),
+            s,
+            e,
+            sink.clone(),
+            CancellationToken::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
         let exp = match api {
             AuditApi::V1 => simulator::expected_audit_ids(&cfg, "ab", s, e),
             AuditApi::V2 => simulator::expected_audit_v2_ids(&cfg, "ab", s, e),
         };
-        sink.assert_exactly_once(&SourceId::Audit { account_id: "ab".into() }, &exp);
+        sink.assert_exactly_once(
+            &SourceId::Audit {
+                account_id: "ab".into(),
+            },
+            &exp,
+        );
     }
 }
 
@@ -281,16 +446,26 @@ async fn framing_and_timestamp_forms() {
             let col = LogpullCollector::new(client.clone(), c, store, sink.clone()).unwrap();
             col.run_once(CancellationToken::new()).await.unwrap();
             let recs = sink.0.lock().unwrap();
-            let exp = simulator::expected_logpull_ray_ids(&cfg, "zs", now - CDur::minutes(21), now - CDur::minutes(1));
+            let exp = simulator::expected_logpull_ray_ids(
+                &cfg,
+                "zs",
+                now - CDur::minutes(21),
+                now - CDur::minutes(1),
+            );
             assert_eq!(recs.len(), exp.len());
             for v in recs.iter() {
                 let st = &v["EdgeStartTimestamp"];
                 match ts {
-                    Timestamps::UnixNano => assert!(st.as_i64().unwrap() > 1_700_000_000_000_000_000),
+                    Timestamps::UnixNano => {
+                        assert!(st.as_i64().unwrap() > 1_700_000_000_000_000_000)
+                    }
                     Timestamps::Unix => assert!(st.as_i64().unwrap() < 10_000_000_000),
                     Timestamps::Rfc3339 => assert!(st.as_str().unwrap().ends_with('Z')),
                 }
-                assert_eq!(v.as_object().unwrap().len(), cfship_cloudflare::DEFAULT_FIELDS.len());
+                assert_eq!(
+                    v.as_object().unwrap().len(),
+                    cfship_cloudflare::DEFAULT_FIELDS.len()
+                );
             }
         }
         sim.shutdown().await;

@@ -34,7 +34,7 @@ impl Rng {
     pub fn new(s: u64) -> Self {
         Rng(s)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         mix(self.0)
     }
@@ -42,17 +42,17 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            self.next() % n
+            self.next_u64() % n
         }
     }
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len() as u64) as usize]
     }
     pub fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -66,7 +66,7 @@ pub fn records_in_minute(seed: u64, zone: &str, rpm: u32, minute: i64) -> u64 {
     }
     let h = h3(seed, fnv(zone), 0x10C0, minute as u64);
     // About 1 minute in 16 is empty (empty windows are normal for Logpull).
-    if h % 16 == 0 {
+    if h.is_multiple_of(16) {
         return 0;
     }
     let u = ((h >> 11) as f64) / (1u64 << 53) as f64;
@@ -160,7 +160,12 @@ const COUNTRIES: &[(&str, u32, &str)] = &[
     ("t1", 0, "tor"),
 ];
 
-const HOSTS: &[&str] = &["www.example.com", "api.example.com", "example.com", "static.example.com"];
+const HOSTS: &[&str] = &[
+    "www.example.com",
+    "api.example.com",
+    "example.com",
+    "static.example.com",
+];
 
 const PATHS: &[&str] = &[
     "/",
@@ -179,7 +184,14 @@ const PATHS: &[&str] = &[
     "/cart/checkout",
 ];
 
-const QUERIES: &[&str] = &["", "", "", "?q=shoes&page=2", "?id=1%27%20OR%201=1", "?utm_source=newsletter"];
+const QUERIES: &[&str] = &[
+    "",
+    "",
+    "",
+    "?q=shoes&page=2",
+    "?id=1%27%20OR%201=1",
+    "?utm_source=newsletter",
+];
 
 const USER_AGENTS: &[(&str, &str)] = &[
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36", "desktop"),
@@ -197,8 +209,12 @@ const USER_AGENTS: &[(&str, &str)] = &[
     ("", "unknown"),
 ];
 
-const METHODS: &[&str] = &["GET", "GET", "GET", "GET", "POST", "POST", "HEAD", "PUT", "DELETE", "OPTIONS"];
-const PROTOCOLS: &[&str] = &["HTTP/1.0", "HTTP/1.1", "HTTP/1.1", "HTTP/2", "HTTP/2", "HTTP/2", "HTTP/3"];
+const METHODS: &[&str] = &[
+    "GET", "GET", "GET", "GET", "POST", "POST", "HEAD", "PUT", "DELETE", "OPTIONS",
+];
+const PROTOCOLS: &[&str] = &[
+    "HTTP/1.0", "HTTP/1.1", "HTTP/1.1", "HTTP/2", "HTTP/2", "HTTP/2", "HTTP/3",
+];
 const TLS: &[(&str, &str)] = &[
     ("TLSv1.3", "AEAD-AES128-GCM-SHA256"),
     ("TLSv1.3", "AEAD-CHACHA20-POLY1305-SHA256"),
@@ -208,9 +224,22 @@ const TLS: &[(&str, &str)] = &[
     ("none", "NONE"),
 ];
 const CACHE: &[&str] = &[
-    "hit", "hit", "miss", "dynamic", "dynamic", "expired", "bypass", "revalidated", "updating", "stale", "unknown",
+    "hit",
+    "hit",
+    "miss",
+    "dynamic",
+    "dynamic",
+    "expired",
+    "bypass",
+    "revalidated",
+    "updating",
+    "stale",
+    "unknown",
 ];
-const STATUSES: &[u16] = &[200, 200, 200, 200, 200, 204, 206, 301, 302, 304, 304, 400, 401, 403, 404, 404, 429, 499, 500, 502, 503, 520, 522];
+const STATUSES: &[u16] = &[
+    200, 200, 200, 200, 200, 204, 206, 301, 302, 304, 304, 400, 401, 403, 404, 404, 429, 499, 500,
+    502, 503, 520, 522,
+];
 const COLOS: &[(&str, u32)] = &[
     ("FRA", 12),
     ("AMS", 14),
@@ -223,11 +252,56 @@ const COLOS: &[(&str, u32)] = &[
     ("GRU", 77),
     ("SYD", 59),
 ];
-const FW_ACTIONS: &[&str] = &["block", "allow", "challenge", "jschallenge", "managedChallenge", "simulate", "log", "bypass"];
-const FW_SOURCES: &[&str] = &["firewallRules", "firewallManaged", "firewallCustom", "waf", "rateLimit", "botManagement", "securityLevel", "l7ddos"];
-const CONTENT_TYPES: &[&str] = &["text/html", "application/json", "application/javascript", "text/css", "image/png", "image/webp", ""];
-const BOT_SRC: &[&str] = &["Not Computed", "Heuristics", "Machine Learning", "Behavioral Analysis", "Verified Bot", "JS Fingerprinting", "Cloudflare Service"];
-const IP_CLASS: &[&str] = &["noRecord", "noRecord", "noRecord", "searchEngine", "scan", "badHost", "monitoringService", "allowlist", "tor", "unknown"];
+const FW_ACTIONS: &[&str] = &[
+    "block",
+    "allow",
+    "challenge",
+    "jschallenge",
+    "managedChallenge",
+    "simulate",
+    "log",
+    "bypass",
+];
+const FW_SOURCES: &[&str] = &[
+    "firewallRules",
+    "firewallManaged",
+    "firewallCustom",
+    "waf",
+    "rateLimit",
+    "botManagement",
+    "securityLevel",
+    "l7ddos",
+];
+const CONTENT_TYPES: &[&str] = &[
+    "text/html",
+    "application/json",
+    "application/javascript",
+    "text/css",
+    "image/png",
+    "image/webp",
+    "",
+];
+const BOT_SRC: &[&str] = &[
+    "Not Computed",
+    "Heuristics",
+    "Machine Learning",
+    "Behavioral Analysis",
+    "Verified Bot",
+    "JS Fingerprinting",
+    "Cloudflare Service",
+];
+const IP_CLASS: &[&str] = &[
+    "noRecord",
+    "noRecord",
+    "noRecord",
+    "searchEngine",
+    "scan",
+    "badHost",
+    "monitoringService",
+    "allowlist",
+    "tor",
+    "unknown",
+];
 const PATHING: &[(&str, &str, &str)] = &[
     ("wl", "macro", "nr"),
     ("wl", "macro", "nr"),
@@ -240,33 +314,119 @@ const PATHING: &[(&str, &str, &str)] = &[
 
 /// Fields the simulator knows (Elastic's default list + more current Logpull fields).
 pub const KNOWN_FIELDS: &[&str] = &[
-    "Action", "BotDetectionTags", "BotScore", "BotScoreSrc", "BotTags", "CacheCacheStatus", "CacheReserveUsed",
-    "CacheResponseBytes", "CacheResponseStatus", "CacheTieredFill", "ClientASN", "ClientCity", "ClientCountry",
-    "ClientDeviceType", "ClientIP", "ClientIPClass", "ClientLatitude", "ClientLongitude", "ClientRegionCode",
-    "ClientRequestBytes", "ClientRequestHost", "ClientRequestMethod", "ClientRequestPath",
-    "ClientRequestProtocol", "ClientRequestReferer", "ClientRequestScheme", "ClientRequestSource",
-    "ClientRequestURI", "ClientRequestUserAgent", "ClientSSLCipher", "ClientSSLProtocol", "ClientSrcPort",
-    "ClientTCPRTTMs", "ClientXRequestedWith", "EdgeColoCode", "EdgeColoID", "EdgeEndTimestamp",
-    "EdgePathingOp", "EdgePathingSrc", "EdgePathingStatus", "EdgeRateLimitAction", "EdgeRateLimitID",
-    "EdgeRequestHost", "EdgeResponseBodyBytes", "EdgeResponseBytes", "EdgeResponseCompressionRatio",
-    "EdgeResponseContentType", "EdgeResponseStatus", "EdgeServerIP", "EdgeStartTimestamp", "EdgeTimeToFirstByteMs",
-    "FirewallMatchesActions", "FirewallMatchesRuleIDs", "FirewallMatchesSources", "JA3Hash", "JA4",
-    "OriginIP", "OriginResponseBytes", "OriginResponseDurationMs", "OriginResponseHTTPExpires",
-    "OriginResponseHTTPLastModified", "OriginResponseStatus", "OriginResponseTime", "OriginSSLProtocol",
-    "ParentRayID", "RayID", "SecurityAction", "SecurityActions", "SecurityLevel", "SecurityRuleDescription",
-    "SecurityRuleID", "SecurityRuleIDs", "SecuritySources", "WAFAction", "WAFAttackScore", "WAFFlags",
-    "WAFMatchedVar", "WAFProfile", "WAFRCEAttackScore", "WAFRuleID", "WAFRuleMessage", "WAFSQLiAttackScore",
-    "WAFXSSAttackScore", "WorkerCPUTime", "WorkerStatus", "WorkerSubrequest", "WorkerSubrequestCount",
-    "WorkerWallTimeUs", "ZoneID", "ZoneName",
+    "Action",
+    "BotDetectionTags",
+    "BotScore",
+    "BotScoreSrc",
+    "BotTags",
+    "CacheCacheStatus",
+    "CacheReserveUsed",
+    "CacheResponseBytes",
+    "CacheResponseStatus",
+    "CacheTieredFill",
+    "ClientASN",
+    "ClientCity",
+    "ClientCountry",
+    "ClientDeviceType",
+    "ClientIP",
+    "ClientIPClass",
+    "ClientLatitude",
+    "ClientLongitude",
+    "ClientRegionCode",
+    "ClientRequestBytes",
+    "ClientRequestHost",
+    "ClientRequestMethod",
+    "ClientRequestPath",
+    "ClientRequestProtocol",
+    "ClientRequestReferer",
+    "ClientRequestScheme",
+    "ClientRequestSource",
+    "ClientRequestURI",
+    "ClientRequestUserAgent",
+    "ClientSSLCipher",
+    "ClientSSLProtocol",
+    "ClientSrcPort",
+    "ClientTCPRTTMs",
+    "ClientXRequestedWith",
+    "EdgeColoCode",
+    "EdgeColoID",
+    "EdgeEndTimestamp",
+    "EdgePathingOp",
+    "EdgePathingSrc",
+    "EdgePathingStatus",
+    "EdgeRateLimitAction",
+    "EdgeRateLimitID",
+    "EdgeRequestHost",
+    "EdgeResponseBodyBytes",
+    "EdgeResponseBytes",
+    "EdgeResponseCompressionRatio",
+    "EdgeResponseContentType",
+    "EdgeResponseStatus",
+    "EdgeServerIP",
+    "EdgeStartTimestamp",
+    "EdgeTimeToFirstByteMs",
+    "FirewallMatchesActions",
+    "FirewallMatchesRuleIDs",
+    "FirewallMatchesSources",
+    "JA3Hash",
+    "JA4",
+    "OriginIP",
+    "OriginResponseBytes",
+    "OriginResponseDurationMs",
+    "OriginResponseHTTPExpires",
+    "OriginResponseHTTPLastModified",
+    "OriginResponseStatus",
+    "OriginResponseTime",
+    "OriginSSLProtocol",
+    "ParentRayID",
+    "RayID",
+    "SecurityAction",
+    "SecurityActions",
+    "SecurityLevel",
+    "SecurityRuleDescription",
+    "SecurityRuleID",
+    "SecurityRuleIDs",
+    "SecuritySources",
+    "WAFAction",
+    "WAFAttackScore",
+    "WAFFlags",
+    "WAFMatchedVar",
+    "WAFProfile",
+    "WAFRCEAttackScore",
+    "WAFRuleID",
+    "WAFRuleMessage",
+    "WAFSQLiAttackScore",
+    "WAFXSSAttackScore",
+    "WorkerCPUTime",
+    "WorkerStatus",
+    "WorkerSubrequest",
+    "WorkerSubrequestCount",
+    "WorkerWallTimeUs",
+    "ZoneID",
+    "ZoneName",
 ];
 
 /// Fields that need Bot Management (403 when the zone does not have it).
-pub const BOT_FIELDS: &[&str] = &["BotScore", "BotScoreSrc", "BotTags", "BotDetectionTags", "JA3Hash", "JA4"];
+pub const BOT_FIELDS: &[&str] = &[
+    "BotScore",
+    "BotScoreSrc",
+    "BotTags",
+    "BotDetectionTags",
+    "JA3Hash",
+    "JA4",
+];
 
 /// Cloudflare's default field set when `fields` is omitted.
 pub const DEFAULT_FIELDS: &[&str] = &[
-    "ClientIP", "ClientRequestHost", "ClientRequestMethod", "ClientRequestURI", "EdgeEndTimestamp",
-    "EdgeResponseBytes", "EdgeResponseStatus", "EdgeStartTimestamp", "RayID",
+    "ClientIP",
+    "ClientRequestHost",
+    "ClientRequestMethod",
+    "ClientRequestURI",
+    "EdgeEndTimestamp",
+    "EdgeResponseBytes",
+    "EdgeResponseStatus",
+    "EdgeStartTimestamp",
+    "RayID",
 ];
 
 fn push_str(out: &mut Vec<u8>, s: &str) {
@@ -322,7 +482,7 @@ fn push_strs(out: &mut Vec<u8>, xs: &[&str]) {
 
 fn hex(out: &mut String, rng: &mut Rng, n: usize) {
     while out.len() < n {
-        let _ = write!(out, "{:016x}", rng.next());
+        let _ = write!(out, "{:016x}", rng.next_u64());
     }
     out.truncate(n);
 }
@@ -339,7 +499,10 @@ pub fn write_record(
     let mut r = Rng::new(h);
     let country = *r.pick(COUNTRIES);
     let (ua, device) = *r.pick(USER_AGENTS);
-    let is_bot = ua.contains("bot") || ua.starts_with("curl") || ua.starts_with("python") || ua.starts_with("Go-");
+    let is_bot = ua.contains("bot")
+        || ua.starts_with("curl")
+        || ua.starts_with("python")
+        || ua.starts_with("Go-");
     let ipv6 = r.chance(0.3);
     let ip = if ipv6 {
         format!(
@@ -363,7 +526,11 @@ pub fn write_record(
     let query = *r.pick(QUERIES);
     let method = *r.pick(METHODS);
     let proto = *r.pick(PROTOCOLS);
-    let (tls, cipher) = if proto == "HTTP/1.0" { ("none", "NONE") } else { *r.pick(TLS) };
+    let (tls, cipher) = if proto == "HTTP/1.0" {
+        ("none", "NONE")
+    } else {
+        *r.pick(TLS)
+    };
     let status = *r.pick(STATUSES);
     let cache = *r.pick(CACHE);
     let (colo, colo_id) = *r.pick(COLOS);
@@ -391,7 +558,11 @@ pub fn write_record(
     let end_ns = start_ns + (1 + r.below(900)) as i64 * 1_000_000;
     let mut rid = String::new();
     let _ = write!(rid, "{}", ray_id(h));
-    let bot_score = if is_bot { 1 + r.below(29) } else { 30 + r.below(70) };
+    let bot_score = if is_bot {
+        1 + r.below(29)
+    } else {
+        30 + r.below(70)
+    };
     let mut ja3 = String::new();
     hex(&mut ja3, &mut r, 32);
     let zone_num = fnv(zone) % 900_000_000 + 100_000_000;
@@ -410,19 +581,40 @@ pub fn write_record(
             "BotScore" => {
                 let _ = write!(VecWriter(&mut *out), "{bot_score}");
             }
-            "BotScoreSrc" => push_str(out, if ua.contains("Googlebot") || ua.contains("bingbot") { "Verified Bot" } else { BOT_SRC[(h % BOT_SRC.len() as u64) as usize] }),
+            "BotScoreSrc" => push_str(
+                out,
+                if ua.contains("Googlebot") || ua.contains("bingbot") {
+                    "Verified Bot"
+                } else {
+                    BOT_SRC[(h % BOT_SRC.len() as u64) as usize]
+                },
+            ),
             "BotTags" | "BotDetectionTags" => {
-                if is_bot { push_strs(out, &["api"]) } else { push_strs(out, &[]) }
+                if is_bot {
+                    push_strs(out, &["api"])
+                } else {
+                    push_strs(out, &[])
+                }
             }
             "CacheCacheStatus" => push_str(out, cache),
             "CacheReserveUsed" => out.extend_from_slice(b"false"),
             "CacheResponseBytes" => {
-                let _ = write!(VecWriter(&mut *out), "{}", if cache == "hit" { edge_bytes } else { 0 });
+                let _ = write!(
+                    VecWriter(&mut *out),
+                    "{}",
+                    if cache == "hit" { edge_bytes } else { 0 }
+                );
             }
             "CacheResponseStatus" => {
-                let _ = write!(VecWriter(&mut *out), "{}", if cache == "hit" { u64::from(status) } else { 0 });
+                let _ = write!(
+                    VecWriter(&mut *out),
+                    "{}",
+                    if cache == "hit" { u64::from(status) } else { 0 }
+                );
             }
-            "CacheTieredFill" => out.extend_from_slice(if cache == "miss" { b"true" } else { b"false" }),
+            "CacheTieredFill" => {
+                out.extend_from_slice(if cache == "miss" { b"true" } else { b"false" })
+            }
             "ClientASN" => {
                 let _ = write!(VecWriter(&mut *out), "{}", country.1);
             }
@@ -440,7 +632,14 @@ pub fn write_record(
             "ClientRequestMethod" => push_str(out, method),
             "ClientRequestPath" => push_str(out, path),
             "ClientRequestProtocol" => push_str(out, proto),
-            "ClientRequestReferer" => push_str(out, if h % 3 == 0 { "" } else { "https://www.example.com/" }),
+            "ClientRequestReferer" => push_str(
+                out,
+                if h.is_multiple_of(3) {
+                    ""
+                } else {
+                    "https://www.example.com/"
+                },
+            ),
             "ClientRequestScheme" => push_str(out, if tls == "none" { "http" } else { "https" }),
             "ClientRequestSource" => push_str(out, "eyeball"),
             "ClientRequestURI" => {
@@ -456,7 +655,14 @@ pub fn write_record(
             "ClientTCPRTTMs" => {
                 let _ = write!(VecWriter(&mut *out), "{}", 5 + (h >> 8) % 200);
             }
-            "ClientXRequestedWith" => push_str(out, if h % 7 == 0 { "XMLHttpRequest" } else { "" }),
+            "ClientXRequestedWith" => push_str(
+                out,
+                if h.is_multiple_of(7) {
+                    "XMLHttpRequest"
+                } else {
+                    ""
+                },
+            ),
             "EdgeColoCode" => push_str(out, colo),
             "EdgeColoID" => {
                 let _ = write!(VecWriter(&mut *out), "{colo_id}");
@@ -467,7 +673,15 @@ pub fn write_record(
             "EdgePathingStatus" => push_str(out, pstat),
             "EdgeRateLimitAction" => push_str(out, if status == 429 { "block" } else { "" }),
             "EdgeRateLimitID" => {
-                let _ = write!(VecWriter(&mut *out), "{}", if status == 429 { 7_700_000 + h % 1000 } else { 0 });
+                let _ = write!(
+                    VecWriter(&mut *out),
+                    "{}",
+                    if status == 429 {
+                        7_700_000 + h % 1000
+                    } else {
+                        0
+                    }
+                );
             }
             "EdgeRequestHost" => push_str(out, host),
             "EdgeResponseBodyBytes" => {
@@ -477,13 +691,27 @@ pub fn write_record(
                 let _ = write!(VecWriter(&mut *out), "{edge_bytes}");
             }
             "EdgeResponseCompressionRatio" => {
-                let _ = write!(VecWriter(&mut *out), "{:.2}", 1.0 + (h % 300) as f64 / 100.0);
+                let _ = write!(
+                    VecWriter(&mut *out),
+                    "{:.2}",
+                    1.0 + (h % 300) as f64 / 100.0
+                );
             }
-            "EdgeResponseContentType" => push_str(out, CONTENT_TYPES[(h % CONTENT_TYPES.len() as u64) as usize]),
+            "EdgeResponseContentType" => push_str(
+                out,
+                CONTENT_TYPES[(h % CONTENT_TYPES.len() as u64) as usize],
+            ),
             "EdgeResponseStatus" => {
                 let _ = write!(VecWriter(&mut *out), "{status}");
             }
-            "EdgeServerIP" => push_str(out, if h % 2 == 0 { "" } else { "104.16.0.1" }),
+            "EdgeServerIP" => push_str(
+                out,
+                if h.is_multiple_of(2) {
+                    ""
+                } else {
+                    "104.16.0.1"
+                },
+            ),
             "EdgeStartTimestamp" => push_ts(out, start_ns, ts),
             "EdgeTimeToFirstByteMs" => {
                 let _ = write!(VecWriter(&mut *out), "{}", (end_ns - start_ns) / 1_000_000);
@@ -493,43 +721,108 @@ pub fn write_record(
             "FirewallMatchesSources" | "SecuritySources" => push_strs(out, &fw_sources),
             "SecurityAction" => push_str(out, fw_actions.first().copied().unwrap_or("")),
             "SecurityRuleID" => push_str(out, fw_rule_refs.first().copied().unwrap_or("")),
-            "SecurityRuleDescription" => push_str(out, if fw { "Block known bad bots" } else { "" }),
+            "SecurityRuleDescription" => {
+                push_str(out, if fw { "Block known bad bots" } else { "" })
+            }
             "JA3Hash" => push_str(out, &ja3),
-            "JA4" => push_str(out, if tls == "none" { "" } else { "t13d1516h2_8daaf6152771_b0da82dd1658" }),
+            "JA4" => push_str(
+                out,
+                if tls == "none" {
+                    ""
+                } else {
+                    "t13d1516h2_8daaf6152771_b0da82dd1658"
+                },
+            ),
             "OriginIP" => push_str(out, if origin_status == 0 { "" } else { "192.0.2.10" }),
             "OriginResponseBytes" => {
-                let _ = write!(VecWriter(&mut *out), "{}", if origin_status == 0 { 0 } else { edge_bytes });
+                let _ = write!(
+                    VecWriter(&mut *out),
+                    "{}",
+                    if origin_status == 0 { 0 } else { edge_bytes }
+                );
             }
             "OriginResponseDurationMs" => {
-                let _ = write!(VecWriter(&mut *out), "{}", if origin_status == 0 { 0 } else { 5 + h % 800 });
+                let _ = write!(
+                    VecWriter(&mut *out),
+                    "{}",
+                    if origin_status == 0 { 0 } else { 5 + h % 800 }
+                );
             }
             "OriginResponseHTTPExpires" => push_str(out, ""),
-            "OriginResponseHTTPLastModified" => push_str(out, if h % 4 == 0 { "Tue, 12 Nov 2024 08:30:00 GMT" } else { "" }),
+            "OriginResponseHTTPLastModified" => push_str(
+                out,
+                if h.is_multiple_of(4) {
+                    "Tue, 12 Nov 2024 08:30:00 GMT"
+                } else {
+                    ""
+                },
+            ),
             "OriginResponseStatus" => {
                 let _ = write!(VecWriter(&mut *out), "{origin_status}");
             }
             "OriginResponseTime" => {
-                let _ = write!(VecWriter(&mut *out), "{}", if origin_status == 0 { 0 } else { (5 + h % 800) * 1_000_000 });
+                let _ = write!(
+                    VecWriter(&mut *out),
+                    "{}",
+                    if origin_status == 0 {
+                        0
+                    } else {
+                        (5 + h % 800) * 1_000_000
+                    }
+                );
             }
-            "OriginSSLProtocol" => push_str(out, if origin_status == 0 { "unknown" } else { "TLSv1.3" }),
+            "OriginSSLProtocol" => push_str(
+                out,
+                if origin_status == 0 {
+                    "unknown"
+                } else {
+                    "TLSv1.3"
+                },
+            ),
             "ParentRayID" => push_str(out, "00"),
             "RayID" => push_str(out, &rid),
             "SecurityLevel" => push_str(out, "med"),
-            "WAFAction" => push_str(out, if fw_actions.first() == Some(&"block") { "drop" } else { "unknown" }),
+            "WAFAction" => push_str(
+                out,
+                if fw_actions.first() == Some(&"block") {
+                    "drop"
+                } else {
+                    "unknown"
+                },
+            ),
             "WAFAttackScore" | "WAFRCEAttackScore" | "WAFSQLiAttackScore" | "WAFXSSAttackScore" => {
                 let _ = write!(VecWriter(&mut *out), "{}", 1 + (h >> 3) % 99);
             }
-            "WAFFlags" => push_str(out, if fw_actions.contains(&"simulate") { "1" } else { "0" }),
+            "WAFFlags" => push_str(
+                out,
+                if fw_actions.contains(&"simulate") {
+                    "1"
+                } else {
+                    "0"
+                },
+            ),
             "WAFMatchedVar" => push_str(out, ""),
             "WAFProfile" => push_str(out, "unknown"),
             "WAFRuleID" | "WAFRuleMessage" => push_str(out, ""),
             "WorkerCPUTime" | "WorkerWallTimeUs" => {
-                let _ = write!(VecWriter(&mut *out), "{}", if h % 5 == 0 { 100 + h % 5000 } else { 0 });
+                let _ = write!(
+                    VecWriter(&mut *out),
+                    "{}",
+                    if h.is_multiple_of(5) {
+                        100 + h % 5000
+                    } else {
+                        0
+                    }
+                );
             }
-            "WorkerStatus" => push_str(out, if h % 5 == 0 { "ok" } else { "unknown" }),
+            "WorkerStatus" => push_str(out, if h.is_multiple_of(5) { "ok" } else { "unknown" }),
             "WorkerSubrequest" => out.extend_from_slice(b"false"),
             "WorkerSubrequestCount" => {
-                let _ = write!(VecWriter(&mut *out), "{}", if h % 5 == 0 { h % 4 } else { 0 });
+                let _ = write!(
+                    VecWriter(&mut *out),
+                    "{}",
+                    if h.is_multiple_of(5) { h % 4 } else { 0 }
+                );
             }
             "ZoneID" => {
                 let _ = write!(VecWriter(&mut *out), "{zone_num}");
@@ -555,21 +848,105 @@ pub struct AuditEvent {
 /// (action type v1, v2 action type, v2 description, resource type, product, is a view)
 pub const AUDIT_KINDS: &[(&str, &str, &str, &str, &str, bool)] = &[
     ("login", "login", "Login", "account", "dash", false),
-    ("token_create", "create", "Create API token", "account", "api_tokens", false),
-    ("token_revoke", "delete", "Revoke API token", "account", "api_tokens", false),
-    ("token_roll", "update", "Roll API token", "account", "api_tokens", false),
-    ("API_key_view", "view", "View global API key", "user", "api_keys", true),
-    ("rotate_API_key", "update", "Rotate global API key", "account", "api_keys", false),
-    ("API_key_created", "create", "Create global API key", "api_key", "api_keys", false),
-    ("rec_add", "create", "Create DNS record", "DNS_record", "dns_records", false),
-    ("rec_set", "update", "Update DNS record", "DNS_record", "dns_records", false),
-    ("rec_del", "delete", "Delete DNS record", "DNS_record", "dns_records", false),
+    (
+        "token_create",
+        "create",
+        "Create API token",
+        "account",
+        "api_tokens",
+        false,
+    ),
+    (
+        "token_revoke",
+        "delete",
+        "Revoke API token",
+        "account",
+        "api_tokens",
+        false,
+    ),
+    (
+        "token_roll",
+        "update",
+        "Roll API token",
+        "account",
+        "api_tokens",
+        false,
+    ),
+    (
+        "API_key_view",
+        "view",
+        "View global API key",
+        "user",
+        "api_keys",
+        true,
+    ),
+    (
+        "rotate_API_key",
+        "update",
+        "Rotate global API key",
+        "account",
+        "api_keys",
+        false,
+    ),
+    (
+        "API_key_created",
+        "create",
+        "Create global API key",
+        "api_key",
+        "api_keys",
+        false,
+    ),
+    (
+        "rec_add",
+        "create",
+        "Create DNS record",
+        "DNS_record",
+        "dns_records",
+        false,
+    ),
+    (
+        "rec_set",
+        "update",
+        "Update DNS record",
+        "DNS_record",
+        "dns_records",
+        false,
+    ),
+    (
+        "rec_del",
+        "delete",
+        "Delete DNS record",
+        "DNS_record",
+        "dns_records",
+        false,
+    ),
     ("purge", "create", "Purge cache", "zone", "cache", false),
-    ("tls_settings_deployed", "update", "Deploy TLS settings", "zone", "ssl", false),
+    (
+        "tls_settings_deployed",
+        "update",
+        "Deploy TLS settings",
+        "zone",
+        "ssl",
+        false,
+    ),
     ("delete", "delete", "Delete zone", "zone", "zones", false),
     ("add", "create", "Add member", "member", "members", false),
-    ("set", "update", "Change zone setting", "zone", "zone_settings", false),
-    ("logpush_job_create", "create", "Create Logpush job", "logpush_job", "logpush", false),
+    (
+        "set",
+        "update",
+        "Change zone setting",
+        "zone",
+        "zone_settings",
+        false,
+    ),
+    (
+        "logpush_job_create",
+        "create",
+        "Create Logpush job",
+        "logpush_job",
+        "logpush",
+        false,
+    ),
 ];
 
 /// Events of one account in hour `hour` (unix hour index), sorted by time. Some events share the exact
@@ -586,13 +963,13 @@ pub fn audit_events_in_hour(seed: u64, account: &str, per_hour: u32, hour: i64) 
         let h = h3(seed, fnv(account), hour as u64, i);
         let mut when_us = hour * 3_600_000_000 + (h % 3_600_000_000) as i64;
         // Every 5th event is emitted at whole seconds (Cloudflare shows both forms).
-        if h % 5 == 0 {
+        if h.is_multiple_of(5) {
             when_us -= when_us % 1_000_000;
         }
         let kind = ((h >> 17) % AUDIT_KINDS.len() as u64) as usize;
         v.push(AuditEvent { when_us, h, kind });
         // Every 4th event gets a twin at the same instant.
-        if h % 4 == 0 && i + 1 < n {
+        if h.is_multiple_of(4) && i + 1 < n {
             let h2 = h3(seed, fnv(account), hour as u64, i + 1);
             v.push(AuditEvent {
                 when_us,
@@ -608,7 +985,13 @@ pub fn audit_events_in_hour(seed: u64, account: &str, per_hour: u32, hour: i64) 
 }
 
 /// All events with `since_us <= when < before_us`, ascending.
-pub fn audit_events(seed: u64, account: &str, per_hour: u32, since_us: i64, before_us: i64) -> Vec<AuditEvent> {
+pub fn audit_events(
+    seed: u64,
+    account: &str,
+    per_hour: u32,
+    since_us: i64,
+    before_us: i64,
+) -> Vec<AuditEvent> {
     let mut out = Vec::new();
     if before_us <= since_us {
         return out;
@@ -671,7 +1054,10 @@ pub fn audit_v1_json(seed: u64, account: &str, e: &AuditEvent) -> serde_json::Va
     let (atype, _, _, rtype, _, _) = AUDIT_KINDS[e.kind];
     let mut r = Rng::new(e.h);
     let (user_id, email) = account_user(account, seed);
-    let owner = format!("{:032x}", u128::from(mix(fnv(account))) << 64 | u128::from(mix(fnv(account) ^ 1)));
+    let owner = format!(
+        "{:032x}",
+        u128::from(mix(fnv(account))) << 64 | u128::from(mix(fnv(account) ^ 1))
+    );
     let owner: String = owner.chars().take(32).collect();
     let system = atype == "tls_settings_deployed" || (atype == "purge" && r.chance(0.3));
     let ip = if r.chance(0.5) {
@@ -684,7 +1070,11 @@ pub fn audit_v1_json(seed: u64, account: &str, e: &AuditEvent) -> serde_json::Va
     } else {
         json!({"email": email, "id": user_id, "ip": ip, "type": "user"})
     };
-    let interface = if system { "" } else { *r.pick(&["", "UI", "API"]) };
+    let interface = if system {
+        ""
+    } else {
+        *r.pick(&["", "UI", "API"])
+    };
     let zone_id = format!("{:032x}", u128::from(mix(e.h ^ 7)));
     let zone_id: String = zone_id.chars().take(32).collect();
     let mut tag = String::new();
@@ -693,28 +1083,89 @@ pub fn audit_v1_json(seed: u64, account: &str, e: &AuditEvent) -> serde_json::Va
     let dns = json!({"content": format!("89.160.20.{}", r.below(255)), "id": tag.clone(), "name": "www.example.com",
         "proxied": true, "ttl": 1, "type": "A", "zone_id": zone_id.clone(), "zone_name": "example.com"});
     let (metadata, new_value, old_value, new_json, old_json, resource_id) = match atype {
-        "token_create" => (json!({"token_name": "logs read", "token_tag": tag}), "", "", None, None, user_id.clone()),
+        "token_create" => (
+            json!({"token_name": "logs read", "token_tag": tag}),
+            "",
+            "",
+            None,
+            None,
+            user_id.clone(),
+        ),
         "token_revoke" => (
             json!({"new_token_status": "deleted", "old_token_status": "active", "token_name": "logs read", "token_tag": tag}),
-            "", "", None, None, user_id.clone(),
+            "",
+            "",
+            None,
+            None,
+            user_id.clone(),
         ),
-        "token_roll" => (json!({"token_name": "logs read", "token_tag": tag}), "", "", None, None, user_id.clone()),
-        "rec_add" => (json!({"zone_name": "example.com"}), "", "", Some(dns), None, rec_id),
+        "token_roll" => (
+            json!({"token_name": "logs read", "token_tag": tag}),
+            "",
+            "",
+            None,
+            None,
+            user_id.clone(),
+        ),
+        "rec_add" => (
+            json!({"zone_name": "example.com"}),
+            "",
+            "",
+            Some(dns),
+            None,
+            rec_id,
+        ),
         "rec_set" => (
             json!({"zone_name": "example.com"}),
-            "", "", Some(dns.clone()), Some(dns), rec_id,
+            "",
+            "",
+            Some(dns.clone()),
+            Some(dns),
+            rec_id,
         ),
-        "rec_del" => (json!({"zone_name": "example.com"}), "null", "null", None, Some(dns), rec_id),
-        "purge" | "delete" => (json!({"zone_name": "example.com"}), "", "", None, None, zone_id.clone()),
+        "rec_del" => (
+            json!({"zone_name": "example.com"}),
+            "null",
+            "null",
+            None,
+            Some(dns),
+            rec_id,
+        ),
+        "purge" | "delete" => (
+            json!({"zone_name": "example.com"}),
+            "",
+            "",
+            None,
+            None,
+            zone_id.clone(),
+        ),
         "tls_settings_deployed" => (
             json!({"zone_name": "example.com"}),
-            "", "",
-            Some(json!({"ciphers": "", "early_hints": "Default", "http_2": "Enabled", "min_tls_version": "TLSv1.2",
-                "quic": "Default", "session_tickets": "Enabled", "tls_13": "Default", "zero_rtt": "Default"})),
-            None, zone_id.clone(),
+            "",
+            "",
+            Some(
+                json!({"ciphers": "", "early_hints": "Default", "http_2": "Enabled", "min_tls_version": "TLSv1.2",
+                "quic": "Default", "session_tickets": "Enabled", "tls_13": "Default", "zero_rtt": "Default"}),
+            ),
+            None,
+            zone_id.clone(),
         ),
-        "set" => (json!({"zone_name": "example.com", "setting": "security_level"}), "high", "medium", None, None, zone_id.clone()),
-        "add" => (json!({}), "", "", Some(json!({"email": "new.member@example.com", "roles": ["Administrator Read Only"]})), None, tag.clone()),
+        "set" => (
+            json!({"zone_name": "example.com", "setting": "security_level"}),
+            "high",
+            "medium",
+            None,
+            None,
+            zone_id.clone(),
+        ),
+        "add" => (
+            json!({}),
+            "",
+            "",
+            Some(json!({"email": "new.member@example.com", "roles": ["Administrator Read Only"]})),
+            None,
+            tag.clone(),
+        ),
         "API_key_created" => (json!({}), "", "", None, None, tag.clone()),
         _ => (json!({}), "", "", None, None, user_id.clone()),
     };
@@ -749,7 +1200,11 @@ pub fn audit_v2_json(seed: u64, account: &str, e: &AuditEvent) -> serde_json::Va
     use serde_json::json;
     let v1 = audit_v1_json(seed, account, e);
     let (_, v2type, desc, rtype, product, _) = AUDIT_KINDS[e.kind];
-    let actor_type = if v1["actor"]["type"] == "system" { "system" } else { "user" };
+    let actor_type = if v1["actor"]["type"] == "system" {
+        "system"
+    } else {
+        "user"
+    };
     let context = match v1["interface"].as_str() {
         Some("UI") => "dash",
         Some("API") => "api_token",
@@ -808,18 +1263,31 @@ mod tests {
                 let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
                 assert_eq!(v["RayID"].as_str().unwrap().len(), 16);
                 match ts {
-                    Timestamps::UnixNano => assert!(v["EdgeStartTimestamp"].as_i64().unwrap() > 1_000_000_000_000),
-                    Timestamps::Unix => assert!(v["EdgeStartTimestamp"].as_i64().unwrap() < 10_000_000_000),
-                    Timestamps::Rfc3339 => assert!(v["EdgeStartTimestamp"].as_str().unwrap().ends_with('Z')),
+                    Timestamps::UnixNano => {
+                        assert!(v["EdgeStartTimestamp"].as_i64().unwrap() > 1_000_000_000_000)
+                    }
+                    Timestamps::Unix => {
+                        assert!(v["EdgeStartTimestamp"].as_i64().unwrap() < 10_000_000_000)
+                    }
+                    Timestamps::Rfc3339 => {
+                        assert!(v["EdgeStartTimestamp"].as_str().unwrap().ends_with('Z'))
+                    }
                 }
             }
         }
         // Splitting a range gives the same records as the whole.
         let mut parts = Vec::new();
-        for_each_record(7, "z1", 50, t0, t0 + NS_PER_HOUR / 3, |t, h| parts.push((t, h)));
-        for_each_record(7, "z1", 50, t0 + NS_PER_HOUR / 3, t0 + NS_PER_HOUR, |t, h| {
+        for_each_record(7, "z1", 50, t0, t0 + NS_PER_HOUR / 3, |t, h| {
             parts.push((t, h))
         });
+        for_each_record(
+            7,
+            "z1",
+            50,
+            t0 + NS_PER_HOUR / 3,
+            t0 + NS_PER_HOUR,
+            |t, h| parts.push((t, h)),
+        );
         assert_eq!(parts, a);
     }
 

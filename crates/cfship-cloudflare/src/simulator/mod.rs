@@ -158,7 +158,9 @@ impl Shared {
     }
     fn roll(&self) -> Rng {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        Rng::new(mix(self.cfg.seed ^ 0xFA017 ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D)))
+        Rng::new(mix(self.cfg.seed
+            ^ 0xFA017
+            ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D)))
     }
     fn record(&self, path: &str, q: &HashMap<String, String>, status: u16, fault: Option<&str>) {
         let r = RequestRecord {
@@ -250,7 +252,10 @@ pub enum SimulatorError {
 }
 
 /// Starts the simulator on `addr` (port 0 = any free port).
-pub async fn start(cfg: SimulatorConfig, addr: SocketAddr) -> Result<SimulatorHandle, SimulatorError> {
+pub async fn start(
+    cfg: SimulatorConfig,
+    addr: SocketAddr,
+) -> Result<SimulatorHandle, SimulatorError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| SimulatorError::Bind { addr, source })?;
@@ -316,19 +321,36 @@ pub fn expected_logpull_ray_ids(
         return Vec::new();
     };
     let mut v = Vec::new();
-    for_each_record(cfg.seed, zone, z.records_per_minute, ns_of(start), ns_of(end), |_, h| {
-        v.push(ray_id(h))
-    });
+    for_each_record(
+        cfg.seed,
+        zone,
+        z.records_per_minute,
+        ns_of(start),
+        ns_of(end),
+        |_, h| v.push(ray_id(h)),
+    );
     v
 }
 
 /// Number of Logpull records in `[start, end)` (without building the ids).
-pub fn expected_logpull_count(cfg: &SimulatorConfig, zone: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> u64 {
+pub fn expected_logpull_count(
+    cfg: &SimulatorConfig,
+    zone: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> u64 {
     let Some(z) = cfg.zone(zone) else {
         return 0;
     };
     let mut n = 0;
-    for_each_record(cfg.seed, zone, z.records_per_minute, ns_of(start), ns_of(end), |_, _| n += 1);
+    for_each_record(
+        cfg.seed,
+        zone,
+        z.records_per_minute,
+        ns_of(start),
+        ns_of(end),
+        |_, _| n += 1,
+    );
     n
 }
 
@@ -342,10 +364,16 @@ pub fn expected_audit_ids(
     let Some(a) = cfg.account(account) else {
         return Vec::new();
     };
-    audit_events(cfg.seed, account, a.events_per_hour, us_of(since), us_of(before))
-        .iter()
-        .map(audit_id_v1)
-        .collect()
+    audit_events(
+        cfg.seed,
+        account,
+        a.events_per_hour,
+        us_of(since),
+        us_of(before),
+    )
+    .iter()
+    .map(audit_id_v1)
+    .collect()
 }
 
 /// Audit v2 ids (v2 does not log view actions) of `account` with `since <= time < before`.
@@ -358,11 +386,17 @@ pub fn expected_audit_v2_ids(
     let Some(a) = cfg.account(account) else {
         return Vec::new();
     };
-    audit_events(cfg.seed, account, a.events_per_hour, us_of(since), us_of(before))
-        .iter()
-        .filter(|e| !AUDIT_KINDS[e.kind].5)
-        .map(audit_id_v2)
-        .collect()
+    audit_events(
+        cfg.seed,
+        account,
+        a.events_per_hour,
+        us_of(since),
+        us_of(before),
+    )
+    .iter()
+    .filter(|e| !AUDIT_KINDS[e.kind].5)
+    .map(audit_id_v2)
+    .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,7 +404,12 @@ pub fn expected_audit_v2_ids(
 
 fn envelope_error(status: StatusCode, code: i64, message: &str) -> Response {
     let body = json!({"success": false, "errors": [{"code": code, "message": message}], "messages": [], "result": null});
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn envelope_ok(result: serde_json::Value, result_info: Option<serde_json::Value>) -> Response {
@@ -378,7 +417,12 @@ fn envelope_ok(result: serde_json::Value, result_info: Option<serde_json::Value>
     if let Some(ri) = result_info {
         body["result_info"] = ri;
     }
-    (StatusCode::OK, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 enum Authn {
@@ -395,16 +439,29 @@ fn check_auth(s: &Shared, h: &HeaderMap, verify_endpoint: bool) -> Authn {
                 "error_chain": [{"code": 6111, "message": "Invalid format for Authorization header"}]}],
                 "messages": [], "result": null});
             return Authn::Fail(
-                (StatusCode::BAD_REQUEST, [("content-type", "application/json")], body.to_string()).into_response(),
+                (
+                    StatusCode::BAD_REQUEST,
+                    [("content-type", "application/json")],
+                    body.to_string(),
+                )
+                    .into_response(),
             );
         };
         if creds.tokens.iter().any(|t| t == tok) {
             return Authn::Ok;
         }
         if verify_endpoint {
-            return Authn::Fail(envelope_error(StatusCode::UNAUTHORIZED, 1000, "Invalid API Token"));
+            return Authn::Fail(envelope_error(
+                StatusCode::UNAUTHORIZED,
+                1000,
+                "Invalid API Token",
+            ));
         }
-        return Authn::Fail(envelope_error(StatusCode::FORBIDDEN, 10000, "Authentication error"));
+        return Authn::Fail(envelope_error(
+            StatusCode::FORBIDDEN,
+            10000,
+            "Authentication error",
+        ));
     }
     let email = h.get("x-auth-email").and_then(|v| v.to_str().ok());
     let key = h.get("x-auth-key").and_then(|v| v.to_str().ok());
@@ -413,16 +470,31 @@ fn check_auth(s: &Shared, h: &HeaderMap, verify_endpoint: bool) -> Authn {
             if creds.keys.iter().any(|(ce, ck)| ce == e && ck == k) {
                 Authn::Ok
             } else {
-                Authn::Fail(envelope_error(StatusCode::FORBIDDEN, 10000, "Authentication error"))
+                Authn::Fail(envelope_error(
+                    StatusCode::FORBIDDEN,
+                    10000,
+                    "Authentication error",
+                ))
             }
         }
         (Some(_), None) | (None, Some(_)) => {
             let body = json!({"success": false, "errors": [{"code": 6003, "message": "Invalid request headers",
                 "error_chain": [{"code": 6103, "message": "Invalid format for X-Auth-Key header"}]}],
                 "messages": [], "result": null});
-            Authn::Fail((StatusCode::BAD_REQUEST, [("content-type", "application/json")], body.to_string()).into_response())
+            Authn::Fail(
+                (
+                    StatusCode::BAD_REQUEST,
+                    [("content-type", "application/json")],
+                    body.to_string(),
+                )
+                    .into_response(),
+            )
         }
-        (None, None) => Authn::Fail(envelope_error(StatusCode::UNAUTHORIZED, 10000, "Authentication error")),
+        (None, None) => Authn::Fail(envelope_error(
+            StatusCode::UNAUTHORIZED,
+            10000,
+            "Authentication error",
+        )),
     }
 }
 
@@ -431,7 +503,12 @@ async fn common_faults(s: &Shared, rng: &mut Rng) -> (Option<Response>, Option<&
     let f = s.faults();
     if f.rate_429 > 0.0 && rng.chance(f.rate_429) {
         let body = json!({"success": false, "errors": [{"code": 971, "message": "Please wait and consider throttling your request speed"}], "messages": [], "result": null});
-        let mut r = (StatusCode::TOO_MANY_REQUESTS, [("content-type", "application/json")], body.to_string()).into_response();
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("content-type", "application/json")],
+            body.to_string(),
+        )
+            .into_response();
         if let Ok(v) = HeaderValue::from_str(&f.retry_after_secs.to_string()) {
             r.headers_mut().insert("retry-after", v);
         }
@@ -486,10 +563,17 @@ async fn user(State(s): State<Arc<Shared>>, h: HeaderMap) -> Response {
         .get("x-auth-email")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("token-user@example.com");
-    envelope_ok(json!({"id": format!("{:032x}", mix(s.cfg.seed ^ 5)), "email": email}), None)
+    envelope_ok(
+        json!({"id": format!("{:032x}", mix(s.cfg.seed ^ 5)), "email": email}),
+        None,
+    )
 }
 
-async fn retention(State(s): State<Arc<Shared>>, Path(zone): Path<String>, h: HeaderMap) -> Response {
+async fn retention(
+    State(s): State<Arc<Shared>>,
+    Path(zone): Path<String>,
+    h: HeaderMap,
+) -> Response {
     let path = format!("/zones/{zone}/logs/control/retention/flag");
     let q = HashMap::new();
     if let Authn::Fail(r) = check_auth(&s, &h, false) {
@@ -520,7 +604,12 @@ async fn fields(State(s): State<Arc<Shared>>, Path(zone): Path<String>, h: Heade
     for f in KNOWN_FIELDS {
         m.insert((*f).to_string(), json!(format!("{f} (simulated field)")));
     }
-    (StatusCode::OK, [("content-type", "application/json")], serde_json::Value::Object(m).to_string()).into_response()
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        serde_json::Value::Object(m).to_string(),
+    )
+        .into_response()
 }
 
 fn unknown_object(path: &str) -> Response {
@@ -544,7 +633,11 @@ fn bad_query(msg: &str) -> Response {
 fn parse_logpull_time(v: &str) -> Option<i64> {
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         let n: i64 = v.parse().ok()?;
-        return Some(if v.len() > 12 { n } else { n.checked_mul(NS_PER_SEC)? });
+        return Some(if v.len() > 12 {
+            n
+        } else {
+            n.checked_mul(NS_PER_SEC)?
+        });
     }
     DateTime::parse_from_rfc3339(v)
         .ok()
@@ -585,17 +678,31 @@ async fn logpull(
     }
     // Validation (order as Cloudflare: parameters, then the time range, then fields).
     let (Some(start_s), Some(end_s)) = (q.get("start"), q.get("end")) else {
-        return done(bad_query("error parsing time: both start and end are required"), None);
+        return done(
+            bad_query("error parsing time: both start and end are required"),
+            None,
+        );
     };
     let Some(start) = parse_logpull_time(start_s) else {
-        return done(bad_query(&format!("error parsing time: invalid start time {start_s:?}")), None);
+        return done(
+            bad_query(&format!(
+                "error parsing time: invalid start time {start_s:?}"
+            )),
+            None,
+        );
     };
     let Some(end) = parse_logpull_time(end_s) else {
-        return done(bad_query(&format!("error parsing time: invalid end time {end_s:?}")), None);
+        return done(
+            bad_query(&format!("error parsing time: invalid end time {end_s:?}")),
+            None,
+        );
     };
     let now = ns_of(s.now());
     if start >= end {
-        return done(bad_query("error parsing time: invalid time range: start must be earlier than end"), None);
+        return done(
+            bad_query("error parsing time: invalid time range: start must be earlier than end"),
+            None,
+        );
     }
     if end - start > NS_PER_HOUR {
         return done(bad_query("error parsing time: invalid time range: too long: time range must not exceed 1h0m0s"), None);
@@ -610,23 +717,43 @@ async fn logpull(
         None => DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect(),
         Some(f) => {
             if f.chars().any(char::is_whitespace) {
-                return done(bad_query("invalid fields: the list must not contain whitespace"), None);
+                return done(
+                    bad_query("invalid fields: the list must not contain whitespace"),
+                    None,
+                );
             }
-            f.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()
+            f.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
         }
     };
-    let unknown: Vec<&str> = fields.iter().map(String::as_str).filter(|f| !KNOWN_FIELDS.contains(f)).collect();
+    let unknown: Vec<&str> = fields
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !KNOWN_FIELDS.contains(f))
+        .collect();
     if !unknown.is_empty() {
-        return done(bad_query(&format!("unknown fields: {}", unknown.join(","))), None);
+        return done(
+            bad_query(&format!("unknown fields: {}", unknown.join(","))),
+            None,
+        );
     }
     if !z.bot_management {
-        let gated: Vec<&str> = fields.iter().map(String::as_str).filter(|f| BOT_FIELDS.contains(f)).collect();
+        let gated: Vec<&str> = fields
+            .iter()
+            .map(String::as_str)
+            .filter(|f| BOT_FIELDS.contains(f))
+            .collect();
         if !gated.is_empty() {
             return done(
                 envelope_error(
                     StatusCode::FORBIDDEN,
                     1002,
-                    &format!("fields not allowed for this zone (requires Bot Management): {}", gated.join(",")),
+                    &format!(
+                        "fields not allowed for this zone (requires Bot Management): {}",
+                        gated.join(",")
+                    ),
                 ),
                 None,
             );
@@ -636,7 +763,14 @@ async fn logpull(
         None | Some("unixnano") => Timestamps::UnixNano,
         Some("unix") => Timestamps::Unix,
         Some("rfc3339") => Timestamps::Rfc3339,
-        Some(other) => return done(bad_query(&format!("invalid timestamps format {other:?}: use unixnano, unix or rfc3339")), None),
+        Some(other) => {
+            return done(
+                bad_query(&format!(
+                    "invalid timestamps format {other:?}: use unixnano, unix or rfc3339"
+                )),
+                None,
+            )
+        }
     };
     let sample = match q.get("sample") {
         None => 1.0,
@@ -658,7 +792,8 @@ async fn logpull(
 
     let faults = s.faults();
     let truncate = faults.rate_truncated > 0.0 && rng.chance(faults.rate_truncated);
-    let trailer = !truncate && faults.rate_error_trailer > 0.0 && rng.chance(faults.rate_error_trailer);
+    let trailer =
+        !truncate && faults.rate_error_trailer > 0.0 && rng.chance(faults.rate_error_trailer);
     if truncate {
         fault = Some("truncated");
     } else if trailer {
@@ -669,7 +804,14 @@ async fn logpull(
     let slow_mid = fault == Some("slow");
     let total = if truncate || trailer {
         let mut n = 0u64;
-        for_each_record(s.cfg.seed, &zone, z.records_per_minute, start, end, |_, _| n += 1);
+        for_each_record(
+            s.cfg.seed,
+            &zone,
+            z.records_per_minute,
+            start,
+            end,
+            |_, _| n += 1,
+        );
         n
     } else {
         0
@@ -711,7 +853,7 @@ async fn logpull(
                         None => std::mem::take(&mut raw),
                     };
                     if !chunk.is_empty() { yield Ok::<Bytes, std::io::Error>(Bytes::from(chunk)); }
-                    if slow_mid && emitted > 0 && emitted % 512 == 0 { tokio::time::sleep(Duration::from_millis(slow_ms)).await; }
+                    if slow_mid && emitted > 0 && emitted.is_multiple_of(512) { tokio::time::sleep(Duration::from_millis(slow_ms)).await; }
                 }
             }
         }
@@ -741,16 +883,21 @@ async fn logpull(
         if !chunk.is_empty() { yield Ok(Bytes::from(chunk)); }
     };
     let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/x-ndjson"));
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-ndjson"),
+    );
     if gzip {
-        resp.headers_mut().insert("content-encoding", HeaderValue::from_static("gzip"));
+        resp.headers_mut()
+            .insert("content-encoding", HeaderValue::from_static("gzip"));
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("{:016x}-SIM", rng.next())) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{:016x}-SIM", rng.next_u64())) {
         resp.headers_mut().insert("cf-ray", v);
     }
     done(resp, resp_fault)
 }
 
+#[allow(clippy::result_large_err)]
 fn audit_common(
     s: &Shared,
     account: &str,
@@ -765,22 +912,48 @@ fn audit_common(
     let retention_us = 548 * 24 * 3_600_000_000i64; // ~18 months
     let since = match q.get("since") {
         Some(v) => parse_api_time(v).ok_or_else(|| {
-            envelope_error(StatusCode::BAD_REQUEST, 1002, &format!("invalid since {v:?}: use RFC3339 or yyyy-mm-dd"))
+            envelope_error(
+                StatusCode::BAD_REQUEST,
+                1002,
+                &format!("invalid since {v:?}: use RFC3339 or yyyy-mm-dd"),
+            )
         })?,
-        None if v2 => return Err(envelope_error(StatusCode::BAD_REQUEST, 1002, "since is required")),
+        None if v2 => {
+            return Err(envelope_error(
+                StatusCode::BAD_REQUEST,
+                1002,
+                "since is required",
+            ))
+        }
         None => now_us - 7 * 24 * 3_600_000_000i64,
     };
     let before = match q.get("before") {
         Some(v) => parse_api_time(v).ok_or_else(|| {
-            envelope_error(StatusCode::BAD_REQUEST, 1002, &format!("invalid before {v:?}: use RFC3339 or yyyy-mm-dd"))
+            envelope_error(
+                StatusCode::BAD_REQUEST,
+                1002,
+                &format!("invalid before {v:?}: use RFC3339 or yyyy-mm-dd"),
+            )
         })?,
-        None if v2 => return Err(envelope_error(StatusCode::BAD_REQUEST, 1002, "before is required")),
+        None if v2 => {
+            return Err(envelope_error(
+                StatusCode::BAD_REQUEST,
+                1002,
+                "before is required",
+            ))
+        }
         None => now_us,
     };
     let asc = match q.get("direction").map(String::as_str) {
         None | Some("desc") => false,
         Some("asc") => true,
-        Some(o) => return Err(envelope_error(StatusCode::BAD_REQUEST, 1002, &format!("invalid direction {o:?}: asc or desc"))),
+        Some(o) => {
+            return Err(envelope_error(
+                StatusCode::BAD_REQUEST,
+                1002,
+                &format!("invalid direction {o:?}: asc or desc"),
+            ))
+        }
     };
     let size_key = if v2 { "limit" } else { "per_page" };
     let size = match q.get(size_key) {
@@ -820,14 +993,20 @@ async fn audit_v1(
     if let Some(r) = fr {
         return done(r, fault);
     }
-    let (per_hour, since, before, asc, per_page) = match audit_common(&s, &account, &q, &path, false) {
-        Ok(x) => x,
-        Err(r) => return done(r, None),
-    };
+    let (per_hour, since, before, asc, per_page) =
+        match audit_common(&s, &account, &q, &path, false) {
+            Ok(x) => x,
+            Err(r) => return done(r, None),
+        };
     let page = match q.get("page").map(|p| p.parse::<u64>()) {
         None => 1,
         Some(Ok(p)) if p >= 1 => p,
-        _ => return done(envelope_error(StatusCode::BAD_REQUEST, 1002, "invalid page: must be >= 1"), None),
+        _ => {
+            return done(
+                envelope_error(StatusCode::BAD_REQUEST, 1002, "invalid page: must be >= 1"),
+                None,
+            )
+        }
     };
     let mut ev = audit_events(s.cfg.seed, &account, per_hour, since, before);
     if !asc {
@@ -836,7 +1015,10 @@ async fn audit_v1(
     let total = ev.len() as u64;
     let from = ((page - 1) * per_page).min(total) as usize;
     let to = (page * per_page).min(total) as usize;
-    let result: Vec<serde_json::Value> = ev[from..to].iter().map(|e| audit_v1_json(s.cfg.seed, &account, e)).collect();
+    let result: Vec<serde_json::Value> = ev[from..to]
+        .iter()
+        .map(|e| audit_v1_json(s.cfg.seed, &account, e))
+        .collect();
     let info = json!({"page": page, "per_page": per_page, "count": result.len(), "total_count": total,
         "total_pages": total.div_ceil(per_page)});
     done(envelope_ok(json!(result), Some(info)), fault)
@@ -871,11 +1053,19 @@ async fn audit_v2(
         None => 0u64,
         Some(c) => {
             let parsed = c.split_once('.').and_then(|(o, k)| {
-                Some((u64::from_str_radix(o, 16).ok()?, u64::from_str_radix(k, 16).ok()?))
+                Some((
+                    u64::from_str_radix(o, 16).ok()?,
+                    u64::from_str_radix(k, 16).ok()?,
+                ))
             });
             match parsed {
                 Some((o, k)) if k == check => o,
-                _ => return done(envelope_error(StatusCode::BAD_REQUEST, 1002, "invalid cursor"), None),
+                _ => {
+                    return done(
+                        envelope_error(StatusCode::BAD_REQUEST, 1002, "invalid cursor"),
+                        None,
+                    )
+                }
             }
         }
     };
@@ -889,7 +1079,10 @@ async fn audit_v2(
     let total = ev.len() as u64;
     let from = offset.min(total) as usize;
     let to = (offset + limit).min(total) as usize;
-    let result: Vec<serde_json::Value> = ev[from..to].iter().map(|e| audit_v2_json(s.cfg.seed, &account, e)).collect();
+    let result: Vec<serde_json::Value> = ev[from..to]
+        .iter()
+        .map(|e| audit_v2_json(s.cfg.seed, &account, e))
+        .collect();
     let mut info = json!({"count": result.len().to_string()});
     if (to as u64) < total {
         info["cursor"] = json!(format!("{:x}.{:x}", to, check));

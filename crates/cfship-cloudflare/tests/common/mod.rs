@@ -2,7 +2,9 @@
 //! Shared helpers for the integration tests: a recording sink and simulator/client setup.
 
 use bytes::Bytes;
-use cfship_cloudflare::simulator::{self, SimAccount, SimCredentials, SimZone, SimulatorConfig, SimulatorHandle};
+use cfship_cloudflare::simulator::{
+    self, SimAccount, SimCredentials, SimZone, SimulatorConfig, SimulatorHandle,
+};
 use cfship_cloudflare::{
     Checkpoint, ClientConfig, CloudflareClient, RecordSink, RetryPolicy, SinkError, SourceId,
 };
@@ -16,6 +18,8 @@ use std::time::Duration;
 pub const TOKEN: &str = "test-token-Zx81";
 pub const EMAIL: &str = "ops@example.com";
 pub const KEY: &str = "0123456789abcdef0123456789abcdef01234";
+
+pub type CommitHook = Box<dyn Fn(u64) + Send + Sync>;
 
 #[derive(Default)]
 struct SinkState {
@@ -40,11 +44,15 @@ pub struct TestSink {
     pub hang_at: AtomicU64,
     pub hung: tokio::sync::Notify,
     /// Called after each committed unit.
-    pub on_commit: Mutex<Option<Box<dyn Fn(u64) + Send + Sync>>>,
+    pub on_commit: Mutex<Option<CommitHook>>,
 }
 
 pub fn record_id(source: &SourceId, rec: &[u8]) -> String {
-    assert!(!rec.is_empty() && rec[0] == b'{' && rec[rec.len() - 1] == b'}', "not one object: {:?}", String::from_utf8_lossy(rec));
+    assert!(
+        !rec.is_empty() && rec[0] == b'{' && rec[rec.len() - 1] == b'}',
+        "not one object: {:?}",
+        String::from_utf8_lossy(rec)
+    );
     let v: serde_json::Value = serde_json::from_slice(rec).expect("record is valid JSON");
     match source {
         SourceId::Logpull { .. } => v["RayID"].as_str().expect("RayID").to_string(),
@@ -59,11 +67,23 @@ impl TestSink {
 
     /// Committed ids of a source with their commit counts.
     pub fn committed(&self, source: &SourceId) -> HashMap<String, u32> {
-        self.state.lock().unwrap().committed.get(source).cloned().unwrap_or_default()
+        self.state
+            .lock()
+            .unwrap()
+            .committed
+            .get(source)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn pending_len(&self) -> usize {
-        self.state.lock().unwrap().pending.values().map(Vec::len).sum()
+        self.state
+            .lock()
+            .unwrap()
+            .pending
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 
     pub fn aborted(&self) -> u64 {
@@ -83,10 +103,17 @@ impl TestSink {
     pub fn assert_exactly_once(&self, source: &SourceId, expected: &[String]) {
         let got = self.committed(source);
         let dups: Vec<_> = got.iter().filter(|(_, n)| **n != 1).collect();
-        assert!(dups.is_empty(), "{source}: ids committed more than once: {:?}", &dups[..dups.len().min(5)]);
+        assert!(
+            dups.is_empty(),
+            "{source}: ids committed more than once: {:?}",
+            &dups[..dups.len().min(5)]
+        );
         let exp: std::collections::HashSet<&String> = expected.iter().collect();
         assert_eq!(exp.len(), expected.len(), "ground truth has duplicate ids");
-        let missing: Vec<_> = expected.iter().filter(|id| !got.contains_key(*id)).collect();
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|id| !got.contains_key(*id))
+            .collect();
         let extra: Vec<_> = got.keys().filter(|id| !exp.contains(id)).collect();
         assert!(
             missing.is_empty() && extra.is_empty(),
@@ -102,23 +129,40 @@ impl TestSink {
 }
 
 impl RecordSink for TestSink {
-    fn deliver<'a>(&'a self, source: &'a SourceId, records: Vec<Bytes>) -> BoxFuture<'a, Result<(), SinkError>> {
+    fn deliver<'a>(
+        &'a self,
+        source: &'a SourceId,
+        records: Vec<Bytes>,
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             let n = self.deliveries.fetch_add(1, Ordering::SeqCst) + 1;
             let hang = self.hang_at.load(Ordering::SeqCst);
             if hang != 0 && n >= hang {
                 let ids: Vec<String> = records.iter().map(|r| record_id(source, r)).collect();
-                self.state.lock().unwrap().pending.entry(source.clone()).or_default().extend(ids);
+                self.state
+                    .lock()
+                    .unwrap()
+                    .pending
+                    .entry(source.clone())
+                    .or_default()
+                    .extend(ids);
                 self.hung.notify_one();
                 futures::future::pending::<()>().await;
             }
             let fe = self.fail_every.load(Ordering::SeqCst);
-            if fe != 0 && n % fe == 0 {
+            if fe != 0 && n.is_multiple_of(fe) {
                 return Err(SinkError::retryable("test sink: simulated bulk failure"));
             }
             let ids: Vec<String> = records.iter().map(|r| record_id(source, r)).collect();
-            self.records_delivered.fetch_add(ids.len() as u64, Ordering::SeqCst);
-            self.state.lock().unwrap().pending.entry(source.clone()).or_default().extend(ids);
+            self.records_delivered
+                .fetch_add(ids.len() as u64, Ordering::SeqCst);
+            self.state
+                .lock()
+                .unwrap()
+                .pending
+                .entry(source.clone())
+                .or_default()
+                .extend(ids);
             Ok(())
         })
     }
@@ -151,11 +195,19 @@ impl RecordSink for TestSink {
 }
 
 pub fn zone(id: &str, rpm: u32) -> SimZone {
-    SimZone { id: id.into(), retention_enabled: true, records_per_minute: rpm, bot_management: false }
+    SimZone {
+        id: id.into(),
+        retention_enabled: true,
+        records_per_minute: rpm,
+        bot_management: false,
+    }
 }
 
 pub fn account(id: &str, per_hour: u32) -> SimAccount {
-    SimAccount { id: id.into(), events_per_hour: per_hour }
+    SimAccount {
+        id: id.into(),
+        events_per_hour: per_hour,
+    }
 }
 
 pub fn sim_config(seed: u64, zones: Vec<SimZone>, accounts: Vec<SimAccount>) -> SimulatorConfig {
@@ -163,19 +215,28 @@ pub fn sim_config(seed: u64, zones: Vec<SimZone>, accounts: Vec<SimAccount>) -> 
         seed,
         zones,
         accounts,
-        credentials: SimCredentials { tokens: vec![TOKEN.into()], keys: vec![(EMAIL.into(), KEY.into())] },
+        credentials: SimCredentials {
+            tokens: vec![TOKEN.into()],
+            keys: vec![(EMAIL.into(), KEY.into())],
+        },
         ..Default::default()
     }
 }
 
 pub async fn start_sim(cfg: SimulatorConfig) -> SimulatorHandle {
-    simulator::start(cfg, "127.0.0.1:0".parse().unwrap()).await.expect("simulator starts")
+    simulator::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator starts")
 }
 
 /// A client for tests: fast retries, generous limits.
 pub fn client(sim: &SimulatorHandle) -> CloudflareClient {
     let mut cfg = ClientConfig::with_api_url(&sim.url()).unwrap();
-    cfg.retry = RetryPolicy { max_attempts: 30, initial_backoff: Duration::from_millis(5), max_backoff: Duration::from_millis(100) };
+    cfg.retry = RetryPolicy {
+        max_attempts: 30,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(100),
+    };
     cfg.requests_per_5min = 1_000_000;
     cfg.logpull_requests_per_min = 1_000_000;
     cfg.logpull_requests_per_min_per_zone = 1_000_000;
@@ -190,9 +251,12 @@ pub fn pinned_now() -> DateTime<Utc> {
 }
 
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-    ).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .try_init();
 }
 
 pub fn logpull_requests(sim: &SimulatorHandle, zone: &str) -> Vec<simulator::RequestRecord> {
