@@ -25,6 +25,8 @@ CACHE_DIR="${CFSHIP_SEARCH_CACHE:-${HOME:-/root}/.cache/cfship/search}"
 WORK_ROOT="${CFSHIP_SEARCH_WORK:-/tmp/cfship-search}"
 WAIT_SECS="${CFSHIP_SEARCH_WAIT:-180}"
 HEAP="${CFSHIP_SEARCH_HEAP:-512m}"
+# extra node settings, space separated key=value (e.g. "thread_pool.write.queue_size=1")
+EXTRA_SETTINGS="${CFSHIP_SEARCH_SETTINGS:-}"
 
 die() { echo "search-engine.sh: $*" >&2; exit 1; }
 log() { echo "search-engine.sh: $*" >&2; }
@@ -34,7 +36,8 @@ usage() {
 usage: $0 start|stop|status|url <es8|es9|opensearch> [--port P] [--name N]
   default ports: es8 9200, es9 9201, opensearch 9202 (transport port = http port + 100)
   env: CFSHIP_SEARCH_CACHE (downloads), CFSHIP_SEARCH_WORK (instances), CFSHIP_SEARCH_WAIT (seconds),
-       CFSHIP_ES8_VERSION / CFSHIP_ES9_VERSION / CFSHIP_OPENSEARCH_VERSION, CFSHIP_JAVA17_HOME / CFSHIP_JAVA21_HOME
+       CFSHIP_ES8_VERSION / CFSHIP_ES9_VERSION / CFSHIP_OPENSEARCH_VERSION, CFSHIP_JAVA17_HOME / CFSHIP_JAVA21_HOME,
+       CFSHIP_SEARCH_HEAP (default 512m), CFSHIP_SEARCH_SETTINGS ("key=value ..." extra node settings)
 EOF
   exit 2
 }
@@ -153,6 +156,8 @@ start() {
     -Etransport.port="$TRANSPORT_PORT" -Epath.data="$DIR/data" -Epath.logs="$DIR/logs"
     -Ecluster.name="cfship-$INSTANCE" -Enode.name="$INSTANCE"
     -Ecluster.routing.allocation.disk.threshold_enabled=false)
+  local kv
+  for kv in $EXTRA_SETTINGS; do common+=("-E$kv"); done
   local opts="-Xms$HEAP -Xmx$HEAP"
   log "starting $INSTANCE ($ARTIFACT $VERSION) on $URL, transport $TRANSPORT_PORT, logs in $DIR/logs"
   if [ "$KIND" = es ]; then

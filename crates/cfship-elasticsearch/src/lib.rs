@@ -32,7 +32,7 @@ pub use sink::{Ack, CheckResult, ElasticsearchSink};
 pub use stats::{SinkStats, LATENCY_BUCKETS};
 pub use templates::{
     data_stream_name, expected_types, intended_fields, template_body, translated_fields, Dataset,
-    TemplateOutcome, MANAGED_BY, TEMPLATE_PRIORITY, TEMPLATE_VERSION,
+    TemplateOutcome, TypeTranslation, MANAGED_BY, TEMPLATE_PRIORITY, TEMPLATE_VERSION,
 };
 
 /// Accumulates documents into batches bounded by count, bytes and time (see [`BatchConfig`]).

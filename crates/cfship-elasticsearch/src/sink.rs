@@ -207,9 +207,9 @@ impl ElasticsearchSink {
                 TemplateOutcome::Installed { .. } | TemplateOutcome::Upgraded { .. }
             ) {
                 let (_, changes) = translated_fields(ds, &self.inner.backend);
-                for (field, from, to) in &changes {
+                for c in &changes {
                     tracing::info!(
-                        template = %name, %field, intended = %from, used = %to,
+                        template = %name, field = %c.field, intended = %c.intended, used = %c.used,
                         backend = %self.inner.backend.describe(),
                         "mapping type not available on this backend, translated"
                     );
@@ -344,8 +344,13 @@ impl ElasticsearchSink {
                     stats
                         .bulk_requests_transport_error
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(url = %e.url, error = %e.message, docs = pending.len(), attempt,
-                        "bulk request failed; will retry");
+                    if loud(attempt) {
+                        tracing::warn!(url = %e.url, error = %e.message, docs = pending.len(), attempt,
+                            "bulk request failed; will retry");
+                    } else {
+                        tracing::debug!(url = %e.url, error = %e.message, docs = pending.len(), attempt,
+                            "bulk request failed; will retry");
+                    }
                     self.backoff(attempt).await?;
                     stats.request_retries.fetch_add(1, Ordering::Relaxed);
                     attempt = attempt.saturating_add(1);
@@ -383,8 +388,17 @@ impl ElasticsearchSink {
                     return Ok(ack);
                 }
                 status => {
-                    tracing::warn!(status, url = %resp.url, body = %resp.excerpt(), docs = pending.len(),
-                        attempt, "bulk request not accepted; will retry");
+                    if loud(attempt) {
+                        tracing::warn!(status, url = %resp.url, body = %resp.excerpt(), docs = pending.len(),
+                            attempt, "bulk request not accepted; will retry");
+                    } else {
+                        tracing::debug!(
+                            status,
+                            docs = pending.len(),
+                            attempt,
+                            "bulk request not accepted; will retry"
+                        );
+                    }
                     self.backoff(attempt).await?;
                     stats.request_retries.fetch_add(1, Ordering::Relaxed);
                     attempt = attempt.saturating_add(1);
@@ -447,7 +461,7 @@ impl ElasticsearchSink {
                 stats
                     .item_retries
                     .fetch_add(pending.len() as u64, Ordering::Relaxed);
-                if let Some((status, ty)) = retry_reason {
+                if let Some((status, ty)) = retry_reason.filter(|_| loud(attempt)) {
                     tracing::warn!(status, error_type = %ty, docs = pending.len(), attempt,
                         "bulk items not accepted; will retry them");
                 }
@@ -720,6 +734,11 @@ impl ElasticsearchSink {
         }
         out
     }
+}
+
+/// Warn on the first retry and every tenth, not on each (a busy cluster would flood the log).
+fn loud(attempt: u32) -> bool {
+    attempt.is_multiple_of(10)
 }
 
 fn missing_privileges(v: &Value) -> String {

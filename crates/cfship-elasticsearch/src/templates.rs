@@ -150,12 +150,20 @@ pub fn intended_fields(dataset: Dataset) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// One mapping type replaced because the backend lacks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeTranslation {
+    pub field: String,
+    pub intended: String,
+    pub used: String,
+}
+
 /// Every field's mapping after translation for `backend`; also returns the translations made
 /// (`field`, intended type, used type).
 pub fn translated_fields(
     dataset: Dataset,
     backend: &Backend,
-) -> (BTreeMap<String, Value>, Vec<(String, String, String)>) {
+) -> (BTreeMap<String, Value>, Vec<TypeTranslation>) {
     let mut out = BTreeMap::new();
     let mut changes = Vec::new();
     for (field, mut mapping) in intended_fields(dataset) {
@@ -167,7 +175,11 @@ pub fn translated_fields(
         let tr = backend.translate(&ty);
         let new_ty = tr.get("type").and_then(Value::as_str).unwrap_or("object");
         if new_ty != ty {
-            changes.push((field.clone(), ty.clone(), new_ty.to_string()));
+            changes.push(TypeTranslation {
+                field: field.clone(),
+                intended: ty.clone(),
+                used: new_ty.to_string(),
+            });
             // parameters of the old type may not apply to the new one: keep only the translation
             mapping = tr;
         }
