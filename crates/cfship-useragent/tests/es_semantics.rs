@@ -297,3 +297,47 @@ fn details_expose_raw_match_parts() {
     assert_eq!(d.os, None);
     assert_eq!(d.device.map(|v| v.name).as_deref(), Some("Spider"));
 }
+
+/// Common agents, with the values the Java processor (OpenSearch 3.6.0 running this crate's
+/// regexes file, see `tests/fixtures/README.md`) emitted for them.
+#[test]
+fn common_agents_as_recorded_from_the_java_processor() {
+    let cases: &[(&str, UserAgent)] = &[
+        ("curl/7.68.0", expect("curl", Some("7.68.0"), None, "Other")),
+        (
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            expect("Googlebot", Some("2.1"), None, "Spider"),
+        ),
+        (
+            "python-requests/2.31.0",
+            expect("Python Requests", Some("2.31"), None, "Other"),
+        ),
+        (
+            // Linux without a version: os.name only, no os.version / os.full.
+            "Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/115.0",
+            expect("Firefox", Some("115.0."), Some(("Linux", None, None)), "Other"),
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+            expect("Mobile Safari", Some("17.1"), Some(("iOS", Some("17.1"), Some("iOS 17.1"))), "iPhone"),
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
+            expect("Safari", Some("17.1"), Some(("Mac OS X", Some("10.15.7"), Some("Mac OS X 10.15.7"))), "Mac"),
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91",
+            expect("Edge", Some("120.0.2210.91"), Some(("Windows", Some("10"), Some("Windows 10"))), "Other"),
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.6045.163 Mobile Safari/537.36",
+            expect("Chrome Mobile", Some("119.0.6045.163"), Some(("Android", Some("13"), Some("Android 13"))), "Samsung SM-S918B"),
+        ),
+        // Java's `$` also matches before a final line terminator.
+        ("ESPN APP\n", expect("ESPN", None, None, "Other")),
+        ("", expect("Other", None, None, "Other")),
+    ];
+    for (ua, want) in cases {
+        assert_eq!(&parser().parse(ua), want, "{ua:?}");
+    }
+}
