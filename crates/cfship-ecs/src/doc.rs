@@ -156,6 +156,47 @@ fn java_double_string(f: f64) -> String {
     }
 }
 
+/// Key equality with cheap rejections before the byte comparison (keys are short and mostly
+/// distinct in length or first byte).
+#[inline(always)]
+fn key_eq(k: &str, key: &str) -> bool {
+    let (a, b) = (k.as_bytes(), key.as_bytes());
+    a.len() == b.len() && (a.is_empty() || a[0] == b[0]) && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+}
+
+/// Splits `a.b.c` into (`a.b`, `c`) without the generic `Split` machinery.
+#[inline]
+fn split_last(path: &str) -> Option<(&str, &str)> {
+    let b = path.as_bytes();
+    let mut i = b.len();
+    while i > 0 {
+        i -= 1;
+        if b[i] == b'.' {
+            return Some((&path[..i], &path[i + 1..]));
+        }
+    }
+    None
+}
+
+/// Iterates the segments of a dotted path.
+#[inline]
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(path);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match r.as_bytes().iter().position(|c| *c == b'.') {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
 impl<'a> Obj<'a> {
     pub fn new() -> Self {
         Obj {
@@ -182,13 +223,13 @@ impl<'a> Obj<'a> {
     }
 
     pub fn get(&self, key: &str) -> Option<&Val<'a>> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| key_eq(k, key)).map(|(_, v)| v)
     }
 
     fn get_mut(&mut self, key: &str) -> Option<&mut Val<'a>> {
         self.entries
             .iter_mut()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| key_eq(k, key))
             .map(|(_, v)| v)
     }
 
@@ -203,14 +244,14 @@ impl<'a> Obj<'a> {
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Val<'a>> {
-        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        let i = self.entries.iter().position(|(k, _)| key_eq(k, key))?;
         Some(self.entries.remove(i).1)
     }
 
     /// The value at a dotted path (`"source.geo.country_iso_code"`).
     pub fn get_path(&self, path: &str) -> Option<&Val<'a>> {
         let mut cur = self;
-        let mut segs = path.split('.').peekable();
+        let mut segs = segments(path).peekable();
         while let Some(seg) = segs.next() {
             let v = cur.get(seg)?;
             if segs.peek().is_none() {
@@ -230,13 +271,13 @@ impl<'a> Obj<'a> {
         &mut self,
         path: &'static str,
     ) -> Result<(&mut Obj<'a>, &'static str), PathConflict> {
-        let (parents, leaf) = match path.rfind('.') {
-            Some(i) => (&path[..i], &path[i + 1..]),
+        let (parents, leaf) = match split_last(path) {
+            Some(x) => x,
             None => return Ok((self, path)),
         };
         let mut cur = self;
-        for seg in parents.split('.') {
-            let idx = match cur.entries.iter().position(|(k, _)| k == seg) {
+        for seg in segments(parents) {
+            let idx = match cur.entries.iter().position(|(k, _)| key_eq(k, seg)) {
                 Some(i) => i,
                 None => {
                     cur.entries.push((Cow::Borrowed(seg), Val::Obj(Obj::new())));
@@ -267,19 +308,29 @@ impl<'a> Obj<'a> {
         Ok(())
     }
 
+    /// Sets a field only if it does not exist yet (one walk). `Ok(false)` when it existed.
+    pub fn set_new(&mut self, path: &'static str, v: Val<'a>) -> Result<bool, PathConflict> {
+        let (parent, leaf) = self.parent_mut(path)?;
+        if parent.get(leaf).is_some() {
+            return Ok(false);
+        }
+        parent.entries.push((Cow::Borrowed(leaf), v));
+        Ok(true)
+    }
+
     /// Removes the field at a dotted path.
     pub fn remove_path(&mut self, path: &str) -> Option<Val<'a>> {
-        match path.rfind('.') {
+        match split_last(path) {
             None => self.remove(path),
-            Some(i) => {
+            Some((parents, leaf)) => {
                 let mut cur = self;
-                for seg in path[..i].split('.') {
+                for seg in segments(parents) {
                     match cur.get_mut(seg) {
                         Some(Val::Obj(o)) => cur = o,
                         _ => return None,
                     }
                 }
-                cur.remove(&path[i + 1..])
+                cur.remove(leaf)
             }
         }
     }

@@ -42,14 +42,15 @@ pub fn rename<'a>(
     source_name: &str,
 ) -> Result<(), Fail> {
     let Some(v) = v else { return Ok(()) };
-    if doc.get_path(target).is_some() {
-        return Err(Fail::new(
+    match doc.set_new(target, v) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Fail::new(
             "rename",
             tag,
             format!("field [{target}] already exists (renaming [{source_name}])"),
-        ));
+        )),
+        Err(e) => Err(Fail::path(tag, "rename", e)),
     }
-    doc.set(target, v).map_err(|e| Fail::path(tag, "rename", e))
 }
 
 /// `convert { type: long, ignore_missing: true }`.
