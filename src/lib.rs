@@ -8,4 +8,8 @@
 //! - this crate: the CLI and the pipeline wiring.
 
 pub mod cli;
+pub mod config;
 pub mod logging;
+pub mod metrics;
+pub mod output;
+pub mod pipeline;

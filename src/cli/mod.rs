@@ -1,3 +1,9 @@
 //! Command-line entry points, one module per subcommand.
 
+pub mod backfill;
+pub mod check;
+pub mod demo;
+pub mod run;
+pub mod setup;
+pub mod simulate;
 pub mod transform;

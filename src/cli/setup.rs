@@ -1,0 +1,52 @@
+//! `cfship setup --config FILE`: installs (or upgrades) the index templates.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use cfship_elasticsearch::TemplateOutcome;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The configuration file (see cfship.example.yml); needs an `elasticsearch:` section.
+    #[arg(long, short, env = "CFSHIP_CONFIG")]
+    pub config: PathBuf,
+}
+
+pub async fn run(args: SetupArgs) -> Result<Vec<String>> {
+    let cfg = Config::load(&args.config)?;
+    let es_cfg = cfg.es_config().context(
+        "setup installs Elasticsearch index templates: add an `elasticsearch:` section to the config",
+    )?;
+    let sink = cfship_elasticsearch::ElasticsearchSink::connect(es_cfg)
+        .await
+        .context("connecting to Elasticsearch")?;
+    let outcomes = sink
+        .ensure_templates()
+        .await
+        .context("installing index templates")?;
+    let backend = sink.backend().describe();
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            let what = match &o {
+                TemplateOutcome::Installed { version, .. } => {
+                    format!("installed version {version}")
+                }
+                TemplateOutcome::Upgraded { from, to, .. } => match from {
+                    Some(f) => format!("upgraded from version {f} to {to}"),
+                    None => format!("replaced an unversioned template with version {to}"),
+                },
+                TemplateOutcome::Unchanged { version, .. } => {
+                    format!("already at version {version}")
+                }
+                TemplateOutcome::KeptNewer {
+                    installed, ours, ..
+                } => {
+                    format!("kept the installed version {installed} (newer than ours, {ours})")
+                }
+            };
+            format!("index template {}: {what} on {backend}", o.name())
+        })
+        .collect())
+}

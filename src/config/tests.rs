@@ -1,0 +1,270 @@
+use super::*;
+use std::collections::HashMap;
+
+const FULL: &str = r#"
+cloudflare:
+  api_url: https://api.cloudflare.com/client/v4
+  api_token: ${CLOUDFLARE_API_TOKEN}
+audit:
+  accounts: [ "acc1" ]
+  interval: 1h
+  initial_lookback: 720h
+logpull:
+  zones:
+    - zone1
+    - id: zone2
+      email: me@example.com
+      api_key: ${ZONE2_KEY}
+  interval: 5m
+  bot_fields: false
+elasticsearch:
+  hosts: [ "http://127.0.0.1:9200" ]
+  api_key: ${ES_API_KEY}
+  namespace: default
+file:
+  path: ./cfship-out.ndjson
+state:
+  dir: ./cfship-state
+geoip:
+  dir: /usr/share/GeoIP
+"#;
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let m: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| m.get(k).cloned()
+}
+
+fn full_env() -> impl Fn(&str) -> Option<String> {
+    env_of(&[
+        ("CLOUDFLARE_API_TOKEN", "cf-token-SECRET-1"),
+        ("ZONE2_KEY", "zone2-key-SECRET-2"),
+        ("ES_API_KEY", "esid:es-key-SECRET-3"),
+    ])
+}
+
+fn err(text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    match Config::parse(text, "cfship.yml", env) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e.0,
+    }
+}
+
+#[test]
+fn full_example_parses_with_overrides_and_defaults() {
+    let c = Config::parse(FULL, "cfship.yml", &full_env()).unwrap();
+    assert_eq!(c.cloudflare.api_url, "https://api.cloudflare.com/client/v4");
+    let zones = c.zones();
+    assert_eq!(zones.len(), 2);
+    assert_eq!(zones[0].id, "zone1");
+    assert_eq!(
+        zones[0].credentials,
+        Credentials::Token(Secret::new("cf-token-SECRET-1"))
+    );
+    assert_eq!(
+        zones[1].credentials,
+        Credentials::Key {
+            email: "me@example.com".into(),
+            key: Secret::new("zone2-key-SECRET-2")
+        }
+    );
+    assert_eq!(c.accounts()[0].id, "acc1");
+    let a = c.audit.as_ref().unwrap();
+    assert_eq!(a.interval, Duration::from_secs(3600));
+    assert_eq!(a.initial_lookback, Duration::from_secs(720 * 3600));
+    assert_eq!(
+        c.logpull.as_ref().unwrap().interval,
+        Duration::from_secs(300)
+    );
+    let es = c.es_config().unwrap();
+    assert_eq!(es.hosts, vec!["http://127.0.0.1:9200".to_string()]);
+    assert_eq!(es.namespace, "default");
+    assert!(
+        matches!(es.auth, cfship_elasticsearch::Auth::ApiKey(ref k) if k.expose() == "esid:es-key-SECRET-3")
+    );
+    assert_eq!(
+        c.metrics_addr().unwrap().to_string(),
+        DEFAULT_METRICS_LISTEN
+    );
+    assert_eq!(c.state.dir, PathBuf::from("./cfship-state"));
+    let mut s = c.secrets();
+    s.sort();
+    assert_eq!(
+        s,
+        [
+            "cf-token-SECRET-1",
+            "esid:es-key-SECRET-3",
+            "zone2-key-SECRET-2"
+        ]
+    );
+}
+
+#[test]
+fn debug_of_config_never_shows_secrets() {
+    let c = Config::parse(FULL, "cfship.yml", &full_env()).unwrap();
+    let dbg = format!("{c:?} {:?} {:?}", c.zones(), c.es_config());
+    for s in ["cf-token-SECRET-1", "zone2-key-SECRET-2", "es-key-SECRET-3"] {
+        assert!(!dbg.contains(s), "{s} leaked in {dbg}");
+    }
+    assert!(dbg.contains("[redacted]"));
+}
+
+#[test]
+fn missing_variable_names_the_line_and_variable() {
+    let e = err(
+        FULL,
+        &env_of(&[("CLOUDFLARE_API_TOKEN", "x"), ("ZONE2_KEY", "y")]),
+    );
+    assert!(e.contains("cfship.yml line 19"), "{e}");
+    assert!(e.contains("ES_API_KEY"), "{e}");
+    assert!(e.contains("cfship.yml"), "{e}");
+}
+
+#[test]
+fn variable_default_and_escape_and_comments() {
+    let text = "cloudflare:\n  api_token: ${T:-dflt-token}  # ${NOT_EXPANDED}\n  api_url: \"http://x/$${KEEP}\"\nlogpull:\n  zones: [z]\n";
+    let c = Config::parse(text, "f", &env_of(&[])).unwrap();
+    assert_eq!(c.cloudflare.api_token.unwrap().expose(), "dflt-token");
+    assert_eq!(c.cloudflare.api_url, "http://x/${KEEP}");
+}
+
+#[test]
+fn values_with_yaml_syntax_stay_one_string() {
+    let text = "cloudflare:\n  api_token: ${T}\nlogpull:\n  zones: [z]\n";
+    let c = Config::parse(text, "f", &env_of(&[("T", "*weird: #token")])).unwrap();
+    assert_eq!(c.cloudflare.api_token.unwrap().expose(), "*weird: #token");
+}
+
+#[test]
+fn unknown_key_names_line_and_suggests() {
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z]\n  intervall: 5m\n";
+    let e = err(text, &env_of(&[]));
+    assert!(e.contains("line 5"), "{e}");
+    assert!(e.contains("intervall"), "{e}");
+    assert!(e.contains("did you mean `interval`"), "{e}");
+    let text = "cloudflare:\n  api_tokn: t\nlogpull:\n  zones: [z]\n";
+    let e = err(text, &env_of(&[]));
+    assert!(
+        e.contains("line 2") && e.contains("did you mean `api_token`"),
+        "{e}"
+    );
+    let text = "cloudflare:\n  api_token: t\nlogpul:\n  zones: [z]\n";
+    let e = err(text, &env_of(&[]));
+    assert!(
+        e.contains("line 3") && e.contains("did you mean `logpull`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_duration_names_the_line() {
+    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [a]\n  interval: 5 parsecs\n";
+    let e = err(text, &env_of(&[]));
+    assert!(e.contains("line 5"), "{e}");
+    assert!(e.contains("invalid duration"), "{e}");
+    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [a]\n  interval: 0s\n";
+    assert!(err(text, &env_of(&[])).contains("greater than zero"));
+}
+
+#[test]
+fn empty_source_lists_are_errors_naming_the_line() {
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones: []\n";
+    let e = err(text, &env_of(&[]));
+    assert!(e.contains("line 4") && e.contains("logpull.zones"), "{e}");
+    let text = "cloudflare:\n  api_token: t\naudit:\n  interval: 1h\n  accounts: []\n";
+    let e = err(text, &env_of(&[]));
+    assert!(e.contains("line 5") && e.contains("audit.accounts"), "{e}");
+    let text = "cloudflare:\n  api_token: t\n";
+    assert!(err(text, &env_of(&[])).contains("no source configured"));
+}
+
+#[test]
+fn credentials_rules() {
+    // no credentials at all
+    let text = "logpull:\n  zones: [zone-abc]\n";
+    let e = err(text, &env_of(&[]));
+    assert!(e.contains("line 2") && e.contains("no credentials"), "{e}");
+    // token and key together
+    let text =
+        "cloudflare:\n  api_token: t\n  email: a@b.c\n  api_key: k\nlogpull:\n  zones: [z]\n";
+    assert!(err(text, &env_of(&[])).contains("not both"));
+    // email without key
+    let text = "cloudflare:\n  email: a@b.c\nlogpull:\n  zones: [z]\n";
+    assert!(err(text, &env_of(&[])).contains("needs `api_key`"));
+    // per-source only credentials are fine
+    let text = "logpull:\n  zones:\n    - id: z1\n      api_token: own\n";
+    let c = Config::parse(text, "f", &env_of(&[])).unwrap();
+    assert_eq!(
+        c.zones()[0].credentials,
+        Credentials::Token(Secret::new("own"))
+    );
+    // unknown key inside a source entry
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones:\n    - id: z1\n      api_tokn: x\n";
+    let e = err(text, &env_of(&[]));
+    assert!(
+        e.contains("line 6") && e.contains("did you mean `api_token`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn errors_never_echo_secrets_from_env() {
+    // a secret put where a number is expected would be echoed by the YAML parser
+    let text =
+        "cloudflare:\n  api_token: t\n  requests_per_5min: ${TOKEN}\nlogpull:\n  zones: [z]\n";
+    let e = err(text, &env_of(&[("TOKEN", "topsecretvalue")]));
+    assert!(!e.contains("topsecretvalue"), "{e}");
+    assert!(e.contains("line 3"), "{e}");
+}
+
+#[test]
+fn elasticsearch_and_metrics_validation() {
+    let base = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z]\n";
+    let e = err(
+        &format!("{base}elasticsearch:\n  namespace: default\n"),
+        &env_of(&[]),
+    );
+    assert!(e.contains("hosts") && e.contains("line 5"), "{e}");
+    let e = err(
+        &format!("{base}elasticsearch:\n  hosts: [http://h:9200]\n  namespace: Bad-NS\n"),
+        &env_of(&[]),
+    );
+    assert!(e.contains("line 7") && e.contains("namespace"), "{e}");
+    let e = err(
+        &format!("{base}metrics:\n  listen: nowhere\n"),
+        &env_of(&[]),
+    );
+    assert!(e.contains("line 6"), "{e}");
+    let c = Config::parse(
+        &format!("{base}metrics:\n  listen: \"off\"\n"),
+        "f",
+        &env_of(&[]),
+    )
+    .unwrap();
+    assert!(c.metrics_addr().is_none());
+    let c = Config::parse(
+        &format!("{base}elasticsearch:\n  hosts: [http://h:9200]\n  username: u\n  password: p\n"),
+        "f",
+        &env_of(&[]),
+    )
+    .unwrap();
+    assert!(matches!(
+        c.es_config().unwrap().auth,
+        cfship_elasticsearch::Auth::Basic { .. }
+    ));
+}
+
+#[test]
+fn shipped_example_is_valid() {
+    let text = include_str!("../../cfship.example.yml");
+    let c = Config::parse(
+        text,
+        "cfship.example.yml",
+        &env_of(&[("CLOUDFLARE_API_TOKEN", "x"), ("ES_API_KEY", "id:key")]),
+    )
+    .unwrap();
+    assert!(!c.zones().is_empty());
+    assert!(!c.accounts().is_empty());
+}

@@ -1,0 +1,408 @@
+//! Observability: Prometheus text on `/metrics` and a liveness/lag report on `/healthz`.
+//!
+//! Counters live in plain atomics (here, in `cfship-cloudflare`'s `CollectorStats` and in
+//! `cfship-elasticsearch`'s `SinkStats`) and are rendered at scrape time. Labels carry only
+//! datasets, source ids (zone / account ids), status classes: never a credential.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// Per (dataset, source) counters of the pipeline.
+#[derive(Debug, Default)]
+pub struct SourceCounters {
+    /// Records received from Cloudflare and handed to the outputs.
+    pub collected: AtomicU64,
+    /// Documents created in Elasticsearch.
+    pub indexed: AtomicU64,
+    /// Documents Elasticsearch already had (same `_id`).
+    pub duplicate: AtomicU64,
+    /// Documents refused for good by Elasticsearch, written to the dead letter.
+    pub dead_lettered: AtomicU64,
+    /// Records of deliveries that failed (they are collected again).
+    pub failed: AtomicU64,
+    /// Documents with `event.kind: pipeline_error` (the transform could not process the record).
+    pub pipeline_errors: AtomicU64,
+    /// Documents appended to the file output.
+    pub written: AtomicU64,
+    /// Records that produced no document (empty audit pages, as upstream drops them).
+    pub dropped: AtomicU64,
+}
+
+/// Everything `/metrics` shows.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    sources: Mutex<BTreeMap<(String, String), Arc<SourceCounters>>>,
+    cf: Mutex<Option<Arc<cfship_cloudflare::CollectorStats>>>,
+    es: Mutex<Option<Arc<cfship_elasticsearch::SinkStats>>>,
+    /// Set when a collector stopped with an error that retrying cannot fix.
+    pub unhealthy: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// `audit` / `logpull` and the id of a collection source.
+pub fn source_labels(s: &cfship_cloudflare::SourceId) -> (&'static str, &str) {
+    match s {
+        cfship_cloudflare::SourceId::Audit { account_id } => ("audit", account_id),
+        cfship_cloudflare::SourceId::Logpull { zone_id } => ("logpull", zone_id),
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn set_collector_stats(&self, s: Arc<cfship_cloudflare::CollectorStats>) {
+        *lock(&self.cf) = Some(s);
+    }
+
+    pub fn set_sink_stats(&self, s: Arc<cfship_elasticsearch::SinkStats>) {
+        *lock(&self.es) = Some(s);
+    }
+
+    /// Counters of one source (created on first use).
+    pub fn source(&self, dataset: &str, id: &str) -> Arc<SourceCounters> {
+        lock(&self.sources)
+            .entry((dataset.to_string(), id.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// Sum of a counter over all sources of a dataset.
+    pub fn total(&self, dataset: &str, f: impl Fn(&SourceCounters) -> &AtomicU64) -> u64 {
+        lock(&self.sources)
+            .iter()
+            .filter(|((d, _), _)| d == dataset)
+            .map(|(_, c)| f(c).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Lag (now − cursor) per source, seconds; sources without a cursor yet are left out.
+    pub fn lags(&self, now_unix: i64) -> Vec<(String, String, i64)> {
+        let Some(cf) = lock(&self.cf).clone() else {
+            return Vec::new();
+        };
+        cf.snapshot()
+            .sources
+            .iter()
+            .filter(|s| s.cursor_unix > 0)
+            .map(|s| {
+                let (ds, id) = split_source_name(&s.source);
+                (ds, id, (now_unix - s.cursor_unix).max(0))
+            })
+            .collect()
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self, now_unix: i64) -> String {
+        let mut o = String::with_capacity(8192);
+        let sources: Vec<_> = lock(&self.sources)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        type Pick = fn(&SourceCounters) -> &AtomicU64;
+        let families: [(&str, &str, Pick); 8] = [
+            (
+                "cfship_events_collected_total",
+                "Records received from Cloudflare.",
+                |c| &c.collected,
+            ),
+            (
+                "cfship_events_indexed_total",
+                "Documents created in Elasticsearch.",
+                |c| &c.indexed,
+            ),
+            (
+                "cfship_events_duplicate_total",
+                "Documents Elasticsearch already had (same _id).",
+                |c| &c.duplicate,
+            ),
+            (
+                "cfship_events_dead_lettered_total",
+                "Documents refused for good, written to the dead letter.",
+                |c| &c.dead_lettered,
+            ),
+            (
+                "cfship_events_failed_total",
+                "Records of failed deliveries (collected again).",
+                |c| &c.failed,
+            ),
+            (
+                "cfship_events_pipeline_error_total",
+                "Documents with event.kind pipeline_error.",
+                |c| &c.pipeline_errors,
+            ),
+            (
+                "cfship_events_written_total",
+                "Documents appended to the file output.",
+                |c| &c.written,
+            ),
+            (
+                "cfship_events_dropped_total",
+                "Records that produce no document (empty audit pages).",
+                |c| &c.dropped,
+            ),
+        ];
+        for (name, help, pick) in families {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+            for ((ds, id), c) in &sources {
+                let _ = writeln!(
+                    o,
+                    "{name}{{dataset=\"{}\",source=\"{}\"}} {}",
+                    esc(ds),
+                    esc(id),
+                    pick(c).load(Ordering::Relaxed)
+                );
+            }
+        }
+        if let Some(cf) = lock(&self.cf).clone() {
+            let s = cf.snapshot();
+            let _ = writeln!(o, "# HELP cfship_cloudflare_requests_total Cloudflare API responses by status class.\n# TYPE cfship_cloudflare_requests_total counter");
+            for (st, v) in [
+                ("2xx", s.responses_2xx),
+                ("4xx", s.responses_4xx),
+                ("429", s.responses_429),
+                ("5xx", s.responses_5xx),
+                ("transport_error", s.transport_errors),
+            ] {
+                let _ = writeln!(o, "cfship_cloudflare_requests_total{{status=\"{st}\"}} {v}");
+            }
+            for (name, help, v) in [
+                (
+                    "cfship_cloudflare_retries_total",
+                    "Cloudflare requests / windows retried.",
+                    s.retries,
+                ),
+                (
+                    "cfship_cloudflare_failed_requests_total",
+                    "Failed Cloudflare requests / window attempts.",
+                    s.failed_requests,
+                ),
+                (
+                    "cfship_cloudflare_stream_failures_total",
+                    "Logpull bodies cut short or ending with the error trailer.",
+                    s.stream_failures,
+                ),
+                (
+                    "cfship_cloudflare_rate_limit_wait_seconds_total",
+                    "Time spent waiting for the shared rate limiter.",
+                    s.rate_limit_wait_ms / 1000,
+                ),
+            ] {
+                let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            }
+            let _ = writeln!(o, "# HELP cfship_source_lag_seconds now minus the source's cursor.\n# TYPE cfship_source_lag_seconds gauge");
+            for src in s.sources.iter().filter(|x| x.cursor_unix > 0) {
+                let (ds, id) = split_source_name(&src.source);
+                let _ = writeln!(
+                    o,
+                    "cfship_source_lag_seconds{{dataset=\"{}\",source=\"{}\"}} {}",
+                    esc(&ds),
+                    esc(&id),
+                    (now_unix - src.cursor_unix).max(0)
+                );
+            }
+            let _ = writeln!(o, "# HELP cfship_source_windows_total Windows (Logpull) / pages (audit) completed or failed.\n# TYPE cfship_source_windows_total counter");
+            for src in &s.sources {
+                let (ds, id) = split_source_name(&src.source);
+                for (res, v) in [("done", src.windows_done), ("failed", src.windows_failed)] {
+                    let _ = writeln!(
+                        o,
+                        "cfship_source_windows_total{{dataset=\"{}\",source=\"{}\",result=\"{res}\"}} {v}",
+                        esc(&ds),
+                        esc(&id)
+                    );
+                }
+            }
+        }
+        if let Some(es) = lock(&self.es).clone() {
+            let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            let _ = writeln!(o, "# HELP cfship_es_bulk_requests_total Bulk requests by status class.\n# TYPE cfship_es_bulk_requests_total counter");
+            for (st, v) in [
+                ("2xx", l(&es.bulk_requests_2xx)),
+                ("429", l(&es.bulk_requests_429)),
+                ("4xx", l(&es.bulk_requests_4xx)),
+                ("5xx", l(&es.bulk_requests_5xx)),
+                ("transport_error", l(&es.bulk_requests_transport_error)),
+            ] {
+                let _ = writeln!(o, "cfship_es_bulk_requests_total{{status=\"{st}\"}} {v}");
+            }
+            let _ = writeln!(o, "# HELP cfship_es_retries_total Bulk requests and items sent again.\n# TYPE cfship_es_retries_total counter");
+            let _ = writeln!(
+                o,
+                "cfship_es_retries_total{{kind=\"request\"}} {}",
+                l(&es.request_retries)
+            );
+            let _ = writeln!(
+                o,
+                "cfship_es_retries_total{{kind=\"item\"}} {}",
+                l(&es.item_retries)
+            );
+            let _ = writeln!(o, "# HELP cfship_es_bulk_in_flight Bulk requests in flight.\n# TYPE cfship_es_bulk_in_flight gauge\ncfship_es_bulk_in_flight {}", es.in_flight.load(Ordering::Relaxed));
+            let _ = writeln!(o, "# HELP cfship_es_bulk_latency_seconds Bulk request latency.\n# TYPE cfship_es_bulk_latency_seconds histogram");
+            for (le, n) in es.latency_cumulative() {
+                let le = if le.is_infinite() {
+                    "+Inf".to_string()
+                } else {
+                    format!("{le}")
+                };
+                let _ = writeln!(
+                    o,
+                    "cfship_es_bulk_latency_seconds_bucket{{le=\"{le}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                o,
+                "cfship_es_bulk_latency_seconds_sum {}\ncfship_es_bulk_latency_seconds_count {}",
+                l(&es.latency_sum_micros) as f64 / 1e6,
+                l(&es.latency_count)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP cfship_up 1 while no collector stopped on an unrecoverable error.\n# TYPE cfship_up gauge\ncfship_up {}",
+            if self.unhealthy.load(Ordering::Relaxed) { 0 } else { 1 }
+        );
+        o
+    }
+}
+
+/// `SourceId`'s Display is "audit account X" / "logpull zone X".
+fn split_source_name(s: &str) -> (String, String) {
+    let mut it = s.splitn(3, ' ');
+    let ds = it.next().unwrap_or_default().to_string();
+    let _kind = it.next();
+    let id = it.next().unwrap_or_default().to_string();
+    (ds, id)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(now_unix()),
+    )
+}
+
+async fn healthz_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    let lags: Vec<serde_json::Value> = m
+        .lags(now_unix())
+        .into_iter()
+        .map(|(d, s, l)| serde_json::json!({"dataset": d, "source": s, "lag_seconds": l}))
+        .collect();
+    let ok = !m.unhealthy.load(Ordering::Relaxed);
+    let body = serde_json::json!({"status": if ok {"ok"} else {"failing"}, "sources": lags});
+    (
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+}
+
+/// Binds `addr` and serves `/metrics` and `/healthz` until `cancel`. Returns the bound address.
+pub async fn serve(
+    metrics: Arc<Metrics>,
+    addr: SocketAddr,
+    cancel: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(healthz_handler))
+        .with_state(metrics);
+    tokio::spawn(async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { cancel.cancelled().await })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "metrics endpoint stopped");
+        }
+    });
+    tracing::info!(addr = %local, "serving /metrics and /healthz");
+    Ok(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_lag_and_histogram() {
+        let m = Metrics::new();
+        m.source("logpull", "zone1")
+            .collected
+            .fetch_add(7, Ordering::Relaxed);
+        m.source("logpull", "zone1")
+            .indexed
+            .fetch_add(5, Ordering::Relaxed);
+        m.source("audit", "acc")
+            .duplicate
+            .fetch_add(2, Ordering::Relaxed);
+        let cf = cfship_cloudflare::CollectorStats::new();
+        let src = cfship_cloudflare::SourceId::Logpull {
+            zone_id: "zone1".into(),
+        };
+        cf.source(&src).cursor_unix.store(1000, Ordering::Relaxed);
+        m.set_collector_stats(cf);
+        let es = Arc::new(cfship_elasticsearch::SinkStats::default());
+        es.latency_buckets[0].fetch_add(3, Ordering::Relaxed);
+        es.latency_buckets[11].fetch_add(1, Ordering::Relaxed);
+        es.latency_count.fetch_add(4, Ordering::Relaxed);
+        m.set_sink_stats(es);
+        let t = m.render(1300);
+        assert!(
+            t.contains("cfship_events_collected_total{dataset=\"logpull\",source=\"zone1\"} 7"),
+            "{t}"
+        );
+        assert!(t.contains("cfship_events_indexed_total{dataset=\"logpull\",source=\"zone1\"} 5"));
+        assert!(t.contains("cfship_events_duplicate_total{dataset=\"audit\",source=\"acc\"} 2"));
+        assert!(
+            t.contains("cfship_source_lag_seconds{dataset=\"logpull\",source=\"zone1\"} 300"),
+            "{t}"
+        );
+        assert!(t.contains("cfship_es_bulk_latency_seconds_bucket{le=\"0.005\"} 3"));
+        assert!(t.contains("cfship_es_bulk_latency_seconds_bucket{le=\"+Inf\"} 4"));
+        assert!(t.contains("cfship_es_bulk_latency_seconds_count 4"));
+        assert!(t.contains("cfship_up 1"));
+        // every sample line is "name{labels} value" or "name value"
+        for line in t.lines().filter(|l| !l.starts_with('#')) {
+            let v = line.rsplit(' ').next().unwrap();
+            assert!(v.parse::<f64>().is_ok(), "bad sample line {line}");
+        }
+    }
+}

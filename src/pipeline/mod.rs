@@ -1,0 +1,358 @@
+//! The `RecordSink` of cfship: raw Cloudflare record → Elastic Agent's canonical JSON → ECS document
+//! → Elasticsearch and/or the file output. A batch is acknowledged (and so the collector may move
+//! its cursor) only when every configured output has every document of it durably.
+//!
+//! * Transform runs on the blocking pool, at most `workers` batches at once (backpressure: a
+//!   collector waits in `deliver` until its batch is handled; the sink bounds bulk requests in flight).
+//! * Both outputs run concurrently; the batch is acknowledged when both are done.
+//! * The file output writes each document once even when a window fails after part of it was
+//!   written and is replayed: ids written since the source's last committed unit are remembered.
+
+pub mod app;
+pub mod summary;
+
+use crate::config::{Config, TransformSection};
+use crate::metrics::{source_labels, Metrics, SourceCounters};
+use crate::output::FileOutput;
+use bytes::Bytes;
+use cfship_cloudflare::{Checkpoint, RecordSink, SinkError, SourceId};
+use cfship_ecs::{Dataset, GeoIp, Options, Outcome, Transformer};
+use cfship_elasticsearch::{ElasticsearchSink, EsError, IndexRequest};
+use futures::future::BoxFuture;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use summary::Summary;
+use tokio::sync::Semaphore;
+
+/// Errors building the pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("transform: {0}")]
+    Transform(#[from] cfship_ecs::TransformError),
+    #[error("GeoIP databases in {dir}: {source}")]
+    GeoIp {
+        dir: String,
+        #[source]
+        source: cfship_ecs::GeoIpError,
+    },
+}
+
+/// How the pipeline is assembled.
+#[derive(Clone, Default)]
+pub struct PipelineOptions {
+    /// Data stream namespace (adds `data_stream.*`, `event.dataset`, `event.module`).
+    pub namespace: String,
+    pub transform: TransformSection,
+    pub geoip: Option<Arc<GeoIp>>,
+    /// Several units (windows / pages) of the same source may be in flight at once (backfill): the
+    /// file output then remembers written ids for the whole run instead of per unit.
+    pub parallel_units: bool,
+    /// Aggregate a summary of the documents (for `cfship demo`).
+    pub summary: bool,
+    /// Transform batches at once (default: available parallelism).
+    pub workers: usize,
+}
+
+impl PipelineOptions {
+    /// From the configuration file (GeoIP databases opened here).
+    pub fn from_config(cfg: &Config) -> Result<Self, PipelineError> {
+        let geoip = match &cfg.geoip {
+            Some(g) => Some(Arc::new(GeoIp::open_dir(&g.dir).map_err(|source| {
+                PipelineError::GeoIp {
+                    dir: g.dir.display().to_string(),
+                    source,
+                }
+            })?)),
+            None => None,
+        };
+        Ok(PipelineOptions {
+            namespace: cfg
+                .elasticsearch
+                .as_ref()
+                .map(|e| e.namespace.clone())
+                .unwrap_or_else(|| "default".into()),
+            transform: cfg.transform.clone(),
+            geoip,
+            ..Default::default()
+        })
+    }
+}
+
+struct FileState {
+    out: FileOutput,
+    /// Hashes of document ids written per source since its last committed unit.
+    written: Mutex<HashMap<SourceId, HashSet<u64>>>,
+}
+
+/// The record sink of cfship.
+pub struct Pipeline {
+    namespace: String,
+    base: Transformer,
+    transformers: Mutex<HashMap<SourceId, Arc<Transformer>>>,
+    transform: TransformSection,
+    es: Option<ElasticsearchSink>,
+    file: Option<FileState>,
+    metrics: Arc<Metrics>,
+    workers: Semaphore,
+    parallel_units: bool,
+    summary: Option<Mutex<Summary>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn id_hash(id: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// One transformed batch.
+struct Transformed {
+    docs: Vec<IndexRequest>,
+    pipeline_errors: u64,
+    dropped: u64,
+}
+
+impl Pipeline {
+    pub fn new(
+        opts: PipelineOptions,
+        es: Option<ElasticsearchSink>,
+        file: Option<FileOutput>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, PipelineError> {
+        let base = Transformer::new(Options::default(), opts.geoip.clone())?;
+        if let Some(es) = &es {
+            metrics.set_sink_stats(es.stats());
+        }
+        let workers = if opts.workers == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        } else {
+            opts.workers
+        };
+        Ok(Pipeline {
+            namespace: opts.namespace,
+            base,
+            transformers: Mutex::new(HashMap::new()),
+            transform: opts.transform,
+            es,
+            file: file.map(|out| FileState {
+                out,
+                written: Mutex::new(HashMap::new()),
+            }),
+            metrics,
+            workers: Semaphore::new(workers.max(1)),
+            parallel_units: opts.parallel_units,
+            summary: opts.summary.then(|| Mutex::new(Summary::default())),
+        })
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The demo summary so far (when enabled).
+    pub fn summary(&self) -> Option<Summary> {
+        self.summary.as_ref().map(|s| lock(s).clone())
+    }
+
+    fn transformer(&self, source: &SourceId) -> Arc<Transformer> {
+        let mut m = lock(&self.transformers);
+        if let Some(t) = m.get(source) {
+            return t.clone();
+        }
+        let (ds, id) = source_labels(source);
+        let mut tags = vec!["forwarded".to_string(), format!("cloudflare-{ds}")];
+        for t in &self.transform.tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        let opts = Options {
+            account_id: matches!(source, SourceId::Audit { .. }).then(|| id.to_string()),
+            preserve_original: self.transform.preserve_original_event,
+            tags,
+            fix_upstream_bugs: self.transform.fix_upstream_bugs,
+            namespace: Some(self.namespace.clone()),
+            set_ingested: true,
+        };
+        let t = Arc::new(self.base.with_options(opts));
+        m.insert(source.clone(), t.clone());
+        t
+    }
+
+    async fn transform_batch(
+        &self,
+        source: &SourceId,
+        records: Vec<Bytes>,
+    ) -> Result<Transformed, SinkError> {
+        let _permit = self
+            .workers
+            .acquire()
+            .await
+            .map_err(|_| SinkError::fatal("transform pool closed"))?;
+        let t = self.transformer(source);
+        let ds = match source {
+            SourceId::Audit { .. } => Dataset::Audit,
+            SourceId::Logpull { .. } => Dataset::Logpull,
+        };
+        let index = ds.data_stream(&self.namespace);
+        let now = now_ms();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Transformed {
+                docs: Vec::with_capacity(records.len()),
+                pipeline_errors: 0,
+                dropped: 0,
+            };
+            for raw in records {
+                let text = String::from_utf8_lossy(&raw);
+                // Elastic Agent re-encodes each record with sorted keys before the pipeline sees
+                // it; doing the same makes event.original and the _id identical to Elastic's.
+                let canon =
+                    cfship_ecs::canonical::go_json(&text).unwrap_or_else(|_| text.to_string());
+                match t.transform(ds, &canon, now) {
+                    Outcome::Doc(d) => {
+                        if d.error.is_some() {
+                            out.pipeline_errors += 1;
+                        }
+                        out.docs.push(IndexRequest {
+                            index: index.clone(),
+                            id: d.id,
+                            source: Bytes::from(d.source),
+                        });
+                    }
+                    Outcome::Dropped => out.dropped += 1,
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|e| SinkError::retryable(format!("transform task failed: {e}")))
+    }
+
+    async fn to_es(&self, docs: &[IndexRequest], c: &SourceCounters) -> Result<(), SinkError> {
+        let Some(es) = &self.es else { return Ok(()) };
+        match es.index(docs.to_vec()).await {
+            Ok(ack) => {
+                c.indexed.fetch_add(ack.created, Ordering::Relaxed);
+                c.duplicate.fetch_add(ack.duplicates, Ordering::Relaxed);
+                c.dead_lettered
+                    .fetch_add(ack.dead_lettered, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(EsError::ShuttingDown) => Err(SinkError::retryable(
+                "Elasticsearch output is shutting down; batch not acknowledged",
+            )),
+            Err(e) => Err(SinkError::retryable(format!("Elasticsearch output: {e}"))),
+        }
+    }
+
+    async fn to_file(
+        &self,
+        source: &SourceId,
+        ds: &'static str,
+        docs: &[IndexRequest],
+        c: &SourceCounters,
+    ) -> Result<(), SinkError> {
+        let Some(f) = &self.file else { return Ok(()) };
+        let (lines, hashes): (Vec<Bytes>, Vec<u64>) = {
+            let written = lock(&f.written);
+            let seen = written.get(source);
+            let mut batch_seen = HashSet::new();
+            docs.iter()
+                .filter_map(|d| {
+                    let h = id_hash(&d.id);
+                    let dup = seen.is_some_and(|s| s.contains(&h)) || !batch_seen.insert(h);
+                    (!dup).then(|| (d.source.clone(), h))
+                })
+                .unzip()
+        };
+        let n = lines.len() as u64;
+        f.out
+            .write(ds, lines)
+            .await
+            .map_err(|e| SinkError::retryable(e.to_string()))?;
+        lock(&f.written)
+            .entry(source.clone())
+            .or_default()
+            .extend(hashes);
+        c.written.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl RecordSink for Pipeline {
+    fn deliver<'a>(
+        &'a self,
+        source: &'a SourceId,
+        records: Vec<Bytes>,
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
+        Box::pin(async move {
+            let (ds, id) = source_labels(source);
+            let c = self.metrics.source(ds, id);
+            let n = records.len() as u64;
+            c.collected.fetch_add(n, Ordering::Relaxed);
+            let t = match self.transform_batch(source, records).await {
+                Ok(t) => t,
+                Err(e) => {
+                    c.failed.fetch_add(n, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            c.pipeline_errors
+                .fetch_add(t.pipeline_errors, Ordering::Relaxed);
+            c.dropped.fetch_add(t.dropped, Ordering::Relaxed);
+            let (r_es, r_file) = tokio::join!(
+                self.to_es(&t.docs, &c),
+                self.to_file(source, ds, &t.docs, &c)
+            );
+            if let Err(e) = r_es.and(r_file) {
+                c.failed.fetch_add(n, Ordering::Relaxed);
+                tracing::warn!(source = %source, records = n, error = %e, "batch not acknowledged; the collector sends it again");
+                return Err(e);
+            }
+            if let Some(s) = &self.summary {
+                let mut s = lock(s);
+                for d in &t.docs {
+                    s.add(ds, &d.source);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn checkpoint(&self, source: &SourceId, outcome: Checkpoint) {
+        if let (Some(f), Checkpoint::Committed, false) = (&self.file, outcome, self.parallel_units)
+        {
+            // The unit is committed (its cursor is saved next): its records are never replayed.
+            lock(&f.written).remove(source);
+        }
+    }
+}
+
+/// Elasticsearch sink from the configuration, with templates installed.
+pub async fn connect_es(
+    cfg: cfship_elasticsearch::EsConfig,
+    install_templates: bool,
+) -> Result<ElasticsearchSink, EsError> {
+    let sink = ElasticsearchSink::connect(cfg).await?;
+    if install_templates {
+        sink.ensure_templates().await?;
+    }
+    Ok(sink)
+}
