@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every test of cfship: format and lint gates, then the whole workspace's tests against real
+# Elasticsearch 8, Elasticsearch 9 and OpenSearch nodes started here (downloaded from Maven Central
+# on first use), and the Cloudflare API simulator. This is the command CI runs (.ci/run).
+#
+#   scripts/test.sh            # everything
+#   CFSHIP_NO_ENGINES=1 scripts/test.sh   # no search engines (their tests then skip, except under CI=true)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CFSHIP_GOLDEN_DIR="${CFSHIP_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}"
+export CFSHIP_GEOIP_DIR="${CFSHIP_GEOIP_DIR:-$(cd .. && pwd)/shared/geoip}"
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "toolchain"
+cargo --version
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+started=()
+cleanup() {
+  for e in "${started[@]}"; do scripts/search-engine.sh stop "$e" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+
+if [ -z "${CFSHIP_NO_ENGINES:-}" ]; then
+  step "search engines (real Elasticsearch 8, Elasticsearch 9, OpenSearch)"
+  # Started one after the other: three JVMs booting at once on two cores take longer than in sequence.
+  for e in es8 es9 opensearch; do
+    url=$(scripts/search-engine.sh start "$e")
+    started+=("$e")
+    echo "$e: $url"
+    case "$e" in
+      es8) export CFSHIP_ES8_URL="$url" ;;
+      es9) export CFSHIP_ES9_URL="$url" ;;
+      opensearch) export CFSHIP_OPENSEARCH_URL="$url" ;;
+    esac
+  done
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace 2>&1 | tee /tmp/cfship-test.log
