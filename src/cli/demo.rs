@@ -197,6 +197,9 @@ pub async fn run(args: DemoArgs) -> Result<DemoReport> {
         args.hours
     );
     println!("{}", summary.render());
+    println!(
+        "ground truth (simulator): {expected_logpull} Logpull records, {expected_audit} audit events in [{since}, {until})"
+    );
     let dl = metrics.total("logpull", |c| &c.dead_lettered)
         + metrics.total("audit", |c| &c.dead_lettered);
     if dl > 0 {

@@ -20,8 +20,25 @@ const UAS: &[&str] = &[
     "python-requests/2.31.0",
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
 ];
-const PATHS: &[&str] = &["/", "/index.html", "/api/v2/items", "/static/app.3f9a.js", "/img/logo.png", "/wp-login.php", "/search", "/cart/checkout"];
-const ACTIONS: &[&str] = &["token_create", "rec_add", "rec_del", "login", "change_setting", "purge", "zone_hold_enabled"];
+const PATHS: &[&str] = &[
+    "/",
+    "/index.html",
+    "/api/v2/items",
+    "/static/app.3f9a.js",
+    "/img/logo.png",
+    "/wp-login.php",
+    "/search",
+    "/cart/checkout",
+];
+const ACTIONS: &[&str] = &[
+    "token_create",
+    "rec_add",
+    "rec_del",
+    "login",
+    "change_setting",
+    "purge",
+    "zone_hold_enabled",
+];
 
 fn logpull_records() -> Vec<String> {
     (0..N)
@@ -80,17 +97,34 @@ fn audit_records() -> Vec<String> {
 fn transformer() -> Transformer {
     let geo = std::env::var_os("CFSHIP_GEOIP_DIR")
         .map(std::path::PathBuf::from)
-        .or_else(|| Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/geoip")))
+        .or_else(|| {
+            Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/geoip"))
+        })
         .filter(|p| p.is_dir())
         .and_then(|p| GeoIp::open_dir(&p).ok())
         .map(Arc::new);
-    eprintln!("GeoIP enrichment: {}", if geo.is_some() { "on" } else { "off" });
-    Transformer::new(Options { tags: vec!["forwarded".into()], namespace: Some("default".into()), set_ingested: true, ..Default::default() }, geo).unwrap()
+    eprintln!(
+        "GeoIP enrichment: {}",
+        if geo.is_some() { "on" } else { "off" }
+    );
+    Transformer::new(
+        Options {
+            tags: vec!["forwarded".into()],
+            namespace: Some("default".into()),
+            set_ingested: true,
+            ..Default::default()
+        },
+        geo,
+    )
+    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
     let t = transformer();
-    for (name, ds, records) in [("logpull", Dataset::Logpull, logpull_records()), ("audit", Dataset::Audit, audit_records())] {
+    for (name, ds, records) in [
+        ("logpull", Dataset::Logpull, logpull_records()),
+        ("audit", Dataset::Audit, audit_records()),
+    ] {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(records.len() as u64));
         g.bench_function("cfship transform", |b| {

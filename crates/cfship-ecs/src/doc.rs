@@ -161,7 +161,9 @@ fn java_double_string(f: f64) -> String {
 #[inline(always)]
 fn key_eq(k: &str, key: &str) -> bool {
     let (a, b) = (k.as_bytes(), key.as_bytes());
-    a.len() == b.len() && (a.is_empty() || a[0] == b[0]) && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+    a.len() == b.len()
+        && (a.is_empty() || a[0] == b[0])
+        && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
 }
 
 /// Splits `a.b.c` into (`a.b`, `c`) without the generic `Split` machinery.
@@ -223,7 +225,10 @@ impl<'a> Obj<'a> {
     }
 
     pub fn get(&self, key: &str) -> Option<&Val<'a>> {
-        self.entries.iter().find(|(k, _)| key_eq(k, key)).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| key_eq(k, key))
+            .map(|(_, v)| v)
     }
 
     fn get_mut(&mut self, key: &str) -> Option<&mut Val<'a>> {
@@ -404,69 +409,6 @@ impl Serialize for Obj<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn set_get_remove_paths() {
-        let mut o = Obj::new();
-        o.set("a.b.c", Val::I64(1)).unwrap();
-        o.set("a.b.d", Val::str("x")).unwrap();
-        assert_eq!(o.get_path("a.b.c"), Some(&Val::I64(1)));
-        assert_eq!(o.get_path("a.b.d").and_then(Val::as_str), Some("x"));
-        assert!(o.get_path("a.x").is_none());
-        assert_eq!(o.remove_path("a.b.c"), Some(Val::I64(1)));
-        assert!(!o.has("a.b.c"));
-        assert_eq!(
-            serde_json::to_string(&o).unwrap(),
-            r#"{"a":{"b":{"d":"x"}}}"#
-        );
-    }
-
-    #[test]
-    fn set_through_scalar_is_a_conflict() {
-        let mut o = Obj::new();
-        o.set("a", Val::str("x")).unwrap();
-        let err = o.set("a.b", Val::I64(1)).unwrap_err();
-        assert_eq!(err.segment, "a");
-    }
-
-    #[test]
-    fn append_semantics() {
-        let mut o = Obj::new();
-        o.append("r.user", Val::str("u1"), false).unwrap();
-        o.append("r.user", Val::str("u1"), false).unwrap();
-        o.append("r.user", Val::str("u2"), false).unwrap();
-        assert_eq!(
-            serde_json::to_string(&o).unwrap(),
-            r#"{"r":{"user":["u1","u2"]}}"#
-        );
-        o.set("t", Val::str("x")).unwrap();
-        o.append("t", Val::str("y"), true).unwrap();
-        assert_eq!(
-            o.get_path("t"),
-            Some(&Val::Arr(vec![Val::str("x"), Val::str("y")]))
-        );
-    }
-
-    #[test]
-    fn cleanup_is_recursive_and_keeps_zero_and_false() {
-        let v: serde_json::Value = serde_json::json!({
-            "a": "", "b": null, "c": {}, "d": [], "e": {"f": {"g": ""}},
-            "h": 0, "i": false, "j": ["", null, {}, "k", [[]]], "l": [{"m": ""}]
-        });
-        let mut v = Val::from_json(v);
-        assert!(!v.clean());
-        assert_eq!(
-            serde_json::to_string(&v).unwrap(),
-            r#"{"h":0,"i":false,"j":["k"]}"#
-        );
-        let mut empty = Val::from_json(serde_json::json!({"a": {"b": [""]}}));
-        assert!(empty.clean());
-    }
-}
-
 /// Deserializes any JSON value, borrowing strings from the input where they have no escapes.
 impl<'de: 'a, 'a> serde::Deserialize<'de> for Val<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -537,5 +479,68 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Val<'a> {
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_remove_paths() {
+        let mut o = Obj::new();
+        o.set("a.b.c", Val::I64(1)).unwrap();
+        o.set("a.b.d", Val::str("x")).unwrap();
+        assert_eq!(o.get_path("a.b.c"), Some(&Val::I64(1)));
+        assert_eq!(o.get_path("a.b.d").and_then(Val::as_str), Some("x"));
+        assert!(o.get_path("a.x").is_none());
+        assert_eq!(o.remove_path("a.b.c"), Some(Val::I64(1)));
+        assert!(!o.has("a.b.c"));
+        assert_eq!(
+            serde_json::to_string(&o).unwrap(),
+            r#"{"a":{"b":{"d":"x"}}}"#
+        );
+    }
+
+    #[test]
+    fn set_through_scalar_is_a_conflict() {
+        let mut o = Obj::new();
+        o.set("a", Val::str("x")).unwrap();
+        let err = o.set("a.b", Val::I64(1)).unwrap_err();
+        assert_eq!(err.segment, "a");
+    }
+
+    #[test]
+    fn append_semantics() {
+        let mut o = Obj::new();
+        o.append("r.user", Val::str("u1"), false).unwrap();
+        o.append("r.user", Val::str("u1"), false).unwrap();
+        o.append("r.user", Val::str("u2"), false).unwrap();
+        assert_eq!(
+            serde_json::to_string(&o).unwrap(),
+            r#"{"r":{"user":["u1","u2"]}}"#
+        );
+        o.set("t", Val::str("x")).unwrap();
+        o.append("t", Val::str("y"), true).unwrap();
+        assert_eq!(
+            o.get_path("t"),
+            Some(&Val::Arr(vec![Val::str("x"), Val::str("y")]))
+        );
+    }
+
+    #[test]
+    fn cleanup_is_recursive_and_keeps_zero_and_false() {
+        let v: serde_json::Value = serde_json::json!({
+            "a": "", "b": null, "c": {}, "d": [], "e": {"f": {"g": ""}},
+            "h": 0, "i": false, "j": ["", null, {}, "k", [[]]], "l": [{"m": ""}]
+        });
+        let mut v = Val::from_json(v);
+        assert!(!v.clean());
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"h":0,"i":false,"j":["k"]}"#
+        );
+        let mut empty = Val::from_json(serde_json::json!({"a": {"b": [""]}}));
+        assert!(empty.clean());
     }
 }

@@ -59,7 +59,11 @@ raw_record! {
 pub(crate) fn parse(original: &str) -> Result<RawRecord<'_>, Fail> {
     let first = original.trim_start().as_bytes().first().copied();
     if first != Some(b'{') && serde_json::from_str::<serde::de::IgnoredAny>(original).is_ok() {
-        return Err(Fail::new("json", "json_event_original", "record is valid JSON but not an object"));
+        return Err(Fail::new(
+            "json",
+            "json_event_original",
+            "record is valid JSON but not an object",
+        ));
     }
     let raw: Raw<'_> = serde_json::from_str(original).map_err(|e| {
         Fail::new(

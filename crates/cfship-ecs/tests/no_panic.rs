@@ -8,8 +8,19 @@ use std::sync::OnceLock;
 fn transformers() -> &'static [Transformer; 2] {
     static T: OnceLock<[Transformer; 2]> = OnceLock::new();
     T.get_or_init(|| {
-        let t = Transformer::new(Options { preserve_original: true, ..Default::default() }, None).unwrap();
-        let fixed = t.with_options(Options { fix_upstream_bugs: true, namespace: Some("x".into()), ..Default::default() });
+        let t = Transformer::new(
+            Options {
+                preserve_original: true,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        let fixed = t.with_options(Options {
+            fix_upstream_bugs: true,
+            namespace: Some("x".into()),
+            ..Default::default()
+        });
         [t, fixed]
     })
 }
@@ -20,7 +31,8 @@ fn check(raw: &str) {
             match t.transform(ds, raw, 0) {
                 Outcome::Dropped => assert_eq!(ds, Dataset::Audit),
                 Outcome::Doc(d) => {
-                    let v: serde_json::Value = serde_json::from_str(&d.source).expect("valid JSON document");
+                    let v: serde_json::Value =
+                        serde_json::from_str(&d.source).expect("valid JSON document");
                     assert!(v.is_object());
                     assert_eq!(d.id.len(), 28);
                     assert!(v.get("@timestamp").is_some() || d.error.is_none());
@@ -31,13 +43,44 @@ fn check(raw: &str) {
 }
 
 const FIELDS: &[&str] = &[
-    "EdgeStartTimestamp", "EdgeEndTimestamp", "ClientSSLProtocol", "ClientSSLCipher", "ClientRequestURI",
-    "ClientRequestHost", "ClientRequestPath", "ClientRequestUserAgent", "EdgeServerIP", "BotScore",
-    "CacheResponseBytes", "CacheResponseStatus", "EdgeResponseBytes", "EdgeRequestHost", "ClientIP",
-    "ClientCountry", "ClientASN", "ClientSrcPort", "OriginIP", "FirewallMatchesActions", "ClientRequestProtocol",
-    "OriginResponseHTTPExpires", "OriginResponseStatus", "EdgeResponseStatus", "ClientRequestBytes",
-    "when", "action", "actor", "id", "interface", "metadata", "newValue", "newValueJson", "oldValue",
-    "oldValueJson", "owner", "resource", "result",
+    "EdgeStartTimestamp",
+    "EdgeEndTimestamp",
+    "ClientSSLProtocol",
+    "ClientSSLCipher",
+    "ClientRequestURI",
+    "ClientRequestHost",
+    "ClientRequestPath",
+    "ClientRequestUserAgent",
+    "EdgeServerIP",
+    "BotScore",
+    "CacheResponseBytes",
+    "CacheResponseStatus",
+    "EdgeResponseBytes",
+    "EdgeRequestHost",
+    "ClientIP",
+    "ClientCountry",
+    "ClientASN",
+    "ClientSrcPort",
+    "OriginIP",
+    "FirewallMatchesActions",
+    "ClientRequestProtocol",
+    "OriginResponseHTTPExpires",
+    "OriginResponseStatus",
+    "EdgeResponseStatus",
+    "ClientRequestBytes",
+    "when",
+    "action",
+    "actor",
+    "id",
+    "interface",
+    "metadata",
+    "newValue",
+    "newValueJson",
+    "oldValue",
+    "oldValueJson",
+    "owner",
+    "resource",
+    "result",
 ];
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
@@ -46,11 +89,25 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
         any::<u64>().prop_map(serde_json::Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
         ".{0,40}".prop_map(serde_json::Value::from),
-        prop_oneof![Just("none"), Just("TLSv1.3"), Just(""), Just("null"), Just("2021-07-08T14:02:38Z"),
-            Just("1625752958812000000"), Just("::1"), Just("/a.b/c?d#e"), Just("HTTP/2"), Just("block"),
-            Just("login"), Just("user")].prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("none"),
+            Just("TLSv1.3"),
+            Just(""),
+            Just("null"),
+            Just("2021-07-08T14:02:38Z"),
+            Just("1625752958812000000"),
+            Just("::1"),
+            Just("/a.b/c?d#e"),
+            Just("HTTP/2"),
+            Just("block"),
+            Just("login"),
+            Just("user")
+        ]
+        .prop_map(serde_json::Value::from),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![

@@ -66,18 +66,36 @@ fn logpull_full_record_fields() {
     assert_eq!(d["event"]["duration"], 250_000_000);
     assert_eq!(d["event"]["kind"], "event");
     assert_eq!(d["event"]["category"], json!(["network"]));
-    assert!(d["event"].get("type").is_none(), "no firewall action → no event.type");
-    assert!(d["event"].get("action").is_none(), "empty firewall arrays are removed");
+    assert!(
+        d["event"].get("type").is_none(),
+        "no firewall action → no event.type"
+    );
+    assert!(
+        d["event"].get("action").is_none(),
+        "empty firewall arrays are removed"
+    );
     assert!(d["cloudflare"].get("firewall").is_none());
-    assert_eq!(d["url"]["full"], "https://shop.example.org/catalog/item.json?id=7");
+    assert_eq!(
+        d["url"]["full"],
+        "https://shop.example.org/catalog/item.json?id=7"
+    );
     assert_eq!(d["url"]["extension"], "json");
     assert_eq!(d["url"]["original"], "/catalog/item.json?id=7");
-    assert_eq!(d["tls"], json!({"cipher": "AEAD-AES128-GCM-SHA256", "version": "1.3", "version_protocol": "tls"}));
-    assert_eq!(d["network"], json!({"protocol": "http", "transport": "tcp", "bytes": 5221}));
+    assert_eq!(
+        d["tls"],
+        json!({"cipher": "AEAD-AES128-GCM-SHA256", "version": "1.3", "version_protocol": "tls"})
+    );
+    assert_eq!(
+        d["network"],
+        json!({"protocol": "http", "transport": "tcp", "bytes": 5221})
+    );
     assert_eq!(d["http"]["version"], "1.1");
     assert_eq!(d["http"]["response"]["status_code"], 200);
     assert_eq!(d["http"]["response"]["bytes"], 4321);
-    assert_eq!(d["source"]["geo"]["country_iso_code"], "de", "ClientCountry fallback without GeoIP");
+    assert_eq!(
+        d["source"]["geo"]["country_iso_code"], "de",
+        "ClientCountry fallback without GeoIP"
+    );
     assert_eq!(d["source"]["as"]["number"], 13335);
     assert_eq!(d["source"]["port"], 50123);
     assert_eq!(d["client"], d["source"], "client is a copy of source");
@@ -85,8 +103,13 @@ fn logpull_full_record_fields() {
     assert_eq!(d["destination"]["ip"], "192.0.2.10");
     assert_eq!(d["destination"]["bytes"], 4321);
     assert_eq!(d["observer"]["ip"], json!(["203.0.113.9"]));
-    assert_eq!(d["cloudflare"]["origin"]["response"]["last_modified"], "1994-12-01T16:00:00.000Z");
-    assert!(d["cloudflare"]["origin"]["response"].get("expires").is_none());
+    assert_eq!(
+        d["cloudflare"]["origin"]["response"]["last_modified"],
+        "1994-12-01T16:00:00.000Z"
+    );
+    assert!(d["cloudflare"]["origin"]["response"]
+        .get("expires")
+        .is_none());
     assert_eq!(d["cloudflare"]["cache"]["bytes"], 1234);
     assert_eq!(d["cloudflare"]["cache"]["status_code"], 200);
     assert_eq!(d["cloudflare"]["edge"]["rate_limit"], json!({"id": 0}));
@@ -94,20 +117,51 @@ fn logpull_full_record_fields() {
     assert_eq!(d["user_agent"]["name"], "curl");
     assert_eq!(d["user_agent"]["original"], "curl/8.4.0");
     assert!(d.get("json").is_none());
-    assert!(d["event"].get("original").is_none(), "removed without preserve_original_event");
+    assert!(
+        d["event"].get("original").is_none(),
+        "removed without preserve_original_event"
+    );
 }
 
 #[test]
 fn logpull_all_three_timestamp_forms() {
     let t = transformer(Options::default());
     for (start, end, ts, dur) in [
-        (json!(1700000000123456789u64), json!(1700000000200000000u64), "2023-11-14T22:13:20.123Z", 77_000_000),
-        (json!(1700000000), json!(1700000002), "2023-11-14T22:13:20.000Z", 2_000_000_000),
-        (json!(1700000000500i64), json!(1700000000500i64), "2023-11-14T22:13:20.500Z", 0),
-        (json!("2023-11-14T22:13:20Z"), json!("2023-11-14T22:13:21Z"), "2023-11-14T22:13:20.000Z", 1_000_000_000),
-        (json!("1700000000"), json!("1700000000"), "2023-11-14T22:13:20.000Z", 0),
+        (
+            json!(1700000000123456789u64),
+            json!(1700000000200000000u64),
+            "2023-11-14T22:13:20.123Z",
+            77_000_000,
+        ),
+        (
+            json!(1700000000),
+            json!(1700000002),
+            "2023-11-14T22:13:20.000Z",
+            2_000_000_000,
+        ),
+        (
+            json!(1700000000500i64),
+            json!(1700000000500i64),
+            "2023-11-14T22:13:20.500Z",
+            0,
+        ),
+        (
+            json!("2023-11-14T22:13:20Z"),
+            json!("2023-11-14T22:13:21Z"),
+            "2023-11-14T22:13:20.000Z",
+            1_000_000_000,
+        ),
+        (
+            json!("1700000000"),
+            json!("1700000000"),
+            "2023-11-14T22:13:20.000Z",
+            0,
+        ),
     ] {
-        let d = logpull_with(&t, json!({"EdgeStartTimestamp": start, "EdgeEndTimestamp": end}));
+        let d = logpull_with(
+            &t,
+            json!({"EdgeStartTimestamp": start, "EdgeEndTimestamp": end}),
+        );
         assert_eq!(d["@timestamp"], ts, "{start}");
         assert_eq!(d["event"]["start"], ts);
         assert_eq!(d["event"]["duration"], dur, "{start} → {end}");
@@ -117,11 +171,20 @@ fn logpull_all_three_timestamp_forms() {
 #[test]
 fn logpull_tls_none_means_http_and_no_tls_fields() {
     let t = transformer(Options::default());
-    let d = logpull_with(&t, json!({"ClientSSLProtocol": "none", "ClientSSLCipher": "NONE"}));
+    let d = logpull_with(
+        &t,
+        json!({"ClientSSLProtocol": "none", "ClientSSLCipher": "NONE"}),
+    );
     assert!(d.get("tls").is_none());
-    assert!(d["cloudflare"].get("client").and_then(|c| c.get("ssl")).is_none());
+    assert!(d["cloudflare"]
+        .get("client")
+        .and_then(|c| c.get("ssl"))
+        .is_none());
     assert_eq!(d["url"]["scheme"], "http");
-    assert_eq!(d["url"]["full"], "http://shop.example.org/catalog/item.json?id=7");
+    assert_eq!(
+        d["url"]["full"],
+        "http://shop.example.org/catalog/item.json?id=7"
+    );
 }
 
 #[test]
@@ -134,20 +197,29 @@ fn logpull_http_versions() {
         assert_eq!(d["network"]["transport"], "tcp");
     }
     let d = logpull_with(&t, json!({"ClientRequestProtocol": "SPDY"}));
-    assert!(d.get("http").and_then(|h| h.get("version")).is_none(), "dissect failure is ignored");
+    assert!(
+        d.get("http").and_then(|h| h.get("version")).is_none(),
+        "dissect failure is ignored"
+    );
 }
 
 #[test]
 fn logpull_uris_with_fragment_and_without_extension() {
     let t = transformer(Options::default());
-    let d = logpull_with(&t, json!({"ClientRequestURI": "/docs/guide#install", "ClientRequestPath": "/docs/guide"}));
+    let d = logpull_with(
+        &t,
+        json!({"ClientRequestURI": "/docs/guide#install", "ClientRequestPath": "/docs/guide"}),
+    );
     assert_eq!(d["url"]["path"], "/docs/guide");
     assert_eq!(d["url"]["fragment"], "install");
     assert!(d["url"].get("extension").is_none());
     assert!(d["url"].get("query").is_none());
     assert_eq!(d["url"]["full"], "https://shop.example.org/docs/guide");
     // An unparsable URI: uri_parts fails silently, path and domain come from the raw fields.
-    let d = logpull_with(&t, json!({"ClientRequestURI": "/a b|c", "ClientRequestPath": "/a b|c"}));
+    let d = logpull_with(
+        &t,
+        json!({"ClientRequestURI": "/a b|c", "ClientRequestPath": "/a b|c"}),
+    );
     assert!(d["url"].get("original").is_none());
     assert_eq!(d["url"]["path"], "/a b|c");
     assert_eq!(d["url"]["domain"], "shop.example.org");
@@ -156,30 +228,48 @@ fn logpull_uris_with_fragment_and_without_extension() {
 #[test]
 fn logpull_firewall_actions_and_the_allow_bug() {
     let t = transformer(Options::default());
-    let d = logpull_with(&t, json!({"FirewallMatchesActions": ["block", "block"], "FirewallMatchesSources": ["firewallRules", "waf"], "FirewallMatchesRuleIDs": ["r1", "r2"]}));
+    let d = logpull_with(
+        &t,
+        json!({"FirewallMatchesActions": ["block", "block"], "FirewallMatchesSources": ["firewallRules", "waf"], "FirewallMatchesRuleIDs": ["r1", "r2"]}),
+    );
     assert_eq!(d["event"]["type"], json!(["denied"]));
     assert_eq!(d["event"]["action"], json!(["block", "block"]));
-    assert_eq!(d["cloudflare"]["firewall"]["sources"], json!(["firewallRules", "waf"]));
+    assert_eq!(
+        d["cloudflare"]["firewall"]["sources"],
+        json!(["firewallRules", "waf"])
+    );
     // Upstream bug reproduced: "allow" is also "denied".
     let d = logpull_with(&t, json!({"FirewallMatchesActions": ["allow"]}));
     assert_eq!(d["event"]["type"], json!(["denied"]));
-    let fixed = transformer(Options { fix_upstream_bugs: true, ..Default::default() });
+    let fixed = transformer(Options {
+        fix_upstream_bugs: true,
+        ..Default::default()
+    });
     let d = logpull_with(&fixed, json!({"FirewallMatchesActions": ["allow"]}));
     assert!(d["event"].get("type").is_none());
-    let d = logpull_with(&t, json!({"FirewallMatchesActions": ["challenge", "simulate"]}));
+    let d = logpull_with(
+        &t,
+        json!({"FirewallMatchesActions": ["challenge", "simulate"]}),
+    );
     assert!(d["event"].get("type").is_none());
 }
 
 #[test]
 fn logpull_ipv6_and_origin_status_fallback() {
     let t = transformer(Options::default());
-    let d = logpull_with(&t, json!({"ClientIP": "2001:db8::1", "EdgeResponseStatus": null, "OriginResponseStatus": 502}));
+    let d = logpull_with(
+        &t,
+        json!({"ClientIP": "2001:db8::1", "EdgeResponseStatus": null, "OriginResponseStatus": 502}),
+    );
     assert_eq!(d["source"]["ip"], "2001:db8::1");
     assert_eq!(d["related"], Value::Null);
     assert_eq!(d["http"]["response"]["status_code"], 502);
     let d = logpull_with(&t, json!({"ClientIP": "not-an-ip"}));
     assert_eq!(d["source"]["address"], "not-an-ip");
-    assert!(d["source"].get("ip").is_none(), "convert to ip failure is ignored");
+    assert!(
+        d["source"].get("ip").is_none(),
+        "convert to ip failure is ignored"
+    );
 }
 
 #[test]
@@ -193,14 +283,29 @@ fn logpull_missing_fields_reproduce_upstream_failures() {
     });
     assert_eq!(d["event"]["kind"], "pipeline_error");
     let msg = d["error"]["message"][0].as_str().unwrap();
-    assert!(msg.starts_with("Processor \"rename\" with tag \"rename_json_ClientSSLProtocol"), "{msg}");
+    assert!(
+        msg.starts_with("Processor \"rename\" with tag \"rename_json_ClientSSLProtocol"),
+        "{msg}"
+    );
     assert!(msg.contains("logs-cloudflare.logpull-2.22.0-http"));
     assert!(doc.error.is_some());
-    assert!(d["event"]["original"].is_string(), "event.original kept on failure");
-    assert!(d["tags"].as_array().unwrap().contains(&json!("preserve_original_event")));
-    assert_eq!(d["@timestamp"], "2023-11-14T22:13:20.000Z", "fields set before the failure stay");
+    assert!(
+        d["event"]["original"].is_string(),
+        "event.original kept on failure"
+    );
+    assert!(d["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("preserve_original_event")));
+    assert_eq!(
+        d["@timestamp"], "2023-11-14T22:13:20.000Z",
+        "fields set before the failure stay"
+    );
     // With the fix the document is complete.
-    let fixed = transformer(Options { fix_upstream_bugs: true, ..Default::default() });
+    let fixed = transformer(Options {
+        fix_upstream_bugs: true,
+        ..Default::default()
+    });
     let d = logpull_with(&fixed, json!({"ClientSSLProtocol": null}));
     assert_eq!(d["event"]["kind"], "event");
     assert_eq!(d["url"]["scheme"], "http");
@@ -208,13 +313,22 @@ fn logpull_missing_fields_reproduce_upstream_failures() {
     // Missing EdgeStartTimestamp fails the date processor.
     let d = logpull_with(&t, json!({"EdgeStartTimestamp": null}));
     assert_eq!(d["event"]["kind"], "pipeline_error");
-    assert!(d["error"]["message"][0].as_str().unwrap().contains("date_edge_start_timestamp"));
-    assert_eq!(d["@timestamp"], "2025-11-24T16:00:00.000Z", "ingest time when none was parsed");
+    assert!(d["error"]["message"][0]
+        .as_str()
+        .unwrap()
+        .contains("date_edge_start_timestamp"));
+    assert_eq!(
+        d["@timestamp"], "2025-11-24T16:00:00.000Z",
+        "ingest time when none was parsed"
+    );
 
     // No EdgeRequestHost: http.yml does not run at all (upstream), only observer fields.
     let d = logpull_with(&t, json!({"EdgeRequestHost": null}));
     assert!(d.get("url").is_none());
-    assert_eq!(d["observer"], json!({"vendor": "cloudflare", "type": "proxy"}));
+    assert_eq!(
+        d["observer"],
+        json!({"vendor": "cloudflare", "type": "proxy"})
+    );
     // Unknown fields are ignored.
     let d = logpull_with(&t, json!({"SomethingNew": {"x": 1}}));
     assert_eq!(d["event"]["kind"], "event");
@@ -224,9 +338,15 @@ fn logpull_missing_fields_reproduce_upstream_failures() {
 #[test]
 fn logpull_bot_score_conversion_error_only_appends_message() {
     let t = transformer(Options::default());
-    let d = logpull_with(&t, json!({"BotScore": "high", "BotScoreSrc": "Machine Learning"}));
+    let d = logpull_with(
+        &t,
+        json!({"BotScore": "high", "BotScoreSrc": "Machine Learning"}),
+    );
     assert_eq!(d["event"]["kind"], "event");
-    assert_eq!(d["error"]["message"], json!(["unable to convert [high] to long"]));
+    assert_eq!(
+        d["error"]["message"],
+        json!(["unable to convert [high] to long"])
+    );
     assert_eq!(d["cloudflare"]["bot"]["score"]["src"], "Machine Learning");
     let d = logpull_with(&t, json!({"BotScore": "99"}));
     assert_eq!(d["cloudflare"]["bot"]["score"]["value"], 99);
@@ -254,7 +374,10 @@ fn not_json_and_non_objects_become_error_documents() {
         assert_eq!(d["event"]["kind"], "pipeline_error", "{raw}");
         assert!(doc.error.is_some());
         assert!(d["@timestamp"].is_string());
-        assert!(d["tags"].as_array().unwrap().contains(&json!("preserve_original_event")));
+        assert!(d["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("preserve_original_event")));
         if !raw.is_empty() {
             assert_eq!(d["event"]["original"], raw);
         }
@@ -288,42 +411,97 @@ fn audit_every_categorisation_entry_and_unknown_action() {
         ("rotate_API_key", json!(["iam"]), json!(["change"])),
         ("API_key_created", json!(["iam"]), json!(["creation"])),
         ("purge", json!(["configuration"]), json!(["deletion"])),
-        ("tls_settings_deployed", json!(["configuration"]), json!(["info"])),
+        (
+            "tls_settings_deployed",
+            json!(["configuration"]),
+            json!(["info"]),
+        ),
         ("add", json!(["configuration"]), json!(["creation"])),
         ("delete", json!(["configuration"]), json!(["deletion"])),
         ("rec_add", json!(["configuration"]), json!(["creation"])),
         ("rec_del", json!(["configuration"]), json!(["deletion"])),
         ("pending", json!(["configuration"]), json!(["info"])),
-        ("change_setting", json!(["configuration"]), json!(["change"])),
-        ("add_enforce_twofactor", json!(["iam", "configuration"]), json!(["admin", "info"])),
+        (
+            "change_setting",
+            json!(["configuration"]),
+            json!(["change"]),
+        ),
+        (
+            "add_enforce_twofactor",
+            json!(["iam", "configuration"]),
+            json!(["admin", "info"]),
+        ),
     ];
     for (action, category, types) in table {
-        let (d, _) = doc_of(&t, Dataset::Audit, &audit_record(action, Some(true)).to_string());
+        let (d, _) = doc_of(
+            &t,
+            Dataset::Audit,
+            &audit_record(action, Some(true)).to_string(),
+        );
         assert_eq!(d["event"]["action"], action.to_lowercase());
         assert_eq!(&d["event"]["category"], category, "{action}");
         assert_eq!(&d["event"]["type"], types, "{action}");
         assert_eq!(d["event"]["outcome"], "success");
     }
-    let (d, _) = doc_of(&t, Dataset::Audit, &audit_record("zone_hold_enabled", Some(true)).to_string());
-    assert_eq!(d["event"]["type"], "info", "upstream: a plain string for unknown actions");
+    let (d, _) = doc_of(
+        &t,
+        Dataset::Audit,
+        &audit_record("zone_hold_enabled", Some(true)).to_string(),
+    );
+    assert_eq!(
+        d["event"]["type"], "info",
+        "upstream: a plain string for unknown actions"
+    );
     assert!(d["event"].get("category").is_none());
-    let fixed = transformer(Options { fix_upstream_bugs: true, ..Default::default() });
-    let (d, _) = doc_of(&fixed, Dataset::Audit, &audit_record("zone_hold_enabled", Some(true)).to_string());
+    let fixed = transformer(Options {
+        fix_upstream_bugs: true,
+        ..Default::default()
+    });
+    let (d, _) = doc_of(
+        &fixed,
+        Dataset::Audit,
+        &audit_record("zone_hold_enabled", Some(true)).to_string(),
+    );
     assert_eq!(d["event"]["type"], json!(["info"]));
 }
 
 #[test]
 fn audit_failed_logins_and_outcomes() {
     let t = transformer(Options::default());
-    let (d, _) = doc_of(&t, Dataset::Audit, &audit_record("login", Some(false)).to_string());
-    assert_eq!(d["event"]["outcome"], "success", "upstream forces success for every login");
-    let fixed = transformer(Options { fix_upstream_bugs: true, ..Default::default() });
-    let (d, _) = doc_of(&fixed, Dataset::Audit, &audit_record("login", Some(false)).to_string());
+    let (d, _) = doc_of(
+        &t,
+        Dataset::Audit,
+        &audit_record("login", Some(false)).to_string(),
+    );
+    assert_eq!(
+        d["event"]["outcome"], "success",
+        "upstream forces success for every login"
+    );
+    let fixed = transformer(Options {
+        fix_upstream_bugs: true,
+        ..Default::default()
+    });
+    let (d, _) = doc_of(
+        &fixed,
+        Dataset::Audit,
+        &audit_record("login", Some(false)).to_string(),
+    );
     assert_eq!(d["event"]["outcome"], "failure");
-    let (d, _) = doc_of(&t, Dataset::Audit, &audit_record("token_create", Some(false)).to_string());
+    let (d, _) = doc_of(
+        &t,
+        Dataset::Audit,
+        &audit_record("token_create", Some(false)).to_string(),
+    );
     assert_eq!(d["event"]["outcome"], "failure");
-    let (d, _) = doc_of(&t, Dataset::Audit, &audit_record("token_create", None).to_string());
-    assert_eq!(d["event"]["outcome"], "failure", "missing result is a failure");
+    let (d, _) = doc_of(
+        &t,
+        Dataset::Audit,
+        &audit_record("token_create", None).to_string(),
+    );
+    assert_eq!(
+        d["event"]["outcome"], "failure",
+        "missing result is a failure"
+    );
 }
 
 #[test]
@@ -339,16 +517,31 @@ fn audit_fields_timestamps_and_id() {
     r["newValue"] = json!("plain");
     r["actor"]["ip"] = json!("2001:db8::7");
     let (d, doc) = doc_of(&t, Dataset::Audit, &r.to_string());
-    assert_eq!(doc.id, "64vdTqtLCr8y3KAvJ9Ce9EwXqzs=", "fingerprint of event.id (Python hashlib)");
-    assert_eq!(d["@timestamp"], "2024-05-06T07:08:09.123Z", "microseconds truncated");
-    assert_eq!(d["cloud"], json!({"provider": "cloudflare", "account": {"id": "acct-9"}}));
+    assert_eq!(
+        doc.id, "64vdTqtLCr8y3KAvJ9Ce9EwXqzs=",
+        "fingerprint of event.id (Python hashlib)"
+    );
+    assert_eq!(
+        d["@timestamp"], "2024-05-06T07:08:09.123Z",
+        "microseconds truncated"
+    );
+    assert_eq!(
+        d["cloud"],
+        json!({"provider": "cloudflare", "account": {"id": "acct-9"}})
+    );
     assert_eq!(d["event"]["provider"], "API");
     assert_eq!(d["related"]["user"], json!(["u-1", "u-2"]));
     assert_eq!(d["related"]["ip"], json!(["2001:db8::7"]));
     assert_eq!(d["source"]["ip"], "2001:db8::7");
     assert_eq!(d["cloudflare"]["audit"]["resource"]["extra"], "kept");
-    assert_eq!(d["cloudflare"]["audit"]["new_value"], json!({"value": "plain"}));
-    assert!(d["cloudflare"]["audit"].get("metadata").is_none(), "empty metadata removed");
+    assert_eq!(
+        d["cloudflare"]["audit"]["new_value"],
+        json!({"value": "plain"})
+    );
+    assert!(
+        d["cloudflare"]["audit"].get("metadata").is_none(),
+        "empty metadata removed"
+    );
     assert_eq!(d["event"]["original"], r.to_string());
     assert_eq!(d["tags"], json!(["preserve_original_event"]));
 
@@ -356,7 +549,10 @@ fn audit_fields_timestamps_and_id() {
         let mut r = audit_record("purge", Some(true));
         r["when"] = json!(when);
         let (d, _) = doc_of(&t, Dataset::Audit, &r.to_string());
-        assert!(d["@timestamp"].as_str().unwrap().starts_with("2024-05-06T"), "{when}");
+        assert!(
+            d["@timestamp"].as_str().unwrap().starts_with("2024-05-06T"),
+            "{when}"
+        );
     }
 }
 
@@ -367,30 +563,49 @@ fn audit_bad_inputs_fail_with_the_step_named() {
     r["actor"]["ip"] = json!("999.1.1.1");
     let (d, doc) = doc_of(&t, Dataset::Audit, &r.to_string());
     assert_eq!(d["event"]["kind"], "pipeline_error");
-    assert_eq!(doc.error.as_deref(), Some("'999.1.1.1' is not an IP string literal."));
+    assert_eq!(
+        doc.error.as_deref(),
+        Some("'999.1.1.1' is not an IP string literal.")
+    );
     let mut r = audit_record("purge", Some(true));
     r.as_object_mut().unwrap().remove("when");
     let (d, _) = doc_of(&t, Dataset::Audit, &r.to_string());
-    assert_eq!(d["error"]["message"], json!(["field [when] not present as part of path [json.when]"]));
+    assert_eq!(
+        d["error"]["message"],
+        json!(["field [when] not present as part of path [json.when]"])
+    );
     let mut r = audit_record("purge", Some(true));
     r["newValueJson"] = json!({"value": 1});
     r["newValue"] = json!("x");
     let (d, _) = doc_of(&t, Dataset::Audit, &r.to_string());
-    assert_eq!(d["event"]["kind"], "pipeline_error", "rename onto an existing key fails upstream");
+    assert_eq!(
+        d["event"]["kind"], "pipeline_error",
+        "rename onto an existing key fails upstream"
+    );
 }
 
 #[test]
 fn audit_empty_page_is_dropped() {
     let t = transformer(Options::default());
-    let out = t.transform(Dataset::Audit, r#"{"errors":[],"messages":[],"result":[],"success":true}"#, NOW);
+    let out = t.transform(
+        Dataset::Audit,
+        r#"{"errors":[],"messages":[],"result":[],"success":true}"#,
+        NOW,
+    );
     assert_eq!(out, Outcome::Dropped);
 }
 
 #[test]
 fn namespace_adds_data_stream_fields() {
-    let t = transformer(Options { namespace: Some("prod".into()), ..Default::default() });
+    let t = transformer(Options {
+        namespace: Some("prod".into()),
+        ..Default::default()
+    });
     let d = logpull_with(&t, json!({}));
-    assert_eq!(d["data_stream"], json!({"type": "logs", "dataset": "cloudflare.logpull", "namespace": "prod"}));
+    assert_eq!(
+        d["data_stream"],
+        json!({"type": "logs", "dataset": "cloudflare.logpull", "namespace": "prod"})
+    );
     assert_eq!(d["event"]["dataset"], "cloudflare.logpull");
     assert_eq!(d["event"]["module"], "cloudflare");
 }
@@ -399,7 +614,10 @@ fn namespace_adds_data_stream_fields() {
 fn geoip_overrides_cloudflare_country_and_asn() {
     let Some(geo) = common::geoip() else { return };
     let t = Transformer::new(Options::default(), Some(geo)).unwrap();
-    let d = logpull_with(&t, json!({"ClientIP": "89.160.20.156", "EdgeServerIP": "89.160.20.156"}));
+    let d = logpull_with(
+        &t,
+        json!({"ClientIP": "89.160.20.156", "EdgeServerIP": "89.160.20.156"}),
+    );
     assert_eq!(d["source"]["geo"]["country_iso_code"], "SE");
     assert_eq!(d["source"]["as"]["number"], 29518);
     assert_eq!(d["source"]["as"]["organization"]["name"], "Bredband2 AB");
