@@ -491,18 +491,122 @@ impl cfship_cloudflare::RecordSink for ShapeSink {
     }
 }
 
-/// Simulated data looks like Cloudflare's: variety in every dimension the ECS mapping cares about.
-#[test]
-fn simulated_logpull_data_is_varied() {
+/// Simulated data looks like Cloudflare's (fetched over HTTP): variety in every dimension the ECS
+/// mapping cares about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_data_is_varied_and_realistic() {
     use std::collections::HashSet;
-    let mut cfg = sim_config(77, vec![zone("zv", 200)], vec![account("av", 200)]);
+    init_tracing();
+    let mut cfg = sim_config(77, vec![zone("zv", 200)], vec![account("av", 60)]);
     cfg.zones[0].bot_management = true;
+    let sim = start_sim(cfg).await;
+    let client = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(CursorStore::open(dir.path()).unwrap());
     let now = pinned_now();
-    let ids = simulator::expected_logpull_ray_ids(&cfg, "zv", now - CDur::hours(1), now);
-    assert!(ids.len() > 5000);
-    let uniq: HashSet<_> = ids.iter().collect();
-    assert_eq!(uniq.len(), ids.len(), "RayIDs unique");
-    let ev = simulator::expected_audit_ids(&cfg, "av", now - CDur::hours(10), now);
-    let uniq: HashSet<_> = ev.iter().collect();
-    assert_eq!(uniq.len(), ev.len());
+    let mut c = lp("zv", Auth::token(TOKEN), now, 30);
+    c.bot_fields = true;
+    let sink = Arc::new(ShapeSink::default());
+    LogpullCollector::new(client.clone(), c, store.clone(), sink.clone())
+        .unwrap()
+        .run_once(CancellationToken::new())
+        .await
+        .unwrap();
+    let recs = sink.0.lock().unwrap().clone();
+    assert!(recs.len() > 3000);
+    let set = |f: &str| -> HashSet<String> {
+        recs.iter()
+            .flat_map(|r| match &r[f] {
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.to_string().trim_matches('"').to_string())
+                    .collect(),
+                v => vec![v.to_string().trim_matches('"').to_string()],
+            })
+            .collect()
+    };
+    assert!(set("ClientCountry").len() >= 15);
+    assert!(set("ClientASN").len() >= 10);
+    let ua = set("ClientRequestUserAgent");
+    for want in ["Chrome/", "Firefox/", "Googlebot", "curl/", "iPhone"] {
+        assert!(ua.iter().any(|u| u.contains(want)), "{want}");
+    }
+    let st = set("EdgeResponseStatus");
+    for want in ["200", "304", "403", "404", "502"] {
+        assert!(st.contains(want), "{want}");
+    }
+    let cache = set("CacheCacheStatus");
+    for want in ["hit", "miss", "dynamic", "expired", "bypass"] {
+        assert!(cache.contains(want), "{want}");
+    }
+    let fw = set("FirewallMatchesActions");
+    for want in ["block", "allow", "challenge", "simulate"] {
+        assert!(fw.contains(want), "{want}");
+    }
+    let ips = set("ClientIP");
+    assert!(
+        ips.iter().any(|i| i.contains(':')) && ips.iter().any(|i| i.contains('.')),
+        "IPv4 and IPv6"
+    );
+    let pr = set("ClientRequestProtocol");
+    for want in ["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/3"] {
+        assert!(pr.contains(want), "{want}");
+    }
+    let tls = set("ClientSSLProtocol");
+    assert!(tls.contains("none") && tls.contains("TLSv1.3") && tls.contains("TLSv1.2"));
+    assert!(recs
+        .iter()
+        .all(|r| r["BotScore"].is_u64() && r["RayID"].as_str().unwrap().len() == 16));
+    assert!(recs
+        .iter()
+        .all(|r| r["EdgeStartTimestamp"].as_i64() <= r["EdgeEndTimestamp"].as_i64()));
+
+    // Audit v1 records shaped like the golden input.
+    let mut ac = AuditConfig::new("av", Auth::token(TOKEN));
+    ac.clock = Clock::Fixed(now);
+    ac.initial_lookback = Duration::from_secs(24 * 3600);
+    ac.per_page = 1000;
+    let sink = Arc::new(ShapeSink::default());
+    AuditCollector::new(client.clone(), ac, store, sink.clone())
+        .unwrap()
+        .run_once(CancellationToken::new())
+        .await
+        .unwrap();
+    let ev = sink.0.lock().unwrap().clone();
+    assert!(ev.len() > 500);
+    let kinds: HashSet<&str> = ev
+        .iter()
+        .map(|e| e["action"]["type"].as_str().unwrap())
+        .collect();
+    assert!(kinds.len() >= 14, "{kinds:?}");
+    let actors: HashSet<&str> = ev
+        .iter()
+        .map(|e| e["actor"]["type"].as_str().unwrap())
+        .collect();
+    assert!(actors.contains("user") && actors.contains("system"));
+    let ifaces: HashSet<&str> = ev
+        .iter()
+        .map(|e| e["interface"].as_str().unwrap())
+        .collect();
+    assert!(ifaces.contains("") && ifaces.contains("UI") && ifaces.contains("API"));
+    assert!(ev.iter().any(|e| e["newValueJson"].is_object()));
+    assert!(ev.iter().any(|e| e["oldValueJson"].is_object()));
+    assert!(ev.iter().any(|e| e["newValue"] == "null"));
+    assert!(ev
+        .iter()
+        .any(|e| e["metadata"].as_object().is_some_and(|m| !m.is_empty())));
+    assert!(ev.iter().any(|e| e["action"]["result"] == false));
+    assert!(ev
+        .iter()
+        .all(|e| e["resource"]["id"].is_string() && e["owner"]["id"].is_string()));
+    let whens: Vec<&str> = ev.iter().map(|e| e["when"].as_str().unwrap()).collect();
+    assert!(whens.iter().any(|w| w.contains('.')) && whens.iter().any(|w| !w.contains('.')));
+    assert!(
+        whens.windows(2).any(|w| w[0] == w[1]),
+        "events sharing one instant exist"
+    );
+    assert!(
+        whens.windows(2).all(|w| parse_t(w[0]) <= parse_t(w[1])),
+        "ascending"
+    );
 }
