@@ -1,8 +1,11 @@
 //! `cfship transform`: raw Cloudflare NDJSON in, ECS NDJSON (or `_bulk` NDJSON) out, offline.
 
 use anyhow::{Context, Result};
-use cfship_ecs::{Dataset, Document, GeoIp, Options, Outcome, RecordSplitter, Transformer};
+use cfship_ecs::{
+    Dataset, Document, GeoIp, Options, Outcome, RecordSplitter, SplitItem, Transformer,
+};
 use clap::{Args, ValueEnum};
+use rayon::prelude::*;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +75,39 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Records transformed in parallel at a time (order is kept).
+const CHUNK: usize = 4096;
+
+/// One split item to its document (`None` = dropped, the empty audit API page).
+fn transform_item(
+    t: &Transformer,
+    dataset: Dataset,
+    item: &SplitItem,
+    now: i64,
+) -> Option<Document> {
+    match (item.oversize, std::str::from_utf8(&item.bytes)) {
+        (true, _) => Some(t.error_document(
+            dataset,
+            &String::from_utf8_lossy(&item.bytes),
+            &format!(
+                "record at line {} is larger than {MAX_RECORD_BYTES} bytes: kept its first bytes",
+                item.line
+            ),
+            now,
+        )),
+        (false, Err(e)) => Some(t.error_document(
+            dataset,
+            &String::from_utf8_lossy(&item.bytes),
+            &format!("record at line {} is not valid UTF-8: {e}", item.line),
+            now,
+        )),
+        (false, Ok(text)) => match t.transform(dataset, text, now) {
+            Outcome::Dropped => None,
+            Outcome::Doc(d) => Some(d),
+        },
+    }
+}
+
 pub fn run(args: TransformArgs) -> Result<Summary> {
     let dataset: Dataset = args.dataset.parse().map_err(anyhow::Error::msg)?;
     let geo = match &args.geoip_dir {
@@ -118,60 +154,51 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
 
     let mut s = Summary::default();
     let now = now_ms();
-    for item in RecordSplitter::new(input, MAX_RECORD_BYTES) {
-        let item = item.with_context(|| format!("reading {}", args.input))?;
-        s.records += 1;
-        let doc: Document = match (item.oversize, std::str::from_utf8(&item.bytes)) {
-            (true, _) => {
-                let text = String::from_utf8_lossy(&item.bytes);
-                t.error_document(
-                    dataset,
-                    &text,
-                    &format!("record at line {} is larger than {MAX_RECORD_BYTES} bytes: kept its first bytes", item.line),
-                    now,
-                )
-            }
-            (false, Err(e)) => {
-                let text = String::from_utf8_lossy(&item.bytes);
-                t.error_document(
-                    dataset,
-                    &text,
-                    &format!("record at line {} is not valid UTF-8: {e}", item.line),
-                    now,
-                )
-            }
-            (false, Ok(text)) => match t.transform(dataset, text, now) {
-                Outcome::Dropped => {
-                    s.dropped += 1;
-                    continue;
+    let mut records = RecordSplitter::new(input, MAX_RECORD_BYTES);
+    loop {
+        // Read a chunk, transform it on every core, write it in input order.
+        let mut chunk = Vec::with_capacity(CHUNK);
+        for item in records.by_ref().take(CHUNK) {
+            chunk.push(item.with_context(|| format!("reading {}", args.input))?);
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let results: Vec<Option<Document>> = chunk
+            .par_iter()
+            .map(|item| transform_item(&t, dataset, item, now))
+            .collect();
+        for (item, doc) in chunk.iter().zip(results) {
+            s.records += 1;
+            let Some(doc) = doc else {
+                s.dropped += 1;
+                continue;
+            };
+            if let Some(err) = &doc.error {
+                s.errors += 1;
+                tracing::warn!(line = item.line, dataset = dataset.name(), error = %err, "record failed the pipeline; written as a pipeline_error document");
+                if let Some(dl) = dead.as_mut() {
+                    let rec = serde_json::json!({
+                        "line": item.line,
+                        "dataset": dataset.event_dataset(),
+                        "error": err,
+                        "record": String::from_utf8_lossy(&item.bytes),
+                    });
+                    serde_json::to_writer(&mut *dl, &rec)?;
+                    dl.write_all(b"\n")?;
                 }
-                Outcome::Doc(d) => d,
-            },
-        };
-        if let Some(err) = &doc.error {
-            s.errors += 1;
-            tracing::warn!(line = item.line, dataset = dataset.name(), error = %err, "record failed the pipeline; written as a pipeline_error document");
-            if let Some(dl) = dead.as_mut() {
-                let rec = serde_json::json!({
-                    "line": item.line,
-                    "dataset": dataset.event_dataset(),
-                    "error": err,
-                    "record": String::from_utf8_lossy(&item.bytes),
-                });
-                serde_json::to_writer(&mut *dl, &rec)?;
-                dl.write_all(b"\n")?;
             }
-        }
-        if let Some(index) = &index {
-            serde_json::to_writer(
-                &mut out,
-                &serde_json::json!({"create": {"_index": index, "_id": doc.id}}),
-            )?;
+            if let Some(index) = &index {
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({"create": {"_index": index, "_id": doc.id}}),
+                )?;
+                out.write_all(b"\n")?;
+            }
+            out.write_all(doc.source.as_bytes())?;
             out.write_all(b"\n")?;
+            s.documents += 1;
         }
-        out.write_all(doc.source.as_bytes())?;
-        out.write_all(b"\n")?;
-        s.documents += 1;
     }
     out.flush().context("writing output")?;
     if let Some(mut dl) = dead {

@@ -1,0 +1,170 @@
+//! `cfship transform` end to end through the binary: Elastic's golden inputs in bulk format, bad
+//! input counted and dead-lettered, exit codes.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn shared(env: &str, sub: &str) -> Option<PathBuf> {
+    let p = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared")
+            .join(sub)
+    });
+    if p.is_dir() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} missing under CI=true",
+        p.display()
+    );
+    eprintln!("SKIPPED: {} not found (set {env})", p.display());
+    None
+}
+
+fn cfship() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cfship"))
+}
+
+#[test]
+fn golden_logpull_in_bulk_format_with_ids() {
+    let (Some(golden), Some(geoip)) = (
+        shared("CFSHIP_GOLDEN_DIR", "golden"),
+        shared("CFSHIP_GEOIP_DIR", "geoip"),
+    ) else {
+        return;
+    };
+    let dir = golden.join("elastic-cloudflare/logpull");
+    let out = cfship()
+        .args([
+            "transform",
+            "--dataset",
+            "logpull",
+            "--preserve-original",
+            "--format",
+            "bulk",
+            "--namespace",
+            "ci",
+        ])
+        .arg("--geoip-dir")
+        .arg(&geoip)
+        .arg("--input")
+        .arg(dir.join("test-http-json.log"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("4 records in, 4 documents out, 0 pipeline errors"),
+        "{stderr}"
+    );
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("test-http-json.log-expected.json")).unwrap(),
+    )
+    .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8);
+    for (pair, want) in lines
+        .chunks(2)
+        .zip(expected["expected"].as_array().unwrap())
+    {
+        let action = &pair[0]["create"];
+        assert_eq!(action["_index"], "logs-cloudflare.logpull-ci");
+        let mut doc = pair[1].clone();
+        let original = doc["event"]["original"].as_str().unwrap().to_string();
+        // _id = base64(SHA-1(0x00 ‖ event.original)), as Elasticsearch's fingerprint processor.
+        let py = Command::new("python3")
+            .args(["-c", "import sys,hashlib,base64;print(base64.b64encode(hashlib.sha1(b'\\x00'+sys.argv[1].encode()).digest()).decode())", &original])
+            .output();
+        if let Ok(py) = py {
+            if py.status.success() {
+                assert_eq!(action["_id"], String::from_utf8_lossy(&py.stdout).trim());
+            }
+        }
+        assert_eq!(doc["data_stream"]["namespace"], "ci");
+        let ev = doc["event"].as_object_mut().unwrap();
+        ev.remove("ingested");
+        ev.remove("dataset");
+        ev.remove("module");
+        doc.as_object_mut().unwrap().remove("data_stream");
+        assert_eq!(&doc, want);
+    }
+}
+
+#[test]
+fn bad_input_is_counted_dead_lettered_and_never_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.ndjson");
+    std::fs::write(
+        &input,
+        b"{\"action\":{\"result\":true,\"type\":\"login\"},\"id\":\"a\",\"when\":\"2024-01-01T00:00:00Z\"}\nnot json at all\n\xff\xfe\n{\"id\":\"b\"}{\"errors\":[],\"messages\":[],\"result\":[],\"success\":true}\n",
+    )
+    .unwrap();
+    let dead = tmp.path().join("dead.ndjson");
+    let out = cfship()
+        .args(["transform", "--dataset", "audit", "--input"])
+        .arg(&input)
+        .arg("--dead-letter")
+        .arg(&dead)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("5 records in, 4 documents out, 3 pipeline errors, 1 dropped"),
+        "{stderr}"
+    );
+    let docs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 4);
+    assert_eq!(docs[0]["event"]["kind"], "event");
+    for d in &docs[1..] {
+        assert_eq!(d["event"]["kind"], "pipeline_error");
+        assert!(d["error"]["message"].is_array());
+        assert!(d["event"]["original"].is_string());
+    }
+    let dl = std::fs::read_to_string(&dead).unwrap();
+    let dl: Vec<serde_json::Value> = dl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(dl.len(), 3);
+    assert_eq!(dl[0]["line"], 2);
+    assert_eq!(dl[0]["record"], "not json at all");
+    assert!(dl[1]["error"].as_str().unwrap().contains("not valid UTF-8"));
+    assert!(dl[2]["error"].as_str().unwrap().contains("[when]"));
+}
+
+#[test]
+fn io_and_usage_errors_exit_non_zero() {
+    let out = cfship()
+        .args([
+            "transform",
+            "--dataset",
+            "logpull",
+            "--input",
+            "/nonexistent/file.ndjson",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot open input /nonexistent/file.ndjson")
+    );
+    let out = cfship()
+        .args(["transform", "--dataset", "dns"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
