@@ -86,6 +86,24 @@ pub fn split_batches(sizes: &[usize], max_docs: usize, max_bytes: usize) -> Vec<
 /// The NDJSON body of a bulk request, gzipped when `gzip`. Returns (body, uncompressed length).
 pub(crate) fn build_body(items: &[Prepared], gzip: bool) -> (Bytes, usize) {
     let len: usize = items.iter().map(Prepared::wire_len).sum();
+    if gzip {
+        // stream straight into the encoder: no uncompressed copy of the batch in memory
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(len / 8 + 64),
+            flate2::Compression::fast(),
+        );
+        let mut ok = true;
+        for it in items {
+            ok &= enc.write_all(&it.action).is_ok()
+                && enc.write_all(b"\n").is_ok()
+                && enc.write_all(&it.req.source).is_ok()
+                && enc.write_all(b"\n").is_ok();
+        }
+        // Writing into a Vec cannot fail; fall back to the plain body if it somehow does.
+        if let (true, Ok(z)) = (ok, enc.finish()) {
+            return (Bytes::from(z), len);
+        }
+    }
     let mut raw = Vec::with_capacity(len);
     for it in items {
         raw.extend_from_slice(&it.action);
@@ -93,18 +111,7 @@ pub(crate) fn build_body(items: &[Prepared], gzip: bool) -> (Bytes, usize) {
         raw.extend_from_slice(&it.req.source);
         raw.push(b'\n');
     }
-    if !gzip {
-        return (Bytes::from(raw), len);
-    }
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(len / 6 + 64),
-        flate2::Compression::fast(),
-    );
-    // Writing into a Vec cannot fail; fall back to the raw body if it somehow does.
-    match enc.write_all(&raw).and_then(|_| enc.finish()) {
-        Ok(z) => (Bytes::from(z), len),
-        Err(_) => (Bytes::from(raw), len),
-    }
+    (Bytes::from(raw), len)
 }
 
 /// What to do with one bulk item.
