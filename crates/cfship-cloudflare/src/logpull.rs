@@ -89,6 +89,10 @@ pub const DEFAULT_FIELDS: &[&str] = &[
 pub const BOT_FIELDS: &[&str] = &["BotScore", "BotScoreSrc"];
 
 const MAX_WINDOW: Duration = Duration::from_secs(3600);
+/// A window whose stream failed this many times in a row is split in halves.
+const SPLIT_AFTER: u32 = 3;
+/// Windows are not split below 15 s (Cloudflare's suggestion for very busy zones).
+const MIN_SPLIT_SECS: i64 = 15;
 const RETENTION: Duration = Duration::from_secs(168 * 3600);
 
 #[derive(Clone, Debug)]
@@ -209,6 +213,7 @@ fn plan_window(
     now: DateTime<Utc>,
     extra_margin: Duration,
     limit_end: Option<DateTime<Utc>>,
+    window_cap: Duration,
 ) -> Option<Plan> {
     let mut latest_end = floor_secs(now - chrono_dur(cfg.end_lag));
     if let Some(l) = limit_end {
@@ -226,7 +231,11 @@ fn plan_window(
     if latest_end - start < chrono::Duration::seconds(1) {
         return None;
     }
-    let end = (start + chrono_dur(cfg.max_window.min(MAX_WINDOW))).min(latest_end);
+    let cap = window_cap
+        .min(cfg.max_window)
+        .min(MAX_WINDOW)
+        .max(Duration::from_secs(1));
+    let end = (start + chrono_dur(cap)).min(latest_end);
     Some(Plan { start, end, gap })
 }
 
@@ -314,6 +323,7 @@ impl WindowRunner {
         end: DateTime<Utc>,
         cancel: &CancellationToken,
         on_retry: &(dyn Fn(u32, &CfError) + Send + Sync),
+        split_after: Option<u32>,
     ) -> Result<u64, CfError> {
         let ctx = format!(
             "zone {} window [{}, {})",
@@ -341,6 +351,16 @@ impl WindowRunner {
                         tracing::error!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
                             attempt, delivered, error = %e, "Logpull window failed (not retryable)");
                         return Err(e);
+                    }
+                    if let Some(k) = split_after {
+                        if attempt >= k
+                            && matches!(e, CfError::Stream { .. })
+                            && end - start >= chrono::Duration::seconds(MIN_SPLIT_SECS * 2)
+                        {
+                            tracing::warn!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
+                                attempt, error = %e, "Logpull stream failed repeatedly: splitting the window in halves");
+                            return Err(e);
+                        }
                     }
                     if attempt >= policy.max_attempts.max(1) {
                         tracing::error!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
@@ -448,13 +468,17 @@ impl LogpullCollector {
         r.sstats
             .cursor_unix
             .store(cursor.timestamp(), Ordering::Relaxed);
+        // Shrinks after repeated stream failures (split in halves), grows back after successes.
+        let mut window_cap = cfg.max_window.min(MAX_WINDOW);
+        let mut clean_in_a_row = 0u32;
         loop {
             if cancel.is_cancelled() {
                 break;
             }
             let margin =
                 Duration::from_secs(self.extra_margin.load(Ordering::Relaxed).max(0) as u64);
-            let Some(plan) = plan_window(cfg, cursor, cfg.clock.now(), margin, None) else {
+            let Some(plan) = plan_window(cfg, cursor, cfg.clock.now(), margin, None, window_cap)
+            else {
                 break;
             };
             if let Some((gs, ge)) = plan.gap {
@@ -462,9 +486,19 @@ impl LogpullCollector {
                     "Logpull cursor is older than Cloudflare's 168h retention: the records received in \
                      [hole_start, hole_end) are lost and skipped");
             }
-            let n = match r.run(plan.start, plan.end, &cancel, &|_, _| {}).await {
+            let n = match r
+                .run(plan.start, plan.end, &cancel, &|_, _| {}, Some(SPLIT_AFTER))
+                .await
+            {
                 Ok(n) => n,
                 Err(CfError::Cancelled) => break,
+                Err(CfError::Stream { .. }) => {
+                    let len = (plan.end - plan.start).to_std().unwrap_or(window_cap);
+                    window_cap = (len / 2).max(Duration::from_secs(MIN_SPLIT_SECS as u64));
+                    clean_in_a_row = 0;
+                    summary.failed_attempts += 1;
+                    continue;
+                }
                 Err(e)
                     if e.is_logpull_too_early()
                         || matches!(&e, CfError::RetriesExhausted { last, .. } if last.is_logpull_too_early()) =>
@@ -488,6 +522,12 @@ impl LogpullCollector {
                 r.sstats.gap_seconds.fetch_add(secs, Ordering::Relaxed);
             }
             cursor = plan.end;
+            clean_in_a_row += 1;
+            if clean_in_a_row >= 4 {
+                // Grow back slowly after a split.
+                window_cap = (window_cap * 2).min(cfg.max_window.min(MAX_WINDOW));
+                clean_in_a_row = 0;
+            }
             summary.units_done += 1;
             summary.records += n;
             summary.cursor = Some(cursor);
@@ -549,7 +589,7 @@ pub async fn backfill_logpull(
     let mut windows = Vec::new();
     let mut summary = RunSummary::default();
     let mut cur = floor_secs(start);
-    while let Some(p) = plan_window(&cfg, cur, now, Duration::ZERO, Some(end)) {
+    while let Some(p) = plan_window(&cfg, cur, now, Duration::ZERO, Some(end), MAX_WINDOW) {
         if let Some((gs, ge)) = p.gap {
             tracing::warn!(zone = %cfg.zone_id, hole_start = %gs, hole_end = %ge,
                 "backfill range starts before Logpull's 168h retention: [hole_start, hole_end) cannot be fetched");
@@ -574,7 +614,7 @@ pub async fn backfill_logpull(
                 reason: err.to_string(),
             })
         };
-        let r = runner.run(s, e, cancel, &on_retry).await;
+        let r = runner.run(s, e, cancel, &on_retry, None).await;
         (s, e, r)
     }))
     .buffer_unordered(conc);
@@ -621,17 +661,49 @@ mod tests {
         let cfg = LogpullConfig::new("z", Auth::token("x"));
         let now = t("2026-11-25T12:00:30Z");
         // Cursor 30h back: first window is exactly 1h, starting at the cursor.
-        let p = plan_window(&cfg, t("2026-11-24T06:00:00Z"), now, Duration::ZERO, None).unwrap();
+        let p = plan_window(
+            &cfg,
+            t("2026-11-24T06:00:00Z"),
+            now,
+            Duration::ZERO,
+            None,
+            MAX_WINDOW,
+        )
+        .unwrap();
         assert_eq!(p.start, t("2026-11-24T06:00:00Z"));
         assert_eq!(p.end, t("2026-11-24T07:00:00Z"));
         assert!(p.gap.is_none());
         // Near now: ends at now − 1m (whole seconds).
-        let p = plan_window(&cfg, t("2026-11-25T11:50:00Z"), now, Duration::ZERO, None).unwrap();
+        let p = plan_window(
+            &cfg,
+            t("2026-11-25T11:50:00Z"),
+            now,
+            Duration::ZERO,
+            None,
+            MAX_WINDOW,
+        )
+        .unwrap();
         assert_eq!(p.end, t("2026-11-25T11:59:30Z"));
         // Caught up.
-        assert!(plan_window(&cfg, t("2026-11-25T11:59:30Z"), now, Duration::ZERO, None).is_none());
+        assert!(plan_window(
+            &cfg,
+            t("2026-11-25T11:59:30Z"),
+            now,
+            Duration::ZERO,
+            None,
+            MAX_WINDOW
+        )
+        .is_none());
         // Cursor beyond retention: clamped with a gap, start after now − 168h + margin.
-        let p = plan_window(&cfg, t("2026-11-01T00:00:00Z"), now, Duration::ZERO, None).unwrap();
+        let p = plan_window(
+            &cfg,
+            t("2026-11-01T00:00:00Z"),
+            now,
+            Duration::ZERO,
+            None,
+            MAX_WINDOW,
+        )
+        .unwrap();
         let edge = now - chrono::Duration::hours(168);
         assert!(p.start > edge + chrono::Duration::minutes(5));
         assert_eq!(p.gap.unwrap().0, t("2026-11-01T00:00:00Z"));

@@ -24,6 +24,7 @@ fn faults_on() -> Faults {
         rate_error_trailer: 0.12,
         rate_slow: 0.05,
         slow_ms: 30,
+        max_records_per_response: 0,
     }
 }
 
@@ -467,4 +468,51 @@ async fn daemon_run_stops_on_cancel_with_cursor_saved() {
     assert_eq!(sink.pending_len(), 0);
     assert!(z.cursor().unwrap().is_some() && a.cursor().unwrap().is_some());
     sim.shutdown().await;
+}
+
+/// A window too big for one response (Cloudflare ends it with `Error streaming data`) is split in halves
+/// until it fits; the cursor stays contiguous and every record arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_windows_are_split_in_halves() {
+    init_tracing();
+    let mut cfg = sim_config(13, vec![zone("zh", 100)], vec![]);
+    cfg.faults = Faults {
+        max_records_per_response: 2000,
+        ..Default::default()
+    };
+    let sim = start_sim(cfg.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+    let sink = TestSink::new();
+    let now = pinned_now();
+    let z = LogpullCollector::new(
+        client(&sim),
+        lp_cfg("zh", Auth::token(TOKEN), now, 2),
+        store,
+        sink.clone(),
+    )
+    .unwrap();
+    let r = z.run_once(CancellationToken::new()).await.unwrap();
+    let start = now - CDur::minutes(1) - CDur::hours(2);
+    let exp = simulator::expected_logpull_ray_ids(&cfg, "zh", start, now - CDur::minutes(1));
+    sink.assert_exactly_once(
+        &SourceId::Logpull {
+            zone_id: "zh".into(),
+        },
+        &exp,
+    );
+    assert!(r.units_done >= 8, "windows of <= 15 min: {r:?}");
+    let ok: Vec<_> = logpull_requests(&sim, "zh")
+        .into_iter()
+        .filter(|r| r.fault.is_none())
+        .collect();
+    let mut prev = start;
+    for q in &ok {
+        let (s, e) = (parse_t(&q.query["start"]), parse_t(&q.query["end"]));
+        assert_eq!(s, prev, "contiguous");
+        assert!(e - s <= CDur::minutes(30));
+        prev = e;
+    }
+    assert_eq!(prev, now - CDur::minutes(1));
+    assert!(sink.aborted() > 0);
 }

@@ -50,7 +50,8 @@ pub struct SimCredentials {
     pub keys: Vec<(String, String)>,
 }
 
-/// Fault knobs. Rates are probabilities per request (0.0–1.0).
+/// Fault knobs. Rates are fractions of the eligible requests (0.0–1.0), spread evenly with a
+/// seed-dependent phase: 0.1 = every 10th request, so a test gets the faults it asks for on every run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Faults {
     pub rate_429: f64,
@@ -63,6 +64,9 @@ pub struct Faults {
     pub rate_slow: f64,
     /// Delay of a slow response (before the headers, and once more in the middle of a Logpull body).
     pub slow_ms: u64,
+    /// Logpull: a response with more records than this ends with `Error streaming data` after that
+    /// many records (Cloudflare's answer when a response hits its 10 GiB / 10 min limits). 0 = off.
+    pub max_records_per_response: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -149,6 +153,10 @@ struct Shared {
     cfg: SimulatorConfig,
     faults: Mutex<Faults>,
     counter: AtomicU64,
+    /// Fault accumulators (429, 5xx, slow, truncated, trailer): a fault fires each time the running
+    /// sum of its rate crosses 1, so a rate of 0.1 means exactly every 10th eligible request (with a
+    /// seed-dependent phase). Tests get the faults they ask for, every run.
+    fault_acc: Mutex<[f64; 5]>,
     log: Mutex<Vec<RequestRecord>>,
 }
 
@@ -173,6 +181,23 @@ impl Shared {
         match self.log.lock() {
             Ok(mut l) => l.push(r),
             Err(p) => p.into_inner().push(r),
+        }
+    }
+    /// Whether fault `kind` fires for this request (see `fault_acc`).
+    fn fault_hit(&self, kind: usize, rate: f64) -> bool {
+        if rate <= 0.0 {
+            return false;
+        }
+        let mut g = match self.fault_acc.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g[kind] += rate.min(1.0);
+        if g[kind] >= 1.0 {
+            g[kind] -= 1.0;
+            true
+        } else {
+            false
         }
     }
     fn faults(&self) -> Faults {
@@ -262,10 +287,14 @@ pub async fn start(
     let local = listener
         .local_addr()
         .map_err(|source| SimulatorError::Bind { addr, source })?;
+    let seed_for_phase = cfg.seed;
     let shared = Arc::new(Shared {
         faults: Mutex::new(cfg.faults.clone()),
         cfg,
         counter: AtomicU64::new(0),
+        fault_acc: Mutex::new(std::array::from_fn(|i| {
+            (mix(seed_for_phase ^ i as u64) >> 11) as f64 / (1u64 << 53) as f64
+        })),
         log: Mutex::new(Vec::new()),
     });
     let app = Router::new()
@@ -501,7 +530,7 @@ fn check_auth(s: &Shared, h: &HeaderMap, verify_endpoint: bool) -> Authn {
 /// Injects 429 / 5xx / slow faults common to every data endpoint.
 async fn common_faults(s: &Shared, rng: &mut Rng) -> (Option<Response>, Option<&'static str>) {
     let f = s.faults();
-    if f.rate_429 > 0.0 && rng.chance(f.rate_429) {
+    if s.fault_hit(0, f.rate_429) {
         let body = json!({"success": false, "errors": [{"code": 971, "message": "Please wait and consider throttling your request speed"}], "messages": [], "result": null});
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
@@ -514,7 +543,7 @@ async fn common_faults(s: &Shared, rng: &mut Rng) -> (Option<Response>, Option<&
         }
         return (Some(r), Some("429"));
     }
-    if f.rate_5xx > 0.0 && rng.chance(f.rate_5xx) {
+    if s.fault_hit(1, f.rate_5xx) {
         let r = match rng.below(3) {
             0 => envelope_error(StatusCode::INTERNAL_SERVER_ERROR, 10001, "Internal server error"),
             1 => (
@@ -527,7 +556,7 @@ async fn common_faults(s: &Shared, rng: &mut Rng) -> (Option<Response>, Option<&
         };
         return (Some(r), Some("5xx"));
     }
-    if f.rate_slow > 0.0 && rng.chance(f.rate_slow) {
+    if s.fault_hit(2, f.rate_slow) {
         tokio::time::sleep(Duration::from_millis(f.slow_ms)).await;
         return (None, Some("slow"));
     }
@@ -791,9 +820,24 @@ async fn logpull(
     }
 
     let faults = s.faults();
-    let truncate = faults.rate_truncated > 0.0 && rng.chance(faults.rate_truncated);
-    let trailer =
-        !truncate && faults.rate_error_trailer > 0.0 && rng.chance(faults.rate_error_trailer);
+    let truncate = s.fault_hit(3, faults.rate_truncated);
+    let mut trailer = !truncate && s.fault_hit(4, faults.rate_error_trailer);
+    let mut limit_cut = None;
+    if !truncate && faults.max_records_per_response > 0 {
+        let mut n = 0u64;
+        for_each_record(
+            s.cfg.seed,
+            &zone,
+            z.records_per_minute,
+            start,
+            end,
+            |_, _| n += 1,
+        );
+        if n > faults.max_records_per_response {
+            trailer = true;
+            limit_cut = Some(faults.max_records_per_response);
+        }
+    }
     if truncate {
         fault = Some("truncated");
     } else if trailer {
@@ -802,7 +846,7 @@ async fn logpull(
     let cut_frac = rng.unit();
     let reset = rng.chance(0.5);
     let slow_mid = fault == Some("slow");
-    let total = if truncate || trailer {
+    let total = if (truncate || trailer) && limit_cut.is_none() {
         let mut n = 0u64;
         for_each_record(
             s.cfg.seed,
@@ -816,7 +860,7 @@ async fn logpull(
     } else {
         0
     };
-    let cut_at = ((total as f64) * cut_frac) as u64;
+    let cut_at = limit_cut.unwrap_or(((total as f64) * cut_frac) as u64);
     let gzip = s.cfg.gzip
         && h.get("accept-encoding")
             .and_then(|v| v.to_str().ok())
