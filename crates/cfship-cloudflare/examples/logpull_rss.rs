@@ -156,10 +156,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let summary = result?;
     let got = sink.records.load(Ordering::Relaxed);
     let bytes = sink.bytes.load(Ordering::Relaxed);
-    println!(
-        "window            [{start}, {end}) one request, gzip NDJSON, {} fields",
-        63
-    );
+    println!("window            [{start}, {end}) one request, gzip NDJSON, {n_fields} fields");
     println!(
         "records           {got} (ground truth {expected}, windows {})",
         summary.units_done
