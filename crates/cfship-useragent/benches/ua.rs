@@ -30,6 +30,9 @@ fn bench(c: &mut Criterion) {
     for (name, ua) in AGENTS {
         group.bench_function(*name, |b| b.iter(|| parser.parse(black_box(ua))));
     }
+    // Worst case for the engines: an oversized header (16 KiB of junk after a real agent).
+    let long = format!("{} {}", AGENTS[0].1, "x (y; z) ".repeat(16 * 1024 / 9));
+    group.bench_function("long_16k", |b| b.iter(|| parser.parse(black_box(&long))));
     group.finish();
 
     let cached = CachedParser::new(parser, 1000);

@@ -14,16 +14,17 @@
 //!   also accepts a final terminator (consuming it, which cannot change a result because every `$`
 //!   of the uap-core file ends its pattern outside any capturing group).
 //! * Escaped non-alphabetic characters are literals in Java; they are emitted as literals.
+//! * Java's `CASE_INSENSITIVE` (without `UNICODE_CASE`) folds ASCII letters only, while Rust's
+//!   flag also folds U+212A (Kelvin sign) and U+017F (long s) onto `k`/`s`: case-insensitive
+//!   patterns are translated by expanding each ASCII letter / letter range into both cases.
 //!
 //! Constructs that Rust's `regex` cannot express (look-around, back-references, possessive
 //! quantifiers, atomic groups, `\Q..\E`, inline flags, …) are rejected with an error rather than
 //! silently changing meaning. The embedded regexes file contains none of them (a test asserts
 //! that every pattern translates and compiles).
 //!
-//! Known divergences that are not emulated (they need characters that do not occur in HTTP
-//! `User-Agent` headers): Java refuses `$` *between* a final `\r\n` pair, and Java's
-//! case-insensitive flag folds ASCII only while Rust's also folds U+212A (Kelvin sign) and U+017F
-//! (long s) onto `k`/`s`.
+//! One known divergence is not emulated (it needs a line terminator inside a `User-Agent`
+//! header): Java refuses `$` *between* a final `\r\n` pair.
 
 /// `.` in Java: any character except a line terminator.
 const DOT: &str = r"[^\n\r\x{85}\x{2028}\x{2029}]";
@@ -57,10 +58,52 @@ fn is_rust_meta(c: char) -> bool {
     )
 }
 
+/// Pushes a class member, adding the other ASCII case when folding.
+fn push_class_char(out: &mut String, c: char, fold: bool) {
+    out.push(c);
+    if fold && c.is_ascii_alphabetic() {
+        out.push(if c.is_ascii_lowercase() {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+    }
+}
+
+/// Pushes a class range `lo-hi`; when folding, also the other-case image of its ASCII letters
+/// (Java's case-insensitive range test: `c`, `lower(c)` or `upper(c)` is in the range).
+fn push_class_range(out: &mut String, lo: char, hi: char, fold: bool) {
+    out.push(lo);
+    out.push('-');
+    out.push(hi);
+    if !fold {
+        return;
+    }
+    for (from, to, shift_up) in [('a', 'z', true), ('A', 'Z', false)] {
+        let (start, end) = (lo.max(from), hi.min(to));
+        if start <= end {
+            let map = |c: char| {
+                if shift_up {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            };
+            out.push(map(start));
+            out.push('-');
+            out.push(map(end));
+        }
+    }
+}
+
 /// Translates a Java regular expression into an equivalent Rust `regex` pattern.
 ///
+/// `case_insensitive` is Java's `CASE_INSENSITIVE` flag (without `UNICODE_CASE`): ASCII letters
+/// match both cases, nothing else folds. It is emulated by expanding letters into both cases, so
+/// the result must be compiled *without* Rust's (Unicode) case-insensitive flag.
+///
 /// Returns a human-readable reason when the pattern uses a construct that cannot be translated.
-pub(crate) fn translate(java: &str) -> Result<String, String> {
+pub(crate) fn translate(java: &str, case_insensitive: bool) -> Result<String, String> {
     let chars: Vec<char> = java.chars().collect();
     let mut out = String::with_capacity(java.len() + 16);
     // Depth of (possibly nested) character classes we are in.
@@ -121,6 +164,9 @@ pub(crate) fn translate(java: &str) -> Result<String, String> {
                             out.push('\\');
                             out.push(e);
                         }
+                        'x' | 'u' if case_insensitive => {
+                            return Err("numeric escape in a case-insensitive pattern".into());
+                        }
                         'x' => {
                             // `\xhh` and `\x{h…h}` have the same syntax in both dialects.
                             out.push_str("\\x");
@@ -137,6 +183,13 @@ pub(crate) fn translate(java: &str) -> Result<String, String> {
                         }
                         e if e.is_ascii_alphanumeric() => {
                             return Err(format!("unsupported escape \\{e}"));
+                        }
+                        _ if in_class
+                            && case_insensitive
+                            && chars.get(i + 1) == Some(&'-')
+                            && chars.get(i + 2) != Some(&']') =>
+                        {
+                            return Err("escaped range start in a case-insensitive class".into());
                         }
                         e => {
                             // Any other escaped character is a literal in Java.
@@ -171,7 +224,19 @@ pub(crate) fn translate(java: &str) -> Result<String, String> {
             '&' | '-' | '~' if in_class && next == Some(c) => {
                 return Err(format!("class set operator `{c}{c}`"));
             }
-            _ if in_class => out.push(c),
+            _ if in_class => {
+                let range_end = chars.get(i + 2).copied();
+                match (next, range_end) {
+                    (Some('-'), Some(hi)) if !matches!(hi, ']' | '\\' | '[') => {
+                        if hi < c {
+                            return Err(format!("invalid class range {c}-{hi}"));
+                        }
+                        push_class_range(&mut out, c, hi, case_insensitive);
+                        i += 2;
+                    }
+                    _ => push_class_char(&mut out, c, case_insensitive),
+                }
+            }
             '.' => out.push_str(DOT),
             '$' => out.push_str(DOLLAR),
             '(' => {
@@ -212,6 +277,11 @@ pub(crate) fn translate(java: &str) -> Result<String, String> {
                 i += rest[..=end].chars().count() - 1;
                 after_quantifier = true;
             }
+            _ if case_insensitive && c.is_ascii_alphabetic() => {
+                out.push('[');
+                push_class_char(&mut out, c, true);
+                out.push(']');
+            }
             _ => out.push(c),
         }
         i += 1;
@@ -227,7 +297,11 @@ mod tests {
     use super::translate;
 
     fn rx(java: &str) -> regex::Regex {
-        let t = translate(java).unwrap_or_else(|e| panic!("{java}: {e}"));
+        rx_ci(java, false)
+    }
+
+    fn rx_ci(java: &str, ci: bool) -> regex::Regex {
+        let t = translate(java, ci).unwrap_or_else(|e| panic!("{java}: {e}"));
         regex::Regex::new(&t).unwrap_or_else(|e| panic!("{java} -> {t}: {e}"))
     }
 
@@ -283,6 +357,25 @@ mod tests {
     }
 
     #[test]
+    fn case_insensitivity_folds_ascii_only() {
+        let r = rx_ci(r"^Samsung-S[a-z]?\d+[KU]x$", true);
+        assert!(r.is_match("SAMSUNG-S7350kX"));
+        assert!(r.is_match("samsung-sb1ux"));
+        // U+017F LONG S and U+212A KELVIN SIGN fold to s / k in Unicode, not in Java's ASCII mode.
+        assert!(!r.is_match("\u{17f}amsung-s1kx"));
+        assert!(!r.is_match("samsung-s1\u{212a}x"));
+        assert!(!r.is_match("samsung-s\u{17f}1kx"));
+        let r = rx_ci(r"^[^a]+$", true);
+        assert!(!r.is_match("A"));
+        assert!(r.is_match("b"));
+        let r = rx_ci(r"^[ -/]+$", true);
+        assert!(r.is_match(" -/"));
+        let r = rx_ci(r"^[A-Z0-9]+$", false);
+        assert!(!r.is_match("a"));
+        assert!(rx_ci("^[A-Z0-9]+$", true).is_match("a9Z"));
+    }
+
+    #[test]
     fn escaped_punctuation_is_literal() {
         assert!(rx(r"^a\ b\!\/\-$").is_match("a b!/-"));
         assert!(rx(r"^[\!\-_]+$").is_match("!-_"));
@@ -306,7 +399,7 @@ mod tests {
             r"(?=a)", r"(?!a)", r"(?<=a)b", r"(?<!a)b", r"(a)\1", r"a++", r"a*+", r"(?>a)",
             r"(?i)a", r"\Qa\E", r"\p{L}", r"[a&&b]", r"[]a]", r"a{x}", r"[a", "a\\",
         ] {
-            assert!(translate(p).is_err(), "{p} should be rejected");
+            assert!(translate(p, false).is_err(), "{p} should be rejected");
         }
     }
 }

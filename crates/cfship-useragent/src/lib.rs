@@ -318,20 +318,19 @@ fn build_section(root: &Yaml, keys: &SectionKeys) -> Result<Section, Error> {
             )));
         };
         let case_insensitive = field("regex_flag")?.as_deref() == Some("i");
-        let translated = java::translate(&java_regex).map_err(|reason| Error::Unsupported {
-            section,
-            index,
-            reason,
-        })?;
-        let mut options = regex_filtered::Options::new();
-        options.case_insensitive(case_insensitive);
-        builder = builder
-            .push_opt(&translated, &options)
-            .map_err(|e| Error::Regex {
+        let translated = java::translate(&java_regex, case_insensitive).map_err(|reason| {
+            Error::Unsupported {
                 section,
                 index,
-                message: e.to_string(),
-            })?;
+                reason,
+            }
+        })?;
+        // Case folding is already expanded (ASCII only, like Java) by the translation.
+        builder = builder.push(&translated).map_err(|e| Error::Regex {
+            section,
+            index,
+            message: e.to_string(),
+        })?;
         let mut rule = Rule {
             name: field(keys.name)?,
             ..Rule::default()
