@@ -342,22 +342,18 @@ impl CloudflareClient {
         }
     }
 
-    /// GET an enveloped endpoint with retries. `success:false` is an error.
-    pub async fn get_envelope(
-        &self,
-        auth: &Auth,
-        path: &str,
-        query: &[(&str, String)],
-        context: &str,
-    ) -> Result<Envelope, CfError> {
-        let url = self.url(path, query)?;
+    /// Runs `f` with the retry policy (backoff + jitter; a 429 waits for Retry-After via the limiter).
+    async fn retrying<T, F, Fut>(&self, context: &str, f: F) -> Result<T, CfError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CfError>>,
+    {
         let policy = self.inner.cfg.retry.clone();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let res = self.get_envelope_once(auth, &url, context).await;
-            match res {
-                Ok(e) => return Ok(e),
+            match f().await {
+                Ok(v) => return Ok(v),
                 Err(e) => {
                     self.inner
                         .stats
@@ -386,6 +382,57 @@ impl CloudflareClient {
                 }
             }
         }
+    }
+
+    /// GET an enveloped endpoint with retries. `success:false` is an error.
+    pub async fn get_envelope(
+        &self,
+        auth: &Auth,
+        path: &str,
+        query: &[(&str, String)],
+        context: &str,
+    ) -> Result<Envelope, CfError> {
+        let url = self.url(path, query)?;
+        self.retrying(context, || self.get_envelope_once(auth, &url, context))
+            .await
+    }
+
+    /// `GET /zones/{zone}/logs/received/fields`: every field name Logpull accepts for the zone (for
+    /// validating `fields` in `cfship check`). The answer is a bare `{name: description}` object.
+    pub async fn logpull_fields(&self, auth: &Auth, zone: &str) -> Result<Vec<String>, CfError> {
+        let ctx = format!("zone {zone}: list Logpull fields");
+        let url = self.url(&format!("zones/{zone}/logs/received/fields"), &[])?;
+        let body = self
+            .retrying(&ctx, || async {
+                let resp = self.send_once(auth, &url, None, true, &ctx).await?;
+                read_body_limited(resp, self.inner.cfg.idle_body_timeout, 16 << 20, &ctx).await
+            })
+            .await?;
+        let m: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&body).map_err(|e| CfError::Decode {
+                context: ctx.clone(),
+                reason: format!("expected a JSON object of field names: {e}"),
+            })?;
+        Ok(m.keys().cloned().collect())
+    }
+
+    /// `GET /accounts/{account}/tokens/verify` for account-owned API tokens (they are invisible to
+    /// `/user/tokens/verify`).
+    pub async fn verify_account_token(
+        &self,
+        auth: &Auth,
+        account: &str,
+    ) -> Result<TokenStatus, CfError> {
+        let ctx = format!("account {account}: verify API token");
+        let env = self
+            .get_envelope(
+                auth,
+                &format!("accounts/{account}/tokens/verify"),
+                &[],
+                &ctx,
+            )
+            .await?;
+        decode_result(&env, &ctx)
     }
 
     async fn get_envelope_once(

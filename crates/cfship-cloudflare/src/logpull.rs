@@ -362,6 +362,10 @@ impl WindowRunner {
                             return Err(e);
                         }
                     }
+                    if split_after.is_some() && e.is_logpull_too_late() {
+                        // The collector re-plans with a larger end lag.
+                        return Err(e);
+                    }
                     if attempt >= policy.max_attempts.max(1) {
                         tracing::error!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
                             attempt, delivered, error = %e, "Logpull window failed, giving up for now");
@@ -398,6 +402,8 @@ pub struct LogpullCollector {
     retention_checked: AtomicBool,
     /// Extra retention margin learnt from "too early" answers (server clock ahead), seconds.
     extra_margin: AtomicI64,
+    /// Extra end lag learnt from "too late" answers (server clock behind), seconds.
+    extra_lag: AtomicI64,
 }
 
 impl LogpullCollector {
@@ -413,6 +419,7 @@ impl LogpullCollector {
             store,
             retention_checked: AtomicBool::new(false),
             extra_margin: AtomicI64::new(0),
+            extra_lag: AtomicI64::new(0),
         })
     }
 
@@ -477,8 +484,12 @@ impl LogpullCollector {
             }
             let margin =
                 Duration::from_secs(self.extra_margin.load(Ordering::Relaxed).max(0) as u64);
-            let Some(plan) = plan_window(cfg, cursor, cfg.clock.now(), margin, None, window_cap)
-            else {
+            let now = cfg.clock.now();
+            let extra_lag = self.extra_lag.load(Ordering::Relaxed).max(0);
+            let limit = (extra_lag > 0).then(|| {
+                floor_secs(now - chrono_dur(cfg.end_lag) - chrono::Duration::seconds(extra_lag))
+            });
+            let Some(plan) = plan_window(cfg, cursor, now, margin, limit, window_cap) else {
                 break;
             };
             if let Some((gs, ge)) = plan.gap {
@@ -496,6 +507,15 @@ impl LogpullCollector {
                     let len = (plan.end - plan.start).to_std().unwrap_or(window_cap);
                     window_cap = (len / 2).max(Duration::from_secs(MIN_SPLIT_SECS as u64));
                     clean_in_a_row = 0;
+                    summary.failed_attempts += 1;
+                    continue;
+                }
+                Err(e) if e.is_logpull_too_late() => {
+                    // The server clock is behind ours: keep windows further from now.
+                    let l = (self.extra_lag.load(Ordering::Relaxed) + 30).min(900);
+                    self.extra_lag.store(l, Ordering::Relaxed);
+                    tracing::warn!(zone = %cfg.zone_id, extra_end_lag_secs = l,
+                        "Cloudflare says the window is too late (its clock is behind): ending windows earlier");
                     summary.failed_attempts += 1;
                     continue;
                 }

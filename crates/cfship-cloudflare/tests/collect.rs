@@ -516,3 +516,43 @@ async fn oversized_windows_are_split_in_halves() {
     assert_eq!(prev, now - CDur::minutes(1));
     assert!(sink.aborted() > 0);
 }
+
+/// A server clock behind ours ("too late" answers) makes the collector end windows earlier instead of
+/// failing; it still catches up and commits every record of the windows it fetched exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_clock_behind_is_absorbed() {
+    init_tracing();
+    let mut cfg = sim_config(17, vec![zone("zc", 5)], vec![]);
+    cfg.clock_offset_secs = -50;
+    let sim = start_sim(cfg.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+    let sink = TestSink::new();
+    let start = pinned_now() - CDur::hours(2);
+    store
+        .save("logpull-zc", &LogpullCursor { next_start: start })
+        .unwrap();
+    let mut lc = LogpullConfig::new("zc", Auth::token(TOKEN));
+    lc.clock = Clock::System;
+    let z = LogpullCollector::new(client(&sim), lc, store.clone(), sink.clone()).unwrap();
+    let r = z.run_once(CancellationToken::new()).await.unwrap();
+    let end = r.cursor.unwrap();
+    let server_now = chrono::Utc::now() - CDur::seconds(50);
+    assert!(
+        end <= server_now - CDur::minutes(1) && end > server_now - CDur::minutes(3),
+        "{end}"
+    );
+    let reqs = logpull_requests(&sim, "zc");
+    assert!(reqs.iter().any(|r| r.status == 400), "the skew was noticed");
+    assert!(
+        reqs.iter().filter(|r| r.status == 400).count() <= 2,
+        "and learnt quickly"
+    );
+    let exp = simulator::expected_logpull_ray_ids(&cfg, "zc", start, end);
+    sink.assert_exactly_once(
+        &SourceId::Logpull {
+            zone_id: "zc".into(),
+        },
+        &exp,
+    );
+}

@@ -244,6 +244,21 @@ async fn auth_failures_quote_code_10000_and_are_not_retried() {
     let ok = client.verify_token(&Auth::token(TOKEN)).await.unwrap();
     assert_eq!(ok.status, "active");
     client.verify_token(&Auth::key(EMAIL, KEY)).await.unwrap();
+    assert_eq!(
+        client
+            .verify_account_token(&Auth::token(TOKEN), "aa")
+            .await
+            .unwrap()
+            .status,
+        "active"
+    );
+    let fields = client
+        .logpull_fields(&Auth::token(TOKEN), "za")
+        .await
+        .unwrap();
+    for f in cfship_cloudflare::DEFAULT_FIELDS {
+        assert!(fields.iter().any(|x| x == f), "{f} listed");
+    }
     client
         .audit_readable(&Auth::key(EMAIL, KEY), "aa")
         .await

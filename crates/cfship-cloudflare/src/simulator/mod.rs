@@ -300,6 +300,10 @@ pub async fn start(
     let app = Router::new()
         .route("/client/v4/user/tokens/verify", get(verify))
         .route("/client/v4/user", get(user))
+        .route(
+            "/client/v4/accounts/{account}/tokens/verify",
+            get(verify_account),
+        )
         .route("/client/v4/zones/{zone}/logs/received", get(logpull))
         .route("/client/v4/zones/{zone}/logs/received/fields", get(fields))
         .route(
@@ -577,6 +581,32 @@ async fn verify(State(s): State<Arc<Shared>>, h: HeaderMap) -> Response {
     s.record("/user/tokens/verify", &q, 200, None);
     envelope_ok(
         json!({"id": format!("{:032x}", mix(s.cfg.seed)), "status": "active", "not_before": null, "expires_on": null}),
+        None,
+    )
+}
+
+async fn verify_account(
+    State(s): State<Arc<Shared>>,
+    Path(account): Path<String>,
+    h: HeaderMap,
+) -> Response {
+    let path = format!("/accounts/{account}/tokens/verify");
+    let q = HashMap::new();
+    if s.cfg.account(&account).is_none() {
+        s.record(&path, &q, 400, None);
+        return unknown_object(&path);
+    }
+    if h.get("authorization").is_none() {
+        s.record(&path, &q, 400, None);
+        return envelope_error(StatusCode::BAD_REQUEST, 1000, "Invalid API Token");
+    }
+    if let Authn::Fail(r) = check_auth(&s, &h, true) {
+        s.record(&path, &q, r.status().as_u16(), None);
+        return r;
+    }
+    s.record(&path, &q, 200, None);
+    envelope_ok(
+        json!({"id": format!("{:032x}", mix(s.cfg.seed ^ fnv(&account))), "status": "active", "not_before": null, "expires_on": null}),
         None,
     )
 }
