@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 
-use cfship_elasticsearch::{data_stream_name, ElasticsearchSink, EsError, SinkStats};
+use cfship_elasticsearch::{
+    data_stream_name, template_body, Dataset, ElasticsearchSink, EsError, SinkStats,
+    TemplateOutcome, TEMPLATE_VERSION,
+};
 
 /// Stops a dedicated instance when the test ends, pass or fail.
 struct Instance {
@@ -90,6 +93,7 @@ async fn es8_restart_mid_run_loses_nothing_and_duplicates_nothing() {
     cfg.timeout = Duration::from_secs(5);
     let sink = ElasticsearchSink::connect(cfg).await.expect("connect");
     sink.ensure_templates().await.expect("templates");
+    template_versions_and_fleet_precedence(&sink, &url, &ns).await;
     let index = data_stream_name("logpull", &ns);
 
     let first = synthetic_docs(&ns, 300, "a");
@@ -196,4 +200,120 @@ async fn es8_write_queue_rejections_are_retried() {
     assert_eq!(Es::new(&url).count(&index, None).await, 1500);
     eprintln!("{test}: {rejected} rejections retried");
     drop(inst);
+}
+
+/// Template upgrade rules and a Fleet-like template with a higher priority (on the dedicated instance:
+/// template names are cluster-wide).
+async fn template_versions_and_fleet_precedence(sink: &ElasticsearchSink, url: &str, ns: &str) {
+    let es = Es::new(url);
+    let ds = Dataset::Audit;
+    let name = ds.template_name();
+    let put = |body: Value| {
+        let es = &es;
+        let name = name.clone();
+        async move {
+            let (s, b) = es
+                .req(
+                    reqwest::Method::PUT,
+                    &format!("/_index_template/{name}"),
+                    Some(body),
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+        }
+    };
+    let ours = template_body(ds, sink.backend());
+    let with_version = |v: u64| {
+        let mut b = ours.clone();
+        b["version"] = json!(v);
+        b["_meta"]["version"] = json!(v);
+        b
+    };
+    // an older cfship template is upgraded
+    put(with_version(0)).await;
+    let out = sink.ensure_templates().await.expect("ensure");
+    assert!(
+        out.iter().any(
+            |o| matches!(o, TemplateOutcome::Upgraded { name: n, from: Some(0), .. } if *n == name)
+        ),
+        "{out:?}"
+    );
+    // a newer one (newer cfship, or the user's) is left alone, and `check` accepts it
+    put(with_version(TEMPLATE_VERSION + 98)).await;
+    let out = sink.ensure_templates().await.expect("ensure");
+    assert!(out.iter().any(|o| matches!(o, TemplateOutcome::KeptNewer { installed, .. } if *installed == TEMPLATE_VERSION + 98)), "{out:?}");
+    let (_, b) = es
+        .req(
+            reqwest::Method::GET,
+            &format!("/_index_template/{name}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        b["index_templates"][0]["index_template"]["_meta"]["version"],
+        json!(TEMPLATE_VERSION + 98)
+    );
+    let checks = sink.check().await;
+    let c = checks
+        .iter()
+        .find(|c| c.name == format!("template {name}"))
+        .expect("template check");
+    assert!(c.ok && c.detail.contains("newer"), "{c:?}");
+    put(ours.clone()).await;
+    let out = sink.ensure_templates().await.expect("ensure");
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, TemplateOutcome::Unchanged { .. })),
+        "{out:?}"
+    );
+
+    // Fleet's template (priority 200, same pattern, a default ingest pipeline) wins for new data streams;
+    // cfship's documents are still indexed once, without running that pipeline (pipeline=_none).
+    let fleet = json!({
+        "index_patterns": [ds.index_pattern()],
+        "priority": 200,
+        "data_stream": {},
+        "template": {
+            "settings": {"index.default_pipeline": "logs-cloudflare.audit-2.22.0"},
+            "mappings": {"properties": {"cloudflare": {"properties": {"audit": {"properties": {
+                "owner": {"properties": {"id": {"type": "keyword"}}}}}}}}}
+        }
+    });
+    let (s, b) = es
+        .req(
+            reqwest::Method::PUT,
+            &format!("/_index_template/{}", ds.fleet_template_name()),
+            Some(fleet),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let checks = sink.check().await;
+    assert!(
+        checks
+            .iter()
+            .any(|c| c.name.starts_with("template precedence")
+                && c.detail.contains(&ds.fleet_template_name())),
+        "{checks:#?}"
+    );
+    let index = data_stream_name("audit", ns);
+    let docs = golden_docs("audit", ns);
+    let ack = sink
+        .index(requests(&index, &docs))
+        .await
+        .expect("index under Fleet's template");
+    assert_eq!(ack.created, docs.len() as u64, "{ack:?}");
+    assert_eq!(es.count(&index, None).await, docs.len() as u64);
+    let (s, b) = es
+        .req(reqwest::Method::GET, &format!("/{index}/_settings"), None)
+        .await;
+    assert_eq!(s, 200);
+    let settings = b
+        .as_object()
+        .and_then(|m| m.values().next())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        settings["settings"]["index"]["default_pipeline"],
+        json!("logs-cloudflare.audit-2.22.0")
+    );
 }
