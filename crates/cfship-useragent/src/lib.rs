@@ -30,7 +30,7 @@
 mod java;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -71,6 +71,9 @@ pub enum Error {
         /// The engine's message.
         message: String,
     },
+    /// The process-wide parser of [`UserAgentParser::shared`] failed to build (earlier).
+    #[error("embedded user-agent regexes failed to build: {0}")]
+    Shared(String),
     /// The literal prefilter over a section could not be built.
     #[error("{section}: building the prefilter failed: {message}")]
     Prefilter {
@@ -375,6 +378,17 @@ impl UserAgentParser {
         Self::from_yaml(REGEXES_YAML)
     }
 
+    /// The process-wide parser over the embedded regexes, compiled on first use and then shared
+    /// (building costs a few hundred milliseconds, so callers that create several
+    /// [`CachedParser`]s, e.g. one per test, should not each compile their own).
+    pub fn shared() -> Result<Arc<Self>, Error> {
+        static SHARED: OnceLock<Result<Arc<UserAgentParser>, String>> = OnceLock::new();
+        match SHARED.get_or_init(|| Self::new().map(Arc::new).map_err(|e| e.to_string())) {
+            Ok(parser) => Ok(Arc::clone(parser)),
+            Err(message) => Err(Error::Shared(message.clone())),
+        }
+    }
+
     /// Builds a parser from a regexes file in uap-core / Elasticsearch `regex_file` format
     /// (like a custom `regex_file` of the processor).
     pub fn from_yaml(yaml: &str) -> Result<Self, Error> {
@@ -453,9 +467,13 @@ impl CachedParser {
         }
     }
 
-    /// A cached parser over the embedded regexes with [`DEFAULT_CACHE_CAPACITY`].
+    /// A cache of [`DEFAULT_CACHE_CAPACITY`] entries in front of the process-wide parser over
+    /// the embedded regexes ([`UserAgentParser::shared`]).
     pub fn with_default_regexes() -> Result<Self, Error> {
-        Ok(Self::new(UserAgentParser::new()?, DEFAULT_CACHE_CAPACITY))
+        Ok(Self::new(
+            UserAgentParser::shared()?,
+            DEFAULT_CACHE_CAPACITY,
+        ))
     }
 
     /// Same result as [`UserAgentParser::parse`], served from the cache when possible.

@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 use cfship_useragent::{CachedParser, Details, UserAgent, UserAgentParser, VersionedName};
 
 fn parser() -> &'static UserAgentParser {
-    static PARSER: OnceLock<UserAgentParser> = OnceLock::new();
-    PARSER.get_or_init(|| match UserAgentParser::new() {
+    static PARSER: OnceLock<Arc<UserAgentParser>> = OnceLock::new();
+    PARSER.get_or_init(|| match UserAgentParser::shared() {
         Ok(p) => p,
         Err(e) => panic!("embedded regexes must load: {e}"),
     })
@@ -219,7 +219,7 @@ fn very_long_string_is_parsed() {
 
 #[test]
 fn cached_parser_returns_the_uncached_result_and_bounds_its_size() {
-    let cached = CachedParser::new(Arc::new(UserAgentParser::new().expect("regexes")), 64);
+    let cached = CachedParser::new(UserAgentParser::shared().expect("regexes"), 64);
     let ua = "WordPress/5.2.2;https://cf-analytics.com";
     let first = cached.parse(ua);
     let second = cached.parse(ua);
@@ -248,15 +248,27 @@ fn cached_parser_returns_the_uncached_result_and_bounds_its_size() {
     assert_eq!(*a, *b);
     assert!(!Arc::ptr_eq(&a, &b));
 
-    let uncached = CachedParser::new(UserAgentParser::new().expect("regexes"), 0);
+    let uncached = CachedParser::new(UserAgentParser::shared().expect("regexes"), 0);
     assert_eq!(*uncached.parse(ua), parser().parse(ua));
     assert!(uncached.is_empty());
 }
 
 #[test]
+fn default_cached_parsers_share_one_compiled_parser() {
+    let a = CachedParser::with_default_regexes().expect("regexes");
+    let b = CachedParser::with_default_regexes().expect("regexes");
+    assert!(std::ptr::eq(a.parser(), b.parser()));
+    let shared = UserAgentParser::shared().expect("regexes");
+    assert!(std::ptr::eq(a.parser(), &*shared));
+    // Separate caches.
+    a.parse("curl/7.68.0");
+    assert_eq!((a.len(), b.len()), (1, 0));
+}
+
+#[test]
 fn cached_parser_is_usable_from_many_threads() {
     let cached = Arc::new(CachedParser::new(
-        UserAgentParser::new().expect("regexes"),
+        UserAgentParser::shared().expect("regexes"),
         128,
     ));
     let agents = [

@@ -12,7 +12,7 @@ use cfship_useragent::{UserAgent, UserAgentParser};
 fn compare(path: &std::path::Path) -> usize {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let parser = UserAgentParser::new().expect("regexes");
+    let parser = UserAgentParser::shared().expect("regexes");
     let mut mismatches = Vec::new();
     let mut count = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {

@@ -123,7 +123,7 @@ device_parsers:
 /// same patterns (file order, first match with a name wins) over a varied corpus.
 #[test]
 fn prefilter_agrees_with_sequential_scan() {
-    let parser = UserAgentParser::new().expect("regexes");
+    let parser = UserAgentParser::shared().expect("regexes");
     let brute = BruteForce::new();
     let mut corpus: Vec<String> = CORPUS.iter().map(|s| (*s).to_owned()).collect();
     // Mix fragments so that many patterns' literals occur in unusual combinations.

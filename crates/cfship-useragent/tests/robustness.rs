@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 fn parser() -> &'static CachedParser {
     static PARSER: OnceLock<CachedParser> = OnceLock::new();
-    PARSER.get_or_init(|| CachedParser::new(UserAgentParser::new().expect("regexes"), 256))
+    PARSER.get_or_init(|| CachedParser::new(UserAgentParser::shared().expect("regexes"), 256))
 }
 
 /// Pieces of real user agents, so generated strings reach deep into the pattern lists.
