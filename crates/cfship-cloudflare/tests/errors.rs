@@ -625,3 +625,73 @@ async fn simulated_data_is_varied_and_realistic() {
         "ascending"
     );
 }
+
+/// A body that stalls longer than the idle timeout is a failed window (never a silent stall); the retry
+/// succeeds once the server is healthy again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_body_hits_the_idle_timeout_and_is_retried() {
+    init_tracing();
+    let mut cfg = sim_config(41, vec![zone("zi", 400)], vec![]);
+    cfg.faults = Faults {
+        rate_slow: 1.0,
+        slow_ms: 800,
+        ..Default::default()
+    };
+    let sim = Arc::new(start_sim(cfg.clone()).await);
+    let mut ccfg = ClientConfig::with_api_url(&sim.url()).unwrap();
+    ccfg.idle_body_timeout = Duration::from_millis(250);
+    ccfg.retry = RetryPolicy {
+        max_attempts: 5,
+        initial_backoff: Duration::from_millis(300),
+        max_backoff: Duration::from_millis(300),
+    };
+    let client = CloudflareClient::new(ccfg).unwrap();
+    let sim2 = sim.clone();
+    let w = tokio::spawn(async move {
+        while !sim2
+            .requests()
+            .iter()
+            .any(|r| r.fault.as_deref() == Some("slow") && r.path.ends_with("/logs/received"))
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        sim2.set_faults(Faults::default());
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+    let sink = TestSink::new();
+    let now = pinned_now();
+    let mut c = lp("zi", Auth::token(TOKEN), now, 20);
+    c.check_retention = false;
+    let z = LogpullCollector::new(client.clone(), c, store, sink.clone()).unwrap();
+    z.run_once(CancellationToken::new()).await.unwrap();
+    w.await.unwrap();
+    assert!(
+        client.stats().snapshot().stream_failures >= 1,
+        "the stall was detected"
+    );
+    let exp = simulator::expected_logpull_ray_ids(
+        &cfg,
+        "zi",
+        now - CDur::minutes(21),
+        now - CDur::minutes(1),
+    );
+    sink.assert_exactly_once(
+        &SourceId::Logpull {
+            zone_id: "zi".into(),
+        },
+        &exp,
+    );
+}
+
+#[test]
+fn simulator_config_accepts_partial_json() {
+    let c: simulator::SimulatorConfig = serde_json::from_str(
+        r#"{"seed": 5, "zones": [{"id": "z1"}], "accounts": [{"id": "a1", "events_per_hour": 3}],
+            "credentials": {"tokens": ["t"]}, "faults": {"rate_5xx": 0.1}}"#,
+    )
+    .unwrap();
+    assert!(c.zones[0].retention_enabled && c.zones[0].records_per_minute == 60);
+    assert!(c.newline_separated && c.gzip);
+    assert_eq!(c.faults.rate_5xx, 0.1);
+}

@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SimZone {
     pub id: String,
     pub retention_enabled: bool,
@@ -37,12 +38,34 @@ pub struct SimZone {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SimAccount {
     pub id: String,
     pub events_per_hour: u32,
 }
 
+impl Default for SimZone {
+    fn default() -> Self {
+        SimZone {
+            id: String::new(),
+            retention_enabled: true,
+            records_per_minute: 60,
+            bot_management: false,
+        }
+    }
+}
+
+impl Default for SimAccount {
+    fn default() -> Self {
+        SimAccount {
+            id: String::new(),
+            events_per_hour: 30,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SimCredentials {
     /// Valid API tokens (`Authorization: Bearer`).
     pub tokens: Vec<String>,
@@ -53,6 +76,7 @@ pub struct SimCredentials {
 /// Fault knobs. Rates are fractions of the eligible requests (0.0–1.0), spread evenly with a
 /// seed-dependent phase: 0.1 = every 10th request, so a test gets the faults it asks for on every run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Faults {
     pub rate_429: f64,
     pub retry_after_secs: u64,
@@ -70,6 +94,7 @@ pub struct Faults {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SimulatorConfig {
     pub seed: u64,
     pub zones: Vec<SimZone>,
@@ -909,6 +934,7 @@ async fn logpull(
         let first = start.div_euclid(NS_PER_MIN);
         let last = (end - 1).div_euclid(NS_PER_MIN);
         let mut stop = false;
+        let mut slept_mid = false;
         'outer: for m in first..=last {
             let n = records_in_minute(seed, &zone, rpm, m);
             for i in 0..n {
@@ -927,7 +953,11 @@ async fn logpull(
                         None => std::mem::take(&mut raw),
                     };
                     if !chunk.is_empty() { yield Ok::<Bytes, std::io::Error>(Bytes::from(chunk)); }
-                    if slow_mid && emitted > 0 && emitted.is_multiple_of(512) { tokio::time::sleep(Duration::from_millis(slow_ms)).await; }
+                    if slow_mid && !slept_mid {
+                        // One stall in the middle of the body (after the first chunk).
+                        slept_mid = true;
+                        tokio::time::sleep(Duration::from_millis(slow_ms)).await;
+                    }
                 }
             }
         }
