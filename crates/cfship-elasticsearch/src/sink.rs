@@ -99,7 +99,8 @@ impl ElasticsearchSink {
     /// Build the client, read `GET /` (and `_nodes`), detect the backend and probe mapping types.
     pub async fn connect(cfg: EsConfig) -> Result<Self, EsError> {
         let transport = Transport::new(&cfg)?;
-        let root = transport.json(Method::GET, "/", None).await?;
+        let root = transport.json(Method::GET, "/", None).await;
+        let root = root?;
         let root_json = if root.ok() { root.json() } else { None };
         if !root.ok() && !matches!(root.status, 404 | 405) {
             // 401/403/5xx on GET / mean we cannot work with this cluster as configured

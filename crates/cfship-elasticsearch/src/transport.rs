@@ -325,21 +325,27 @@ impl Transport {
         }
     }
 
-    /// Convenience: JSON request.
+    /// Convenience: JSON request (idempotent use only): on a connection failure each other host is
+    /// tried once before the error is returned.
     pub async fn json(
         &self,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Response, TransportError> {
-        let b = body.map(|v| {
-            (
-                Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
-                "application/json",
-                false,
-            )
-        });
-        self.send(method, path, b).await
+        let b = body.map(|v| Bytes::from(serde_json::to_vec(v).unwrap_or_default()));
+        let mut last = None;
+        for _ in 0..self.hosts.len() {
+            let payload = b.clone().map(|x| (x, "application/json", false));
+            match self.send(method.clone(), path, payload).await {
+                Ok(r) => return Ok(r),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| TransportError {
+            url: path.to_string(),
+            message: "no hosts".into(),
+        }))
     }
 }
 

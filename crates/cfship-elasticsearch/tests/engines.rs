@@ -288,6 +288,25 @@ async fn checks(var: &str, test: &str) {
         .unwrap_or_default();
     assert!(dist.contains(&sink.backend().version.to_string()), "{dist}");
 
+    // several hosts: a dead one is skipped, documents still arrive
+    let ns = unique_namespace("hosts");
+    let mut cfg = config(&url, &ns, tmp.path().join("d"));
+    cfg.hosts = vec![
+        "http://127.0.0.1:1".into(),
+        url.clone(),
+        "http://127.0.0.1:1/".into(),
+    ];
+    let multi = ElasticsearchSink::connect(cfg)
+        .await
+        .expect("connect with a dead host in the list");
+    let index = cfship_elasticsearch::data_stream_name("audit", &ns);
+    let docs = golden_docs("audit", &ns);
+    for chunk in docs.chunks(5) {
+        let ack = multi.index(requests(&index, chunk)).await.expect("index");
+        assert_eq!(ack.created, chunk.len() as u64);
+    }
+    assert_eq!(Es::new(&url).count(&index, None).await, docs.len() as u64);
+
     // an unreachable cluster fails to connect with a clear error
     let err = ElasticsearchSink::connect(config(
         "http://127.0.0.1:1",
