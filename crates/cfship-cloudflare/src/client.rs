@@ -723,3 +723,50 @@ impl LogpullStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_exponential_with_jitter_and_capped() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+        };
+        for attempt in 1..=10u32 {
+            let full =
+                (Duration::from_millis(100) * 2u32.pow(attempt - 1)).min(Duration::from_secs(2));
+            let d = p.backoff(attempt);
+            assert!(
+                d >= full / 2 && d <= full,
+                "attempt {attempt}: {d:?} vs {full:?}"
+            );
+        }
+        let samples: std::collections::HashSet<u128> =
+            (0..20).map(|_| p.backoff(5).as_nanos()).collect();
+        assert!(samples.len() > 1, "jittered");
+    }
+
+    #[test]
+    fn urls_keep_the_base_path_and_encode_queries() {
+        let c = CloudflareClient::new(
+            ClientConfig::with_api_url("http://127.0.0.1:1/client/v4/").unwrap(),
+        )
+        .unwrap();
+        let u = c
+            .url(
+                "zones/abc/logs/received",
+                &[("start", "2026-11-25T04:00:00+01:00".into())],
+            )
+            .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:1/client/v4/zones/abc/logs/received?start=2026-11-25T04%3A00%3A00%2B01%3A00"
+        );
+        assert!(CloudflareClient::new(ClientConfig::with_api_url("ftp://x/").unwrap()).is_err());
+        assert!(ClientConfig::with_api_url("not a url").is_err());
+        assert_eq!(ClientConfig::default().api_url.as_str(), DEFAULT_API_URL);
+    }
+}

@@ -245,3 +245,74 @@ pub(crate) fn hint_for(status: u16, errors: &[ApiMessage], what: &str) -> Option
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_quotes_codes_chain_ray_and_hint() {
+        let errors: Vec<ApiMessage> = serde_json::from_str(
+            r#"[{"code":6003,"message":"Invalid request headers","error_chain":[{"code":6111,"message":"Invalid format for Authorization header"}]}]"#,
+        )
+        .unwrap();
+        let hint = hint_for(400, &errors, "x");
+        let e = CfError::Api {
+            context: "zone z window [a, b)".into(),
+            status: 400,
+            errors,
+            cf_ray: Some("8f1e2d3c4b5a6978-FRA".into()),
+            hint,
+            retry_after: None,
+        };
+        let s = e.to_string();
+        assert!(s.starts_with("zone z window [a, b): Cloudflare answered HTTP 400: code 6003: Invalid request headers (code 6111: Invalid format for Authorization header)"), "{s}");
+        assert!(
+            s.contains("[cf-ray 8f1e2d3c4b5a6978-FRA]") && s.contains("check the credentials"),
+            "{s}"
+        );
+        assert!(!e.is_retryable());
+        assert_eq!(e.codes(), vec![6003]);
+    }
+
+    #[test]
+    fn classification() {
+        let api = |status: u16, msg: &str| CfError::Api {
+            context: String::new(),
+            status,
+            errors: vec![ApiMessage {
+                code: 1002,
+                message: msg.into(),
+                error_chain: vec![],
+            }],
+            cf_ray: None,
+            hint: None,
+            retry_after: None,
+        };
+        assert!(api(429, "x").is_retryable());
+        assert!(api(502, "x").is_retryable());
+        assert!(api(408, "x").is_retryable());
+        assert!(!api(403, "Authentication error").is_retryable());
+        let late = api(400, "bad query: error parsing time: invalid time range: too late: logs newer than 1m0s are not available");
+        assert!(late.is_logpull_too_late() && late.is_retryable() && !late.is_logpull_too_early());
+        let early = api(400, "bad query: error parsing time: invalid time range: too early: logs older than 168h0m0s are not available");
+        assert!(early.is_logpull_too_early() && !early.is_retryable());
+        assert!(hint_for(
+            403,
+            &[ApiMessage {
+                code: 1002,
+                message: "fields not allowed: BotScore".into(),
+                error_chain: vec![]
+            }],
+            ""
+        )
+        .unwrap()
+        .contains("Bot Management"));
+        let exhausted = CfError::RetriesExhausted {
+            context: "c".into(),
+            attempts: 3,
+            last: Box::new(api(503, "x")),
+        };
+        assert_eq!(exhausted.status(), Some(503));
+    }
+}
