@@ -556,3 +556,80 @@ async fn server_clock_behind_is_absorbed() {
         &exp,
     );
 }
+
+/// The audit cursor (newest `when` + ids at that instant) neither loses nor repeats events when a run
+/// stops after every single page — including events that share one instant across a page boundary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_cursor_handles_shared_instants_across_restarts() {
+    init_tracing();
+    let cfg = sim_config(23, vec![], vec![account("at", 40)]);
+    let sim = start_sim(cfg.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let now = pinned_now();
+    let sink = TestSink::new();
+    let src = SourceId::Audit {
+        account_id: "at".into(),
+    };
+    let exp =
+        simulator::expected_audit_ids(&cfg, "at", now - CDur::hours(3), now - CDur::minutes(1));
+    // Ground truth really has events sharing an instant.
+    let whens: Vec<_> = {
+        let c = client(&sim);
+        let env = c
+            .get_envelope(
+                &Auth::token(TOKEN),
+                "accounts/at/audit_logs",
+                &[
+                    (
+                        "since",
+                        cfship_cloudflare::simulator::data::format_when(
+                            (now - CDur::hours(3)).timestamp_micros(),
+                        ),
+                    ),
+                    ("per_page", "1000".into()),
+                    ("direction", "asc".into()),
+                ],
+                "test",
+            )
+            .await
+            .unwrap();
+        let v: Vec<serde_json::Value> = serde_json::from_str(env.result.unwrap().get()).unwrap();
+        v.iter()
+            .map(|e| e["when"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(whens.windows(2).any(|w| w[0] == w[1]), "twins exist");
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs < 400, "no progress");
+        let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+        let mut c = audit_cfg("at", Auth::token(TOKEN), now, AuditApi::V1, 3);
+        c.per_page = 1;
+        let a = AuditCollector::new(client(&sim), c, store.clone(), sink.clone()).unwrap();
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        *sink.on_commit.lock().unwrap() = Some(Box::new(move |_| c2.cancel()));
+        a.run_once(cancel).await.unwrap();
+        if sink.committed(&src).len() >= exp.len() {
+            break;
+        }
+    }
+    *sink.on_commit.lock().unwrap() = None;
+    // One more full pass must not add anything.
+    let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+    let a = AuditCollector::new(
+        client(&sim),
+        audit_cfg("at", Auth::token(TOKEN), now, AuditApi::V1, 3),
+        store,
+        sink.clone(),
+    )
+    .unwrap();
+    a.run_once(CancellationToken::new()).await.unwrap();
+    sink.assert_exactly_once(&src, &exp);
+    assert!(
+        runs as usize >= exp.len() - 5,
+        "one run per event: {runs} runs for {} events",
+        exp.len()
+    );
+}
