@@ -24,6 +24,8 @@ RUN_USER="${CFSHIP_SEARCH_USER:-cfship-search}"
 CACHE_DIR="${CFSHIP_SEARCH_CACHE:-${HOME:-/root}/.cache/cfship/search}"
 WORK_ROOT="${CFSHIP_SEARCH_WORK:-/tmp/cfship-search}"
 WAIT_SECS="${CFSHIP_SEARCH_WAIT:-180}"
+ADMIN_USER="${CFSHIP_SEARCH_USERNAME:-cfship-admin}"
+ADMIN_PASS="${CFSHIP_SEARCH_PASSWORD:-cfship-test-password}"
 HEAP="${CFSHIP_SEARCH_HEAP:-512m}"
 # extra node settings, space separated key=value (e.g. "thread_pool.write.queue_size=1")
 EXTRA_SETTINGS="${CFSHIP_SEARCH_SETTINGS:-}"
@@ -33,7 +35,11 @@ log() { echo "search-engine.sh: $*" >&2; }
 
 usage() {
   cat >&2 <<EOF
-usage: $0 start|stop|status|url <es8|es9|opensearch> [--port P] [--name N]
+usage: $0 start|stop|status|url <es8|es9|opensearch> [--port P] [--name N] [--secure]
+  --secure (es8/es9 only): security on (HTTP without TLS), API keys and OAuth2 tokens enabled, file-realm
+       superuser \$CFSHIP_SEARCH_USERNAME / \$CFSHIP_SEARCH_PASSWORD (default cfship-admin / cfship-test-password)
+       and a read-only user cfship-viewer (role viewer, same password). The minimal distribution has no API
+       keys (the security index needs analysis-common) and no OAuth2 tokens (basic licence).
   default ports: es8 9200, es9 9201, opensearch 9202 (transport port = http port + 100)
   env: CFSHIP_SEARCH_CACHE (downloads), CFSHIP_SEARCH_WORK (instances), CFSHIP_SEARCH_WAIT (seconds),
        CFSHIP_ES8_VERSION / CFSHIP_ES9_VERSION / CFSHIP_OPENSEARCH_VERSION, CFSHIP_JAVA17_HOME / CFSHIP_JAVA21_HOME,
@@ -44,13 +50,14 @@ EOF
 
 [ $# -ge 2 ] || usage
 CMD="$1"; ENGINE="$2"; shift 2
-PORT=""; NAME=""
+PORT=""; NAME=""; SECURE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) [ $# -ge 2 ] || usage; PORT="$2"; shift 2 ;;
     --port=*) PORT="${1#--port=}"; shift ;;
     --name) [ $# -ge 2 ] || usage; NAME="$2"; shift 2 ;;
     --name=*) NAME="${1#--name=}"; shift ;;
+    --secure) SECURE=1; shift ;;
     *) usage ;;
   esac
 done
@@ -76,6 +83,8 @@ PIDFILE="$DIR/run/node.pid"
 PORTFILE="$DIR/run/port"
 URL="http://127.0.0.1:$PORT"
 [ -f "$PORTFILE" ] && [ "$CMD" != start ] && URL="http://127.0.0.1:$(cat "$PORTFILE")"
+[ -f "$DIR/run/secure" ] && [ "$CMD" != start ] && SECURE=1
+[ "$SECURE" = 1 ] && [ "$KIND" != es ] && die "--secure is only supported for es8/es9"
 
 java_home_for() {
   local major="$1" j
@@ -95,7 +104,9 @@ pid_alive() {
 }
 
 healthy() {
-  curl -fsS --max-time 5 "$URL/_cluster/health?wait_for_status=yellow&timeout=1s" 2>/dev/null \
+  local auth=()
+  [ "$SECURE" = 1 ] && auth=(-u "$ADMIN_USER:$ADMIN_PASS")
+  curl -fsS --max-time 5 "${auth[@]}" "$URL/_cluster/health?wait_for_status=yellow&timeout=1s" 2>/dev/null \
     | grep -Eq '"status":"(yellow|green)"'
 }
 
@@ -149,6 +160,7 @@ start() {
   fi
   mkdir -p "$DIR/data" "$DIR/logs" "$DIR/run" "$DIR/tmp"
   echo "$PORT" > "$PORTFILE"
+  if [ "$SECURE" = 1 ]; then touch "$DIR/run/secure"; else rm -f "$DIR/run/secure"; fi
   rm -f "$PIDFILE"
   if [ "$(id -u)" -eq 0 ]; then chown -R "$RUN_USER" "$DIR"; fi
   major="${VERSION%%.*}"
@@ -162,8 +174,25 @@ start() {
   log "starting $INSTANCE ($ARTIFACT $VERSION) on $URL, transport $TRANSPORT_PORT, logs in $DIR/logs"
   if [ "$KIND" = es ]; then
     if [ "$major" -ge 9 ]; then java_home="$(java_home_for 21)"; else java_home="$(java_home_for 17)"; fi
+    local sec=(-Expack.security.enabled=false)
+    if [ "$SECURE" = 1 ]; then
+      sec=(-Expack.security.enabled=true -Expack.security.authc.api_key.enabled=true
+        -Expack.security.authc.token.enabled=true -Expack.security.http.ssl.enabled=false
+        -Expack.security.transport.ssl.enabled=false)
+      if ! grep -q "^$ADMIN_USER:" "$home/config/users" 2>/dev/null; then
+        (cd "$home" && as_user env ES_JAVA_HOME="$java_home" ./bin/elasticsearch-users useradd "$ADMIN_USER" \
+          -p "$ADMIN_PASS" -r superuser >"$DIR/logs/users.log" 2>&1) \
+          || { cat "$DIR/logs/users.log" >&2; die "cannot create user $ADMIN_USER"; }
+      fi
+      # a read-only user (built-in role viewer) for negative privilege tests
+      if ! grep -q "^cfship-viewer:" "$home/config/users" 2>/dev/null; then
+        (cd "$home" && as_user env ES_JAVA_HOME="$java_home" ./bin/elasticsearch-users useradd cfship-viewer \
+          -p "$ADMIN_PASS" -r viewer >>"$DIR/logs/users.log" 2>&1) \
+          || { cat "$DIR/logs/users.log" >&2; die "cannot create user cfship-viewer"; }
+      fi
+    fi
     (cd "$home" && as_user env ES_JAVA_HOME="$java_home" ES_JAVA_OPTS="$opts" ES_TMPDIR="$DIR/tmp" \
-      ./bin/elasticsearch -d -p "$PIDFILE" "${common[@]}" -Expack.security.enabled=false \
+      ./bin/elasticsearch -d -p "$PIDFILE" "${common[@]}" "${sec[@]}" \
       >"$DIR/logs/stdout.log" 2>&1) || { tail -n 40 "$DIR/logs/stdout.log" >&2; die "elasticsearch failed to start"; }
   else
     if [ "$major" -ge 3 ]; then java_home="$(java_home_for 21)"; else java_home="$(java_home_for 17)"; fi

@@ -106,16 +106,21 @@ impl ElasticsearchSink {
             // 401/403/5xx on GET / mean we cannot work with this cluster as configured
             return Err(root.into_error());
         }
-        let nodes = transport
+        let nodes_resp = transport
             .json(
                 Method::GET,
                 "/_nodes/_local/plugins?filter_path=nodes.*.version,nodes.*.build_flavor,nodes.*.build_type,nodes.*.modules.name,nodes.*.plugins.name",
                 None,
             )
-            .await
-            .ok()
-            .filter(Response::ok)
-            .and_then(|r| r.json());
+            .await;
+        let nodes = match nodes_resp {
+            Ok(r) if r.ok() => r.json(),
+            // Without GET / (minimal distribution) the version can only come from _nodes: say why not.
+            Ok(r) if root_json.is_none() => return Err(r.into_error()),
+            Ok(_) => None,
+            Err(e) if root_json.is_none() => return Err(e.into()),
+            Err(_) => None,
+        };
         let mut backend = detect_backend(root_json.as_ref(), nodes.as_ref())?;
         let mut probed = 0;
         for ty in PROBED_TYPES {
@@ -655,7 +660,7 @@ impl ElasticsearchSink {
             index_names.push(dl.clone());
         }
         let body = json!({
-            "cluster": ["manage_index_templates"],
+            "cluster": ["monitor", "manage_index_templates"],
             "index": [{"names": index_names, "privileges": ["create_doc", "auto_configure"]}]
         });
         match t
@@ -890,6 +895,20 @@ async fn probe_type(t: &Transport, ty: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_privileges_are_listed() {
+        // recorded from ES 8.19 (user with the built-in role viewer)
+        let v: Value = serde_json::from_str(r#"{"username":"cfship-viewer","has_all_requested":false,
+            "cluster":{"manage_index_templates":false,"monitor":false},
+            "index":{"logs-cloudflare.*":{"auto_configure":false,"create_doc":true}},"application":{}}"#)
+        .unwrap();
+        let m = missing_privileges(&v);
+        assert!(m.contains("cluster:manage_index_templates"), "{m}");
+        assert!(m.contains("cluster:monitor"), "{m}");
+        assert!(m.contains("logs-cloudflare.*:auto_configure"), "{m}");
+        assert!(!m.contains("create_doc"), "{m}");
+    }
 
     #[test]
     fn globbing() {
