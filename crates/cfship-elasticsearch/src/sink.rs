@@ -23,7 +23,7 @@ use crate::templates::{
     decide, template_body, translated_fields, Dataset, TemplateOutcome, MANAGED_BY,
     TEMPLATE_PRIORITY,
 };
-use crate::transport::{Response, Transport};
+use crate::transport::Transport;
 use crate::EsError;
 
 /// What one [`ElasticsearchSink::index`] call achieved; every document is in exactly one counter.
