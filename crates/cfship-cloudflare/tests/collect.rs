@@ -256,7 +256,8 @@ async fn restarts_with_state_dir_keep_exactly_once() {
             sink.clone(),
         )
         .unwrap();
-        let saved_before: LogpullCursor = store.load("logpull-zr").unwrap().unwrap();
+        // Step 1 may have stopped before the zone's first window (the audit pages hit the cancel).
+        let saved_before: Option<LogpullCursor> = store.load("logpull-zr").unwrap();
         sink.hang_at
             .store(sink.deliveries.load(Ordering::SeqCst) + 4, Ordering::SeqCst);
         let task = tokio::spawn(async move { z.run_once(CancellationToken::new()).await });
@@ -267,8 +268,11 @@ async fn restarts_with_state_dir_keep_exactly_once() {
         let _ = task.await;
         sink.discard_pending();
         sink.hang_at.store(0, Ordering::SeqCst);
-        let saved_after: LogpullCursor = store.load("logpull-zr").unwrap().unwrap();
-        assert!(saved_after.next_start >= saved_before.next_start);
+        let saved_after: Option<LogpullCursor> = store.load("logpull-zr").unwrap();
+        assert!(
+            saved_after.map(|c| c.next_start) >= saved_before.map(|c| c.next_start),
+            "the cursor never moves back"
+        );
     }
     // 3) Restart on the same dir and finish.
     {
