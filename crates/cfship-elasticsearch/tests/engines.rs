@@ -243,6 +243,49 @@ async fn dead_letter(var: &str, test: &str) {
         1
     );
 
+    // dead letters into an index instead of the file
+    let dl_index = format!("cfship-deadletter-{ns}");
+    let mut cfg = config(&url, &ns, dl.clone());
+    cfg.dead_letter.index = Some(dl_index.clone());
+    let sink_idx = ElasticsearchSink::connect(cfg).await.expect("connect");
+    let mut bad2 = docs[0].clone();
+    bad2["source"]["ip"] = json!("also-not-an-ip");
+    let ack = sink_idx
+        .index(requests(&index, &[bad2]))
+        .await
+        .expect("index");
+    assert_eq!(ack.dead_lettered, 1);
+    let es = Es::new(&url);
+    assert_eq!(es.count(&dl_index, None).await, 1);
+    let (_, hits) = es
+        .req(
+            reqwest::Method::POST,
+            &format!("/{dl_index}/_search"),
+            Some(json!({"size": 1})),
+        )
+        .await;
+    let rec = &hits["hits"]["hits"][0]["_source"];
+    assert_eq!(rec["index"], json!(index));
+    assert!(
+        rec["document"]
+            .as_str()
+            .unwrap_or("")
+            .contains("also-not-an-ip"),
+        "{rec}"
+    );
+    assert!(
+        rec["error"]["type"]
+            .as_str()
+            .unwrap_or("")
+            .contains("parsing"),
+        "{rec}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dl).expect("file").lines().count(),
+        1,
+        "file untouched"
+    );
+
     // invalid JSON from the caller is dead-lettered too, never sent, never dropped
     let junk = cfship_elasticsearch::IndexRequest {
         index: index.clone(),

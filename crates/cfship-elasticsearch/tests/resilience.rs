@@ -161,7 +161,8 @@ async fn es8_restart_mid_run_loses_nothing_and_duplicates_nothing() {
 }
 
 /// A node with a tiny write thread pool rejects bulk items with 429 (`es_rejected_execution_exception`):
-/// they are retried and nothing is lost.
+/// they are retried and nothing is lost. The same node refuses bodies over 64 KiB with 413: such
+/// batches are split until they fit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn es8_write_queue_rejections_are_retried() {
     let test = "es8_write_queue_rejections_are_retried";
@@ -172,13 +173,13 @@ async fn es8_write_queue_rejections_are_retried() {
     let (inst, url) = Instance::start(
         "q429",
         9211,
-        "thread_pool.write.size=1 thread_pool.write.queue_size=1",
+        "thread_pool.write.size=1 thread_pool.write.queue_size=1 http.max_content_length=64kb",
     )
     .await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let ns = unique_namespace("q");
     let mut cfg = config(&url, &ns, tmp.path().join("dead.ndjson"));
-    cfg.batch.max_docs = 10;
+    cfg.batch.max_docs = 30; // ~150 KiB of logpull documents: over the 64 KiB limit
     cfg.max_in_flight = 32;
     let sink = ElasticsearchSink::connect(cfg).await.expect("connect");
     sink.ensure_templates().await.expect("templates");
