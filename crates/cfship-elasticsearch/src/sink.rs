@@ -169,6 +169,11 @@ impl ElasticsearchSink {
         &self.inner.cfg
     }
 
+    /// `logs-cloudflare.<dataset>-<configured namespace>`.
+    pub fn data_stream(&self, dataset: &str) -> String {
+        crate::templates::data_stream_name(dataset, &self.inner.cfg.namespace)
+    }
+
     /// Live counters (for metrics).
     pub fn stats(&self) -> Arc<SinkStats> {
         Arc::clone(&self.inner.stats)
