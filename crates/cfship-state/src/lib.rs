@@ -138,13 +138,13 @@ impl CursorStore {
                 path: path.clone(),
                 reason: format!("not JSON: {e}"),
             })?;
-        let version = raw
-            .get("version")
-            .and_then(|v| v.as_u64())
-            .ok_or_else(|| StateError::Corrupt {
-                path: path.clone(),
-                reason: "missing numeric \"version\"".into(),
-            })?;
+        let version =
+            raw.get("version")
+                .and_then(|v| v.as_u64())
+                .ok_or_else(|| StateError::Corrupt {
+                    path: path.clone(),
+                    reason: "missing numeric \"version\"".into(),
+                })?;
         if version > u64::from(FORMAT_VERSION) {
             return Err(StateError::NewerVersion {
                 path,
@@ -270,7 +270,10 @@ mod tests {
         assert_eq!(store.load::<Cur>("audit-acc1").unwrap(), Some(c2));
         // A fresh store over the same dir sees the same data (durability across restarts).
         let again = CursorStore::open(dir.path().join("nested/state")).unwrap();
-        assert_eq!(again.load::<Cur>("audit-acc1").unwrap().unwrap().ids.len(), 3);
+        assert_eq!(
+            again.load::<Cur>("audit-acc1").unwrap().unwrap().ids.len(),
+            3
+        );
         // No temp files left behind.
         let names: Vec<String> = fs::read_dir(dir.path().join("nested/state"))
             .unwrap()
@@ -295,12 +298,18 @@ mod tests {
     fn corrupt_file_is_an_error_not_a_reset() {
         let dir = tempfile::tempdir().unwrap();
         let store = CursorStore::open(dir.path()).unwrap();
-        fs::write(dir.path().join("z.json"), b"{\"version\":1,\"key\":\"z\",\"cur").unwrap();
+        fs::write(
+            dir.path().join("z.json"),
+            b"{\"version\":1,\"key\":\"z\",\"cur",
+        )
+        .unwrap();
         let err = store.load::<Cur>("z").unwrap_err();
         assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("refusing to reset"), "{err}");
         // The file is left untouched.
-        assert!(fs::read(dir.path().join("z.json")).unwrap().ends_with(b"cur"));
+        assert!(fs::read(dir.path().join("z.json"))
+            .unwrap()
+            .ends_with(b"cur"));
 
         fs::write(dir.path().join("y.json"), b"{\"key\":\"y\",\"cursor\":{}}").unwrap();
         assert!(matches!(
