@@ -35,11 +35,13 @@ log() { echo "search-engine.sh: $*" >&2; }
 
 usage() {
   cat >&2 <<EOF
-usage: $0 start|stop|status|url <es8|es9|opensearch> [--port P] [--name N] [--secure]
+usage: $0 start|stop|status|url <es8|es9|opensearch> [--port P] [--name N] [--secure] [--tls]
   --secure (es8/es9 only): security on (HTTP without TLS), API keys and OAuth2 tokens enabled, file-realm
        superuser \$CFSHIP_SEARCH_USERNAME / \$CFSHIP_SEARCH_PASSWORD (default cfship-admin / cfship-test-password)
        and a read-only user cfship-viewer (role viewer, same password). The minimal distribution has no API
        keys (the security index needs analysis-common) and no OAuth2 tokens (basic licence).
+  --tls (es8/es9, implies --secure): HTTPS with a fresh test CA (openssl) that *requires* a client
+       certificate; PEM files in <work dir>/certs: ca.pem, client.pem, client.key, client-bundle.pem
   default ports: es8 9200, es9 9201, opensearch 9202 (transport port = http port + 100)
   env: CFSHIP_SEARCH_CACHE (downloads), CFSHIP_SEARCH_WORK (instances), CFSHIP_SEARCH_WAIT (seconds),
        CFSHIP_ES8_VERSION / CFSHIP_ES9_VERSION / CFSHIP_OPENSEARCH_VERSION, CFSHIP_JAVA17_HOME / CFSHIP_JAVA21_HOME,
@@ -50,7 +52,7 @@ EOF
 
 [ $# -ge 2 ] || usage
 CMD="$1"; ENGINE="$2"; shift 2
-PORT=""; NAME=""; SECURE=0
+PORT=""; NAME=""; SECURE=0; TLS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) [ $# -ge 2 ] || usage; PORT="$2"; shift 2 ;;
@@ -58,6 +60,7 @@ while [ $# -gt 0 ]; do
     --name) [ $# -ge 2 ] || usage; NAME="$2"; shift 2 ;;
     --name=*) NAME="${1#--name=}"; shift ;;
     --secure) SECURE=1; shift ;;
+    --tls) SECURE=1; TLS=1; shift ;;
     *) usage ;;
   esac
 done
@@ -84,6 +87,8 @@ PORTFILE="$DIR/run/port"
 URL="http://127.0.0.1:$PORT"
 [ -f "$PORTFILE" ] && [ "$CMD" != start ] && URL="http://127.0.0.1:$(cat "$PORTFILE")"
 [ -f "$DIR/run/secure" ] && [ "$CMD" != start ] && SECURE=1
+[ -f "$DIR/run/tls" ] && [ "$CMD" != start ] && TLS=1
+[ "$TLS" = 1 ] && URL="${URL/http:/https:}"
 [ "$SECURE" = 1 ] && [ "$KIND" != es ] && die "--secure is only supported for es8/es9"
 
 java_home_for() {
@@ -106,6 +111,7 @@ pid_alive() {
 healthy() {
   local auth=()
   [ "$SECURE" = 1 ] && auth=(-u "$ADMIN_USER:$ADMIN_PASS")
+  [ "$TLS" = 1 ] && auth+=(--cacert "$DIR/certs/ca.pem" --cert "$DIR/certs/client.pem" --key "$DIR/certs/client.key")
   curl -fsS --max-time 5 "${auth[@]}" "$URL/_cluster/health?wait_for_status=yellow&timeout=1s" 2>/dev/null \
     | grep -Eq '"status":"(yellow|green)"'
 }
@@ -161,6 +167,7 @@ start() {
   mkdir -p "$DIR/data" "$DIR/logs" "$DIR/run" "$DIR/tmp"
   echo "$PORT" > "$PORTFILE"
   if [ "$SECURE" = 1 ]; then touch "$DIR/run/secure"; else rm -f "$DIR/run/secure"; fi
+  if [ "$TLS" = 1 ]; then touch "$DIR/run/tls"; make_certs; else rm -f "$DIR/run/tls"; fi
   rm -f "$PIDFILE"
   if [ "$(id -u)" -eq 0 ]; then chown -R "$RUN_USER" "$DIR"; fi
   major="${VERSION%%.*}"
@@ -177,8 +184,18 @@ start() {
     local sec=(-Expack.security.enabled=false)
     if [ "$SECURE" = 1 ]; then
       sec=(-Expack.security.enabled=true -Expack.security.authc.api_key.enabled=true
-        -Expack.security.authc.token.enabled=true -Expack.security.http.ssl.enabled=false
-        -Expack.security.transport.ssl.enabled=false)
+        -Expack.security.authc.token.enabled=true -Expack.security.transport.ssl.enabled=false)
+      if [ "$TLS" = 1 ]; then
+        mkdir -p "$home/config/certs"
+        cp "$DIR/certs/ca.pem" "$DIR/certs/node.pem" "$DIR/certs/node.key" "$home/config/certs/"
+        [ "$(id -u)" -eq 0 ] && chown -R "$RUN_USER" "$home/config/certs"
+        sec+=(-Expack.security.http.ssl.enabled=true -Expack.security.http.ssl.key=certs/node.key
+          -Expack.security.http.ssl.certificate=certs/node.pem
+          -Expack.security.http.ssl.certificate_authorities=certs/ca.pem
+          -Expack.security.http.ssl.client_authentication=required)
+      else
+        sec+=(-Expack.security.http.ssl.enabled=false)
+      fi
       if ! grep -q "^$ADMIN_USER:" "$home/config/users" 2>/dev/null; then
         (cd "$home" && as_user env ES_JAVA_HOME="$java_home" ./bin/elasticsearch-users useradd "$ADMIN_USER" \
           -p "$ADMIN_PASS" -r superuser >"$DIR/logs/users.log" 2>&1) \
@@ -203,6 +220,29 @@ start() {
   if wait_healthy; then echo "$URL"; return 0; fi
   tail -n 40 "$DIR/logs/stdout.log" "$DIR/logs/"*.log 2>/dev/null | tail -n 60 >&2 || true
   die "$INSTANCE did not reach yellow within ${WAIT_SECS}s"
+}
+
+# A throwaway CA, a node certificate for 127.0.0.1/localhost and a client certificate (test use only).
+make_certs() {
+  local c="$DIR/certs"
+  [ -s "$c/client-bundle.pem" ] && return 0
+  command -v openssl >/dev/null || die "openssl not found (needed for --tls)"
+  mkdir -p "$c"
+  (
+    cd "$c"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=cfship test CA" \
+      -keyout ca.key -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout node.key -out node.csr
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > node.ext
+    openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile node.ext -out node.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=cfship-client" -keyout client.key -out client.csr
+    printf 'extendedKeyUsage=clientAuth\n' > client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out client.pem
+    cat client.pem client.key > client-bundle.pem
+    chmod 644 ./*.pem ./*.key
+  ) >"$DIR/logs/certs.log" 2>&1 || { cat "$DIR/logs/certs.log" >&2; die "certificate generation failed"; }
 }
 
 wait_healthy() {

@@ -115,3 +115,104 @@ async fn es8_security_basic_auth_and_privileges() {
     assert!(shown.contains("monitor"), "{shown}");
     drop(inst);
 }
+
+fn tls_certs() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        std::env::var("CFSHIP_SEARCH_WORK").unwrap_or_else(|_| "/tmp/cfship-search".into()),
+    )
+    .join("es8-tls/certs")
+}
+
+/// HTTPS with a private CA and a required client certificate: `ca_file`, `client_cert`/`client_key`
+/// (separate or one bundle) and `insecure` against a real TLS endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es8_tls_ca_file_client_certificate_and_insecure() {
+    let test = "es8_tls_ca_file_client_certificate_and_insecure";
+    if engine_url("CFSHIP_ES8_URL", test).is_none() {
+        return;
+    }
+    init_tracing();
+    let inst = Secure {
+        args: ["es8", "--name", "tls", "--port", "9213", "--tls"],
+    };
+    let mut start = vec!["start"];
+    start.extend(inst.args);
+    let url = run_script(&start, &[("CFSHIP_SEARCH_PASSWORD", PASSWORD)]).await;
+    assert!(url.starts_with("https://"), "{url}");
+    let certs = tls_certs();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ns = unique_namespace("tls");
+    let base = || {
+        let mut cfg = config(&url, &ns, tmp.path().join("d"));
+        cfg.auth = Auth::Basic {
+            username: "cfship-admin".into(),
+            password: Secret::new(PASSWORD),
+        };
+        cfg
+    };
+
+    // the private CA is not trusted by default
+    let err = ElasticsearchSink::connect(base())
+        .await
+        .expect_err("unknown CA");
+    assert!(matches!(err, EsError::Unreachable { .. }), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+
+    // trusted CA, but the server requires a client certificate
+    let mut cfg = base();
+    cfg.ca_file = Some(certs.join("ca.pem"));
+    let err = ElasticsearchSink::connect(cfg)
+        .await
+        .expect_err("client certificate required");
+    assert!(matches!(err, EsError::Unreachable { .. }), "{err}");
+
+    // CA + client certificate and key in separate files: works end to end
+    let mut cfg = base();
+    cfg.ca_file = Some(certs.join("ca.pem"));
+    cfg.client_cert = Some(certs.join("client.pem"));
+    cfg.client_key = Some(certs.join("client.key"));
+    let sink = ElasticsearchSink::connect(cfg)
+        .await
+        .expect("connect over TLS");
+    sink.ensure_templates().await.expect("templates");
+    let index = data_stream_name("logpull", &ns);
+    let docs = golden_docs("logpull", &ns);
+    let ack = sink
+        .index(requests(&index, &docs))
+        .await
+        .expect("index over TLS");
+    assert_eq!(ack.created, docs.len() as u64);
+    assert!(sink.check().await.iter().all(|c| c.ok));
+
+    // insecure: no CA, certificate not verified; client cert and key in one bundle file
+    let mut cfg = base();
+    cfg.insecure = true;
+    cfg.client_cert = Some(certs.join("client-bundle.pem"));
+    let sink = ElasticsearchSink::connect(cfg)
+        .await
+        .expect("connect insecure");
+    let ack = sink
+        .index(requests(&index, &docs))
+        .await
+        .expect("index again");
+    assert_eq!(ack.duplicates, docs.len() as u64);
+
+    // unreadable / invalid files are configuration errors
+    let mut cfg = base();
+    cfg.ca_file = Some(tmp.path().join("missing.pem"));
+    let err = ElasticsearchSink::connect(cfg)
+        .await
+        .expect_err("missing CA file");
+    assert!(matches!(err, EsError::Config(_)), "{err}");
+    std::fs::write(tmp.path().join("junk.pem"), "not a certificate").expect("write");
+    let mut cfg = base();
+    cfg.ca_file = Some(tmp.path().join("junk.pem"));
+    let err = ElasticsearchSink::connect(cfg)
+        .await
+        .expect_err("junk CA file");
+    assert!(matches!(err, EsError::Config(_)), "{err}");
+    drop(inst);
+}
