@@ -637,3 +637,70 @@ async fn audit_cursor_handles_shared_instants_across_restarts() {
         exp.len()
     );
 }
+
+/// One rate limiter for the whole process: two zones and an account collected concurrently through one
+/// client stay together under `requests_per_5min` (each alone would fit in the burst).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_is_shared_by_all_sources() {
+    init_tracing();
+    let cfg = sim_config(
+        29,
+        vec![zone("zl1", 1), zone("zl2", 1)],
+        vec![account("al", 2)],
+    );
+    let sim = start_sim(cfg).await;
+    let mut ccfg = cfship_cloudflare::ClientConfig::with_api_url(&sim.url()).unwrap();
+    ccfg.requests_per_5min = 300; // burst 15, then ~0.95 request/s for the whole process
+    ccfg.logpull_requests_per_min = 100_000;
+    ccfg.logpull_requests_per_min_per_zone = 100_000;
+    let client = cfship_cloudflare::CloudflareClient::new(ccfg).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+    let sink = TestSink::new();
+    let now = pinned_now();
+    let z1 = LogpullCollector::new(
+        client.clone(),
+        lp_cfg("zl1", Auth::token(TOKEN), now, 5),
+        store.clone(),
+        sink.clone(),
+    )
+    .unwrap();
+    let z2 = LogpullCollector::new(
+        client.clone(),
+        lp_cfg("zl2", Auth::token(TOKEN), now, 5),
+        store.clone(),
+        sink.clone(),
+    )
+    .unwrap();
+    let mut ac = audit_cfg("al", Auth::token(TOKEN), now, AuditApi::V1, 5);
+    ac.per_page = 1;
+    let a = AuditCollector::new(client.clone(), ac, store.clone(), sink.clone()).unwrap();
+    let t = std::time::Instant::now();
+    let c = CancellationToken::new();
+    let (r1, r2, r3) = tokio::join!(
+        z1.run_once(c.clone()),
+        z2.run_once(c.clone()),
+        a.run_once(c.clone())
+    );
+    let (r1, r2, r3) = (r1.unwrap(), r2.unwrap(), r3.unwrap());
+    let total = sim.requests().len() as f64;
+    assert!(total >= 20.0, "{total} requests");
+    // Each source alone stays within the burst of 15 (a per-source limiter would not slow it down).
+    for p in ["/zones/zl1/", "/zones/zl2/", "/accounts/al/"] {
+        let n = sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with(p))
+            .count();
+        assert!(n < 15, "{p}: {n}");
+    }
+    let secs = t.elapsed().as_secs_f64();
+    // Burst of 15, then 0.95/s shared: the whole set cannot finish faster than this.
+    let min_secs = (total - 15.0) / 0.95 * 0.9;
+    assert!(
+        secs >= min_secs,
+        "{total} requests in {secs:.1}s: limiter not shared (min {min_secs:.1}s)"
+    );
+    assert!(r1.units_done == 5 && r2.units_done == 5 && r3.units_done > 3);
+    assert!(client.stats().snapshot().rate_limit_wait_ms > 1000);
+}
