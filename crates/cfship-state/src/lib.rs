@@ -58,6 +58,11 @@ pub enum StateError {
         found: String,
         expected: String,
     },
+    #[error(
+        "state directory {path} is in use by another cfship process (lock {lock} is held); two \
+         processes on one state directory would collect every source twice"
+    )]
+    Locked { path: PathBuf, lock: PathBuf },
     #[error("cannot serialize cursor for {key}: {source}")]
     Serialize {
         key: String,
@@ -87,7 +92,15 @@ struct EnvelopeIn {
 pub struct CursorStore {
     dir: PathBuf,
     tmp_counter: AtomicU64,
+    /// Held for the store's lifetime by [`CursorStore::open_exclusive`].
+    _lock: Option<File>,
 }
+
+/// Name of the lock file used by [`CursorStore::open_exclusive`].
+pub const LOCK_FILE: &str = ".cfship.lock";
+
+/// Temp files older than this are leftovers of a crash and are removed by `open`.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl CursorStore {
     /// Opens (creating if needed) the state directory.
@@ -107,10 +120,43 @@ impl CursorStore {
                 source: std::io::Error::other("not a directory"),
             });
         }
+        remove_stale_temp_files(&dir);
         Ok(Self {
             dir,
             tmp_counter: AtomicU64::new(0),
+            _lock: None,
         })
+    }
+
+    /// Like [`CursorStore::open`], and takes an exclusive lock on `<dir>/.cfship.lock` for the store's
+    /// lifetime (released on drop, and by the OS when the process dies), so a second process using the
+    /// same state directory fails fast with [`StateError::Locked`].
+    pub fn open_exclusive(dir: impl AsRef<Path>) -> Result<Self, StateError> {
+        let mut store = Self::open(dir)?;
+        let lock = store.dir.join(LOCK_FILE);
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|source| StateError::Dir {
+                path: lock.clone(),
+                source,
+            })?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Locked {
+                    path: store.dir.clone(),
+                    lock,
+                })
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StateError::Dir { path: lock, source })
+            }
+        }
+        store._lock = Some(f);
+        Ok(store)
     }
 
     /// The directory this store writes to.
@@ -220,6 +266,30 @@ impl CursorStore {
                 source,
             }
         })
+    }
+}
+
+/// Removes `.<key>.json.tmp.*` files left by a crash between write and rename (older than 10 min, so a
+/// concurrent writer's fresh temp file is never touched).
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.contains(".json.tmp.")) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TMP);
+        if old {
+            let _ = fs::remove_file(e.path());
+        }
     }
 }
 
@@ -375,6 +445,42 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn exclusive_open_refuses_a_second_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = CursorStore::open_exclusive(dir.path()).unwrap();
+        let err = CursorStore::open_exclusive(dir.path()).unwrap_err();
+        assert!(matches!(err, StateError::Locked { .. }), "{err}");
+        // Non-exclusive readers (e.g. `cfship check`) still work.
+        a.save("k", &cur()).unwrap();
+        assert!(CursorStore::open(dir.path())
+            .unwrap()
+            .load::<Cur>("k")
+            .unwrap()
+            .is_some());
+        drop(a);
+        CursorStore::open_exclusive(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".k.json.tmp.123.0");
+        let fresh = dir.path().join(".k.json.tmp.456.0");
+        fs::write(&stale, b"{").unwrap();
+        fs::write(&fresh, b"{").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        CursorStore::open(dir.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(fresh.exists());
     }
 
     #[test]
