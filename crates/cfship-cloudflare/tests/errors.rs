@@ -695,3 +695,66 @@ fn simulator_config_accepts_partial_json() {
     assert!(c.newline_separated && c.gzip);
     assert_eq!(c.faults.rate_5xx, 0.1);
 }
+
+/// A corrupt or newer-version cursor file stops the collector with an explicit error; it is never
+/// reset silently and no data is fetched.
+#[tokio::test]
+async fn corrupt_or_newer_cursor_file_is_an_error_not_a_reset() {
+    init_tracing();
+    let sim = start_sim(sim_config(1, vec![zone("zk", 5)], vec![account("ak", 5)])).await;
+    let client = client(&sim);
+    let now = pinned_now();
+    for (file, body) in [
+        (
+            "logpull-zk.json",
+            &b"{\"version\":1,\"key\":\"logpull-zk\",\"cursor\":{\"next_st"[..],
+        ),
+        (
+            "logpull-zk.json",
+            &b"{\"version\":9,\"key\":\"logpull-zk\",\"cursor\":{}}"[..],
+        ),
+        ("audit-ak.json", &b"not json"[..]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file), body).unwrap();
+        let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+        let n0 = sim.requests().len();
+        let err = if file.starts_with("logpull") {
+            let c = LogpullCollector::new(
+                client.clone(),
+                lp("zk", Auth::token(TOKEN), now, 5),
+                store,
+                TestSink::new(),
+            )
+            .unwrap();
+            let e = c.run_once(CancellationToken::new()).await.unwrap_err();
+            assert!(
+                c.run(CancellationToken::new()).await.is_err(),
+                "daemon stops too"
+            );
+            e
+        } else {
+            let mut ac = AuditConfig::new("ak", Auth::token(TOKEN));
+            ac.clock = Clock::Fixed(now);
+            let c = AuditCollector::new(client.clone(), ac, store, TestSink::new()).unwrap();
+            c.run_once(CancellationToken::new()).await.unwrap_err()
+        };
+        assert!(matches!(err, CfError::State(_)), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("refusing to reset") || msg.contains("newer cfship"),
+            "{msg}"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join(file)).unwrap(),
+            body,
+            "file untouched"
+        );
+        assert!(
+            sim.requests()[n0..]
+                .iter()
+                .all(|r| !r.path.ends_with("/logs/received") && !r.path.contains("audit")),
+            "nothing fetched"
+        );
+    }
+}
