@@ -369,9 +369,11 @@ impl ElasticsearchSink {
                 }
             };
             stats.record_status(resp.status);
+            let refused_body =
+                resp.status == 413 || (resp.status == 400 && body_refusal(&resp.body));
             match resp.status {
                 200..=299 => {}
-                400 | 413 if pending.len() > 1 => {
+                400 | 413 if refused_body && pending.len() > 1 => {
                     // The request as a whole was refused (too large, or one item broke the body):
                     // halve it and handle each half on its own.
                     tracing::warn!(
@@ -384,7 +386,7 @@ impl ElasticsearchSink {
                     ack.add(Box::pin(self.run_chunk(second)).await?);
                     return Ok(ack);
                 }
-                400 | 413 => {
+                400 | 413 if refused_body => {
                     let error =
                         json!({"type": format!("http_{}", resp.status), "reason": resp.excerpt()});
                     let dead = pending
@@ -747,6 +749,21 @@ impl ElasticsearchSink {
     }
 }
 
+/// Whether a whole-request 400 is about the body (so splitting / dead-lettering helps) rather than
+/// something a retry or an operator fixes (a proxy, a bad parameter…).
+fn body_refusal(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    [
+        "parse_exception",
+        "x_content_parse_exception",
+        "json_parse_exception",
+        "action_request_validation_exception",
+        "illegal_argument_exception",
+    ]
+    .iter()
+    .any(|t| text.contains(t))
+}
+
 /// Warn on the first retry and every tenth, not on each (a busy cluster would flood the log).
 fn loud(attempt: u32) -> bool {
     attempt.is_multiple_of(10)
@@ -913,6 +930,16 @@ mod tests {
         assert!(m.contains("cluster:monitor"), "{m}");
         assert!(m.contains("logs-cloudflare.*:auto_configure"), "{m}");
         assert!(!m.contains("create_doc"), "{m}");
+    }
+
+    #[test]
+    fn whole_request_400_kinds() {
+        assert!(body_refusal(
+            br#"{"error":{"type":"x_content_parse_exception","reason":"[1:2] Unexpected character"},"status":400}"#
+        ));
+        assert!(!body_refusal(
+            b"<html><body>400 Bad Request (proxy)</body></html>"
+        ));
     }
 
     #[test]
