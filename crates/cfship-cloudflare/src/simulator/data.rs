@@ -281,12 +281,12 @@ const CONTENT_TYPES: &[&str] = &[
     "image/webp",
     "",
 ];
+/// Engines for human traffic ("Verified Bot" and "Heuristics" are chosen for bots).
 const BOT_SRC: &[&str] = &[
     "Not Computed",
-    "Heuristics",
+    "Machine Learning",
     "Machine Learning",
     "Behavioral Analysis",
-    "Verified Bot",
     "JS Fingerprinting",
     "Cloudflare Service",
 ];
@@ -585,6 +585,8 @@ pub fn write_record(
                 out,
                 if ua.contains("Googlebot") || ua.contains("bingbot") {
                     "Verified Bot"
+                } else if is_bot {
+                    ["Heuristics", "Machine Learning"][(h % 2) as usize]
                 } else {
                     BOT_SRC[(h % BOT_SRC.len() as u64) as usize]
                 },
@@ -1075,8 +1077,11 @@ pub fn audit_v1_json(seed: u64, account: &str, e: &AuditEvent) -> serde_json::Va
     } else {
         *r.pick(&["", "UI", "API"])
     };
-    let zone_id = format!("{:032x}", u128::from(mix(e.h ^ 7)));
-    let zone_id: String = zone_id.chars().take(32).collect();
+    let zone_id = format!(
+        "{:016x}{:016x}",
+        mix(fnv(account) ^ 7),
+        mix(fnv(account) ^ 8)
+    );
     let mut tag = String::new();
     hex(&mut tag, &mut r, 32);
     let rec_id = format!("{}", 10_715_065_000u64 + r.below(1000));
@@ -1220,6 +1225,11 @@ pub fn audit_v2_json(seed: u64, account: &str, e: &AuditEvent) -> serde_json::Va
         actor["token_name"] = json!("automation");
     }
     let ok = v1["action"]["result"].as_bool().unwrap_or(true);
+    let zone_id = format!(
+        "{:016x}{:016x}",
+        mix(fnv(account) ^ 7),
+        mix(fnv(account) ^ 8)
+    );
     json!({
         "id": audit_id_v2(e),
         "account": {"id": account, "name": "Example Account"},
@@ -1232,7 +1242,7 @@ pub fn audit_v2_json(seed: u64, account: &str, e: &AuditEvent) -> serde_json::Va
             "scope": if rtype == "zone" || rtype == "DNS_record" {"zones"} else {"accounts"},
             "request": v1.get("newValueJson").cloned().unwrap_or(json!({})),
             "response": {"success": ok}},
-        "zone": {"id": if rtype == "zone" || rtype == "DNS_record" { v1["resource"]["id"].clone() } else { json!("") },
+        "zone": {"id": if rtype == "zone" || rtype == "DNS_record" { json!(zone_id) } else { json!("") },
                  "name": if rtype == "zone" || rtype == "DNS_record" { "example.com" } else { "" }},
     })
 }
