@@ -4,7 +4,11 @@
 //! The simulator runs in a child process so only the client's memory is measured.
 //!
 //! ```text
-//! cargo run --release -p cfship-cloudflare --example logpull_rss [-- --records 1000000]
+//! cargo run --release -p cfship-cloudflare --example logpull_rss [-- --records 1000000 --max-rss-mib 64]
+//! ```
+//!
+//! Exits non-zero when a record is missing or the peak RSS exceeds `--max-rss-mib` (CI gate).
+//! ```text
 //! ```
 
 use cfship_cloudflare::simulator::{self, SimCredentials, SimZone, SimulatorConfig};
@@ -184,5 +188,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if got != expected {
         return Err(format!("record count mismatch: got {got}, expected {expected}").into());
     }
+    // Flat memory: the peak must not grow with the window (1M records ≈ 1.8 GB of JSON).
+    let max_mib: u64 = arg(&args, "--max-rss-mib")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let hwm_mib = status_kb("VmHWM:").max(sink.max_rss_kb.load(Ordering::Relaxed)) / 1024;
+    if hwm_mib > max_mib {
+        return Err(format!("peak RSS {hwm_mib} MiB exceeds --max-rss-mib {max_mib}").into());
+    }
+    println!("OK: peak RSS {hwm_mib} MiB <= {max_mib} MiB");
     Ok(())
 }
