@@ -19,12 +19,19 @@ use serde_json::{json, Value};
 const PLACEHOLDER: &str = "RAYPLACEHOLDER00000000";
 
 fn golden_templates(ns: &str) -> Result<Vec<Vec<u8>>, Box<dyn std::error::Error>> {
-    let dir = std::env::var("CFSHIP_GOLDEN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/golden/elastic-cloudflare")
-        });
+    let dir = {
+        let base = std::env::var("CFSHIP_GOLDEN_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
+            });
+        // CFSHIP_GOLDEN_DIR may name `…/golden` or `…/golden/elastic-cloudflare`
+        if base.join("elastic-cloudflare").is_dir() {
+            base.join("elastic-cloudflare")
+        } else {
+            base
+        }
+    };
     let text = std::fs::read_to_string(dir.join("logpull/test-http-json.log-expected.json"))?;
     let v: Value = serde_json::from_str(&text)?;
     let docs = v["expected"].as_array().ok_or("no expected array")?;

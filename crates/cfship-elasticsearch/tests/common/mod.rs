@@ -57,12 +57,19 @@ pub fn config(url: &str, namespace: &str, dead_letter: PathBuf) -> EsConfig {
 }
 
 pub fn golden_dir() -> PathBuf {
-    std::env::var("CFSHIP_GOLDEN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/golden/elastic-cloudflare")
-        })
+    {
+        let base = std::env::var("CFSHIP_GOLDEN_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
+            });
+        // CFSHIP_GOLDEN_DIR may name `…/golden` or `…/golden/elastic-cloudflare`
+        if base.join("elastic-cloudflare").is_dir() {
+            base.join("elastic-cloudflare")
+        } else {
+            base
+        }
+    }
 }
 
 /// The `expected` documents of a golden file (nulls skipped), with the data stream fields cfship adds.
