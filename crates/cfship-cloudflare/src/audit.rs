@@ -171,7 +171,7 @@ impl Sweeper {
         loop {
             if cancel.is_cancelled() {
                 // Every delivered page is committed and saved; stop before the next one.
-                return Ok(());
+                return Err(CfError::Cancelled);
             }
             let mut q: Vec<(&str, String)> = vec![
                 ("since", since.clone()),
@@ -191,7 +191,12 @@ impl Sweeper {
                 "account {} audit {:?} [{since}, {before_s}) page {page}",
                 cfg.account_id, cfg.api
             );
-            let env = self.client.get_envelope(&cfg.auth, &path, &q, &ctx).await?;
+            // The page fetch (rate limiter, Retry-After, retries) can be cancelled: nothing of this page
+            // was delivered yet.
+            let env = tokio::select! {
+                r = self.client.get_envelope(&cfg.auth, &path, &q, &ctx) => r?,
+                _ = cancel.cancelled() => return Err(CfError::Cancelled),
+            };
             let raw = env.result.as_ref().map(|r| r.get()).unwrap_or("[]");
             let items: Vec<&serde_json::value::RawValue> =
                 serde_json::from_str(raw).map_err(|e| CfError::Decode {
@@ -301,14 +306,15 @@ impl Sweeper {
         save: &(dyn Fn(&AuditCursor) -> Result<(), CfError> + Send + Sync),
         cancel: &CancellationToken,
         on_retry: &(dyn Fn(u32, &CfError) + Send + Sync),
-    ) -> Result<SweepOut, CfError> {
+        out: &mut SweepOut,
+    ) -> Result<(), CfError> {
         let policy = self.client.config().retry.clone();
-        let mut out = SweepOut::default();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            match self.sweep(cursor, before, save, &mut out, cancel).await {
-                Ok(()) => return Ok(out),
+            match self.sweep(cursor, before, save, out, cancel).await {
+                Ok(()) => return Ok(()),
+                Err(CfError::Cancelled) => return Err(CfError::Cancelled),
                 Err(e) => {
                     self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
                     let retryable = e.is_retryable()
@@ -392,19 +398,17 @@ impl AuditCollector {
         let on_retry = |_: u32, _: &CfError| {
             failed.fetch_add(1, Ordering::Relaxed);
         };
+        let mut out = SweepOut::default();
         let r = self
             .sweeper
-            .sweep_retrying(&mut cursor, before, &save, &cancel, &on_retry)
+            .sweep_retrying(&mut cursor, before, &save, &cancel, &on_retry, &mut out)
             .await;
         summary.failed_attempts = failed.load(Ordering::Relaxed);
         summary.cursor = Some(cursor.when);
+        summary.units_done = out.pages;
+        summary.records = out.records;
         match r {
-            Ok(out) => {
-                summary.units_done = out.pages;
-                summary.records = out.records;
-                Ok(summary)
-            }
-            Err(CfError::Cancelled) => Ok(summary),
+            Ok(()) | Err(CfError::Cancelled) => Ok(summary),
             Err(e) => Err(e),
         }
     }
@@ -464,6 +468,7 @@ pub async fn backfill_audit(
             when: s,
             ids: BTreeSet::new(),
         };
+        let mut out = SweepOut::default();
         let on_retry = |attempt: u32, err: &CfError| {
             progress(ProgressEvent::UnitRetry {
                 start: s,
@@ -473,8 +478,9 @@ pub async fn backfill_audit(
             })
         };
         let r = sweeper
-            .sweep_retrying(&mut cur, e, no_save, cancel, &on_retry)
-            .await;
+            .sweep_retrying(&mut cur, e, no_save, cancel, &on_retry, &mut out)
+            .await
+            .map(|()| out);
         (s, e, r)
     }))
     .buffer_unordered(conc);

@@ -284,13 +284,15 @@ impl WindowRunner {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         ctx: &str,
+        cancel: &CancellationToken,
     ) -> Result<u64, (CfError, u64)> {
         let q = self.query(start, end);
-        let mut stream = self
-            .client
-            .open_logpull(&self.cfg.auth, &self.cfg.zone_id, &q, ctx)
-            .await
-            .map_err(|e| (e, 0))?;
+        // Waiting for the rate limiter / the response headers can be cancelled (nothing delivered
+        // yet); once records flow, the window is finished.
+        let mut stream = tokio::select! {
+            r = self.client.open_logpull(&self.cfg.auth, &self.cfg.zone_id, &q, ctx) => r.map_err(|e| (e, 0))?,
+            _ = cancel.cancelled() => return Err((CfError::Cancelled, 0)),
+        };
         let mut delivered = 0u64;
         loop {
             match stream.next_batch(self.cfg.batch_size).await {
@@ -335,11 +337,12 @@ impl WindowRunner {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            match self.attempt(start, end, &ctx).await {
+            match self.attempt(start, end, &ctx, cancel).await {
                 Ok(n) => {
                     self.sink.checkpoint(&self.source, Checkpoint::Committed);
                     return Ok(n);
                 }
+                Err((CfError::Cancelled, _)) => return Err(CfError::Cancelled),
                 Err((e, delivered)) => {
                     if delivered > 0 {
                         self.sink.checkpoint(&self.source, Checkpoint::Aborted);

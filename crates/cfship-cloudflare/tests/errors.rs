@@ -758,3 +758,52 @@ async fn corrupt_or_newer_cursor_file_is_an_error_not_a_reset() {
         );
     }
 }
+
+/// Cancel during a long `Retry-After` pause (nothing of the window/page delivered yet) stops promptly
+/// instead of waiting the pause out; nothing is committed, the cursor does not move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_interrupts_a_long_retry_after_pause() {
+    init_tracing();
+    let mut cfg = sim_config(61, vec![zone("zp", 5)], vec![account("ap", 20)]);
+    cfg.faults = Faults {
+        rate_429: 1.0,
+        retry_after_secs: 60,
+        ..Default::default()
+    };
+    let sim = start_sim(cfg).await;
+    let client = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+    let sink = TestSink::new();
+    let now = pinned_now();
+    let mut c = lp("zp", Auth::token(TOKEN), now, 30);
+    c.check_retention = false;
+    let z = LogpullCollector::new(client.clone(), c, store.clone(), sink.clone()).unwrap();
+    let mut ac = AuditConfig::new("ap", Auth::token(TOKEN));
+    ac.clock = Clock::Fixed(now);
+    let a = AuditCollector::new(client.clone(), ac, store.clone(), sink.clone()).unwrap();
+    let cancel = CancellationToken::new();
+    let (c1, c2) = (cancel.clone(), cancel.clone());
+    let tz = tokio::spawn(async move { z.run_once(c1).await });
+    let ta = tokio::spawn(async move { a.run_once(c2).await });
+    while !sim.requests().iter().any(|r| r.status == 429) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = std::time::Instant::now();
+    cancel.cancel();
+    let rz = tokio::time::timeout(Duration::from_secs(3), tz)
+        .await
+        .expect("logpull stops")
+        .unwrap()
+        .unwrap();
+    let ra = tokio::time::timeout(Duration::from_secs(3), ta)
+        .await
+        .expect("audit stops")
+        .unwrap()
+        .unwrap();
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert_eq!((rz.units_done, ra.units_done), (0, 0));
+    assert!(store.load::<LogpullCursor>("logpull-zp").unwrap().is_none());
+    assert_eq!(sink.committed_units(), 0);
+}
