@@ -410,8 +410,13 @@ pub fn faults_on() -> Faults {
 /// cursors exist, then stops it with SIGTERM and expects exit code 0. (`run --once` is not used to
 /// finish: with faults on it can keep chasing "now"; see the final report.)
 pub fn finish_with_daemon(conf: &Path, state: &Path, cfg: &SimulatorConfig, log: &Path, limit: Duration) {
+    let child = spawn(&["run", "--config", conf.to_str().unwrap()], log, &[]);
+    catch_up_then_sigterm(child, state, cfg, log, limit);
+}
+
+/// Waits until every Logpull cursor reached (now − 61s) as of the call, then SIGTERM; expects exit 0.
+pub fn catch_up_then_sigterm(mut child: Child, state: &Path, cfg: &SimulatorConfig, log: &Path, limit: Duration) {
     let target = floor(Utc::now() - chrono::Duration::seconds(61));
-    let mut child = spawn(&["run", "--config", conf.to_str().unwrap()], log, &[]);
     let t = Instant::now();
     loop {
         if let Some(s) = child.try_wait().unwrap() {
