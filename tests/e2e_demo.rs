@@ -38,10 +38,17 @@ fn demo_writes_ndjson_files_without_elasticsearch() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let (lp, au) = ground_truth_line(&stdout);
     assert!(lp > 1000 && au > 0, "{stdout}");
-    let lp_lines = file_values(&dir.path().join("cfship-demo/logpull.ndjson"), "cloudflare.ray_id");
+    let lp_lines = file_values(
+        &dir.path().join("cfship-demo/logpull.ndjson"),
+        "cloudflare.ray_id",
+    );
     let au_lines = file_values(&dir.path().join("cfship-demo/audit.ndjson"), "event.id");
     assert_eq!(lp_lines.len() as u64, lp);
     assert_eq!(au_lines.len() as u64, au);
@@ -49,7 +56,10 @@ fn demo_writes_ndjson_files_without_elasticsearch() {
     d.dedup();
     assert_eq!(d.len(), lp_lines.len(), "no duplicate RayIDs");
     assert_eq!(table_count(&stdout, "logpull"), lp);
-    assert!(stdout.contains("top status codes") && stdout.contains("firewall actions"), "{stdout}");
+    assert!(
+        stdout.contains("top status codes") && stdout.contains("firewall actions"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -66,12 +76,24 @@ fn demo_documents_are_searchable_in_elasticsearch() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let (lp, au) = ground_truth_line(&stdout);
     let lp_idx = format!("logs-cloudflare.logpull-{ns}");
     let au_idx = format!("logs-cloudflare.audit-{ns}");
-    assert_eq!(count(&es, &lp_idx, "*"), lp, "every Logpull record indexed once");
-    assert_eq!(count(&es, &au_idx, "*"), au, "every audit event indexed once");
+    assert_eq!(
+        count(&es, &lp_idx, "*"),
+        lp,
+        "every Logpull record indexed once"
+    );
+    assert_eq!(
+        count(&es, &au_idx, "*"),
+        au,
+        "every audit event indexed once"
+    );
     let rays = all_values(&es, &lp_idx, "cloudflare.ray_id");
     let mut d = rays.clone();
     d.dedup();
@@ -81,6 +103,16 @@ fn demo_documents_are_searchable_in_elasticsearch() {
     assert!(count(&es, &lp_idx, "cloudflare.firewall.actions:block") > 0);
     assert!(count(&es, &lp_idx, "http.response.status_code:200") > 0);
     assert!(count(&es, &au_idx, "event.action:*") > 0);
-    assert_eq!(count(&es, &au_idx, &format!("cloud.account.id:* AND data_stream.namespace:{ns}")), au);
-    assert!(!dir.path().join("cfship-demo/logpull.ndjson").exists(), "ES mode writes no files");
+    assert_eq!(
+        count(
+            &es,
+            &au_idx,
+            &format!("cloud.account.id:* AND data_stream.namespace:{ns}")
+        ),
+        au
+    );
+    assert!(
+        !dir.path().join("cfship-demo/logpull.ndjson").exists(),
+        "ES mode writes no files"
+    );
 }

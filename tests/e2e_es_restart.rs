@@ -19,7 +19,11 @@ fn script(action: &str) -> (bool, String) {
         .expect("run scripts/search-engine.sh");
     (
         o.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
     )
 }
 
@@ -37,7 +41,9 @@ async fn elasticsearch_restart_mid_run_loses_and_duplicates_nothing() {
         return;
     }
     let started = Instant::now();
-    let (ok, out) = tokio::task::spawn_blocking(|| script("start")).await.unwrap();
+    let (ok, out) = tokio::task::spawn_blocking(|| script("start"))
+        .await
+        .unwrap();
     assert!(ok, "dedicated Elasticsearch did not start:\n{out}");
     let _guard = StopOnDrop;
     let es = format!("http://127.0.0.1:{PORT}");
@@ -71,7 +77,11 @@ async fn elasticsearch_restart_mid_run_loses_and_duplicates_nothing() {
         // let it index for a moment, then pull the plug
         let t = Instant::now();
         while count(&es2, &format!("logs-cloudflare.logpull-{ns2}"), "*") == 0 {
-            assert!(t.elapsed() < Duration::from_secs(60), "nothing indexed; log:\n{}", tail(&l2, 30));
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "nothing indexed; log:\n{}",
+                tail(&l2, 30)
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         let (ok, out) = script("stop");
@@ -88,7 +98,11 @@ async fn elasticsearch_restart_mid_run_loses_and_duplicates_nothing() {
     let es2 = es.clone();
     let (got_rays, got_audit) = tokio::task::spawn_blocking(move || {
         (
-            all_values(&es2, &format!("logs-cloudflare.logpull-{ns}"), "cloudflare.ray_id"),
+            all_values(
+                &es2,
+                &format!("logs-cloudflare.logpull-{ns}"),
+                "cloudflare.ray_id",
+            ),
             all_values(&es2, &format!("logs-cloudflare.audit-{ns}"), "event.id"),
         )
     })

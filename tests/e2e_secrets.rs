@@ -20,18 +20,27 @@ fn free_port() -> u16 {
 
 fn assert_clean(what: &str, text: &str) {
     for s in [TOKEN, WRONG, ES_KEY, "e2e-es-secret-key-91"] {
-        assert!(!text.contains(s), "{what} contains the secret {s:?}:\n{text}");
+        assert!(
+            !text.contains(s),
+            "{what} contains the secret {s:?}:\n{text}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn secrets_never_leak() {
-    let es = std::env::var("CFSHIP_ES8_URL").ok().filter(|s| !s.is_empty());
+    let es = std::env::var("CFSHIP_ES8_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
     let sim_cfg = sim_config(99, 1, 10, 60, Faults::default());
     let sim = start_sim(sim_cfg.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    seed_cursors(&state, &sim_cfg, floor(chrono::Utc::now() - chrono::Duration::minutes(30)));
+    seed_cursors(
+        &state,
+        &sim_cfg,
+        floor(chrono::Utc::now() - chrono::Duration::minutes(30)),
+    );
     let port = free_port();
     let mk = |token_expr: &str, file: &str| {
         let mut y = TestConfig {
@@ -64,9 +73,7 @@ async fn secrets_never_leak() {
     let broken = dir.path().join("broken.yml");
     std::fs::write(
         &broken,
-        format!(
-            "cloudflare:\n  api_token: ${{CFSHIP_E2E_TOKEN}}\n  requests_per_5min: ${{CFSHIP_E2E_TOKEN}}\nlogpull:\n  zones: [z]\nfile:\n  path: x\n"
-        ),
+        "cloudflare:\n  api_token: ${CFSHIP_E2E_TOKEN}\n  requests_per_5min: ${CFSHIP_E2E_TOKEN}\nlogpull:\n  zones: [z]\nfile:\n  path: x\n",
     )
     .unwrap();
     let envs = [
@@ -75,12 +82,23 @@ async fn secrets_never_leak() {
         ("RUST_LOG", "debug"),
     ];
     let log = dir.path().join("all.log");
-    let (good2, bad2, lit2, broken2, log2) =
-        (good.clone(), bad.clone(), literal.clone(), broken.clone(), log.clone());
+    let (good2, bad2, lit2, broken2, log2) = (
+        good.clone(),
+        bad.clone(),
+        literal.clone(),
+        broken.clone(),
+        log.clone(),
+    );
     let (metrics, healthz) = tokio::task::spawn_blocking(move || {
         // 1. the daemon with good credentials, debug logs, JSON logs; scrape /metrics and /healthz
         let mut child = spawn(
-            &["--log-format", "json", "run", "--config", good2.to_str().unwrap()],
+            &[
+                "--log-format",
+                "json",
+                "run",
+                "--config",
+                good2.to_str().unwrap(),
+            ],
             &log2,
             &envs,
         );
@@ -105,8 +123,17 @@ async fn secrets_never_leak() {
         assert!(st.success());
         // 2. wrong token from env, and as a literal in the file: errors must not echo it
         for conf in [&bad2, &lit2] {
-            let mut child = spawn(&["run", "--once", "--config", conf.to_str().unwrap()], &log2, &envs);
-            let st = wait_for(&mut child, Duration::from_secs(60), "run with a wrong token", &log2);
+            let mut child = spawn(
+                &["run", "--once", "--config", conf.to_str().unwrap()],
+                &log2,
+                &envs,
+            );
+            let st = wait_for(
+                &mut child,
+                Duration::from_secs(60),
+                "run with a wrong token",
+                &log2,
+            );
             assert!(!st.success(), "a wrong token must fail the run");
         }
         // 3. check, config errors, --help of every command
@@ -138,12 +165,18 @@ async fn secrets_never_leak() {
             );
             assert_clean(&format!("cfship {args:?}"), &text);
             if args.len() == 3 && args[0] == "check" && args[2].ends_with("bad.yml") {
-                assert!(!o.status.success(), "check with a wrong token must fail:\n{text}");
+                assert!(
+                    !o.status.success(),
+                    "check with a wrong token must fail:\n{text}"
+                );
                 assert!(text.contains("FAIL"), "{text}");
             }
             if args[0] == "run" && args.len() == 3 {
                 assert!(!o.status.success());
-                assert!(text.contains("line 3"), "config error names the line: {text}");
+                assert!(
+                    text.contains("line 3"),
+                    "config error names the line: {text}"
+                );
             }
         }
         (metrics, healthz)
@@ -151,16 +184,28 @@ async fn secrets_never_leak() {
     .await
     .unwrap();
     let logtext = std::fs::read_to_string(&log).unwrap();
-    assert!(logtext.contains("DEBUG") || logtext.contains("\"level\":\"DEBUG\""), "debug logs were on");
-    assert!(logtext.contains("10000") || logtext.contains("401") || logtext.contains("403"),
-        "the auth failure is reported: {}", tail(&log, 20));
+    assert!(
+        logtext.contains("DEBUG") || logtext.contains("\"level\":\"DEBUG\""),
+        "debug logs were on"
+    );
+    assert!(
+        logtext.contains("10000") || logtext.contains("401") || logtext.contains("403"),
+        "the auth failure is reported: {}",
+        tail(&log, 20)
+    );
     assert_clean("logs", &logtext);
-    assert!(metrics.contains("cfship_events_collected_total"), "metrics scraped: {metrics}");
+    assert!(
+        metrics.contains("cfship_events_collected_total"),
+        "metrics scraped: {metrics}"
+    );
     assert!(metrics.contains("cfship_source_lag_seconds"), "{metrics}");
     assert_clean("/metrics", &metrics);
     assert!(healthz.contains("\"status\":\"ok\""), "{healthz}");
     assert_clean("/healthz", &healthz);
     for f in ["out.ndjson", "bad.ndjson", "lit.ndjson"] {
-        assert_clean(f, &std::fs::read_to_string(dir.path().join(f)).unwrap_or_default());
+        assert_clean(
+            f,
+            &std::fs::read_to_string(dir.path().join(f)).unwrap_or_default(),
+        );
     }
 }

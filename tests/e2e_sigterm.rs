@@ -10,9 +10,13 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_mid_window_loses_and_duplicates_nothing() {
-    let es = std::env::var("CFSHIP_ES8_URL").ok().filter(|s| !s.is_empty());
+    let es = std::env::var("CFSHIP_ES8_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
     if es.is_none() {
-        eprintln!("\n*** NOTE: sigterm test runs with the file output only (CFSHIP_ES8_URL unset) ***\n");
+        eprintln!(
+            "\n*** NOTE: sigterm test runs with the file output only (CFSHIP_ES8_URL unset) ***\n"
+        );
     }
     let faults = Faults {
         rate_slow: 0.4,
@@ -50,16 +54,32 @@ async fn sigterm_mid_window_loses_and_duplicates_nothing() {
         for i in 0..4 {
             let mut child = spawn(&["run", "--config", c2.to_str().unwrap()], &l2, &[]);
             std::thread::sleep(rng.range_ms(800, 3000));
-            assert!(child.try_wait().unwrap().is_none(), "cfship exited before SIGTERM {i}");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "cfship exited before SIGTERM {i}"
+            );
             sigterm(&child);
-            let st = wait_for(&mut child, Duration::from_secs(90), "cfship run after SIGTERM", &l2);
-            assert!(st.success(), "exit status after SIGTERM {i}: {st}; log:\n{}", tail(&l2, 30));
+            let st = wait_for(
+                &mut child,
+                Duration::from_secs(90),
+                "cfship run after SIGTERM",
+                &l2,
+            );
+            assert!(
+                st.success(),
+                "exit status after SIGTERM {i}: {st}; log:\n{}",
+                tail(&l2, 30)
+            );
         }
     })
     .await
     .unwrap();
     let logtext = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(logtext.matches("signal received").count(), 4, "every stop was graceful");
+    assert_eq!(
+        logtext.matches("signal received").count(),
+        4,
+        "every stop was graceful"
+    );
     let (c2, s2, l2, sc) = (conf.clone(), state.clone(), log.clone(), sim_cfg.clone());
     tokio::task::spawn_blocking(move || {
         finish_with_daemon(&c2, &s2, &sc, &l2, Duration::from_secs(120))
@@ -88,7 +108,11 @@ async fn sigterm_mid_window_loses_and_duplicates_nothing() {
         let ns2 = ns.clone();
         let (got_rays, got_audit) = tokio::task::spawn_blocking(move || {
             (
-                all_values(&es, &format!("logs-cloudflare.logpull-{ns2}"), "cloudflare.ray_id"),
+                all_values(
+                    &es,
+                    &format!("logs-cloudflare.logpull-{ns2}"),
+                    "cloudflare.ray_id",
+                ),
                 all_values(&es, &format!("logs-cloudflare.audit-{ns2}"), "event.id"),
             )
         })

@@ -409,13 +409,25 @@ pub fn faults_on() -> Faults {
 /// Runs the daemon until every Logpull cursor has reached (now − 61s) as of the call and the audit
 /// cursors exist, then stops it with SIGTERM and expects exit code 0. (`run --once` is not used to
 /// finish: with faults on it can keep chasing "now"; see the final report.)
-pub fn finish_with_daemon(conf: &Path, state: &Path, cfg: &SimulatorConfig, log: &Path, limit: Duration) {
+pub fn finish_with_daemon(
+    conf: &Path,
+    state: &Path,
+    cfg: &SimulatorConfig,
+    log: &Path,
+    limit: Duration,
+) {
     let child = spawn(&["run", "--config", conf.to_str().unwrap()], log, &[]);
     catch_up_then_sigterm(child, state, cfg, log, limit);
 }
 
 /// Waits until every Logpull cursor reached (now − 61s) as of the call, then SIGTERM; expects exit 0.
-pub fn catch_up_then_sigterm(mut child: Child, state: &Path, cfg: &SimulatorConfig, log: &Path, limit: Duration) {
+pub fn catch_up_then_sigterm(
+    mut child: Child,
+    state: &Path,
+    cfg: &SimulatorConfig,
+    log: &Path,
+    limit: Duration,
+) {
     let target = floor(Utc::now() - chrono::Duration::seconds(61));
     let t = Instant::now();
     loop {
@@ -424,7 +436,10 @@ pub fn catch_up_then_sigterm(mut child: Child, state: &Path, cfg: &SimulatorConf
         }
         let store = CursorStore::open(state).unwrap();
         let lp_done = cfg.zones.iter().all(|z| {
-            let k = SourceId::Logpull { zone_id: z.id.clone() }.state_key();
+            let k = SourceId::Logpull {
+                zone_id: z.id.clone(),
+            }
+            .state_key();
             matches!(store.load::<LogpullCursor>(&k), Ok(Some(c)) if c.next_start >= target)
         });
         if lp_done {
@@ -432,13 +447,25 @@ pub fn catch_up_then_sigterm(mut child: Child, state: &Path, cfg: &SimulatorConf
         }
         if t.elapsed() > limit {
             let _ = child.kill();
-            panic!("cfship did not catch up within {limit:?}; log:\n{}", tail(log, 40));
+            panic!(
+                "cfship did not catch up within {limit:?}; log:\n{}",
+                tail(log, 40)
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     // one more audit sweep
     std::thread::sleep(Duration::from_secs(3));
     sigterm(&child);
-    let st = wait_for(&mut child, Duration::from_secs(90), "cfship run after SIGTERM", log);
-    assert!(st.success(), "cfship run did not exit 0 after SIGTERM ({st}); log:\n{}", tail(log, 40));
+    let st = wait_for(
+        &mut child,
+        Duration::from_secs(90),
+        "cfship run after SIGTERM",
+        log,
+    );
+    assert!(
+        st.success(),
+        "cfship run did not exit 0 after SIGTERM ({st}); log:\n{}",
+        tail(log, 40)
+    );
 }
