@@ -5,7 +5,7 @@
 use crate::auth::Auth;
 use crate::client::CloudflareClient;
 use crate::error::CfError;
-use crate::sink::{Checkpoint, RecordSink, SourceId};
+use crate::sink::{Checkpoint, RecordSink, SourceId, Unit};
 use crate::stats::SourceStats;
 use crate::util::{rfc3339_micros, sleep_or_cancel, Clock, ProgressEvent, RunSummary};
 use bytes::Bytes;
@@ -156,6 +156,11 @@ impl Sweeper {
         cancel: &CancellationToken,
     ) -> Result<(), CfError> {
         let cfg = &self.cfg;
+        let unit = Unit {
+            source: self.source.clone(),
+            start: cursor.when,
+            end: before,
+        };
         let since = rfc3339_micros(cursor.when);
         let before_s = rfc3339_micros(before);
         let (path, size_key) = match cfg.api {
@@ -238,14 +243,14 @@ impl Sweeper {
             }
             let n = batch.len() as u64;
             if n > 0 {
-                if let Err(source) = self.sink.deliver(&self.source, batch).await {
-                    self.sink.checkpoint(&self.source, Checkpoint::Aborted);
+                if let Err(source) = self.sink.deliver_unit(&unit, batch).await {
+                    self.sink.checkpoint_unit(&unit, Checkpoint::Aborted);
                     return Err(CfError::Sink {
                         context: ctx,
                         source,
                     });
                 }
-                self.sink.checkpoint(&self.source, Checkpoint::Committed);
+                self.sink.checkpoint_unit(&unit, Checkpoint::Committed);
                 save(&next)?;
                 *cursor = next;
                 self.sstats.records.fetch_add(n, Ordering::Relaxed);

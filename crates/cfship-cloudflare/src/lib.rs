@@ -20,6 +20,6 @@ pub use error::{ApiMessage, CfError, StreamFailure};
 pub use logpull::{
     backfill_logpull, LogpullCollector, LogpullConfig, LogpullCursor, Timestamps, DEFAULT_FIELDS,
 };
-pub use sink::{Checkpoint, RecordSink, SinkError, SourceId};
+pub use sink::{Checkpoint, RecordSink, SinkError, SourceId, Unit};
 pub use stats::{CollectorStats, StatsSnapshot};
 pub use util::{Clock, ProgressEvent, RunSummary};

@@ -6,7 +6,7 @@
 use crate::auth::Auth;
 use crate::client::CloudflareClient;
 use crate::error::CfError;
-use crate::sink::{Checkpoint, RecordSink, SourceId};
+use crate::sink::{Checkpoint, RecordSink, SourceId, Unit};
 use crate::stats::SourceStats;
 use crate::util::{floor_secs, rfc3339_secs, sleep_or_cancel, Clock, ProgressEvent, RunSummary};
 use cfship_state::CursorStore;
@@ -266,6 +266,14 @@ impl WindowRunner {
         }
     }
 
+    fn unit(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Unit {
+        Unit {
+            source: self.source.clone(),
+            start,
+            end,
+        }
+    }
+
     fn query(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(&'static str, String)> {
         let mut q = vec![
             ("start", rfc3339_secs(start)),
@@ -294,12 +302,13 @@ impl WindowRunner {
             _ = cancel.cancelled() => return Err((CfError::Cancelled, 0)),
         };
         let mut delivered = 0u64;
+        let unit = self.unit(start, end);
         loop {
             match stream.next_batch(self.cfg.batch_size).await {
                 Ok(Some(batch)) => {
                     let n = batch.len() as u64;
                     self.sink
-                        .deliver(&self.source, batch)
+                        .deliver_unit(&unit, batch)
                         .await
                         .map_err(|source| {
                             (
@@ -339,13 +348,15 @@ impl WindowRunner {
             attempt += 1;
             match self.attempt(start, end, &ctx, cancel).await {
                 Ok(n) => {
-                    self.sink.checkpoint(&self.source, Checkpoint::Committed);
+                    self.sink
+                        .checkpoint_unit(&self.unit(start, end), Checkpoint::Committed);
                     return Ok(n);
                 }
                 Err((CfError::Cancelled, _)) => return Err(CfError::Cancelled),
                 Err((e, delivered)) => {
                     if delivered > 0 {
-                        self.sink.checkpoint(&self.source, Checkpoint::Aborted);
+                        self.sink
+                            .checkpoint_unit(&self.unit(start, end), Checkpoint::Aborted);
                     }
                     let st = self.client.stats();
                     st.failed_requests.fetch_add(1, Ordering::Relaxed);

@@ -74,6 +74,31 @@ pub enum Checkpoint {
     Aborted,
 }
 
+/// One unit of work of a source: a Logpull window, or the audit range `[start, end)` a sweep pages
+/// through. Units of one source run one at a time in the collectors; backfills run several units of
+/// one source in parallel, so a sink that tracks uncommitted records must key them by unit, not by
+/// source (use [`RecordSink::deliver_unit`] / [`RecordSink::checkpoint_unit`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Unit {
+    pub source: SourceId,
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub end: chrono::DateTime<chrono::Utc>,
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} [{}, {})",
+            self.source,
+            self.start
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            self.end
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        )
+    }
+}
+
 /// Consumer of raw Cloudflare records.
 ///
 /// Each `Bytes` is exactly one raw JSON object as Cloudflare sent it (a Logpull object or one element of
@@ -90,4 +115,20 @@ pub trait RecordSink: Send + Sync + 'static {
     /// Called once per window/page after its last `deliver` (Committed), or when a window/page that
     /// already delivered records failed and will be replayed (Aborted). Default: nothing.
     fn checkpoint(&self, _source: &SourceId, _outcome: Checkpoint) {}
+
+    /// What the collectors and backfills call: `deliver` with the unit the records belong to.
+    /// Default: `deliver(&unit.source, records)`.
+    fn deliver_unit<'a>(
+        &'a self,
+        unit: &'a Unit,
+        records: Vec<bytes::Bytes>,
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
+        self.deliver(&unit.source, records)
+    }
+
+    /// What the collectors and backfills call: `checkpoint` with the unit that ended.
+    /// Default: `checkpoint(&unit.source, outcome)`.
+    fn checkpoint_unit(&self, unit: &Unit, outcome: Checkpoint) {
+        self.checkpoint(&unit.source, outcome)
+    }
 }

@@ -6,7 +6,7 @@ use cfship_cloudflare::simulator::{
     self, SimAccount, SimCredentials, SimZone, SimulatorConfig, SimulatorHandle,
 };
 use cfship_cloudflare::{
-    Checkpoint, ClientConfig, CloudflareClient, RecordSink, RetryPolicy, SinkError, SourceId,
+    Checkpoint, ClientConfig, CloudflareClient, RecordSink, RetryPolicy, SinkError, SourceId, Unit,
 };
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -23,8 +23,8 @@ pub type CommitHook = Box<dyn Fn(u64) + Send + Sync>;
 
 #[derive(Default)]
 struct SinkState {
-    /// Ids delivered in the current (uncommitted) window/page, per source.
-    pending: HashMap<SourceId, Vec<String>>,
+    /// Ids delivered in uncommitted units (backfills run several units of one source at once).
+    pending: HashMap<Unit, Vec<String>>,
     /// Ids of committed windows/pages → how many times each was committed.
     committed: HashMap<SourceId, HashMap<String, u32>>,
     aborted: u64,
@@ -131,49 +131,61 @@ impl TestSink {
 impl RecordSink for TestSink {
     fn deliver<'a>(
         &'a self,
-        source: &'a SourceId,
+        _source: &'a SourceId,
+        _records: Vec<Bytes>,
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
+        Box::pin(async move {
+            Err(SinkError::fatal(
+                "test sink: collectors must call deliver_unit",
+            ))
+        })
+    }
+
+    fn deliver_unit<'a>(
+        &'a self,
+        unit: &'a Unit,
         records: Vec<Bytes>,
     ) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             let n = self.deliveries.fetch_add(1, Ordering::SeqCst) + 1;
+            let ids: Vec<String> = records.iter().map(|r| record_id(&unit.source, r)).collect();
             let hang = self.hang_at.load(Ordering::SeqCst);
             if hang != 0 && n >= hang {
-                let ids: Vec<String> = records.iter().map(|r| record_id(source, r)).collect();
                 self.state
                     .lock()
                     .unwrap()
                     .pending
-                    .entry(source.clone())
+                    .entry(unit.clone())
                     .or_default()
                     .extend(ids);
                 self.hung.notify_one();
                 futures::future::pending::<()>().await;
+                unreachable!();
             }
             let fe = self.fail_every.load(Ordering::SeqCst);
             if fe != 0 && n.is_multiple_of(fe) {
                 return Err(SinkError::retryable("test sink: simulated bulk failure"));
             }
-            let ids: Vec<String> = records.iter().map(|r| record_id(source, r)).collect();
             self.records_delivered
                 .fetch_add(ids.len() as u64, Ordering::SeqCst);
             self.state
                 .lock()
                 .unwrap()
                 .pending
-                .entry(source.clone())
+                .entry(unit.clone())
                 .or_default()
                 .extend(ids);
             Ok(())
         })
     }
 
-    fn checkpoint(&self, source: &SourceId, outcome: Checkpoint) {
+    fn checkpoint_unit(&self, unit: &Unit, outcome: Checkpoint) {
         let units = {
             let mut st = self.state.lock().unwrap();
-            let pend = st.pending.remove(source).unwrap_or_default();
+            let pend = st.pending.remove(unit).unwrap_or_default();
             match outcome {
                 Checkpoint::Committed => {
-                    let c = st.committed.entry(source.clone()).or_default();
+                    let c = st.committed.entry(unit.source.clone()).or_default();
                     for id in pend {
                         *c.entry(id).or_default() += 1;
                     }
