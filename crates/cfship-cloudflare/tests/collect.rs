@@ -356,7 +356,7 @@ async fn catch_up_after_30h_outage_uses_back_to_back_hour_windows() {
     assert_eq!(last.1, now - CDur::minutes(1));
     // Requests went out back to back: the whole catch-up took a few seconds, not 30 intervals.
     let dt = reqs.last().unwrap().at - reqs.first().unwrap().at;
-    assert!(dt < CDur::seconds(20), "{dt}");
+    assert!(dt < CDur::seconds(60), "{dt}");
     assert_eq!(r.units_done, 31);
     let exp = simulator::expected_logpull_ray_ids(&cfg, "zo", outage_start, now - CDur::minutes(1));
     sink.assert_exactly_once(

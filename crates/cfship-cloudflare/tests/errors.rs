@@ -634,12 +634,12 @@ async fn stalled_body_hits_the_idle_timeout_and_is_retried() {
     let mut cfg = sim_config(41, vec![zone("zi", 400)], vec![]);
     cfg.faults = Faults {
         rate_slow: 1.0,
-        slow_ms: 800,
+        slow_ms: 2000,
         ..Default::default()
     };
     let sim = Arc::new(start_sim(cfg.clone()).await);
     let mut ccfg = ClientConfig::with_api_url(&sim.url()).unwrap();
-    ccfg.idle_body_timeout = Duration::from_millis(250);
+    ccfg.idle_body_timeout = Duration::from_millis(500);
     ccfg.retry = RetryPolicy {
         max_attempts: 5,
         initial_backoff: Duration::from_millis(300),
