@@ -117,6 +117,8 @@ fn head(api: AuditApi, raw: &str) -> Result<(String, DateTime<Utc>), String> {
 }
 
 struct Sweeper {
+    /// Page size in use: starts at `per_page`, falls back to 100 when Cloudflare rejects it.
+    page_size: std::sync::atomic::AtomicU32,
     client: CloudflareClient,
     cfg: Arc<AuditConfig>,
     sink: Arc<dyn RecordSink>,
@@ -137,6 +139,7 @@ impl Sweeper {
         };
         let sstats = client.stats().source(&source);
         Sweeper {
+            page_size: std::sync::atomic::AtomicU32::new(cfg.per_page),
             client,
             cfg,
             sink,
@@ -170,6 +173,7 @@ impl Sweeper {
             ),
             AuditApi::V2 => (format!("accounts/{}/logs/audit", cfg.account_id), "limit"),
         };
+        let page_size = self.page_size.load(Ordering::Relaxed);
         let mut page = 1u64;
         let mut next_cursor: Option<String> = None;
         let mut prev_first: Option<String> = None;
@@ -182,7 +186,7 @@ impl Sweeper {
                 ("since", since.clone()),
                 ("before", before_s.clone()),
                 ("direction", "asc".to_string()),
-                (size_key, cfg.per_page.to_string()),
+                (size_key, page_size.to_string()),
             ];
             match cfg.api {
                 AuditApi::V1 => q.push(("page", page.to_string())),
@@ -263,7 +267,7 @@ impl Sweeper {
             self.sstats.windows_done.fetch_add(1, Ordering::Relaxed);
             match cfg.api {
                 AuditApi::V1 => {
-                    if (n_items as u64) < u64::from(cfg.per_page) {
+                    if (n_items as u64) < u64::from(page_size) {
                         return Ok(());
                     }
                     if let Some(tp) = env
@@ -303,6 +307,23 @@ impl Sweeper {
         }
     }
 
+    /// A 400 about `per_page` / `limit` while a page size above 100 is in use.
+    fn page_size_rejected(&self, e: &CfError) -> bool {
+        let CfError::Api {
+            status: 400,
+            errors,
+            ..
+        } = e
+        else {
+            return false;
+        };
+        self.page_size.load(Ordering::Relaxed) > 100
+            && errors.iter().any(|m| {
+                let t = m.message.to_ascii_lowercase();
+                t.contains("per_page") || t.contains("limit")
+            })
+    }
+
     /// Sweeps with retries (restarting from the last committed cursor).
     async fn sweep_retrying(
         &self,
@@ -320,6 +341,11 @@ impl Sweeper {
             match self.sweep(cursor, before, save, out, cancel).await {
                 Ok(()) => return Ok(()),
                 Err(CfError::Cancelled) => return Err(CfError::Cancelled),
+                Err(e) if self.page_size_rejected(&e) => {
+                    let old = self.page_size.swap(100, Ordering::Relaxed);
+                    tracing::warn!(account = %self.cfg.account_id, rejected = old, error = %e,
+                        "Cloudflare rejected the audit page size; continuing with 100");
+                }
                 Err(e) => {
                     self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
                     let retryable = e.is_retryable()

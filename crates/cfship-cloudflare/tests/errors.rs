@@ -807,3 +807,47 @@ async fn cancel_interrupts_a_long_retry_after_pause() {
     assert!(store.load::<LogpullCursor>("logpull-zp").unwrap().is_none());
     assert_eq!(sink.committed_units(), 0);
 }
+
+/// Cloudflare publishes no maximum page size: a rejected `per_page` / `limit` falls back to 100.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_audit_page_size_falls_back_to_100() {
+    init_tracing();
+    let mut cfg = sim_config(71, vec![], vec![account("ag", 60)]);
+    cfg.audit_max_page_size = 500;
+    let sim = start_sim(cfg.clone()).await;
+    let client = client(&sim);
+    let now = pinned_now();
+    for api in [AuditApi::V1, AuditApi::V2] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+        let sink = TestSink::new();
+        let mut ac = AuditConfig::new("ag", Auth::token(TOKEN));
+        ac.clock = Clock::Fixed(now);
+        ac.initial_lookback = Duration::from_secs(6 * 3600);
+        ac.per_page = 1000;
+        ac.api = api;
+        AuditCollector::new(client.clone(), ac, store, sink.clone())
+            .unwrap()
+            .run_once(CancellationToken::new())
+            .await
+            .unwrap();
+        let (since, before) = (now - CDur::hours(6), now - CDur::minutes(1));
+        let exp = match api {
+            AuditApi::V1 => simulator::expected_audit_ids(&cfg, "ag", since, before),
+            AuditApi::V2 => simulator::expected_audit_v2_ids(&cfg, "ag", since, before),
+        };
+        assert!(exp.len() > 150);
+        sink.assert_exactly_once(
+            &SourceId::Audit {
+                account_id: "ag".into(),
+            },
+            &exp,
+        );
+    }
+    let sizes: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter_map(|r| r.query.get("per_page").or(r.query.get("limit")).cloned())
+        .collect();
+    assert!(sizes.contains(&"1000".to_string()) && sizes.contains(&"100".to_string()));
+}

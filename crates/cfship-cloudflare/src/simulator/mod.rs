@@ -107,6 +107,8 @@ pub struct SimulatorConfig {
     pub newline_separated: bool,
     /// Compress Logpull bodies when the client sends `Accept-Encoding: gzip`.
     pub gzip: bool,
+    /// Largest accepted audit `per_page` / `limit` (Cloudflare publishes no maximum).
+    pub audit_max_page_size: u64,
 }
 
 impl Default for SimulatorConfig {
@@ -120,6 +122,7 @@ impl Default for SimulatorConfig {
             clock_offset_secs: 0,
             newline_separated: true,
             gzip: true,
+            audit_max_page_size: 1000,
         }
     }
 }
@@ -1063,12 +1066,15 @@ fn audit_common(
     let size = match q.get(size_key) {
         None => 100,
         Some(v) => match v.parse::<u64>() {
-            Ok(x) if (1..=1000).contains(&x) => x,
+            Ok(x) if (1..=s.cfg.audit_max_page_size).contains(&x) => x,
             _ => {
                 return Err(envelope_error(
                     StatusCode::BAD_REQUEST,
                     1002,
-                    &format!("invalid {size_key} {v:?}: must be between 1 and 1000"),
+                    &format!(
+                        "invalid {size_key} {v:?}: must be between 1 and {}",
+                        s.cfg.audit_max_page_size
+                    ),
                 ))
             }
         },
