@@ -177,6 +177,9 @@ pub struct RequestRecord {
     pub at: DateTime<Utc>,
 }
 
+/// The request log keeps at most this many entries (the oldest half is dropped when full).
+pub const REQUEST_LOG_MAX: usize = 200_000;
+
 struct Shared {
     cfg: SimulatorConfig,
     faults: Mutex<Faults>,
@@ -206,10 +209,15 @@ impl Shared {
             fault: fault.map(str::to_string),
             at: Utc::now(),
         };
-        match self.log.lock() {
-            Ok(mut l) => l.push(r),
-            Err(p) => p.into_inner().push(r),
+        let mut l = match self.log.lock() {
+            Ok(l) => l,
+            Err(p) => p.into_inner(),
+        };
+        // Bounded for long-running `cfship simulate` / demo processes: keep the newest requests.
+        if l.len() >= REQUEST_LOG_MAX {
+            l.drain(..REQUEST_LOG_MAX / 2);
         }
+        l.push(r);
     }
     /// Whether fault `kind` fires for this request (see `fault_acc`).
     fn fault_hit(&self, kind: usize, rate: f64) -> bool {
@@ -255,7 +263,7 @@ impl SimulatorHandle {
     pub fn config(&self) -> &SimulatorConfig {
         &self.shared.cfg
     }
-    /// Every request answered so far.
+    /// Requests answered so far (the newest [`REQUEST_LOG_MAX`] at most).
     pub fn requests(&self) -> Vec<RequestRecord> {
         match self.shared.log.lock() {
             Ok(l) => l.clone(),
