@@ -9,7 +9,7 @@ use crate::backend::Backend;
 
 /// Version written to the template's `version` and `_meta.version`. Bump it whenever a template changes:
 /// an older cfship template is then replaced, a newer one (or a user's with a higher version) is kept.
-pub const TEMPLATE_VERSION: u64 = 1;
+pub const TEMPLATE_VERSION: u64 = 3;
 
 /// Priority of cfship's templates: above Elasticsearch's built-in `logs` template (100, `logs-*-*`) so
 /// cfship's mappings win over the generic ones, below Fleet's integration templates (200) so an installed
@@ -173,15 +173,36 @@ pub fn translated_fields(
             .unwrap_or("keyword")
             .to_string();
         let tr = backend.translate(&ty);
-        let new_ty = tr.get("type").and_then(Value::as_str).unwrap_or("object");
+        let new_ty = tr
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("object")
+            .to_string();
         if new_ty != ty {
             changes.push(TypeTranslation {
                 field: field.clone(),
                 intended: ty.clone(),
-                used: new_ty.to_string(),
+                used: new_ty.clone(),
             });
             // parameters of the old type may not apply to the new one: keep only the translation
             mapping = tr;
+            if ty == "wildcard" && new_ty == "keyword" {
+                // long URLs stay searchable up to Lucene's term limit (8191 chars × 4 bytes < 32766)
+                mapping["ignore_above"] = json!(8191);
+            }
+        }
+        // ECS convention: keyword values longer than 1024 are stored but not indexed, instead of
+        // failing the whole document with an "immense term" error
+        let plain_keyword = mapping.get("type").and_then(Value::as_str) == Some("keyword")
+            && mapping.get("index") != Some(&Value::Bool(false));
+        if plain_keyword && mapping.get("ignore_above").is_none() {
+            mapping["ignore_above"] = json!(1024);
+        }
+        // OpenSearch's wildcard keeps doc values, which refuse values over 32766 bytes
+        let os_wildcard = backend.distribution == crate::backend::Distribution::OpenSearch
+            && mapping.get("type").and_then(Value::as_str) == Some("wildcard");
+        if os_wildcard && mapping.get("ignore_above").is_none() {
+            mapping["ignore_above"] = json!(8191);
         }
         out.insert(field, mapping);
     }
@@ -327,6 +348,10 @@ mod tests {
             "keyword"
         );
         assert_eq!(body["data_stream"], json!({}));
+        let lp = template_body(Dataset::Logpull, &os);
+        let url = &lp["template"]["mappings"]["properties"]["url"]["properties"];
+        assert_eq!(url["original"]["type"], "wildcard");
+        assert_eq!(url["original"]["ignore_above"], 8191);
         assert_eq!(body["priority"], TEMPLATE_PRIORITY);
         assert_eq!(body["_meta"]["version"], TEMPLATE_VERSION);
         assert_eq!(body["index_patterns"][0], "logs-cloudflare.audit-*");
@@ -348,11 +373,18 @@ mod tests {
         let body = template_body(Dataset::Logpull, &es);
         let p = &body["template"]["mappings"]["properties"];
         assert_eq!(p["url"]["properties"]["original"]["type"], "wildcard");
+        assert!(p["url"]["properties"]["original"]
+            .get("ignore_above")
+            .is_none());
         assert_eq!(
             p["event"]["properties"]["dataset"]["type"],
             "constant_keyword"
         );
         assert_eq!(p["event"]["properties"]["original"]["index"], false);
+        assert!(p["event"]["properties"]["original"]
+            .get("ignore_above")
+            .is_none());
+        assert_eq!(p["event"]["properties"]["action"]["ignore_above"], 1024);
         assert_eq!(p["message"]["type"], "match_only_text");
     }
 

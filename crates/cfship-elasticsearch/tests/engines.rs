@@ -265,6 +265,19 @@ async fn dead_letter(var: &str, test: &str) {
     );
     let mut lines_before_index_mode = 2;
 
+    // a huge URL / user agent is not a mapping error (ignore_above), even where wildcard became keyword
+    let mut huge = docs[0].clone();
+    let long = format!("https://www.example.com/{}", "a".repeat(40_000));
+    huge["url"]["original"] = json!(long);
+    huge["url"]["full"] = json!(long);
+    huge["user_agent"]["original"] = json!("x".repeat(40_000));
+    let ack = sink
+        .index(requests(&index, &[huge]))
+        .await
+        .expect("index huge");
+    assert_eq!(ack.created, 1, "{ack:?}");
+    assert_eq!(es_count(&url, &index).await, good + 1);
+
     // dead letters into an index instead of the file
     let dl_index = format!("cfship-deadletter-{ns}");
     let mut cfg = config(&url, &ns, dl.clone());
