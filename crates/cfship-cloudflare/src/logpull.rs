@@ -633,6 +633,19 @@ pub async fn backfill_logpull(
         windows.push((p.start, p.end));
         cur = p.end;
     }
+    if windows.is_empty() && start < end {
+        let earliest = now - chrono_dur(RETENTION) + chrono_dur(cfg.retention_margin);
+        if start < earliest {
+            let ge = end.min(earliest);
+            tracing::warn!(zone = %cfg.zone_id, hole_start = %start, hole_end = %ge,
+                "backfill range is older than Logpull's 168h retention: nothing can be fetched");
+            summary.gap_seconds += (ge - start).num_seconds().max(0) as u64;
+            progress(ProgressEvent::Gap { start, end: ge });
+        } else {
+            tracing::warn!(zone = %cfg.zone_id, %start, %end,
+                "backfill range ends less than end_lag before now: nothing to fetch yet");
+        }
+    }
     let runner = &runner;
     let progress = &progress;
     let cancel = &cancel;

@@ -396,6 +396,7 @@ async fn backfill_is_parallel_exact_and_writes_no_cursor() {
     .await
     .unwrap();
     assert_eq!(r.units_done, 6);
+    assert_eq!(r.gap_seconds, 0);
     let done = events
         .lock()
         .unwrap()
@@ -850,4 +851,54 @@ async fn rejected_audit_page_size_falls_back_to_100() {
         .filter_map(|r| r.query.get("per_page").or(r.query.get("limit")).cloned())
         .collect();
     assert!(sizes.contains(&"1000".to_string()) && sizes.contains(&"100".to_string()));
+}
+
+/// A backfill range older than Logpull's retention reports the gap instead of failing with a 400.
+#[tokio::test]
+async fn backfill_older_than_retention_reports_the_gap() {
+    init_tracing();
+    let sim = start_sim(sim_config(81, vec![zone("zg", 5)], vec![])).await;
+    let client = client(&sim);
+    let now = chrono::Utc::now();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev2 = events.clone();
+    let (s, e) = (now - CDur::hours(200), now - CDur::hours(190));
+    let r = backfill_logpull(
+        &client,
+        LogpullConfig::new("zg", Auth::token(TOKEN)),
+        s,
+        e,
+        TestSink::new(),
+        CancellationToken::new(),
+        move |p| ev2.lock().unwrap().push(p),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.units_done, 0);
+    assert_eq!(r.gap_seconds, 10 * 3600);
+    assert!(matches!(
+        events.lock().unwrap()[..],
+        [ProgressEvent::Gap { .. }]
+    ));
+    assert!(
+        logpull_requests(&sim, "zg").is_empty(),
+        "no doomed request sent"
+    );
+    // Straddling the edge: the old part is a gap, the rest is fetched.
+    let (s, e) = (now - CDur::hours(170), now - CDur::hours(166));
+    let sink = TestSink::new();
+    let r = backfill_logpull(
+        &client,
+        LogpullConfig::new("zg", Auth::token(TOKEN)),
+        s,
+        e,
+        sink,
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(r.gap_seconds > 7000 && r.gap_seconds < 7600, "{r:?}");
+    assert!(r.units_done >= 2);
+    assert!(logpull_requests(&sim, "zg").iter().all(|r| r.status == 200));
 }
