@@ -551,6 +551,7 @@ impl LogpullCollector {
                 },
             )?;
             if let Some((gs, ge)) = plan.gap {
+                r.sink.gap(&r.source, gs, ge);
                 let secs = (ge - gs).num_seconds().max(0) as u64;
                 summary.gap_seconds += secs;
                 r.sstats.gap_seconds.fetch_add(secs, Ordering::Relaxed);
@@ -628,6 +629,7 @@ pub async fn backfill_logpull(
             tracing::warn!(zone = %cfg.zone_id, hole_start = %gs, hole_end = %ge,
                 "backfill range starts before Logpull's 168h retention: [hole_start, hole_end) cannot be fetched");
             summary.gap_seconds += (ge - gs).num_seconds().max(0) as u64;
+            runner.sink.gap(&runner.source, gs, ge);
             progress(ProgressEvent::Gap { start: gs, end: ge });
         }
         windows.push((p.start, p.end));
@@ -640,6 +642,7 @@ pub async fn backfill_logpull(
             tracing::warn!(zone = %cfg.zone_id, hole_start = %start, hole_end = %ge,
                 "backfill range is older than Logpull's 168h retention: nothing can be fetched");
             summary.gap_seconds += (ge - start).num_seconds().max(0) as u64;
+            runner.sink.gap(&runner.source, start, ge);
             progress(ProgressEvent::Gap { start, end: ge });
         } else {
             tracing::warn!(zone = %cfg.zone_id, %start, %end,

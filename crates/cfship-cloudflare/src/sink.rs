@@ -116,6 +116,17 @@ pub trait RecordSink: Send + Sync + 'static {
     /// already delivered records failed and will be replayed (Aborted). Default: nothing.
     fn checkpoint(&self, _source: &SourceId, _outcome: Checkpoint) {}
 
+    /// Records received by Cloudflare in `[start, end)` are lost for good (older than Logpull's 168h
+    /// retention when collection resumed). Called once per hole, before the window after it is
+    /// committed. Default: nothing (the collector also logs a warning and counts `gap_seconds`).
+    fn gap(
+        &self,
+        _source: &SourceId,
+        _start: chrono::DateTime<chrono::Utc>,
+        _end: chrono::DateTime<chrono::Utc>,
+    ) {
+    }
+
     /// What the collectors and backfills call: `deliver` with the unit the records belong to.
     /// Default: `deliver(&unit.source, records)`.
     fn deliver_unit<'a>(

@@ -405,6 +405,13 @@ async fn retention_edge_never_gives_400() {
             reqs.iter().map(|r| r.status).collect::<Vec<_>>()
         );
         let first = parse_t(&reqs[0].query["start"]);
+        let gaps = sink.gaps.lock().unwrap().clone();
+        assert_eq!(gaps.len(), 1, "one hole reported to the sink");
+        assert_eq!(
+            (gaps[0].1, gaps[0].2),
+            (old, first),
+            "the hole ends where collection resumes"
+        );
         let edge = chrono::Utc::now() + CDur::seconds(offset) - CDur::hours(168);
         assert!(first > edge, "first window starts inside retention");
         assert!(

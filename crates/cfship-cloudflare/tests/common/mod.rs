@@ -43,6 +43,8 @@ pub struct TestSink {
     /// When `deliveries` reaches this value, the deliver call never returns (simulated hang/crash).
     pub hang_at: AtomicU64,
     pub hung: tokio::sync::Notify,
+    /// Holes reported through `RecordSink::gap`.
+    pub gaps: Mutex<Vec<(SourceId, DateTime<Utc>, DateTime<Utc>)>>,
     /// Called after each committed unit.
     pub on_commit: Mutex<Option<CommitHook>>,
 }
@@ -177,6 +179,10 @@ impl RecordSink for TestSink {
                 .extend(ids);
             Ok(())
         })
+    }
+
+    fn gap(&self, source: &SourceId, start: DateTime<Utc>, end: DateTime<Utc>) {
+        self.gaps.lock().unwrap().push((source.clone(), start, end));
     }
 
     fn checkpoint_unit(&self, unit: &Unit, outcome: Checkpoint) {
