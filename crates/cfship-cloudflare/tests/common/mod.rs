@@ -20,6 +20,7 @@ pub const EMAIL: &str = "ops@example.com";
 pub const KEY: &str = "0123456789abcdef0123456789abcdef01234";
 
 pub type CommitHook = Box<dyn Fn(u64) + Send + Sync>;
+pub type Gap = (SourceId, DateTime<Utc>, DateTime<Utc>);
 
 #[derive(Default)]
 struct SinkState {
@@ -44,7 +45,7 @@ pub struct TestSink {
     pub hang_at: AtomicU64,
     pub hung: tokio::sync::Notify,
     /// Holes reported through `RecordSink::gap`.
-    pub gaps: Mutex<Vec<(SourceId, DateTime<Utc>, DateTime<Utc>)>>,
+    pub gaps: Mutex<Vec<Gap>>,
     /// Called after each committed unit.
     pub on_commit: Mutex<Option<CommitHook>>,
 }
