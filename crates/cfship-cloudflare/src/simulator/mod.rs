@@ -172,7 +172,8 @@ pub struct RequestRecord {
     pub path: String,
     pub query: HashMap<String, String>,
     pub status: u16,
-    /// Fault injected, if any: "429", "5xx", "truncated", "trailer", "slow".
+    /// Fault injected, if any: "429", "5xx", "truncated", "trailer", "slow", or "slow+truncated" /
+    /// "slow+trailer" when a slow Logpull response also fails.
     pub fault: Option<String>,
     pub at: DateTime<Utc>,
 }
@@ -904,14 +905,18 @@ async fn logpull(
             limit_cut = Some(faults.max_records_per_response);
         }
     }
+    let slow_mid = fault == Some("slow");
     if truncate {
-        fault = Some("truncated");
+        fault = Some(if slow_mid {
+            "slow+truncated"
+        } else {
+            "truncated"
+        });
     } else if trailer {
-        fault = Some("trailer");
+        fault = Some(if slow_mid { "slow+trailer" } else { "trailer" });
     }
     let cut_frac = rng.unit();
     let reset = rng.chance(0.5);
-    let slow_mid = fault == Some("slow");
     let total = if (truncate || trailer) && limit_cut.is_none() {
         let mut n = 0u64;
         for_each_record(
