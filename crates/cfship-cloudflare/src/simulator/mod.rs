@@ -172,9 +172,11 @@ pub struct RequestRecord {
     pub path: String,
     pub query: HashMap<String, String>,
     pub status: u16,
-    /// Fault injected, if any: "429", "5xx", "truncated", "trailer", "slow", or "slow+truncated" /
-    /// "slow+trailer" when a slow Logpull response also fails.
+    /// Fault injected, if any: "429", "5xx", "truncated", "trailer" or "slow" (a slow response that
+    /// also failed is labelled with the failure; see `slow`).
     pub fault: Option<String>,
+    /// The response was delayed (`rate_slow`).
+    pub slow: bool,
     pub at: DateTime<Utc>,
 }
 
@@ -203,11 +205,20 @@ impl Shared {
             ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D)))
     }
     fn record(&self, path: &str, q: &HashMap<String, String>, status: u16, fault: Option<&str>) {
+        // "slow+truncated" → fault "truncated", slow: true.
+        let (slow, fault) = match fault {
+            Some(f) => match f.strip_prefix("slow+") {
+                Some(rest) => (true, Some(rest)),
+                None => (f == "slow", Some(f)),
+            },
+            None => (false, None),
+        };
         let r = RequestRecord {
             path: path.to_string(),
             query: q.clone(),
             status,
             fault: fault.map(str::to_string),
+            slow,
             at: Utc::now(),
         };
         let mut l = match self.log.lock() {
