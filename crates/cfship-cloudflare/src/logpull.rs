@@ -297,9 +297,25 @@ impl WindowRunner {
         let q = self.query(start, end);
         // Waiting for the rate limiter / the response headers can be cancelled (nothing delivered
         // yet); once records flow, the window is finished.
-        let mut stream = tokio::select! {
-            r = self.client.open_logpull(&self.cfg.auth, &self.cfg.zone_id, &q, ctx) => r.map_err(|e| (e, 0))?,
+        let opened = tokio::select! {
+            r = self.client.open_logpull(&self.cfg.auth, &self.cfg.zone_id, &q, ctx) => r,
             _ = cancel.cancelled() => return Err((CfError::Cancelled, 0)),
+        };
+        let mut stream = match opened {
+            Ok(s) => s,
+            Err(CfError::RetentionDisabled { zone }) => {
+                // 204: users report it both for "retention off" and for "no logs in this window".
+                // The flag decides: on → an empty window (the cursor advances), off → the error.
+                return match self.client.logpull_retention(&self.cfg.auth, &zone).await {
+                    Ok(true) => {
+                        tracing::debug!(zone = %zone, %start, %end, "204 with retention on: empty window");
+                        Ok(0)
+                    }
+                    Ok(false) => Err((CfError::RetentionDisabled { zone }, 0)),
+                    Err(e) => Err((e, 0)),
+                };
+            }
+            Err(e) => return Err((e, 0)),
         };
         let mut delivered = 0u64;
         let unit = self.unit(start, end);

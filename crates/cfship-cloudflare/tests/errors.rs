@@ -902,3 +902,37 @@ async fn backfill_older_than_retention_reports_the_gap() {
     assert!(r.units_done >= 2);
     assert!(logpull_requests(&sim, "zg").iter().all(|r| r.status == 200));
 }
+
+/// `204 No Content` for a window while the retention flag is on is an empty window: the cursor advances.
+#[tokio::test]
+async fn no_content_with_retention_on_is_an_empty_window() {
+    init_tracing();
+    let mut cfg = sim_config(91, vec![zone("z204", 0)], vec![]);
+    cfg.no_content_when_empty = true;
+    let sim = start_sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+    let now = pinned_now();
+    let sink = TestSink::new();
+    let col = LogpullCollector::new(
+        client(&sim),
+        lp("z204", Auth::token(TOKEN), now, 150),
+        store.clone(),
+        sink.clone(),
+    )
+    .unwrap();
+    let r = col.run_once(CancellationToken::new()).await.unwrap();
+    assert_eq!((r.units_done, r.records), (3, 0));
+    assert_eq!(
+        store
+            .load::<LogpullCursor>("logpull-z204")
+            .unwrap()
+            .unwrap()
+            .next_start,
+        now - CDur::minutes(1)
+    );
+    assert!(logpull_requests(&sim, "z204")
+        .iter()
+        .all(|r| r.status == 204));
+    assert_eq!(sink.committed_units(), 3);
+}

@@ -109,6 +109,9 @@ pub struct SimulatorConfig {
     pub gzip: bool,
     /// Largest accepted audit `per_page` / `limit` (Cloudflare publishes no maximum).
     pub audit_max_page_size: u64,
+    /// Logpull answers `204 No Content` (instead of `200` with an empty body) for a window without
+    /// records, as some users report Cloudflare doing.
+    pub no_content_when_empty: bool,
 }
 
 impl Default for SimulatorConfig {
@@ -123,6 +126,7 @@ impl Default for SimulatorConfig {
             newline_separated: true,
             gzip: true,
             audit_max_page_size: 1000,
+            no_content_when_empty: false,
         }
     }
 }
@@ -895,6 +899,20 @@ async fn logpull(
     };
     if !z.retention_enabled {
         return done(StatusCode::NO_CONTENT.into_response(), None);
+    }
+    if s.cfg.no_content_when_empty {
+        let mut any = false;
+        for_each_record(
+            s.cfg.seed,
+            &zone,
+            z.records_per_minute,
+            start,
+            end,
+            |_, _| any = true,
+        );
+        if !any {
+            return done(StatusCode::NO_CONTENT.into_response(), None);
+        }
     }
 
     let faults = s.faults();
