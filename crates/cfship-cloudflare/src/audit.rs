@@ -7,7 +7,7 @@ use crate::client::CloudflareClient;
 use crate::error::CfError;
 use crate::sink::{Checkpoint, RecordSink, SourceId, Unit};
 use crate::stats::SourceStats;
-use crate::util::{rfc3339_micros, sleep_or_cancel, Clock, ProgressEvent, RunSummary};
+use crate::util::{blocking, rfc3339_micros, sleep_or_cancel, Clock, ProgressEvent, RunSummary};
 use bytes::Bytes;
 use cfship_state::CursorStore;
 use chrono::{DateTime, Utc};
@@ -424,7 +424,9 @@ impl AuditCollector {
         }
         let store = self.store.clone();
         let save_key = key.clone();
-        let save = move |c: &AuditCursor| -> Result<(), CfError> { Ok(store.save(&save_key, c)?) };
+        let save = move |c: &AuditCursor| -> Result<(), CfError> {
+            Ok(blocking(|| store.save(&save_key, c))?)
+        };
         let failed = std::sync::atomic::AtomicU64::new(0);
         let on_retry = |_: u32, _: &CfError| {
             failed.fetch_add(1, Ordering::Relaxed);

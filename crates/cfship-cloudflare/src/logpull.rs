@@ -8,7 +8,9 @@ use crate::client::CloudflareClient;
 use crate::error::CfError;
 use crate::sink::{Checkpoint, RecordSink, SourceId, Unit};
 use crate::stats::SourceStats;
-use crate::util::{floor_secs, rfc3339_secs, sleep_or_cancel, Clock, ProgressEvent, RunSummary};
+use crate::util::{
+    blocking, floor_secs, rfc3339_secs, sleep_or_cancel, Clock, ProgressEvent, RunSummary,
+};
 use cfship_state::CursorStore;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -560,12 +562,10 @@ impl LogpullCollector {
                 }
                 Err(e) => return Err(e),
             };
-            self.store.save(
-                &key,
-                &LogpullCursor {
-                    next_start: plan.end,
-                },
-            )?;
+            let saved = LogpullCursor {
+                next_start: plan.end,
+            };
+            blocking(|| self.store.save(&key, &saved))?;
             if let Some((gs, ge)) = plan.gap {
                 r.sink.gap(&r.source, gs, ge);
                 let secs = (ge - gs).num_seconds().max(0) as u64;

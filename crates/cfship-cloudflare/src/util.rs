@@ -93,3 +93,38 @@ pub(crate) async fn sleep_or_cancel(
         _ = cancel.cancelled() => false,
     }
 }
+
+/// Runs a short blocking operation (a cursor fsync) without stalling other tasks of a multi-thread
+/// runtime (`block_in_place`); on a current-thread runtime it simply runs.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn blocking_works_in_every_runtime_context() {
+        // block_on of a multi-thread runtime (what #[tokio::main] does): not a worker thread.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(async { super::blocking(|| 1) }), 1);
+        // A spawned task on a worker thread.
+        assert_eq!(
+            rt.block_on(async { tokio::spawn(async { super::blocking(|| 2) }).await.unwrap() }),
+            2
+        );
+        // Current-thread runtime and no runtime at all.
+        let ct = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(ct.block_on(async { super::blocking(|| 3) }), 3);
+        assert_eq!(super::blocking(|| 4), 4);
+    }
+}
