@@ -372,7 +372,8 @@ impl WindowRunner {
                 }
                 Err((CfError::Cancelled, _)) => return Err(CfError::Cancelled),
                 Err((e, delivered)) => {
-                    if delivered > 0 {
+                    // A failed `deliver` may have handled part of its batch: abort then too.
+                    if delivered > 0 || matches!(e, CfError::Sink { .. }) {
                         self.sink
                             .checkpoint_unit(&self.unit(start, end), Checkpoint::Aborted);
                     }
