@@ -40,8 +40,8 @@ async fn sigkill_at_20_random_moments_loses_and_duplicates_nothing() {
     let kills = tokio::task::spawn_blocking(move || {
         let mut killed_while_running = 0;
         for _ in 0..20 {
-            let mut child = spawn(&["run", "--config", &conf_s], &log2, &[]);
-            std::thread::sleep(rng.range_ms(150, 2500));
+            let mut child = spawn_running(&["run", "--config", &conf_s], &log2, &[]);
+            std::thread::sleep(rng.range_ms(10, 2000));
             if child.try_wait().unwrap().is_none() {
                 killed_while_running += 1;
             }

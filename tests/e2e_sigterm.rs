@@ -52,8 +52,8 @@ async fn sigterm_mid_window_loses_and_duplicates_nothing() {
     let mut rng = Rng::new(0xa11ce ^ std::process::id() as u64);
     tokio::task::spawn_blocking(move || {
         for i in 0..4 {
-            let mut child = spawn(&["run", "--config", c2.to_str().unwrap()], &l2, &[]);
-            std::thread::sleep(rng.range_ms(800, 3000));
+            let mut child = spawn_running(&["run", "--config", c2.to_str().unwrap()], &l2, &[]);
+            std::thread::sleep(rng.range_ms(300, 2500));
             assert!(
                 child.try_wait().unwrap().is_none(),
                 "cfship exited before SIGTERM {i}"

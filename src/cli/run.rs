@@ -6,7 +6,7 @@ use crate::pipeline::app::{
     audit_config, build_outputs, cloudflare_client, install_signal_handlers, logpull_config,
 };
 use anyhow::{Context, Result};
-use cfship_cloudflare::{AuditCollector, LogpullCollector, RecordSink};
+use cfship_cloudflare::{AuditCollector, Clock, LogpullCollector, RecordSink};
 use cfship_state::CursorStore;
 use clap::Args;
 use std::path::PathBuf;
@@ -55,11 +55,17 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
             })?;
     }
     let sink: Arc<dyn RecordSink> = outputs.pipeline.clone();
+    // --once: catch up to the "now" of the start (with a moving now, a slow run would keep chasing it)
+    let once_now = chrono::Utc::now();
     let mut tasks = tokio::task::JoinSet::new();
     for zone in cfg.zones() {
+        let mut lc = logpull_config(&cfg, &zone);
+        if args.once {
+            lc.clock = Clock::Fixed(once_now);
+        }
         let c = LogpullCollector::new(
             client.clone(),
-            logpull_config(&cfg, &zone),
+            lc,
             store.clone(),
             sink.clone(),
         )?;
@@ -78,9 +84,13 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
         });
     }
     for acc in cfg.accounts() {
+        let mut ac = audit_config(&cfg, &acc);
+        if args.once {
+            ac.clock = Clock::Fixed(once_now);
+        }
         let c = AuditCollector::new(
             client.clone(),
-            audit_config(&cfg, &acc),
+            ac,
             store.clone(),
             sink.clone(),
         )?;

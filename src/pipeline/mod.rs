@@ -356,3 +356,91 @@ pub async fn connect_es(
     }
     Ok(sink)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lp(ray: &str, host_first: bool) -> Bytes {
+        // same record, keys in a different order: canonicalisation must give the same document
+        let s = if host_first {
+            format!(r#"{{"ClientRequestHost":"www.example.com","RayID":"{ray}","EdgeStartTimestamp":1700000000000000000,"EdgeResponseStatus":200,"ClientIP":"192.0.2.1"}}"#)
+        } else {
+            format!(r#"{{"RayID":"{ray}","EdgeStartTimestamp":1700000000000000000,"ClientIP":"192.0.2.1","EdgeResponseStatus":200,"ClientRequestHost":"www.example.com"}}"#)
+        };
+        Bytes::from(s)
+    }
+
+    fn lines(p: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn file_output_writes_each_document_once_across_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = FileOutput::new(&dir.path().join("{dataset}.ndjson"));
+        let metrics = Metrics::new();
+        let p = Pipeline::new(
+            PipelineOptions {
+                namespace: "testns".into(),
+                ..Default::default()
+            },
+            None,
+            Some(out),
+            metrics.clone(),
+        )
+        .unwrap();
+        let zone = SourceId::Logpull {
+            zone_id: "z1".into(),
+        };
+        let file = dir.path().join("logpull.ndjson");
+        // the same record twice with keys in another order: one document
+        p.deliver(&zone, vec![lp("r1", true), lp("r1", false), lp("r2", true)])
+            .await
+            .unwrap();
+        assert_eq!(lines(&file).len(), 2);
+        // the window fails after that and is replayed whole: only the new record is appended
+        p.checkpoint(&zone, Checkpoint::Aborted);
+        p.deliver(&zone, vec![lp("r1", false), lp("r2", false), lp("r3", true)])
+            .await
+            .unwrap();
+        let docs = lines(&file);
+        let rays: Vec<&str> = docs
+            .iter()
+            .map(|d| d["cloudflare"]["ray_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(rays, ["r1", "r2", "r3"]);
+        // documents carry Elastic Agent's tags and the data stream fields
+        assert_eq!(docs[0]["tags"], serde_json::json!(["forwarded", "cloudflare-logpull"]));
+        assert_eq!(docs[0]["data_stream"]["namespace"], "testns");
+        assert_eq!(docs[0]["data_stream"]["dataset"], "cloudflare.logpull");
+        // committed: the set is cleared (memory stays bounded per unit)
+        p.checkpoint(&zone, Checkpoint::Committed);
+        p.deliver(&zone, vec![lp("r4", true)]).await.unwrap();
+        assert_eq!(lines(&file).len(), 4);
+        let c = metrics.source("logpull", "z1");
+        assert_eq!(c.collected.load(Ordering::Relaxed), 7);
+        assert_eq!(c.written.load(Ordering::Relaxed), 4);
+    }
+
+    #[tokio::test]
+    async fn audit_documents_get_the_account_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = FileOutput::new(&dir.path().join("out.ndjson"));
+        let p = Pipeline::new(PipelineOptions::default(), None, Some(out), Metrics::new()).unwrap();
+        let acc = SourceId::Audit {
+            account_id: "acc-1".into(),
+        };
+        let rec = r#"{"id":"e1","when":"2026-11-25T00:00:00Z","action":{"type":"login","result":true},"actor":{"type":"user","id":"u1","email":"a@b.c","ip":"192.0.2.9"},"owner":{"id":"o"},"resource":{"type":"account","id":"acc-1"},"interface":"UI","metadata":{},"newValue":"","oldValue":""}"#;
+        p.deliver(&acc, vec![Bytes::from(rec)]).await.unwrap();
+        let docs = lines(&dir.path().join("out.ndjson"));
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0]["cloud"]["account"]["id"], "acc-1");
+        assert_eq!(docs[0]["event"]["id"], "e1");
+        assert_eq!(docs[0]["tags"], serde_json::json!(["forwarded", "cloudflare-audit"]));
+    }
+}

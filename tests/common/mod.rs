@@ -469,3 +469,32 @@ pub fn catch_up_then_sigterm(
         tail(log, 40)
     );
 }
+
+/// Spawns `cfship run …` and returns once it logged "cfship running" (collectors started; the
+/// startup — Elasticsearch connection, templates, user-agent regexes — is over).
+pub fn spawn_running(args: &[&str], log: &Path, envs: &[(&str, &str)]) -> Child {
+    let before = std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .matches("cfship running")
+        .count();
+    let mut child = spawn(args, log, envs);
+    let t = Instant::now();
+    loop {
+        let n = std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .matches("cfship running")
+            .count();
+        if n > before {
+            return child;
+        }
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("cfship exited during startup ({s}); log:\n{}", tail(log, 30));
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "cfship did not start; log:\n{}",
+            tail(log, 30)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
