@@ -361,14 +361,24 @@ pub async fn connect_es(
 mod tests {
     use super::*;
 
-    fn lp(ray: &str, host_first: bool) -> Bytes {
-        // same record, keys in a different order: canonicalisation must give the same document
-        let s = if host_first {
-            format!(r#"{{"ClientRequestHost":"www.example.com","RayID":"{ray}","EdgeStartTimestamp":1700000000000000000,"EdgeResponseStatus":200,"ClientIP":"192.0.2.1"}}"#)
-        } else {
-            format!(r#"{{"RayID":"{ray}","EdgeStartTimestamp":1700000000000000000,"ClientIP":"192.0.2.1","EdgeResponseStatus":200,"ClientRequestHost":"www.example.com"}}"#)
-        };
-        Bytes::from(s)
+    /// A Logpull record of Elastic's test data (first line of test-http-json.log) with `RayID` set.
+    const RECORD: &str = r#"{"BotScore":20,"BotScoreSrc":"Verified Bot","CacheCacheStatus":"unknown","CacheResponseBytes":0,"CacheResponseStatus":0,"CacheTieredFill":false,"ClientASN":15169,"ClientCountry":"us","ClientDeviceType":"desktop","ClientIP":"89.160.20.156","ClientIPClass":"noRecord","ClientRequestBytes":2577,"ClientRequestHost":"cf-analytics.com","ClientRequestMethod":"POST","ClientRequestPath":"/wp-cron.php","ClientRequestProtocol":"HTTP/1.1","ClientRequestReferer":"https://cf-analytics.com/wp-cron.php?doing_wp_cron=1564759748.3962020874023437500000","ClientRequestURI":"/wp-cron.php?doing_wp_cron=1564759748.3962020874023437500000","ClientRequestUserAgent":"WordPress/5.2.2;https://cf-analytics.com","ClientSSLCipher":"ECDHE-ECDSA-AES128-GCM-SHA256","ClientSSLProtocol":"TLSv1.2","ClientSrcPort":55028,"EdgeColoID":14,"EdgeEndTimestamp":"2019-08-02T15:29:08Z","EdgePathingOp":"ban","EdgePathingSrc":"filter_based_firewall","EdgePathingStatus":"captchaNew","EdgeRateLimitAction":"","EdgeRateLimitID":0,"EdgeRequestHost":"","EdgeResponseBytes":2848,"EdgeResponseCompressionRatio":2.64,"EdgeResponseContentType":"text/html","EdgeResponseStatus":403,"EdgeServerIP":"","EdgeStartTimestamp":"2019-08-02T15:29:08Z","FirewallMatchesActions":["simulate","challenge"],"FirewallMatchesSources":["firewallRules","firewallRules"],"FirewallMatchesRuleIDs":["094b71fea25d4860a61fa0c6fbbd8d8b","e454fd4a0ce546b3a9a462536613692c"],"OriginIP":"","OriginResponseBytes":0,"OriginResponseHTTPExpires":"","OriginResponseHTTPLastModified":"","OriginResponseStatus":0,"OriginResponseTime":0,"OriginSSLProtocol":"unknown","ParentRayID":"00","RayID":"500115ec386354d8","SecurityLevel":"med","WAFAction":"unknown","WAFFlags":"0","WAFMatchedVar":"","WAFProfile":"unknown","WAFRuleID":"","WAFRuleMessage":"","WorkerCPUTime":0,"WorkerStatus":"unknown","WorkerSubrequest":false,"WorkerSubrequestCount":0,"ZoneID":155978002}"#;
+
+    fn lp(ray: &str, sorted: bool) -> Bytes {
+        // the same record with keys in another order must give the same document (canonicalisation)
+        let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(RECORD).unwrap();
+        let mut pairs: Vec<(String, serde_json::Value)> = v.into_iter().collect();
+        if !sorted {
+            pairs.reverse();
+        }
+        let body: Vec<String> = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let v = if k == "RayID" { serde_json::json!(ray) } else { v };
+                format!("{}:{}", serde_json::json!(k), v)
+            })
+            .collect();
+        Bytes::from(format!("{{{}}}", body.join(",")))
     }
 
     fn lines(p: &std::path::Path) -> Vec<serde_json::Value> {
