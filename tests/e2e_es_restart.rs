@@ -94,6 +94,11 @@ async fn elasticsearch_restart_mid_run_loses_and_duplicates_nothing() {
     .await
     .unwrap();
     let logtext = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logtext.contains("bulk request failed; will retry"),
+        "the outage hit bulk requests in flight (they were retried); log:\n{}",
+        tail(&log, 30)
+    );
     let (want_rays, want_audit) = ground_truth(&state, &sim_cfg, t0);
     let es2 = es.clone();
     let (got_rays, got_audit) = tokio::task::spawn_blocking(move || {

@@ -488,7 +488,10 @@ pub fn spawn_running(args: &[&str], log: &Path, envs: &[(&str, &str)]) -> Child 
             return child;
         }
         if let Some(s) = child.try_wait().unwrap() {
-            panic!("cfship exited during startup ({s}); log:\n{}", tail(log, 30));
+            panic!(
+                "cfship exited during startup ({s}); log:\n{}",
+                tail(log, 30)
+            );
         }
         assert!(
             t.elapsed() < Duration::from_secs(90),
