@@ -80,7 +80,11 @@ fn main() {
         .and_then(|p| p.parent())
         .map(|p| p.join("cfship"))
         .unwrap_or_else(|| PathBuf::from("cfship"));
-    assert!(bin.exists(), "build the binary first: {} missing", bin.display());
+    assert!(
+        bin.exists(),
+        "build the binary first: {} missing",
+        bin.display()
+    );
 
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
     let cfg = SimulatorConfig {
@@ -104,7 +108,10 @@ fn main() {
         ..Default::default()
     };
     let sim = rt
-        .block_on(simulator::start(cfg.clone(), "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))))
+        .block_on(simulator::start(
+            cfg.clone(),
+            "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        ))
         .unwrap_or_else(|e| panic!("simulator: {e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let ns = format!("bench{}", std::process::id());
@@ -154,7 +161,10 @@ fn main() {
     println!("  events indexed     : {events} ({lp} Logpull, {au} audit)");
     println!("  wall time          : {wall:.1} s");
     println!("  events/s           : {:.0}", events as f64 / wall);
-    println!("  cfship CPU         : {cpu:.1} s ({:.0} events per CPU second)", events as f64 / cpu.max(0.01));
+    println!(
+        "  cfship CPU         : {cpu:.1} s ({:.0} events per CPU second)",
+        events as f64 / cpu.max(0.01)
+    );
     println!("  cfship peak RSS    : {:.1} MiB", hwm as f64 / 1024.0);
     println!("  Elasticsearch CPU  : {es_cpu:.1} s");
     let _ = reqwest::blocking::Client::new()

@@ -25,25 +25,33 @@ struct Cli {
 enum Command {
     /// Turn raw Cloudflare NDJSON (audit or Logpull records) into ECS NDJSON, offline.
     Transform(cli::transform::TransformArgs),
-    /// The daemon: collect every configured source on its interval until SIGINT/SIGTERM (the first
-    /// signal finishes and acknowledges the windows in flight, saves cursors and exits 0; a second one
-    /// stops at once). Serves /metrics and /healthz on `metrics.listen` (default 127.0.0.1:9464).
+    /// The daemon: collect every configured source on its interval until SIGINT/SIGTERM.
+    ///
+    /// The first signal finishes and acknowledges the windows in flight, saves cursors and exits 0;
+    /// a second one stops at once. `--once` runs each source until it caught up, then exits. Serves /metrics and /healthz on `metrics.listen` (default 127.0.0.1:9464).
     Run(cli::run::RunArgs),
-    /// Collect an explicit time range (windows in parallel within the rate limit) without moving the
-    /// daemon's cursors. Progress bar on a terminal, log lines otherwise.
+    /// Collect an explicit time range without moving the daemon's cursors.
+    ///
+    /// Windows run in parallel within the rate limit. Progress bar on a terminal, log lines otherwise.
     Backfill(cli::backfill::BackfillArgs),
-    /// Every pre-flight check (config, Cloudflare credentials, Logpull retention and permissions per
-    /// zone, audit access per account, Elasticsearch access and privileges), one line each, with the
-    /// fix in words; exits non-zero when any check fails.
+    /// Run every pre-flight check, one line each, with the fix in words.
+    ///
+    /// Checks: config valid, Cloudflare credentials (/user/tokens/verify), per zone the Logpull
+    /// retention flag and log access, per account audit log access, Elasticsearch reachability,
+    /// privileges and templates, output and state directories. Exits non-zero when any check fails.
     Check(cli::check::CheckArgs),
     /// Install (or upgrade) the Elasticsearch index templates of both data streams.
     Setup(cli::setup::SetupArgs),
-    /// No account needed: start the built-in Cloudflare simulator, collect a few simulated hours of
+    /// Try cfship without a Cloudflare account (built-in simulator).
+    ///
+    /// Starts the built-in Cloudflare simulator, collects a few simulated hours of
     /// audit and Logpull data into Elasticsearch (--elasticsearch / ELASTICSEARCH_URL) or
-    /// ./cfship-demo/*.ndjson, and print a summary.
+    /// ./cfship-demo/*.ndjson, and prints a summary table.
     Demo(cli::demo::DemoArgs),
-    /// Serve the built-in Cloudflare API simulator (Logpull, audit logs, token verify, retention
-    /// flag) with deterministic data and optional faults, until stopped.
+    /// Serve the built-in Cloudflare API simulator until stopped.
+    ///
+    /// Logpull, audit logs v1/v2, token verify and the retention flag, with deterministic data
+    /// (a pure function of the seed and time) and optional faults. Prints its URL and ids.
     Simulate(cli::simulate::SimulateArgs),
 }
 

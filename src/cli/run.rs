@@ -63,12 +63,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
         if args.once {
             lc.clock = Clock::Fixed(once_now);
         }
-        let c = LogpullCollector::new(
-            client.clone(),
-            lc,
-            store.clone(),
-            sink.clone(),
-        )?;
+        let c = LogpullCollector::new(client.clone(), lc, store.clone(), sink.clone())?;
         let cancel = cancel.clone();
         let once = args.once;
         let name = format!("logpull zone {}", zone.id);
@@ -88,12 +83,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
         if args.once {
             ac.clock = Clock::Fixed(once_now);
         }
-        let c = AuditCollector::new(
-            client.clone(),
-            ac,
-            store.clone(),
-            sink.clone(),
-        )?;
+        let c = AuditCollector::new(client.clone(), ac, store.clone(), sink.clone())?;
         let cancel = cancel.clone();
         let once = args.once;
         let name = format!("audit account {}", acc.id);

@@ -374,7 +374,11 @@ mod tests {
         let body: Vec<String> = pairs
             .into_iter()
             .map(|(k, v)| {
-                let v = if k == "RayID" { serde_json::json!(ray) } else { v };
+                let v = if k == "RayID" {
+                    serde_json::json!(ray)
+                } else {
+                    v
+                };
                 format!("{}:{}", serde_json::json!(k), v)
             })
             .collect();
@@ -415,9 +419,12 @@ mod tests {
         assert_eq!(lines(&file).len(), 2);
         // the window fails after that and is replayed whole: only the new record is appended
         p.checkpoint(&zone, Checkpoint::Aborted);
-        p.deliver(&zone, vec![lp("r1", false), lp("r2", false), lp("r3", true)])
-            .await
-            .unwrap();
+        p.deliver(
+            &zone,
+            vec![lp("r1", false), lp("r2", false), lp("r3", true)],
+        )
+        .await
+        .unwrap();
         let docs = lines(&file);
         let rays: Vec<&str> = docs
             .iter()
@@ -425,7 +432,10 @@ mod tests {
             .collect();
         assert_eq!(rays, ["r1", "r2", "r3"]);
         // documents carry Elastic Agent's tags and the data stream fields
-        assert_eq!(docs[0]["tags"], serde_json::json!(["forwarded", "cloudflare-logpull"]));
+        assert_eq!(
+            docs[0]["tags"],
+            serde_json::json!(["forwarded", "cloudflare-logpull"])
+        );
         assert_eq!(docs[0]["data_stream"]["namespace"], "testns");
         assert_eq!(docs[0]["data_stream"]["dataset"], "cloudflare.logpull");
         // committed: the set is cleared (memory stays bounded per unit)
@@ -451,6 +461,9 @@ mod tests {
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0]["cloud"]["account"]["id"], "acc-1");
         assert_eq!(docs[0]["event"]["id"], "e1");
-        assert_eq!(docs[0]["tags"], serde_json::json!(["forwarded", "cloudflare-audit"]));
+        assert_eq!(
+            docs[0]["tags"],
+            serde_json::json!(["forwarded", "cloudflare-audit"])
+        );
     }
 }
