@@ -56,7 +56,7 @@ pub async fn run(args: BackfillArgs) -> Result<BackfillReport> {
     let cancel = CancellationToken::new();
     let es_slot = install_signal_handlers(cancel.clone());
     let client = cloudflare_client(&cfg)?;
-    let outputs = build_outputs(&cfg, true, &cancel).await?;
+    let outputs = build_outputs(&cfg, true, &cancel, crate::metrics::Metrics::new()).await?;
     if let Some(es) = &outputs.es {
         let _ = es_slot.set(es.clone());
     }

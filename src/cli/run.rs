@@ -41,18 +41,27 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
     );
     let client = cloudflare_client(&cfg)?;
     let metrics_cancel = CancellationToken::new();
-    let outputs = build_outputs(&cfg, false, &cancel).await?;
+    // /metrics and /healthz first: they answer while Elasticsearch is still being waited for
+    let m = metrics::Metrics::new();
+    m.set_collector_stats(client.stats());
+    if let Some(addr) = cfg.metrics_addr() {
+        metrics::serve(m.clone(), addr, metrics_cancel.clone())
+            .await
+            .with_context(|| {
+                format!("metrics.listen {addr}: cannot listen (change it or set `off`)")
+            })?;
+    }
+    let outputs = match build_outputs(&cfg, false, &cancel, m).await {
+        Ok(o) => o,
+        Err(e) if cancel.is_cancelled() => {
+            tracing::info!(error = %format!("{e:#}"), "stopped by a signal before collection started");
+            return Ok(RunReport::default());
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(es) = &outputs.es {
         // a second signal must make pending Elasticsearch retries give up
         let _ = es_slot.set(es.clone());
-    }
-    outputs.metrics.set_collector_stats(client.stats());
-    if let Some(addr) = cfg.metrics_addr() {
-        metrics::serve(outputs.metrics.clone(), addr, metrics_cancel.clone())
-            .await
-            .with_context(|| {
-                format!("metrics.listen {addr}: cannot listen (change or set `off`)")
-            })?;
     }
     let sink: Arc<dyn RecordSink> = outputs.pipeline.clone();
     // --once: catch up to the "now" of the start (with a moving now, a slow run would keep chasing it)

@@ -108,8 +108,8 @@ pub async fn build_outputs(
     cfg: &Config,
     parallel_units: bool,
     cancel: &CancellationToken,
+    metrics: Arc<Metrics>,
 ) -> Result<Outputs> {
-    let metrics = Metrics::new();
     let mut opts = PipelineOptions::from_config(cfg)?;
     opts.parallel_units = parallel_units;
     let es = match cfg.es_config() {
