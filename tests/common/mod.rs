@@ -395,13 +395,13 @@ pub fn assert_same_ids(what: &str, got: &[String], want: &[String]) {
 
 pub fn faults_on() -> Faults {
     Faults {
-        rate_429: 0.03,
+        rate_429: 0.05,
         retry_after_secs: 1,
-        rate_5xx: 0.05,
-        rate_truncated: 0.05,
-        rate_error_trailer: 0.05,
-        rate_slow: 0.05,
-        slow_ms: 300,
+        rate_5xx: 0.08,
+        rate_truncated: 0.08,
+        rate_error_trailer: 0.08,
+        rate_slow: 0.1,
+        slow_ms: 400,
         ..Default::default()
     }
 }
