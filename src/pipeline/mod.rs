@@ -220,6 +220,12 @@ impl Pipeline {
                 dropped: 0,
             };
             for raw in records {
+                // Audit Logs v2 records are mapped onto the v1 shape the pipeline reads.
+                let raw = if ds == Dataset::Audit && is_audit_v2(&raw) {
+                    cfship_cloudflare::v2_to_v1(&raw).unwrap_or(raw)
+                } else {
+                    raw
+                };
                 let text = String::from_utf8_lossy(&raw);
                 // Elastic Agent re-encodes each record with sorted keys before the pipeline sees
                 // it; doing the same makes event.original and the _id identical to Elastic's.
@@ -465,5 +471,52 @@ mod tests {
             docs[0]["tags"],
             serde_json::json!(["forwarded", "cloudflare-audit"])
         );
+    }
+}
+
+/// An Audit Logs v2 record: `action.time` and no top-level `when` (v1's timestamp).
+fn is_audit_v2(raw: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        when: Option<serde::de::IgnoredAny>,
+        action: Option<ProbeAction>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ProbeAction {
+        time: Option<serde::de::IgnoredAny>,
+    }
+    match serde_json::from_slice::<Probe>(raw) {
+        Ok(p) => p.when.is_none() && p.action.is_some_and(|a| a.time.is_some()),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod audit_v2_tests {
+    use super::is_audit_v2;
+    use cfship_ecs::{Dataset, Options, Outcome, Transformer};
+
+    #[test]
+    fn v2_records_are_detected_and_mapped_to_the_v1_document() {
+        let v2 = br#"{"id":"0b1c2d3e-v2","account":{"id":"acc","name":"Acme"},"action":{"description":"Create token","result":"success","time":"2026-03-01T10:00:00.123456Z","type":"token_create"},"actor":{"context":"dash","email":"ops@example.net","id":"u1","ip_address":"198.51.100.9","type":"user"},"resource":{"id":"r1","type":"account"},"zone":{}}"#;
+        let v1 =
+            br#"{"action":{"result":true,"type":"login"},"id":"x","when":"2026-03-01T10:00:00Z"}"#;
+        assert!(is_audit_v2(v2));
+        assert!(!is_audit_v2(v1));
+        assert!(!is_audit_v2(b"not json"));
+        let mapped = cfship_cloudflare::v2_to_v1(v2).unwrap();
+        let t = Transformer::new(Options::default(), None).unwrap();
+        let Outcome::Doc(d) = t.transform(Dataset::Audit, std::str::from_utf8(&mapped).unwrap(), 0)
+        else {
+            panic!("dropped")
+        };
+        assert!(d.error.is_none(), "{:?}", d.error);
+        let doc: serde_json::Value = serde_json::from_str(&d.source).unwrap();
+        assert_eq!(doc["event"]["action"], "token_create");
+        assert_eq!(doc["event"]["outcome"], "success");
+        assert_eq!(doc["event"]["provider"], "UI");
+        assert_eq!(doc["@timestamp"], "2026-03-01T10:00:00.123Z");
+        assert_eq!(doc["source"]["ip"], "198.51.100.9");
+        assert_eq!(doc["event"]["id"], "0b1c2d3e-v2");
     }
 }
