@@ -47,3 +47,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace 2>&1 | tee /tmp/cfship-test.log
+
+step "memory gate: one 1,000,000-record Logpull window streamed in bounded memory"
+cargo run --release -q -p cfship-cloudflare --example logpull_rss
