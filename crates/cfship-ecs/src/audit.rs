@@ -192,19 +192,7 @@ pub(crate) fn process<'a>(
             doc.set("source.geo", Val::Obj(geo.to_obj()))
                 .map_err(|e| Fail::path("geoip_source_ip", "geoip", e))?;
         }
-        if let Some(asn) = t.geo_asn(*ip) {
-            if let Some(n) = asn.number {
-                doc.set("source.as.number", Val::I64(i64::from(n)))
-                    .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
-            }
-            if let Some(o) = &asn.organization_name {
-                doc.set(
-                    "source.as.organization.name",
-                    Val::Str(Cow::Owned(o.clone())),
-                )
-                .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
-            }
-        }
+        crate::pipeline::source_asn(doc, t.geo_asn(*ip).as_deref())?;
     }
     rename(
         doc,

@@ -197,6 +197,22 @@ impl Transformer {
         doc.insert("user_agent", Val::Obj(o));
     }
 
+    /// What Elastic Agent and Fleet add around the pipeline: `data_stream.*`, `event.dataset`,
+    /// `event.module` (when indexing) and `event.ingested`.
+    fn indexing_fields(&self, doc: &mut Obj<'_>, dataset: Dataset, now_ms: i64) {
+        if let Some(ns) = &self.opts.namespace {
+            let _ = doc.set("data_stream.type", Val::str("logs"));
+            let _ = doc.set("data_stream.dataset", Val::str(dataset.event_dataset()));
+            let _ = doc.set("data_stream.namespace", Val::Str(Cow::Owned(ns.clone())));
+            let _ = doc.set("event.dataset", Val::str(dataset.event_dataset()));
+            let _ = doc.set("event.module", Val::str("cloudflare"));
+        }
+        if self.opts.set_ingested {
+            let ingested = time::Instant::utc(now_ms).format();
+            let _ = doc.set("event.ingested", Val::Str(Cow::Owned(ingested)));
+        }
+    }
+
     fn tags(&self) -> Vec<Val<'static>> {
         let mut tags: Vec<Val<'static>> = self
             .opts
@@ -280,19 +296,7 @@ impl Transformer {
             }
             error = Some(message);
         }
-        if let Some(ns) = &self.opts.namespace {
-            let _ = doc.set("data_stream.type", Val::str("logs"));
-            let _ = doc.set("data_stream.dataset", Val::str(dataset.event_dataset()));
-            let _ = doc.set("data_stream.namespace", Val::Str(Cow::Owned(ns.clone())));
-            let _ = doc.set("event.dataset", Val::str(dataset.event_dataset()));
-            let _ = doc.set("event.module", Val::str("cloudflare"));
-        }
-        if self.opts.set_ingested {
-            let _ = doc.set(
-                "event.ingested",
-                Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())),
-            );
-        }
+        self.indexing_fields(&mut doc, dataset, now_ms);
         pipeline::finish(&mut doc, keep_original);
         let source = serde_json::to_string(&doc).unwrap_or_else(|e| {
             // Serialising our own tree cannot fail (no non-string keys); keep a valid document anyway.
@@ -340,19 +344,7 @@ impl Transformer {
             Val::Str(Cow::Owned(message.to_string())),
             true,
         );
-        if let Some(ns) = &self.opts.namespace {
-            let _ = doc.set("data_stream.type", Val::str("logs"));
-            let _ = doc.set("data_stream.dataset", Val::str(dataset.event_dataset()));
-            let _ = doc.set("data_stream.namespace", Val::Str(Cow::Owned(ns.clone())));
-            let _ = doc.set("event.dataset", Val::str(dataset.event_dataset()));
-            let _ = doc.set("event.module", Val::str("cloudflare"));
-        }
-        if self.opts.set_ingested {
-            let _ = doc.set(
-                "event.ingested",
-                Val::Str(Cow::Owned(time::Instant::utc(now_ms).format())),
-            );
-        }
+        self.indexing_fields(&mut doc, dataset, now_ms);
         doc.clean();
         Document {
             id: fingerprint::fingerprint_str(original),

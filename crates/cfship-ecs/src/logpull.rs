@@ -884,19 +884,7 @@ fn source_fields<'a>(t: &Transformer, doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Res
             "json.ClientCountry",
         )?;
     }
-    if let Some(asn) = ip.and_then(|ip| t.geo_asn(ip)) {
-        if let Some(n) = asn.number {
-            doc.set("source.as.number", Val::I64(i64::from(n)))
-                .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
-        }
-        if let Some(o) = &asn.organization_name {
-            doc.set(
-                "source.as.organization.name",
-                Val::Str(Cow::Owned(o.clone())),
-            )
-            .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
-        }
-    }
+    crate::pipeline::source_asn(doc, ip.and_then(|ip| t.geo_asn(ip)).as_deref())?;
     if !doc.has("source.as.number") {
         rename(
             doc,

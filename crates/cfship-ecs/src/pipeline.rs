@@ -88,3 +88,21 @@ pub fn finish(doc: &mut Obj<'_>, keep_original: bool) {
     }
     doc.clean();
 }
+
+/// The ASN `geoip` processor on `source.ip` followed by the pipelines' renames
+/// (`source.as.asn` → `source.as.number`, `organization_name` → `organization.name`).
+pub fn source_asn(doc: &mut Obj<'_>, asn: Option<&crate::geoip::Asn>) -> Result<(), Fail> {
+    let Some(asn) = asn else { return Ok(()) };
+    if let Some(n) = asn.number {
+        doc.set("source.as.number", Val::I64(i64::from(n)))
+            .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
+    }
+    if let Some(o) = &asn.organization_name {
+        doc.set(
+            "source.as.organization.name",
+            Val::Str(std::borrow::Cow::Owned(o.clone())),
+        )
+        .map_err(|e| Fail::path("geoip_source_asn", "geoip", e))?;
+    }
+    Ok(())
+}
