@@ -26,20 +26,114 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     }
 }
 
+/// One write intent of the journal: `h` = hashes of the documents of a batch of source `src`,
+/// about to be appended to `path` at offset `off`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Intent {
+    src: String,
+    path: String,
+    off: u64,
+    h: Vec<u64>,
+}
+
+#[derive(Debug)]
+struct Journal {
+    path: PathBuf,
+    file: File,
+    entries: Vec<Intent>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    files: HashMap<PathBuf, File>,
+    journal: Option<Journal>,
+}
+
 /// Appends ECS documents to one or more NDJSON files.
+///
+/// With a journal ([`FileOutput::with_journal`]), each batch is preceded by a durable intent
+/// record (source, file, offset, document hashes). After a crash, [`FileOutput::with_journal`]
+/// returns, per source, the documents of not-yet-committed units that did reach the file, so that
+/// the replayed unit does not write them twice: the file output is exactly-once even across SIGKILL.
 #[derive(Debug, Clone)]
 pub struct FileOutput {
     template: String,
-    files: Arc<Mutex<HashMap<PathBuf, File>>>,
+    inner: Arc<Mutex<Inner>>,
 }
+
+fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Hashes of written documents per source key, recovered from the journal.
+pub type Recovered = HashMap<String, std::collections::HashSet<u64>>;
 
 impl FileOutput {
     /// `path` may contain `{dataset}`. Files are opened lazily (parents created) on first write.
     pub fn new(path: &Path) -> Self {
         FileOutput {
             template: path.to_string_lossy().into_owned(),
-            files: Arc::new(Mutex::new(HashMap::new())),
+            inner: Arc::new(Mutex::new(Inner::default())),
         }
+    }
+
+    /// Adds a write journal at `journal` (created if missing) and recovers what a previous process
+    /// wrote for units it did not commit.
+    pub fn with_journal(self, journal: &Path) -> Result<(Self, Recovered), OutputError> {
+        let mut entries: Vec<Intent> = Vec::new();
+        match std::fs::read_to_string(journal) {
+            Ok(text) => {
+                for line in text.lines() {
+                    // a torn last line (crash while appending it) is ignored: its batch was not written
+                    if let Ok(e) = serde_json::from_str::<Intent>(line) {
+                        entries.push(e);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(journal)(e)),
+        }
+        let mut recovered: Recovered = HashMap::new();
+        let mut by_path: HashMap<&str, Vec<&Intent>> = HashMap::new();
+        for e in &entries {
+            by_path.entry(e.path.as_str()).or_default().push(e);
+        }
+        for (path, mut list) in by_path {
+            list.sort_by_key(|e| e.off);
+            let data = match std::fs::read(path) {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(io_err(Path::new(path))(e)),
+            };
+            for (i, e) in list.iter().enumerate() {
+                let start = (e.off as usize).min(data.len());
+                let end = list
+                    .get(i + 1)
+                    .map(|n| n.off as usize)
+                    .unwrap_or(data.len())
+                    .clamp(start, data.len());
+                let complete = data[start..end].iter().filter(|b| **b == b'\n').count();
+                recovered
+                    .entry(e.src.clone())
+                    .or_default()
+                    .extend(e.h.iter().take(complete).copied());
+            }
+        }
+        if let Some(parent) = journal.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(io_err(journal))?;
+            }
+        }
+        let file = rewrite_journal(journal, &entries)?;
+        lock(&self.inner).journal = Some(Journal {
+            path: journal.to_path_buf(),
+            file,
+            entries,
+        });
+        Ok((self, recovered))
     }
 
     /// The file documents of `dataset` go to.
@@ -54,9 +148,15 @@ impl FileOutput {
         v
     }
 
-    /// Appends `lines` (each one JSON document, without newline) and fsyncs. Blocking: call from
-    /// `spawn_blocking` (see [`FileOutput::write`]).
-    pub fn write_blocking(&self, dataset: &str, lines: &[bytes::Bytes]) -> Result<(), OutputError> {
+    /// Appends `lines` (each one JSON document, without newline) and fsyncs. With a journal and an
+    /// `intent` (source key, one hash per line), the intent is made durable first. Blocking: call
+    /// from `spawn_blocking` (see [`FileOutput::write`]).
+    pub fn write_blocking(
+        &self,
+        dataset: &str,
+        lines: &[bytes::Bytes],
+        intent: Option<(&str, &[u64])>,
+    ) -> Result<(), OutputError> {
         if lines.is_empty() {
             return Ok(());
         }
@@ -66,22 +166,50 @@ impl FileOutput {
             buf.extend_from_slice(l);
             buf.push(b'\n');
         }
-        let mut files = match self.files.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if !files.contains_key(&path) {
+        let mut inner = lock(&self.inner);
+        let inner = &mut *inner;
+        if !inner.files.contains_key(&path) {
             let f = open_repaired(&path)?;
-            files.insert(path.clone(), f);
+            inner.files.insert(path.clone(), f);
         }
-        let Some(f) = files.get_mut(&path) else {
+        let Some(f) = inner.files.get_mut(&path) else {
             return Err(OutputError::Task("file vanished from the table".into()));
         };
+        if let (Some(j), Some((src, hashes))) = (inner.journal.as_mut(), intent) {
+            let off = f.metadata().map_err(io_err(&path))?.len();
+            let e = Intent {
+                src: src.to_string(),
+                path: path.to_string_lossy().into_owned(),
+                off,
+                h: hashes.to_vec(),
+            };
+            let mut line = serde_json::to_vec(&e).map_err(|e| OutputError::Task(e.to_string()))?;
+            line.push(b'\n');
+            j.file
+                .write_all(&line)
+                .and_then(|_| j.file.sync_data())
+                .map_err(io_err(&j.path))?;
+            j.entries.push(e);
+        }
         let res = f.write_all(&buf).and_then(|_| f.sync_data());
         if let Err(e) = res {
             // Drop the handle: the next write reopens and cuts a half-written line.
-            files.remove(&path);
+            inner.files.remove(&path);
             return Err(io_err(&path)(e));
+        }
+        Ok(())
+    }
+
+    /// Forgets the journal entries of `src` (its units are committed and their cursor saved).
+    pub fn forget(&self, src: &str) -> Result<(), OutputError> {
+        let mut inner = lock(&self.inner);
+        let Some(j) = inner.journal.as_mut() else {
+            return Ok(());
+        };
+        let before = j.entries.len();
+        j.entries.retain(|e| e.src != src);
+        if j.entries.len() != before {
+            j.file = rewrite_journal(&j.path, &j.entries)?;
         }
         Ok(())
     }
@@ -91,12 +219,49 @@ impl FileOutput {
         &self,
         dataset: &'static str,
         lines: Vec<bytes::Bytes>,
+        intent: Option<(String, Vec<u64>)>,
     ) -> Result<(), OutputError> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.write_blocking(dataset, &lines))
-            .await
-            .map_err(|e| OutputError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            me.write_blocking(
+                dataset,
+                &lines,
+                intent.as_ref().map(|(s, h)| (s.as_str(), h.as_slice())),
+            )
+        })
+        .await
+        .map_err(|e| OutputError::Task(e.to_string()))?
     }
+}
+
+/// Writes `entries` to `path` atomically (temp file, fsync, rename) and returns an append handle.
+fn rewrite_journal(path: &Path, entries: &[Intent]) -> Result<File, OutputError> {
+    let tmp = path.with_extension("tmp");
+    let mut buf = Vec::new();
+    for e in entries {
+        if let Ok(mut l) = serde_json::to_vec(e) {
+            l.push(b'\n');
+            buf.extend_from_slice(&l);
+        }
+    }
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(&buf)
+        .and_then(|_| f.sync_all())
+        .map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        }) {
+            let _ = d.sync_all();
+        }
+    }
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(io_err(path))
 }
 
 /// Opens for append; a last line without newline (a crash in the middle of a write, never
@@ -150,7 +315,7 @@ mod tests {
     fn appends_lines_per_dataset_and_repairs_partial_tail() {
         let dir = tempfile::tempdir().unwrap();
         let out = FileOutput::new(&dir.path().join("sub/{dataset}.ndjson"));
-        out.write_blocking("audit", &[bytes::Bytes::from_static(b"{\"a\":1}")])
+        out.write_blocking("audit", &[bytes::Bytes::from_static(b"{\"a\":1}")], None)
             .unwrap();
         out.write_blocking(
             "logpull",
@@ -158,6 +323,7 @@ mod tests {
                 bytes::Bytes::from_static(b"{\"l\":1}"),
                 bytes::Bytes::from_static(b"{\"l\":2}"),
             ],
+            None,
         )
         .unwrap();
         let lp = dir.path().join("sub/logpull.ndjson");
@@ -177,11 +343,53 @@ mod tests {
             .write_all(b"{\"l\":3,\"trunc")
             .unwrap();
         let out2 = FileOutput::new(&dir.path().join("sub/{dataset}.ndjson"));
-        out2.write_blocking("logpull", &[bytes::Bytes::from_static(b"{\"l\":3}")])
+        out2.write_blocking("logpull", &[bytes::Bytes::from_static(b"{\"l\":3}")], None)
             .unwrap();
         assert_eq!(
             std::fs::read_to_string(&lp).unwrap(),
             "{\"l\":1}\n{\"l\":2}\n{\"l\":3}\n"
         );
+    }
+
+    #[test]
+    fn journal_recovers_what_reached_the_file_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let jpath = dir.path().join("state/journal");
+        let b = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
+        let (out, rec) = FileOutput::new(&path).with_journal(&jpath).unwrap();
+        assert!(rec.is_empty());
+        out.write_blocking(
+            "logpull",
+            &[b("{\"n\":1}"), b("{\"n\":2}")],
+            Some(("z1", &[1, 2])),
+        )
+        .unwrap();
+        out.write_blocking("audit", &[b("{\"n\":3}")], Some(("a1", &[3])))
+            .unwrap();
+        // crash while writing the next batch: intent durable, only one of its two lines complete
+        out.write_blocking("logpull", &[b("{\"n\":4}")], Some(("z1", &[4, 5])))
+            .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"n\":")
+            .unwrap();
+        drop(out);
+        let (out, rec) = FileOutput::new(&path).with_journal(&jpath).unwrap();
+        let set = |v: &[u64]| {
+            v.iter()
+                .copied()
+                .collect::<std::collections::HashSet<u64>>()
+        };
+        assert_eq!(rec["z1"], set(&[1, 2, 4]));
+        assert_eq!(rec["a1"], set(&[3]));
+        // a committed source is forgotten, durably
+        out.forget("z1").unwrap();
+        drop(out);
+        let (_out, rec) = FileOutput::new(&path).with_journal(&jpath).unwrap();
+        assert!(!rec.contains_key("z1"));
+        assert_eq!(rec["a1"], set(&[3]));
     }
 }

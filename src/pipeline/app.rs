@@ -112,6 +112,9 @@ pub async fn build_outputs(
 ) -> Result<Outputs> {
     let mut opts = PipelineOptions::from_config(cfg)?;
     opts.parallel_units = parallel_units;
+    if !parallel_units {
+        opts.file_journal = Some(cfg.state.dir.join("file-output.journal"));
+    }
     let es = match cfg.es_config() {
         Some(c) => Some(connect_es_retrying(c, true, cancel).await?),
         None => None,

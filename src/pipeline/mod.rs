@@ -31,6 +31,8 @@ use tokio::sync::Semaphore;
 pub enum PipelineError {
     #[error("transform: {0}")]
     Transform(#[from] cfship_ecs::TransformError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
     #[error("GeoIP databases in {dir}: {source}")]
     GeoIp {
         dir: String,
@@ -53,6 +55,9 @@ pub struct PipelineOptions {
     pub summary: bool,
     /// Transform batches at once (default: available parallelism).
     pub workers: usize,
+    /// Write journal of the file output (`run`: in the state dir). With it, the file output is
+    /// exactly-once across crashes; without it, a crash can repeat the lines of the unit in flight.
+    pub file_journal: Option<std::path::PathBuf>,
 }
 
 impl PipelineOptions {
@@ -82,8 +87,13 @@ impl PipelineOptions {
 
 struct FileState {
     out: FileOutput,
-    /// Hashes of document ids written per source since its last committed unit.
-    written: Mutex<HashMap<SourceId, HashSet<u64>>>,
+    /// Hashes of document ids written per source (state key) since its last committed unit.
+    written: Mutex<HashMap<String, HashSet<u64>>>,
+    /// Sources whose unit was committed: their cursor is saved before their next delivery, which
+    /// then forgets the hashes (and journal entries) of the committed unit.
+    committed: Mutex<HashSet<String>>,
+    /// Journal each batch (crash-safe exactly-once file output).
+    journaled: bool,
 }
 
 /// The record sink of cfship.
@@ -134,6 +144,19 @@ impl Pipeline {
         file: Option<FileOutput>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, PipelineError> {
+        let mut recovered = HashMap::new();
+        let file = match (file, &opts.file_journal) {
+            (Some(f), Some(j)) if !opts.parallel_units => {
+                let (f, r) = f.with_journal(j)?;
+                let n: usize = r.values().map(|s| s.len()).sum();
+                if n > 0 {
+                    tracing::info!(documents = n, "file output: documents of uncommitted units already written; they are not written again");
+                }
+                recovered = r;
+                Some((f, true))
+            }
+            (f, _) => f.map(|f| (f, false)),
+        };
         let base = Transformer::new(Options::default(), opts.geoip.clone())?;
         if let Some(es) = &es {
             metrics.set_sink_stats(es.stats());
@@ -151,9 +174,11 @@ impl Pipeline {
             transformers: Mutex::new(HashMap::new()),
             transform: opts.transform,
             es,
-            file: file.map(|out| FileState {
+            file: file.map(|(out, journaled)| FileState {
                 out,
-                written: Mutex::new(HashMap::new()),
+                written: Mutex::new(recovered),
+                committed: Mutex::new(HashSet::new()),
+                journaled,
             }),
             metrics,
             workers: Semaphore::new(workers.max(1)),
@@ -276,9 +301,17 @@ impl Pipeline {
         c: &SourceCounters,
     ) -> Result<(), SinkError> {
         let Some(f) = &self.file else { return Ok(()) };
+        let key = source.state_key();
+        if lock(&f.committed).remove(&key) {
+            // the previous unit of this source is committed and its cursor saved
+            lock(&f.written).remove(&key);
+            if let Err(e) = f.out.forget(&key) {
+                tracing::warn!(error = %e, "file output journal not trimmed (harmless, retried next commit)");
+            }
+        }
         let (lines, hashes): (Vec<Bytes>, Vec<u64>) = {
             let written = lock(&f.written);
-            let seen = written.get(source);
+            let seen = written.get(&key);
             let mut batch_seen = HashSet::new();
             docs.iter()
                 .filter_map(|d| {
@@ -289,14 +322,12 @@ impl Pipeline {
                 .unzip()
         };
         let n = lines.len() as u64;
+        let intent = f.journaled.then(|| (key.clone(), hashes.clone()));
         f.out
-            .write(ds, lines)
+            .write(ds, lines, intent)
             .await
             .map_err(|e| SinkError::retryable(e.to_string()))?;
-        lock(&f.written)
-            .entry(source.clone())
-            .or_default()
-            .extend(hashes);
+        lock(&f.written).entry(key).or_default().extend(hashes);
         c.written.fetch_add(n, Ordering::Relaxed);
         Ok(())
     }
@@ -345,8 +376,9 @@ impl RecordSink for Pipeline {
     fn checkpoint(&self, source: &SourceId, outcome: Checkpoint) {
         if let (Some(f), Checkpoint::Committed, false) = (&self.file, outcome, self.parallel_units)
         {
-            // The unit is committed (its cursor is saved next): its records are never replayed.
-            lock(&f.written).remove(source);
+            // The unit is committed; its cursor is saved right after this call, so its records are
+            // never replayed once the next delivery of this source starts.
+            lock(&f.committed).insert(source.state_key());
         }
     }
 }
