@@ -15,12 +15,12 @@ async fn sigkill_at_20_random_moments_loses_and_duplicates_nothing() {
         "crash safety (SIGKILL x20) into Elasticsearch; file output still checked",
     );
     let started = Instant::now();
-    let sim_cfg = sim_config(20261125, 2, 20, 120, faults_on());
+    let sim_cfg = sim_config(20261125, 2, 150, 120, faults_on());
     let sim = start_sim(sim_cfg.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let ns = unique_ns("crash");
-    let t0 = floor(chrono::Utc::now() - chrono::Duration::hours(3));
+    let t0 = floor(chrono::Utc::now() - chrono::Duration::hours(2));
     seed_cursors(&state, &sim_cfg, t0);
     let conf = dir.path().join("cfship.yml");
     TestConfig {
@@ -30,7 +30,7 @@ async fn sigkill_at_20_random_moments_loses_and_duplicates_nothing() {
         es: es.clone().map(|u| (u, ns.clone())),
         file: Some(dir.path().join("out/{dataset}.ndjson")),
         interval: "2s",
-        max_window: "1h",
+        max_window: "15m",
         per_page: 25,
         metrics: "off".into(),
         token_expr: "${CFSHIP_E2E_TOKEN}".into(),
