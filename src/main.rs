@@ -1,7 +1,12 @@
 use anyhow::Result;
+
 use cfship::cli;
 use cfship::logging::{self, LogFormat};
 use clap::{Parser, Subcommand};
+
+/// mimalloc: ~9% more transform throughput than the system allocator (see README, Speed).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// cfship ships Cloudflare audit logs and Logpull HTTP request logs into Elasticsearch as the
 /// exact ECS documents of Elastic's "cloudflare" integration — no Elastic Agent or Fleet needed.

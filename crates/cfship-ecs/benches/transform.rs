@@ -8,6 +8,9 @@ use cfship_ecs::{Dataset, GeoIp, Options, Outcome, Transformer};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const N: usize = 2_000;
 
 const UAS: &[&str] = &[
