@@ -36,7 +36,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
     // Signals before anything slow (connecting to Elasticsearch may wait).
     let es_slot = install_signal_handlers(cancel.clone());
     let store = Arc::new(
-        CursorStore::open(&cfg.state.dir)
+        CursorStore::open_exclusive(&cfg.state.dir)
             .with_context(|| format!("state dir {}", cfg.state.dir.display()))?,
     );
     let client = cloudflare_client(&cfg)?;
