@@ -192,11 +192,24 @@ pub struct ElasticsearchSection {
     pub api_key: Option<Secret>,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// Bearer token (OAuth2 / service account), instead of api_key or username/password.
+    pub bearer_token: Option<Secret>,
     #[serde(default = "default_namespace")]
     pub namespace: String,
     pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub insecure: bool,
+    /// Client certificate chain (PEM; the key may be inside or in `client_key`).
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Extra HTTP headers on every request (values treated as secrets).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, Secret>,
+    /// Request timeout, e.g. `60s`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub timeout: Option<Duration>,
+    /// Also (or instead of the file) write dead letters to this index, e.g. `cfship-deadletter-default`.
+    pub dead_letter_index: Option<String>,
     /// Documents Elasticsearch refuses for good (mapping errors) go here (NDJSON).
     pub dead_letter_path: Option<PathBuf>,
     pub max_in_flight: Option<usize>,
@@ -568,9 +581,21 @@ impl Config {
                 username: u.clone(),
                 password: cfship_elasticsearch::Secret::new(p.expose()),
             }
+        } else if let Some(t) = &es.bearer_token {
+            cfship_elasticsearch::Auth::Bearer(cfship_elasticsearch::Secret::new(t.expose()))
         } else {
             cfship_elasticsearch::Auth::None
         };
+        c.client_cert = es.client_cert.clone();
+        c.client_key = es.client_key.clone();
+        for (k, v) in &es.headers {
+            c.headers
+                .insert(k.clone(), cfship_elasticsearch::Secret::new(v.expose()));
+        }
+        if let Some(t) = es.timeout {
+            c.timeout = t;
+        }
+        c.dead_letter.index = es.dead_letter_index.clone();
         c.dead_letter.path = es
             .dead_letter_path
             .clone()

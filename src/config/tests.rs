@@ -268,3 +268,26 @@ fn shipped_example_is_valid() {
     assert!(!c.zones().is_empty());
     assert!(!c.accounts().is_empty());
 }
+
+#[test]
+fn elasticsearch_bearer_client_cert_headers_timeout_and_dead_letter_index() {
+    let yaml = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z1]\nelasticsearch:\n  hosts: [\"https://es:9200\"]\n  bearer_token: s3cr3t-bearer\n  client_cert: /etc/cfship/client.pem\n  client_key: /etc/cfship/client-key.pem\n  headers: {X-Opaque-Id: cfship}\n  timeout: 90s\n  dead_letter_index: cfship-deadletter-default\n";
+    let cfg = Config::parse(yaml, "test.yml", &|_: &str| None).unwrap();
+    let es = cfg.es_config().unwrap();
+    assert!(matches!(es.auth, cfship_elasticsearch::Auth::Bearer(_)));
+    assert_eq!(
+        es.client_cert.as_deref(),
+        Some(std::path::Path::new("/etc/cfship/client.pem"))
+    );
+    assert_eq!(
+        es.client_key.as_deref(),
+        Some(std::path::Path::new("/etc/cfship/client-key.pem"))
+    );
+    assert!(es.headers.contains_key("X-Opaque-Id"));
+    assert_eq!(es.timeout, std::time::Duration::from_secs(90));
+    assert_eq!(
+        es.dead_letter.index.as_deref(),
+        Some("cfship-deadletter-default")
+    );
+    assert!(!format!("{:?}", cfg).contains("s3cr3t-bearer"));
+}
