@@ -83,12 +83,14 @@ fn golden_logpull_in_bulk_format_with_ids() {
         // _id = base64(SHA-1(0x00 ‖ event.original)), as Elasticsearch's fingerprint processor.
         let py = Command::new("python3")
             .args(["-c", "import sys,hashlib,base64;print(base64.b64encode(hashlib.sha1(b'\\x00'+sys.argv[1].encode()).digest()).decode())", &original])
-            .output();
-        if let Ok(py) = py {
-            if py.status.success() {
-                assert_eq!(action["_id"], String::from_utf8_lossy(&py.stdout).trim());
-            }
-        }
+            .output()
+            .expect("python3 is needed to check _id independently (.ci/run installs it)");
+        assert!(
+            py.status.success(),
+            "{}",
+            String::from_utf8_lossy(&py.stderr)
+        );
+        assert_eq!(action["_id"], String::from_utf8_lossy(&py.stdout).trim());
         assert_eq!(doc["data_stream"]["namespace"], "ci");
         let ev = doc["event"].as_object_mut().unwrap();
         ev.remove("ingested");

@@ -251,12 +251,24 @@ impl Pipeline {
                 } else {
                     raw
                 };
-                let text = String::from_utf8_lossy(&raw);
-                // Elastic Agent re-encodes each record with sorted keys before the pipeline sees
-                // it; doing the same makes event.original and the _id identical to Elastic's.
-                let canon =
-                    cfship_ecs::canonical::go_json(&text).unwrap_or_else(|_| text.to_string());
-                match t.transform(ds, &canon, now) {
+                // Bytes that are not UTF-8 are never silently "repaired" into a normal document:
+                // they become a pipeline_error document keeping what was read.
+                let outcome = match std::str::from_utf8(&raw) {
+                    Err(e) => Outcome::Doc(t.error_document(
+                        ds,
+                        &String::from_utf8_lossy(&raw),
+                        &format!("record is not valid UTF-8: {e}"),
+                        now,
+                    )),
+                    Ok(text) => {
+                        // Elastic Agent re-encodes each record with sorted keys before the pipeline
+                        // sees it; doing the same makes event.original and the _id identical to
+                        // Elastic's. Text that is not JSON goes on as is (an error document).
+                        let canon = cfship_ecs::canonical::go_json(text);
+                        t.transform(ds, canon.as_deref().unwrap_or(text), now)
+                    }
+                };
+                match outcome {
                     Outcome::Doc(d) => {
                         if d.error.is_some() {
                             out.pipeline_errors += 1;
@@ -429,6 +441,32 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    #[tokio::test]
+    async fn non_utf8_and_non_json_records_become_error_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = FileOutput::new(&dir.path().join("{dataset}.ndjson"));
+        let p = Pipeline::new(PipelineOptions::default(), None, Some(out), Metrics::new()).unwrap();
+        let zone = SourceId::Logpull {
+            zone_id: "z1".into(),
+        };
+        let records = vec![
+            Bytes::from_static(b"{\"RayID\":\"\xff\xfe\"}"),
+            Bytes::from_static(b"not json"),
+            lp("ok1", true),
+        ];
+        p.deliver(&zone, records).await.unwrap();
+        let docs = lines(&dir.path().join("logpull.ndjson"));
+        assert_eq!(docs.len(), 3, "nothing dropped");
+        assert_eq!(docs[0]["event"]["kind"], "pipeline_error");
+        assert!(docs[0]["error"]["message"][0]
+            .as_str()
+            .unwrap()
+            .contains("not valid UTF-8"));
+        assert_eq!(docs[1]["event"]["kind"], "pipeline_error");
+        assert_eq!(docs[1]["event"]["original"], "not json");
+        assert_eq!(docs[2]["cloudflare"]["ray_id"], "ok1");
     }
 
     #[tokio::test]

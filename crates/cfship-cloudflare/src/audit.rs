@@ -448,22 +448,10 @@ impl AuditCollector {
 
     /// Daemon: a sweep every `interval` until cancelled. Returns Err only for errors retrying cannot fix.
     pub async fn run(&self, cancel: CancellationToken) -> Result<(), CfError> {
-        let cfg = &self.sweeper.cfg;
-        loop {
-            match self.run_once(cancel.clone()).await {
-                Ok(_) => {}
-                Err(e)
-                    if e.is_retryable()
-                        || matches!(&e, CfError::RetriesExhausted { last, .. } if last.is_retryable()) =>
-                {
-                    tracing::error!(account = %cfg.account_id, error = %e, "audit collection failed, retrying after the interval");
-                }
-                Err(e) => return Err(e),
-            }
-            if cancel.is_cancelled() || !sleep_or_cancel(cfg.interval, &cancel).await {
-                return Ok(());
-            }
-        }
+        crate::util::daemon_loop(self.source(), self.sweeper.cfg.interval, &cancel, || {
+            self.run_once(cancel.clone())
+        })
+        .await
     }
 }
 

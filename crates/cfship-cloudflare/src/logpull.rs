@@ -596,19 +596,10 @@ impl LogpullCollector {
     /// Daemon: catch up, then one pass every `interval`, until cancelled. Returns Err only for errors
     /// that retrying cannot fix (credentials, permissions, configuration, retention off, cursor store).
     pub async fn run(&self, cancel: CancellationToken) -> Result<(), CfError> {
-        let cfg = &self.runner.cfg;
-        loop {
-            match self.run_once(cancel.clone()).await {
-                Ok(_) | Err(CfError::Cancelled) => {}
-                Err(e) if e.is_retryable() || matches!(e, CfError::RetriesExhausted { .. }) => {
-                    tracing::error!(zone = %cfg.zone_id, error = %e, "Logpull collection failed, retrying after the interval");
-                }
-                Err(e) => return Err(e),
-            }
-            if cancel.is_cancelled() || !sleep_or_cancel(cfg.interval, &cancel).await {
-                return Ok(());
-            }
-        }
+        crate::util::daemon_loop(self.source(), self.runner.cfg.interval, &cancel, || {
+            self.run_once(cancel.clone())
+        })
+        .await
     }
 }
 

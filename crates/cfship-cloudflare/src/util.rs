@@ -94,6 +94,34 @@ pub(crate) async fn sleep_or_cancel(
     }
 }
 
+/// The daemon loop shared by both collectors: `run_once` until caught up, then every `interval`,
+/// until cancelled. A transient failure (retryable, or retries exhausted) is logged with the source
+/// and retried after the interval; anything else (auth, retention off, bad config) ends the loop.
+pub(crate) async fn daemon_loop<F, Fut>(
+    source: &crate::sink::SourceId,
+    interval: std::time::Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+    mut run_once: F,
+) -> Result<(), crate::error::CfError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<RunSummary, crate::error::CfError>>,
+{
+    use crate::error::CfError;
+    loop {
+        match run_once().await {
+            Ok(_) | Err(CfError::Cancelled) => {}
+            Err(e) if e.is_retryable() || matches!(e, CfError::RetriesExhausted { .. }) => {
+                tracing::error!(%source, error = %e, "collection failed, retrying after the interval");
+            }
+            Err(e) => return Err(e),
+        }
+        if cancel.is_cancelled() || !sleep_or_cancel(interval, cancel).await {
+            return Ok(());
+        }
+    }
+}
+
 /// Runs a short blocking operation (a cursor fsync) without stalling other tasks of a multi-thread
 /// runtime (`block_in_place`); on a current-thread runtime it simply runs.
 pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
