@@ -142,6 +142,17 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
+        // What the daemon does per collected record: Elastic Agent's re-encoding, then the transform.
+        g.bench_function("collect path: go_json re-encode + transform", |b| {
+            b.iter(|| {
+                for r in &records {
+                    let canon = cfship_ecs::canonical::go_json(r).unwrap();
+                    if let Outcome::Doc(d) = t.transform(ds, &canon, 1_700_000_000_000) {
+                        black_box(&d.source);
+                    }
+                }
+            })
+        });
         g.bench_function("serde_json parse+serialize (floor)", |b| {
             b.iter(|| {
                 for r in &records {

@@ -5,9 +5,12 @@
 //! same `_id`s as Elastic Agent (documents collapse into one if both ever run).
 //!
 //! Numbers are copied verbatim (no float round trip), so large integers keep every digit.
+//! This runs once per collected record, so it borrows keys and strings from the input and copies
+//! unescaped runs of a string in one go.
 
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 /// Re-encodes one JSON value as Go's `json.Marshal` of its decoded form would.
 pub fn go_json(raw: &str) -> Result<String, serde_json::Error> {
@@ -17,16 +20,72 @@ pub fn go_json(raw: &str) -> Result<String, serde_json::Error> {
     Ok(out)
 }
 
+/// The members of one object in input order, keys borrowed where they have no escapes.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Members<'de>, A::Error> {
+                let mut v = Vec::with_capacity(a.size_hint().unwrap_or(16));
+                while let Some(k) = a.next_key::<Key<'de>>()? {
+                    v.push((k.0, a.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// An object key: borrowed from the input unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 fn write_value(v: &RawValue, out: &mut String) -> Result<(), serde_json::Error> {
     let text = v.get();
     match text.as_bytes().first() {
         Some(b'{') => {
-            let map: BTreeMap<std::borrow::Cow<'_, str>, &RawValue> = serde_json::from_str(text)?;
+            let Members(mut members) = serde_json::from_str(text)?;
+            // Go sorts the keys of a decoded map byte-wise; a repeated key keeps its last value
+            // (the stable sort keeps input order among equal keys, so the last one wins below).
+            members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
             out.push('{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
+            let mut first = true;
+            for (i, (k, v)) in members.iter().enumerate() {
+                if members.get(i + 1).is_some_and(|(next, _)| next == k) {
+                    continue;
+                }
+                if !first {
                     out.push(',');
                 }
+                first = false;
                 write_string(k, out);
                 out.push(':');
                 write_value(v, out)?;
@@ -45,31 +104,67 @@ fn write_value(v: &RawValue, out: &mut String) -> Result<(), serde_json::Error> 
             out.push(']');
         }
         Some(b'"') => {
-            let s: std::borrow::Cow<'_, str> = serde_json::from_str(text)?;
-            write_string(&s, out);
+            // RawValue text is valid JSON: without a backslash, the content is the string itself.
+            let inner = &text[1..text.len() - 1];
+            if inner.as_bytes().contains(&b'\\') {
+                let s: Cow<'_, str> = serde_json::from_str(text)?;
+                write_string(&s, out);
+            } else {
+                write_string(inner, out);
+            }
         }
         _ => out.push_str(text),
     }
     Ok(())
 }
 
-/// Go's `encodeState.string` with HTML escaping (Go ≤ 1.21 short escapes).
+/// Go's `encodeState.string` with HTML escaping (Go ≤ 1.21 short escapes): unescaped runs are
+/// copied whole.
 fn write_string(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
+    let b = s.as_bytes();
+    let mut run = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let esc: Option<&str> = match c {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            b'<' | b'>' | b'&' | 0..=0x1f => None,
+            // U+2028 / U+2029 are E2 80 A8 / E2 80 A9 in UTF-8.
+            0xe2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xa8 | 0xa9)) => {
+                out.push_str(&s[run..i]);
+                out.push_str(if b[i + 2] == 0xa8 {
+                    "\\u2028"
+                } else {
+                    "\\u2029"
+                });
+                i += 3;
+                run = i;
+                continue;
             }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push_str(&s[run..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                out.push_str("\\u00");
+                out.push(HEX[(c >> 4) as usize] as char);
+                out.push(HEX[(c & 0xf) as usize] as char);
+            }
         }
+        i += 1;
+        run = i;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -102,5 +197,92 @@ mod tests {
     fn rejects_invalid_json() {
         assert!(go_json("{\"a\":").is_err());
         assert!(go_json("").is_err());
+    }
+
+    #[test]
+    fn escapes_in_keys_and_values_duplicates_and_separators() {
+        let got =
+            go_json(r#"{"k\u00e9\"":"a\/b\u0007\u2029","dup":1,"x<":["\ttab",{}],"dup":2,"":[]}"#)
+                .unwrap();
+        assert_eq!(
+            got,
+            r#"{"":[],"dup":2,"k\u00e9\"":"a/b\u0007\u2029","x\u003c":["\ttab",{}]}"#
+                .replace("\\u00e9", "é")
+        );
+    }
+
+    /// The reference: serde_json's own decoding, keys sorted by a BTreeMap, strings escaped char by
+    /// char as Go does (the straightforward form of what `go_json` does fast).
+    fn reference(raw: &str) -> String {
+        fn s(v: &str, out: &mut String) {
+            out.push('"');
+            for c in v.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                        out.push_str(&format!("\\u{:04x}", c as u32))
+                    }
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        fn v(x: &serde_json::Value, out: &mut String) {
+            match x {
+                serde_json::Value::Object(m) => {
+                    let sorted: std::collections::BTreeMap<_, _> = m.iter().collect();
+                    out.push('{');
+                    for (i, (k, val)) in sorted.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        s(k, out);
+                        out.push(':');
+                        v(val, out);
+                    }
+                    out.push('}');
+                }
+                serde_json::Value::Array(a) => {
+                    out.push('[');
+                    for (i, val) in a.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        v(val, out);
+                    }
+                    out.push(']');
+                }
+                serde_json::Value::String(t) => s(t, out),
+                other => out.push_str(&other.to_string()),
+            }
+        }
+        let mut out = String::new();
+        v(&serde_json::from_str(raw).unwrap(), &mut out);
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_the_reference(
+            keys in proptest::collection::vec("[a-c<&\u{2028}\"\\\\\u{1}é]{0,3}", 0..6),
+            vals in proptest::collection::vec("[ -~\u{0}-\u{1f}\u{2028}\u{2029}é€😀]{0,12}", 0..6),
+            n in 0i64..100_000,
+        ) {
+            let mut m = serde_json::Map::new();
+            for (i, k) in keys.iter().enumerate() {
+                let val = match vals.get(i) {
+                    Some(s) => serde_json::Value::String(s.clone()),
+                    None => serde_json::json!([n, {"z": k}, null, true]),
+                };
+                m.insert(k.clone(), val);
+            }
+            let raw = serde_json::to_string(&serde_json::Value::Object(m)).unwrap();
+            proptest::prop_assert_eq!(go_json(&raw).unwrap(), reference(&raw));
+        }
     }
 }
