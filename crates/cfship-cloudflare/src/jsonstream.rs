@@ -90,12 +90,21 @@ impl ObjectSplitter {
             if self.in_string {
                 if self.escape {
                     self.escape = false;
-                } else if b == b'\\' {
-                    self.escape = true;
-                } else if b == b'"' {
-                    self.in_string = false;
+                    i += 1;
+                    continue;
                 }
-                i += 1;
+                // Skip the string's content up to its next quote or backslash in one scan.
+                match memchr::memchr2(b'"', b'\\', &data[i..]) {
+                    None => i = data.len(),
+                    Some(off) => {
+                        if data[i + off] == b'\\' {
+                            self.escape = true;
+                        } else {
+                            self.in_string = false;
+                        }
+                        i += off + 1;
+                    }
+                }
                 continue;
             }
             match b {
@@ -212,7 +221,7 @@ mod tests {
     #[test]
     fn every_split_point_gives_the_same_objects() {
         let body: &[u8] =
-            b"{\"RayID\":\"1\",\"u\":\"a\\\\\"}{\"RayID\":\"2\",\"n\":{\"x\":[]}}\n\n{\"RayID\":\"3\"}";
+            b"{\"RayID\":\"1\",\"u\":\"a\\\\\"}{\"RayID\":\"2\",\"n\":{\"x\":[]}}\n\n{\"RayID\":\"3\",\"q\":\"x\\\"}{[\\\\\",\"e\":\"\\\\\\\"\"}";
         let (whole, r) = split_all(&[body]);
         r.unwrap();
         assert_eq!(whole.len(), 3);
