@@ -48,6 +48,18 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len() as u64) as usize]
     }
+    /// One of `xs` with probability proportional to its weight (the second element).
+    pub fn pick_weighted<'a, T>(&mut self, xs: &'a [(T, u32)]) -> &'a T {
+        let total: u64 = xs.iter().map(|(_, w)| u64::from(*w)).sum();
+        let mut n = self.below(total);
+        for (x, w) in xs {
+            if n < u64::from(*w) {
+                return x;
+            }
+            n -= u64::from(*w);
+        }
+        &xs[xs.len() - 1].0
+    }
     pub fn chance(&mut self, p: f64) -> bool {
         ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
@@ -135,29 +147,30 @@ impl Timestamps {
     }
 }
 
-const COUNTRIES: &[(&str, u32, &str)] = &[
-    ("us", 7922, "Comcast"),
-    ("us", 15169, "Google"),
-    ("us", 16509, "Amazon"),
-    ("de", 3320, "Deutsche Telekom"),
-    ("gb", 2856, "BT"),
-    ("fr", 3215, "Orange"),
-    ("nl", 1136, "KPN"),
-    ("se", 3301, "Telia"),
-    ("jp", 2516, "KDDI"),
-    ("br", 28573, "Claro"),
-    ("in", 9829, "BSNL"),
-    ("au", 1221, "Telstra"),
-    ("ca", 812, "Rogers"),
-    ("cn", 4134, "Chinanet"),
-    ("ru", 12389, "Rostelecom"),
-    ("za", 37457, "Telkom"),
-    ("sg", 4657, "StarHub"),
-    ("es", 3352, "Telefonica"),
-    ("it", 3269, "Telecom Italia"),
-    ("pl", 5617, "Orange Polska"),
-    ("xx", 0, "unknown"),
-    ("t1", 0, "tor"),
+/// (country, ASN, network) and its share of the traffic, roughly as a global site sees it.
+const COUNTRIES: &[((&str, u32, &str), u32)] = &[
+    (("us", 7922, "Comcast"), 14),
+    (("us", 15169, "Google"), 8),
+    (("us", 16509, "Amazon"), 8),
+    (("de", 3320, "Deutsche Telekom"), 8),
+    (("gb", 2856, "BT"), 6),
+    (("fr", 3215, "Orange"), 5),
+    (("nl", 1136, "KPN"), 3),
+    (("se", 3301, "Telia"), 2),
+    (("jp", 2516, "KDDI"), 5),
+    (("br", 28573, "Claro"), 5),
+    (("in", 9829, "BSNL"), 6),
+    (("au", 1221, "Telstra"), 2),
+    (("ca", 812, "Rogers"), 3),
+    (("cn", 4134, "Chinanet"), 5),
+    (("ru", 12389, "Rostelecom"), 3),
+    (("za", 37457, "Telkom"), 1),
+    (("sg", 4657, "StarHub"), 2),
+    (("es", 3352, "Telefonica"), 2),
+    (("it", 3269, "Telecom Italia"), 2),
+    (("pl", 5617, "Orange Polska"), 2),
+    (("xx", 0, "unknown"), 1),
+    (("t1", 0, "tor"), 1),
 ];
 
 const HOSTS: &[&str] = &[
@@ -223,22 +236,35 @@ const TLS: &[(&str, &str)] = &[
     ("TLSv1.1", "ECDHE-RSA-AES128-SHA"),
     ("none", "NONE"),
 ];
-const CACHE: &[&str] = &[
-    "hit",
-    "hit",
-    "miss",
-    "dynamic",
-    "dynamic",
-    "expired",
-    "bypass",
-    "revalidated",
-    "updating",
-    "stale",
-    "unknown",
+const CACHE: &[(&str, u32)] = &[
+    ("hit", 35),
+    ("miss", 15),
+    ("dynamic", 35),
+    ("expired", 4),
+    ("bypass", 5),
+    ("revalidated", 2),
+    ("updating", 1),
+    ("stale", 1),
+    ("unknown", 2),
 ];
-const STATUSES: &[u16] = &[
-    200, 200, 200, 200, 200, 204, 206, 301, 302, 304, 304, 400, 401, 403, 404, 404, 429, 499, 500,
-    502, 503, 520, 522,
+const STATUSES: &[(u16, u32)] = &[
+    (200, 620),
+    (204, 10),
+    (206, 10),
+    (301, 25),
+    (302, 30),
+    (304, 120),
+    (400, 10),
+    (401, 10),
+    (403, 30),
+    (404, 60),
+    (429, 10),
+    (499, 8),
+    (500, 8),
+    (502, 6),
+    (503, 6),
+    (520, 4),
+    (522, 3),
 ];
 const COLOS: &[(&str, u32)] = &[
     ("FRA", 12),
@@ -252,15 +278,15 @@ const COLOS: &[(&str, u32)] = &[
     ("GRU", 77),
     ("SYD", 59),
 ];
-const FW_ACTIONS: &[&str] = &[
-    "block",
-    "allow",
-    "challenge",
-    "jschallenge",
-    "managedChallenge",
-    "simulate",
-    "log",
-    "bypass",
+const FW_ACTIONS: &[(&str, u32)] = &[
+    ("block", 20),
+    ("allow", 10),
+    ("challenge", 10),
+    ("jschallenge", 5),
+    ("managedChallenge", 15),
+    ("simulate", 10),
+    ("log", 25),
+    ("bypass", 5),
 ];
 const FW_SOURCES: &[&str] = &[
     "firewallRules",
@@ -497,7 +523,7 @@ pub fn write_record(
     ts: Timestamps,
 ) {
     let mut r = Rng::new(h);
-    let country = *r.pick(COUNTRIES);
+    let country = *r.pick_weighted(COUNTRIES);
     let (ua, device) = *r.pick(USER_AGENTS);
     let is_bot = ua.contains("bot")
         || ua.starts_with("curl")
@@ -531,8 +557,8 @@ pub fn write_record(
     } else {
         *r.pick(TLS)
     };
-    let status = *r.pick(STATUSES);
-    let cache = *r.pick(CACHE);
+    let status = *r.pick_weighted(STATUSES);
+    let cache = *r.pick_weighted(CACHE);
     let (colo, colo_id) = *r.pick(COLOS);
     let fw = r.chance(0.25);
     let fw_n = if fw { 1 + r.below(2) as usize } else { 0 };
@@ -540,7 +566,7 @@ pub fn write_record(
     let mut fw_sources = Vec::new();
     let mut fw_rules = Vec::new();
     for _ in 0..fw_n {
-        fw_actions.push(*r.pick(FW_ACTIONS));
+        fw_actions.push(*r.pick_weighted(FW_ACTIONS));
         fw_sources.push(*r.pick(FW_SOURCES));
         let mut s = String::new();
         hex(&mut s, &mut r, 32);
