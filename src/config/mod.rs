@@ -174,6 +174,10 @@ pub struct LogpullSection {
     pub fields: Option<Vec<String>>,
     /// 0 < sample <= 1.
     pub sample: Option<f64>,
+    /// Timestamp format asked of Cloudflare: `unixnano` (Cloudflare's and Elastic's default),
+    /// `unix` or `rfc3339`; the transform reads all three.
+    #[serde(default)]
+    pub timestamps: cfship_cloudflare::Timestamps,
     /// Longest window (≤ 1h, Cloudflare's limit).
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub max_window: Option<Duration>,

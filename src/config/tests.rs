@@ -291,3 +291,23 @@ fn elasticsearch_bearer_client_cert_headers_timeout_and_dead_letter_index() {
     );
     assert!(!format!("{:?}", cfg).contains("s3cr3t-bearer"));
 }
+
+#[test]
+fn logpull_timestamps_default_choice_and_bad_value() {
+    let base = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z]\n";
+    let c = Config::parse(base, "cfship.yml", &env_of(&[])).unwrap();
+    let zone = &c.zones()[0];
+    assert_eq!(
+        crate::pipeline::app::logpull_config(&c, zone).timestamps,
+        cfship_cloudflare::Timestamps::UnixNano
+    );
+    let text = format!("{base}  timestamps: rfc3339\n");
+    let c = Config::parse(&text, "cfship.yml", &env_of(&[])).unwrap();
+    let zone = &c.zones()[0];
+    assert_eq!(
+        crate::pipeline::app::logpull_config(&c, zone).timestamps,
+        cfship_cloudflare::Timestamps::Rfc3339
+    );
+    let e = err(&format!("{base}  timestamps: millis\n"), &env_of(&[]));
+    assert!(e.contains("line 5") && e.contains("unixnano"), "{e}");
+}

@@ -30,6 +30,7 @@ pub fn logpull_config(cfg: &Config, zone: &Source) -> LogpullConfig {
         c.bot_fields = l.bot_fields;
         c.fields = l.fields.clone();
         c.sample = l.sample;
+        c.timestamps = l.timestamps;
         if let Some(w) = l.max_window {
             c.max_window = w;
         }
