@@ -4,10 +4,9 @@
 //! Every error names the file and the line it comes from.
 
 mod expand;
-mod secret;
 
+pub use cfship_secret::Secret;
 pub use expand::expand_env;
-pub use secret::Secret;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;

@@ -1,7 +1,6 @@
 //! Sink configuration (serde), secrets, cloud id and API key handling.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,33 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::EsError;
 
-/// A secret string (password, API key, token, header value). `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself: only for building request headers.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use cfship_secret::Secret;
 
 /// How the sink authenticates. In YAML/TOML/JSON: `auth: {basic: {username, password}}`,
 /// `auth: {api_key: "id:key" | "<base64>"}`, `auth: {bearer: "<token>"}`, or `auth: none` (default).
@@ -60,12 +33,15 @@ impl Auth {
     pub fn header_value(&self) -> Option<Secret> {
         match self {
             Auth::None => None,
-            Auth::Basic { username, password } => Some(Secret(format!(
+            Auth::Basic { username, password } => Some(Secret::new(format!(
                 "Basic {}",
                 STANDARD.encode(format!("{username}:{}", password.expose()))
             ))),
-            Auth::ApiKey(k) => Some(Secret(format!("ApiKey {}", encode_api_key(k.expose())))),
-            Auth::Bearer(t) => Some(Secret(format!("Bearer {}", t.expose().trim()))),
+            Auth::ApiKey(k) => Some(Secret::new(format!(
+                "ApiKey {}",
+                encode_api_key(k.expose())
+            ))),
+            Auth::Bearer(t) => Some(Secret::new(format!("Bearer {}", t.expose().trim()))),
         }
     }
 }
