@@ -170,3 +170,85 @@ fn io_and_usage_errors_exit_non_zero() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// With `--reencode`, raw Cloudflare output (keys in Cloudflare's order, spaces, nanosecond
+/// timestamps) is re-encoded as Elastic Agent publishes it before the pipeline, as the daemon does:
+/// `event.original` sorted and compact; numbers verbatim, or Agent's float64 digits with
+/// `--agent-numbers`. Without it the line is `event.original` as it is.
+#[test]
+fn raw_records_are_re_encoded_as_agent_publishes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("raw.ndjson");
+    std::fs::write(
+        &input,
+        "{\"RayID\": \"7f1a2b3c4d5e6f70\", \"EdgeStartTimestamp\": 1700000000123456789, \"EdgeEndTimestamp\": 1700000000150000000, \"ClientIP\": \"192.0.2.7\", \"ClientRequestHost\": \"a.example\", \"EdgeRequestHost\": \"a.example\", \"ClientRequestURI\": \"/x?a=1\", \"ClientRequestReferer\": \"https://r.example/?q=<b>&c\", \"ClientSSLProtocol\": \"TLSv1.3\", \"ClientSSLCipher\": \"AEAD-AES128-GCM-SHA256\", \"EdgeServerIP\": \"\", \"OriginIP\": \"192.0.2.200\"}\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| -> (String, serde_json::Value) {
+        let out = cfship()
+            .args([
+                "transform",
+                "--dataset",
+                "logpull",
+                "--preserve-original",
+                "--format",
+                "bulk",
+                "--input",
+            ])
+            .arg(&input)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        (
+            lines[0]["create"]["_id"].as_str().unwrap().to_string(),
+            lines[1].clone(),
+        )
+    };
+    let (_, plain) = run(&[]);
+    assert_eq!(
+        plain["event"]["original"].as_str().unwrap(),
+        std::fs::read_to_string(&input).unwrap().trim_end()
+    );
+    let (id, doc) = run(&["--reencode"]);
+    let original = doc["event"]["original"].as_str().unwrap();
+    assert_eq!(
+        original,
+        r#"{"ClientIP":"192.0.2.7","ClientRequestHost":"a.example","ClientRequestReferer":"https://r.example/?q=\u003cb\u003e\u0026c","ClientRequestURI":"/x?a=1","ClientSSLCipher":"AEAD-AES128-GCM-SHA256","ClientSSLProtocol":"TLSv1.3","EdgeEndTimestamp":1700000000150000000,"EdgeRequestHost":"a.example","EdgeServerIP":"","EdgeStartTimestamp":1700000000123456789,"OriginIP":"192.0.2.200","RayID":"7f1a2b3c4d5e6f70"}"#
+    );
+    assert_eq!(doc["event"]["kind"], "event");
+    let (agent_id, agent_doc) = run(&["--agent-numbers"]);
+    let agent_original = agent_doc["event"]["original"].as_str().unwrap();
+    assert_eq!(
+        agent_original,
+        original.replace("1700000000123456789", "1700000000123456800")
+    );
+    assert_ne!(id, agent_id, "the _id follows event.original");
+    // Everything the pipeline derives is the same (times are truncated to milliseconds).
+    for path in [
+        ["@timestamp", ""],
+        ["event", "start"],
+        ["event", "duration"],
+        ["url", "full"],
+    ] {
+        let get = |d: &serde_json::Value| {
+            if path[1].is_empty() {
+                d[path[0]].clone()
+            } else {
+                d[path[0]][path[1]].clone()
+            }
+        };
+        assert_eq!(get(&doc), get(&agent_doc), "{path:?}");
+    }
+    assert_eq!(doc["@timestamp"], "2023-11-14T22:13:20.123Z");
+}

@@ -1,6 +1,7 @@
 //! `cfship transform`: raw Cloudflare NDJSON in, ECS NDJSON (or `_bulk` NDJSON) out, offline.
 
 use anyhow::{Context, Result};
+use cfship_ecs::canonical::Numbers;
 use cfship_ecs::{
     Dataset, Document, GeoIp, Options, Outcome, RecordSplitter, SplitItem, Transformer,
 };
@@ -57,6 +58,16 @@ pub struct TransformArgs {
     /// Also write every record that failed (raw text, line, reason) to this NDJSON file.
     #[arg(long)]
     pub dead_letter: Option<PathBuf>,
+    /// Re-encode each record as Elastic Agent publishes it before the pipeline (keys sorted,
+    /// compact, Go's escapes), as `cfship run` does, so event.original and the Logpull _id are the
+    /// daemon's. Default: the input line is event.original as it is (Elastic's pipeline tests).
+    #[arg(long)]
+    pub reencode: bool,
+    /// With the re-encoding, write numbers as Elastic Agent does (float64: integers above 2^53, such
+    /// as unixnano timestamps, lose their last digits), so Logpull _ids equal those of Agent's
+    /// documents. Implies --reencode.
+    #[arg(long)]
+    pub agent_numbers: bool,
 }
 
 /// Counts reported at the end.
@@ -83,6 +94,7 @@ fn transform_item(
     t: &Transformer,
     dataset: Dataset,
     item: &SplitItem,
+    reencode: bool,
     now: i64,
 ) -> Option<Document> {
     match (item.oversize, std::str::from_utf8(&item.bytes)) {
@@ -101,10 +113,17 @@ fn transform_item(
             &format!("record at line {} is not valid UTF-8: {e}", item.line),
             now,
         )),
-        (false, Ok(text)) => match t.transform(dataset, text, now) {
-            Outcome::Dropped => None,
-            Outcome::Doc(d) => Some(d),
-        },
+        (false, Ok(text)) => {
+            let outcome = if reencode {
+                t.transform_collected(dataset, text, now)
+            } else {
+                t.transform(dataset, text, now)
+            };
+            match outcome {
+                Outcome::Dropped => None,
+                Outcome::Doc(d) => Some(d),
+            }
+        }
     }
 }
 
@@ -127,8 +146,14 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
         fix_upstream_bugs: args.fix_upstream_bugs,
         namespace,
         set_ingested: true,
+        numbers: if args.agent_numbers {
+            Numbers::AgentFloat64
+        } else {
+            Numbers::Verbatim
+        },
     };
     let t = Transformer::new(opts, geo)?;
+    let reencode = args.reencode || args.agent_numbers;
 
     let input: Box<dyn BufRead> = if args.input == "-" {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
@@ -166,7 +191,7 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
         }
         let results: Vec<Option<Document>> = chunk
             .par_iter()
-            .map(|item| transform_item(&t, dataset, item, now))
+            .map(|item| transform_item(&t, dataset, item, reencode, now))
             .collect();
         for (item, doc) in chunk.iter().zip(results) {
             s.records += 1;

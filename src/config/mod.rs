@@ -290,6 +290,10 @@ pub struct TransformSection {
     pub tags: Vec<String>,
     #[serde(default)]
     pub fix_upstream_bugs: bool,
+    /// Re-encode numbers as Elastic Agent does (float64) so Logpull `_id`s equal Agent's even for
+    /// `unixnano` timestamps; default keeps Cloudflare's digits.
+    #[serde(default)]
+    pub agent_numbers: bool,
 }
 
 fn h1() -> Duration {

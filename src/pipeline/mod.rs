@@ -16,6 +16,7 @@ use crate::metrics::{source_labels, Metrics, SourceCounters};
 use crate::output::FileOutput;
 use bytes::Bytes;
 use cfship_cloudflare::{Checkpoint, RecordSink, SinkError, SourceId};
+use cfship_ecs::canonical::Numbers;
 use cfship_ecs::{Dataset, GeoIp, Options, Outcome, Transformer};
 use cfship_elasticsearch::{ElasticsearchSink, EsError, IndexRequest};
 use futures::future::BoxFuture;
@@ -215,6 +216,11 @@ impl Pipeline {
             fix_upstream_bugs: self.transform.fix_upstream_bugs,
             namespace: Some(self.namespace.clone()),
             set_ingested: true,
+            numbers: if self.transform.agent_numbers {
+                Numbers::AgentFloat64
+            } else {
+                Numbers::Verbatim
+            },
         };
         let t = Arc::new(self.base.with_options(opts));
         m.insert(source.clone(), t.clone());
@@ -260,13 +266,7 @@ impl Pipeline {
                         &format!("record is not valid UTF-8: {e}"),
                         now,
                     )),
-                    Ok(text) => {
-                        // Elastic Agent re-encodes each record with sorted keys before the pipeline
-                        // sees it; doing the same makes event.original and the _id identical to
-                        // Elastic's. Text that is not JSON goes on as is (an error document).
-                        let canon = cfship_ecs::canonical::go_json(text);
-                        t.transform(ds, canon.as_deref().unwrap_or(text), now)
-                    }
+                    Ok(text) => t.transform_collected(ds, text, now),
                 };
                 match outcome {
                     Outcome::Doc(d) => {
@@ -467,6 +467,38 @@ mod tests {
         assert_eq!(docs[1]["event"]["kind"], "pipeline_error");
         assert_eq!(docs[1]["event"]["original"], "not json");
         assert_eq!(docs[2]["cloudflare"]["ray_id"], "ok1");
+    }
+
+    #[tokio::test]
+    async fn agent_numbers_option_writes_float64_digits_into_event_original() {
+        let big = RECORD.replace(
+            r#""EdgeStartTimestamp":"2019-08-02T15:29:08Z""#,
+            r#""EdgeStartTimestamp":1564759748123456789"#,
+        );
+        for (agent_numbers, want) in [
+            (false, "1564759748123456789"),
+            (true, "1564759748123456800"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = FileOutput::new(&dir.path().join("{dataset}.ndjson"));
+            let mut opts = PipelineOptions::default();
+            opts.transform.preserve_original_event = true;
+            opts.transform.agent_numbers = agent_numbers;
+            let p = Pipeline::new(opts, None, Some(out), Metrics::new()).unwrap();
+            let zone = SourceId::Logpull {
+                zone_id: "z1".into(),
+            };
+            p.deliver(&zone, vec![Bytes::from(big.clone())])
+                .await
+                .unwrap();
+            let docs = lines(&dir.path().join("logpull.ndjson"));
+            let original = docs[0]["event"]["original"].as_str().unwrap();
+            assert!(
+                original.contains(&format!("\"EdgeStartTimestamp\":{want},")),
+                "{original}"
+            );
+            assert_eq!(docs[0]["event"]["start"], "2019-08-02T15:29:08.123Z");
+        }
     }
 
     #[tokio::test]

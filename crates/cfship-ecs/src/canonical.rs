@@ -12,12 +12,43 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-/// Re-encodes one JSON value as Go's `json.Marshal` of its decoded form would.
+/// How numbers are re-encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Numbers {
+    /// The digits Cloudflare sent, unchanged (large integers keep every digit).
+    #[default]
+    Verbatim,
+    /// As Elastic Agent really publishes them: Filebeat's NDJSON decoder has no `UseNumber`, so
+    /// every number becomes a float64 and is written back by Go's float encoder — integers above
+    /// 2^53 (`unixnano` timestamps) lose their last digits, exactly as in Agent's documents.
+    AgentFloat64,
+}
+
+/// Re-encodes one JSON value as Go's `json.Marshal` of its decoded form would, numbers verbatim.
 pub fn go_json(raw: &str) -> Result<String, serde_json::Error> {
+    go_json_with(raw, Numbers::Verbatim)
+}
+
+/// [`go_json`] with a choice of number encoding.
+pub fn go_json_with(raw: &str, numbers: Numbers) -> Result<String, serde_json::Error> {
     let mut out = String::with_capacity(raw.len() + 16);
     let v: &RawValue = serde_json::from_str(raw)?;
-    write_value(v, &mut out)?;
+    write_value(v, numbers, &mut out)?;
     Ok(out)
+}
+
+/// Go's `encoding/json` float64 encoder: shortest round-trip digits, plain notation for
+/// 1e-6 <= |f| < 1e21, else exponent notation with a sign and no leading zero (`1e+21`, `1e-7`).
+pub fn go_float64(f: f64) -> String {
+    let abs = f.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        return format!("{f}");
+    }
+    let e = format!("{f:e}");
+    match e.split_once('e') {
+        Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
+        _ => e,
+    }
 }
 
 /// The members of one object in input order, keys borrowed where they have no escapes.
@@ -68,7 +99,7 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
     }
 }
 
-fn write_value(v: &RawValue, out: &mut String) -> Result<(), serde_json::Error> {
+fn write_value(v: &RawValue, numbers: Numbers, out: &mut String) -> Result<(), serde_json::Error> {
     let text = v.get();
     match text.as_bytes().first() {
         Some(b'{') => {
@@ -88,7 +119,7 @@ fn write_value(v: &RawValue, out: &mut String) -> Result<(), serde_json::Error> 
                 first = false;
                 write_string(k, out);
                 out.push(':');
-                write_value(v, out)?;
+                write_value(v, numbers, out)?;
             }
             out.push('}');
         }
@@ -99,7 +130,7 @@ fn write_value(v: &RawValue, out: &mut String) -> Result<(), serde_json::Error> 
                 if i > 0 {
                     out.push(',');
                 }
-                write_value(v, out)?;
+                write_value(v, numbers, out)?;
             }
             out.push(']');
         }
@@ -111,6 +142,13 @@ fn write_value(v: &RawValue, out: &mut String) -> Result<(), serde_json::Error> 
                 write_string(&s, out);
             } else {
                 write_string(inner, out);
+            }
+        }
+        Some(b'-' | b'0'..=b'9') if numbers == Numbers::AgentFloat64 => {
+            // A number too large for a float64 makes Agent fail the whole response; keep it.
+            match text.parse::<f64>() {
+                Ok(f) if f.is_finite() => out.push_str(&go_float64(f)),
+                _ => out.push_str(text),
             }
         }
         _ => out.push_str(text),
@@ -284,5 +322,41 @@ mod tests {
             let raw = serde_json::to_string(&serde_json::Value::Object(m)).unwrap();
             proptest::prop_assert_eq!(go_json(&raw).unwrap(), reference(&raw));
         }
+    }
+
+    #[test]
+    fn agent_float64_numbers_are_gos() {
+        // Each value is what Go's encoding/json (json.Marshal of a float64) writes (checked with Go 1.26).
+        for (f, want) in [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (2.64, "2.64"),
+            (155978002.0, "155978002"),
+            (1625752958812000000.0, "1625752958812000000"),
+            (1700000000123456789.0, "1700000000123456800"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (1.5e300, "1.5e+300"),
+            (0.000001, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (1e-10, "1e-10"),
+            (-2.5e-8, "-2.5e-8"),
+        ] {
+            assert_eq!(go_float64(f), want, "{f:e}");
+        }
+        let got = go_json_with(
+            r#"{"EdgeStartTimestamp":1700000000123456789,"r":2.640,"n":-0,"big":1e400,"ok":true,"s":"1"}"#,
+            Numbers::AgentFloat64,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            r#"{"EdgeStartTimestamp":1700000000123456800,"big":1e400,"n":-0,"ok":true,"r":2.64,"s":"1"}"#
+        );
+        // Verbatim keeps every digit.
+        assert!(go_json(r#"{"t":1700000000123456789}"#)
+            .unwrap()
+            .contains("1700000000123456789"));
     }
 }

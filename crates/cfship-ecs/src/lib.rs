@@ -92,6 +92,8 @@ pub struct Options {
     pub namespace: Option<String>,
     /// Add `event.ingested` (Fleet's final pipeline does); the time comes from the caller.
     pub set_ingested: bool,
+    /// How [`Transformer::transform_collected`] re-encodes numbers (Agent's float64 or verbatim).
+    pub numbers: canonical::Numbers,
 }
 
 /// One produced document.
@@ -314,6 +316,18 @@ impl Transformer {
 }
 
 impl Transformer {
+    /// Transforms a record as collected from Cloudflare (or read raw by `cfship transform`): it is
+    /// first re-encoded the way Elastic Agent's `httpjson` input publishes it (keys sorted, compact,
+    /// Go's escapes, numbers per [`Options::numbers`]; see [`canonical`]), so that `event.original`
+    /// and the Logpull `_id` are Agent's. Text that is not JSON goes on as it is (an error document).
+    /// Idempotent on records Agent already encoded, such as Elastic's pipeline test inputs.
+    pub fn transform_collected(&self, dataset: Dataset, raw: &str, now_ms: i64) -> Outcome {
+        match canonical::go_json_with(raw, self.opts.numbers) {
+            Ok(agent) => self.transform(dataset, &agent, now_ms),
+            Err(_) => self.transform(dataset, raw, now_ms),
+        }
+    }
+
     /// The document for input that cannot even be handed to the pipeline (not UTF-8, larger than
     /// the record limit): a `pipeline_error` document keeping what was read as `event.original`.
     pub fn error_document(
