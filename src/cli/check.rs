@@ -82,10 +82,10 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
             out.push(Check::ok(
                 "config",
                 format!(
-                    "{} is valid ({} zones, {} accounts)",
+                    "{} is valid ({}, {})",
                     args.config.display(),
-                    c.zones().len(),
-                    c.accounts().len()
+                    plural(c.zones().len(), "zone"),
+                    plural(c.accounts().len(), "account")
                 ),
             ));
             c
@@ -224,4 +224,13 @@ fn tempfile_in(dir: &std::path::Path) -> std::io::Result<()> {
     let p = dir.join(format!(".cfship-check-{}", std::process::id()));
     std::fs::write(&p, b"x")?;
     std::fs::remove_file(&p)
+}
+
+/// `1 zone`, `2 zones`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
