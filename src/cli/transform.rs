@@ -146,11 +146,7 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
         fix_upstream_bugs: args.fix_upstream_bugs,
         namespace,
         set_ingested: true,
-        numbers: if args.agent_numbers {
-            Numbers::AgentFloat64
-        } else {
-            Numbers::Verbatim
-        },
+        numbers: Numbers::agent_if(args.agent_numbers),
     };
     let t = Transformer::new(opts, geo)?;
     let reencode = args.reencode || args.agent_numbers;

@@ -216,11 +216,7 @@ impl Pipeline {
             fix_upstream_bugs: self.transform.fix_upstream_bugs,
             namespace: Some(self.namespace.clone()),
             set_ingested: true,
-            numbers: if self.transform.agent_numbers {
-                Numbers::AgentFloat64
-            } else {
-                Numbers::Verbatim
-            },
+            numbers: Numbers::agent_if(self.transform.agent_numbers),
         };
         let t = Arc::new(self.base.with_options(opts));
         m.insert(source.clone(), t.clone());

@@ -24,6 +24,17 @@ pub enum Numbers {
     AgentFloat64,
 }
 
+impl Numbers {
+    /// `AgentFloat64` when the user asked for Agent's number encoding, else `Verbatim`.
+    pub fn agent_if(agent_numbers: bool) -> Self {
+        if agent_numbers {
+            Numbers::AgentFloat64
+        } else {
+            Numbers::Verbatim
+        }
+    }
+}
+
 /// Re-encodes one JSON value as Go's `json.Marshal` of its decoded form would, numbers verbatim.
 pub fn go_json(raw: &str) -> Result<String, serde_json::Error> {
     go_json_with(raw, Numbers::Verbatim)

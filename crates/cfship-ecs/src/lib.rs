@@ -316,11 +316,12 @@ impl Transformer {
 }
 
 impl Transformer {
-    /// Transforms a record as collected from Cloudflare (or read raw by `cfship transform`): it is
+    /// Transforms a record as collected from Cloudflare (or `cfship transform --reencode`): it is
     /// first re-encoded the way Elastic Agent's `httpjson` input publishes it (keys sorted, compact,
     /// Go's escapes, numbers per [`Options::numbers`]; see [`canonical`]), so that `event.original`
     /// and the Logpull `_id` are Agent's. Text that is not JSON goes on as it is (an error document).
-    /// Idempotent on records Agent already encoded, such as Elastic's pipeline test inputs.
+    /// Idempotent on records Agent already encoded (Elastic's hand-written pipeline test inputs
+    /// are not: their keys are not all sorted, so they are transformed as they are).
     pub fn transform_collected(&self, dataset: Dataset, raw: &str, now_ms: i64) -> Outcome {
         match canonical::go_json_with(raw, self.opts.numbers) {
             Ok(agent) => self.transform(dataset, &agent, now_ms),
