@@ -10,12 +10,13 @@
 
 pub mod app;
 pub mod summary;
+mod unit_dedup;
 
 use crate::config::{Config, TransformSection};
 use crate::metrics::{source_labels, Metrics, SourceCounters};
 use crate::output::FileOutput;
 use bytes::Bytes;
-use cfship_cloudflare::{Checkpoint, RecordSink, SinkError, SourceId};
+use cfship_cloudflare::{Checkpoint, RecordSink, SinkError, SourceId, Unit};
 use cfship_ecs::canonical::Numbers;
 use cfship_ecs::{Dataset, GeoIp, Options, Outcome, Transformer};
 use cfship_elasticsearch::{ElasticsearchSink, EsError, IndexRequest};
@@ -26,6 +27,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use summary::Summary;
 use tokio::sync::Semaphore;
+use unit_dedup::UnitDedup;
 
 /// Errors building the pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,8 @@ struct FileState {
     committed: Mutex<HashSet<String>>,
     /// Journal each batch (crash-safe exactly-once file output).
     journaled: bool,
+    /// With units of one source in parallel: what each unit in flight wrote (replaces `written`).
+    units: Mutex<UnitDedup>,
 }
 
 /// The record sink of cfship.
@@ -180,6 +184,7 @@ impl Pipeline {
                 written: Mutex::new(recovered),
                 committed: Mutex::new(HashSet::new()),
                 journaled,
+                units: Mutex::new(UnitDedup::default()),
             }),
             metrics,
             workers: Semaphore::new(workers.max(1)),
@@ -304,11 +309,15 @@ impl Pipeline {
     async fn to_file(
         &self,
         source: &SourceId,
+        unit: Option<&Unit>,
         ds: &'static str,
         docs: &[IndexRequest],
         c: &SourceCounters,
     ) -> Result<(), SinkError> {
         let Some(f) = &self.file else { return Ok(()) };
+        if let (true, Some(unit)) = (self.parallel_units, unit) {
+            return self.to_file_per_unit(f, unit, ds, docs, c).await;
+        }
         let key = source.state_key();
         if lock(&f.committed).remove(&key) {
             // the previous unit of this source is committed and its cursor saved
@@ -339,6 +348,75 @@ impl Pipeline {
         c.written.fetch_add(n, Ordering::Relaxed);
         Ok(())
     }
+
+    /// [`Self::to_file`] when units of one source run in parallel (no journal): duplicates are
+    /// looked up per unit, so memory is bounded by the units in flight.
+    async fn to_file_per_unit(
+        &self,
+        f: &FileState,
+        unit: &Unit,
+        ds: &'static str,
+        docs: &[IndexRequest],
+        c: &SourceCounters,
+    ) -> Result<(), SinkError> {
+        let (lines, hashes): (Vec<Bytes>, Vec<u64>) = {
+            let units = lock(&f.units);
+            let mut batch_seen = HashSet::new();
+            docs.iter()
+                .filter_map(|d| {
+                    let h = id_hash(&d.id);
+                    let dup = units.seen(unit, h) || !batch_seen.insert(h);
+                    (!dup).then(|| (d.source.clone(), h))
+                })
+                .unzip()
+        };
+        let n = lines.len() as u64;
+        f.out
+            .write(ds, lines, None)
+            .await
+            .map_err(|e| SinkError::retryable(e.to_string()))?;
+        lock(&f.units).written(unit, hashes);
+        c.written.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn deliver_to_outputs(
+        &self,
+        source: &SourceId,
+        unit: Option<&Unit>,
+        records: Vec<Bytes>,
+    ) -> Result<(), SinkError> {
+        let (ds, id) = source_labels(source);
+        let c = self.metrics.source(ds, id);
+        let n = records.len() as u64;
+        c.collected.fetch_add(n, Ordering::Relaxed);
+        let t = match self.transform_batch(source, records).await {
+            Ok(t) => t,
+            Err(e) => {
+                c.failed.fetch_add(n, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        c.pipeline_errors
+            .fetch_add(t.pipeline_errors, Ordering::Relaxed);
+        c.dropped.fetch_add(t.dropped, Ordering::Relaxed);
+        let (r_es, r_file) = tokio::join!(
+            self.to_es(&t.docs, &c),
+            self.to_file(source, unit, ds, &t.docs, &c)
+        );
+        if let Err(e) = r_es.and(r_file) {
+            c.failed.fetch_add(n, Ordering::Relaxed);
+            tracing::warn!(source = %source, records = n, error = %e, "batch not acknowledged; the collector sends it again");
+            return Err(e);
+        }
+        if let Some(s) = &self.summary {
+            let mut s = lock(s);
+            for d in &t.docs {
+                s.add(ds, &d.source);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl RecordSink for Pipeline {
@@ -347,38 +425,28 @@ impl RecordSink for Pipeline {
         source: &'a SourceId,
         records: Vec<Bytes>,
     ) -> BoxFuture<'a, Result<(), SinkError>> {
-        Box::pin(async move {
-            let (ds, id) = source_labels(source);
-            let c = self.metrics.source(ds, id);
-            let n = records.len() as u64;
-            c.collected.fetch_add(n, Ordering::Relaxed);
-            let t = match self.transform_batch(source, records).await {
-                Ok(t) => t,
-                Err(e) => {
-                    c.failed.fetch_add(n, Ordering::Relaxed);
-                    return Err(e);
-                }
-            };
-            c.pipeline_errors
-                .fetch_add(t.pipeline_errors, Ordering::Relaxed);
-            c.dropped.fetch_add(t.dropped, Ordering::Relaxed);
-            let (r_es, r_file) = tokio::join!(
-                self.to_es(&t.docs, &c),
-                self.to_file(source, ds, &t.docs, &c)
-            );
-            if let Err(e) = r_es.and(r_file) {
-                c.failed.fetch_add(n, Ordering::Relaxed);
-                tracing::warn!(source = %source, records = n, error = %e, "batch not acknowledged; the collector sends it again");
-                return Err(e);
-            }
-            if let Some(s) = &self.summary {
-                let mut s = lock(s);
-                for d in &t.docs {
-                    s.add(ds, &d.source);
+        Box::pin(self.deliver_to_outputs(source, None, records))
+    }
+
+    fn deliver_unit<'a>(
+        &'a self,
+        unit: &'a Unit,
+        records: Vec<Bytes>,
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
+        Box::pin(self.deliver_to_outputs(&unit.source, Some(unit), records))
+    }
+
+    fn checkpoint_unit(&self, unit: &Unit, outcome: Checkpoint) {
+        match (&self.file, self.parallel_units) {
+            (Some(f), true) => {
+                let mut units = lock(&f.units);
+                match outcome {
+                    Checkpoint::Committed => units.committed(unit),
+                    Checkpoint::Aborted => units.aborted(unit),
                 }
             }
-            Ok(())
-        })
+            _ => self.checkpoint(&unit.source, outcome),
+        }
     }
 
     fn checkpoint(&self, source: &SourceId, outcome: Checkpoint) {
@@ -495,6 +563,57 @@ mod tests {
             );
             assert_eq!(docs[0]["event"]["start"], "2019-08-02T15:29:08.123Z");
         }
+    }
+
+    /// Backfill and demo run several units of one source at once: the file output dedups replays
+    /// per unit (a failed window replayed whole or split in halves writes nothing twice) and forgets
+    /// a unit once committed, so its memory does not grow with the length of the run.
+    #[tokio::test]
+    async fn parallel_units_dedup_replays_and_forget_committed_units() {
+        use chrono::TimeZone;
+        let dir = tempfile::tempdir().unwrap();
+        let out = FileOutput::new(&dir.path().join("{dataset}.ndjson"));
+        let opts = PipelineOptions {
+            parallel_units: true,
+            ..Default::default()
+        };
+        let p = Pipeline::new(opts, None, Some(out), Metrics::new()).unwrap();
+        let source = SourceId::Logpull {
+            zone_id: "z1".into(),
+        };
+        let t = |m: i64| {
+            chrono::Utc
+                .timestamp_opt(1_700_000_000 + m * 60, 0)
+                .unwrap()
+        };
+        let unit = |a: i64, b: i64| Unit {
+            source: source.clone(),
+            start: t(a),
+            end: t(b),
+        };
+        let (whole, h1, h2, next) = (unit(0, 60), unit(0, 30), unit(30, 60), unit(60, 120));
+        // The whole window writes two records, then fails; it is split and replayed in halves.
+        p.deliver_unit(&whole, vec![lp("a", true), lp("b", true)])
+            .await
+            .unwrap();
+        p.checkpoint_unit(&whole, Checkpoint::Aborted);
+        // Meanwhile the next window of the same source runs in parallel.
+        p.deliver_unit(&next, vec![lp("x", true)]).await.unwrap();
+        p.deliver_unit(&h1, vec![lp("a", false)]).await.unwrap();
+        p.checkpoint_unit(&h1, Checkpoint::Committed);
+        p.deliver_unit(&h2, vec![lp("b", true), lp("c", true)])
+            .await
+            .unwrap();
+        p.checkpoint_unit(&h2, Checkpoint::Committed);
+        p.checkpoint_unit(&next, Checkpoint::Committed);
+        let rays: Vec<String> = lines(&dir.path().join("logpull.ndjson"))
+            .iter()
+            .map(|d| d["cloudflare"]["ray_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(rays, ["a", "b", "x", "c"]);
+        let f = p.file.as_ref().unwrap();
+        assert_eq!(lock(&f.units).len(), 0, "committed units are forgotten");
+        assert!(lock(&f.written).is_empty());
     }
 
     #[tokio::test]
