@@ -135,6 +135,19 @@ fn id_hash(id: &str) -> u64 {
     h.finish()
 }
 
+/// The lines of `docs` the file does not hold yet (not `written`, and each id once per batch), with
+/// the hashes of their ids.
+fn unwritten(docs: &[IndexRequest], written: impl Fn(u64) -> bool) -> (Vec<Bytes>, Vec<u64>) {
+    let mut batch_seen = HashSet::new();
+    docs.iter()
+        .filter_map(|d| {
+            let h = id_hash(&d.id);
+            let dup = written(h) || !batch_seen.insert(h);
+            (!dup).then(|| (d.source.clone(), h))
+        })
+        .unzip()
+}
+
 /// One transformed batch.
 struct Transformed {
     docs: Vec<IndexRequest>,
@@ -326,17 +339,10 @@ impl Pipeline {
                 tracing::warn!(error = %e, "file output journal not trimmed (harmless, retried next commit)");
             }
         }
-        let (lines, hashes): (Vec<Bytes>, Vec<u64>) = {
+        let (lines, hashes) = {
             let written = lock(&f.written);
             let seen = written.get(&key);
-            let mut batch_seen = HashSet::new();
-            docs.iter()
-                .filter_map(|d| {
-                    let h = id_hash(&d.id);
-                    let dup = seen.is_some_and(|s| s.contains(&h)) || !batch_seen.insert(h);
-                    (!dup).then(|| (d.source.clone(), h))
-                })
-                .unzip()
+            unwritten(docs, |h| seen.is_some_and(|s| s.contains(&h)))
         };
         let n = lines.len() as u64;
         let intent = f.journaled.then(|| (key.clone(), hashes.clone()));
@@ -359,16 +365,9 @@ impl Pipeline {
         docs: &[IndexRequest],
         c: &SourceCounters,
     ) -> Result<(), SinkError> {
-        let (lines, hashes): (Vec<Bytes>, Vec<u64>) = {
+        let (lines, hashes) = {
             let units = lock(&f.units);
-            let mut batch_seen = HashSet::new();
-            docs.iter()
-                .filter_map(|d| {
-                    let h = id_hash(&d.id);
-                    let dup = units.seen(unit, h) || !batch_seen.insert(h);
-                    (!dup).then(|| (d.source.clone(), h))
-                })
-                .unzip()
+            unwritten(docs, |h| units.seen(unit, h))
         };
         let n = lines.len() as u64;
         f.out
