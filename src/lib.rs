@@ -13,3 +13,4 @@ pub mod logging;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod stdio;

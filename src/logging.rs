@@ -1,4 +1,8 @@
-//! Structured logs via `tracing`: human-readable on a terminal, JSON with `--log-format json`.
+//! Structured logs via `tracing`: human-readable by default, JSON with `--log-format json`.
+//! Colour only when stderr is a terminal and `NO_COLOR` is unset (files, journald and containers
+//! get plain text).
+
+use std::io::IsTerminal;
 
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
@@ -16,9 +20,32 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(use_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// Colour codes only on a terminal, and never when `NO_COLOR` is set to a non-empty value
+/// (<https://no-color.org>).
+fn use_colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(!use_colour(false, None));
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(use_colour(true, Some("".into())));
+    }
 }

@@ -1,17 +1,29 @@
+use std::io::Write;
+use std::process::ExitCode;
+
 use anyhow::Result;
 
 use cfship::cli;
 use cfship::logging::{self, LogFormat};
+use cfship::stdio as output;
 use clap::{Parser, Subcommand};
 
 /// mimalloc: ~9% more transform throughput than the system allocator (see README, Speed).
+/// `cfship --version`: the crate version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CFSHIP_COMMIT"),
+    ")"
+);
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// cfship ships Cloudflare audit logs and Logpull HTTP request logs into Elasticsearch as the
 /// exact ECS documents of Elastic's "cloudflare" integration — no Elastic Agent or Fleet needed.
 #[derive(Debug, Parser)]
-#[command(name = "cfship", version, about, long_about = None, propagate_version = true)]
+#[command(name = "cfship", version = VERSION, about, long_about = None, propagate_version = true)]
 struct Cli {
     /// Log format on stderr.
     #[arg(
@@ -60,10 +72,52 @@ enum Command {
     Simulate(cli::simulate::SimulateArgs),
 }
 
-fn main() -> Result<()> {
+/// Exit codes (documented in README, "Exit codes").
+mod exit {
+    /// The command failed: a source, a check, a record file, the network.
+    pub const FAILURE: u8 = 1;
+    /// The configuration or the command line is wrong (clap also exits 2 on usage errors).
+    pub const CONFIG: u8 = 2;
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
-    match cli.command {
+    let name = cli.command.name();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        // A closed stdout (`cfship check | head -2`) ends the command quietly.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One clean message with the whole cause chain; never anyhow's backtrace, even with
+            // RUST_BACKTRACE=1 set (a real panic still prints one).
+            eprintln!("cfship {name}: error: {e:#}");
+            let code = if e.downcast_ref::<cfship::config::ConfigError>().is_some() {
+                exit::CONFIG
+            } else {
+                exit::FAILURE
+            };
+            ExitCode::from(code)
+        }
+    }
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Transform(_) => "transform",
+            Command::Run(_) => "run",
+            Command::Backfill(_) => "backfill",
+            Command::Check(_) => "check",
+            Command::Setup(_) => "setup",
+            Command::Demo(_) => "demo",
+            Command::Simulate(_) => "simulate",
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
         Command::Transform(args) => {
             let s = cli::transform::run(args)?;
             eprintln!(
@@ -77,7 +131,7 @@ fn main() -> Result<()> {
                 for f in &report.failed_sources {
                     eprintln!("cfship run: {f}");
                 }
-                std::process::exit(1);
+                return Ok(ExitCode::from(exit::FAILURE));
             }
         }
         Command::Backfill(args) => {
@@ -86,25 +140,30 @@ fn main() -> Result<()> {
                 for f in &report.failures {
                     eprintln!("cfship backfill: {f}");
                 }
-                std::process::exit(1);
+                return Ok(ExitCode::from(exit::FAILURE));
             }
         }
         Command::Check(args) => {
             let checks = runtime()?.block_on(cli::check::checks(&args));
             let failed = checks.iter().filter(|c| !c.ok).count();
+            let mut out = output::stdout();
             for c in &checks {
-                println!("{}", c.line());
+                writeln!(out, "{}", c.line())?;
             }
             if failed > 0 {
-                println!("{failed} of {} checks failed", checks.len());
-                std::process::exit(1);
+                writeln!(out, "{failed} of {} checks failed", checks.len())?;
+                out.flush()?;
+                return Ok(ExitCode::from(exit::FAILURE));
             }
-            println!("all {} checks passed", checks.len());
+            writeln!(out, "all {} checks passed", checks.len())?;
+            out.flush()?;
         }
         Command::Setup(args) => {
+            let mut out = output::stdout();
             for line in runtime()?.block_on(cli::setup::run(args))? {
-                println!("{line}");
+                writeln!(out, "{line}")?;
             }
+            out.flush()?;
         }
         Command::Demo(args) => {
             runtime()?.block_on(cli::demo::run(args))?;
@@ -113,7 +172,7 @@ fn main() -> Result<()> {
             runtime()?.block_on(cli::simulate::run(args))?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

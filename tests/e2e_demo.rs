@@ -103,6 +103,17 @@ fn demo_documents_are_searchable_in_elasticsearch() {
     assert!(count(&es, &lp_idx, "cloudflare.firewall.actions:block") > 0);
     assert!(count(&es, &lp_idx, "http.response.status_code:200") > 0);
     assert!(count(&es, &au_idx, "event.action:*") > 0);
+    // the query the demo prints as a hint finds documents (Cloudflare's country codes are
+    // lower-case, kept as Elastic keeps them)
+    let hint = stdout
+        .lines()
+        .find_map(|l| l.split("?q=").nth(1))
+        .and_then(|q| q.split('&').next())
+        .expect("the demo prints a search hint");
+    assert!(
+        count(&es, &lp_idx, hint) > 0,
+        "the hint query {hint} finds nothing"
+    );
     assert_eq!(
         count(
             &es,

@@ -210,7 +210,7 @@ pub async fn run(args: DemoArgs) -> Result<DemoReport> {
     }
     if args.elasticsearch.is_some() {
         println!(
-            "try: curl -s '{}/logs-cloudflare.logpull-{}/_search?q=source.geo.country_iso_code:US&size=1'",
+            "try: curl -s '{}/logs-cloudflare.logpull-{}/_search?q=source.geo.country_iso_code:us&size=1'",
             args.elasticsearch.as_deref().unwrap_or_default().trim_end_matches('/'),
             args.namespace
         );
