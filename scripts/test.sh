@@ -18,9 +18,17 @@ step "toolchain"
 cargo --version
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+# The test engines are their own instances ("<engine>-test", ports 9290-9292), so the tests never
+# leave data streams in the es8/es9/opensearch nodes a user starts for the demo; their data is
+# deleted when the run ends (the downloads stay cached).
+TEST_NAME=test
+declare -A TEST_PORT=([es8]=9290 [es9]=9291 [opensearch]=9292)
 started=()
 cleanup() {
-  for e in "${started[@]}"; do scripts/search-engine.sh stop "$e" >/dev/null 2>&1 || true; done
+  for e in "${started[@]}"; do
+    scripts/search-engine.sh stop "$e" --name "$TEST_NAME" >/dev/null 2>&1 || true
+    rm -rf "${CFSHIP_SEARCH_WORK:-/tmp/cfship-search}/$e-$TEST_NAME/data" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 
@@ -28,7 +36,7 @@ if [ -z "${CFSHIP_NO_ENGINES:-}" ]; then
   step "search engines (real Elasticsearch 8, Elasticsearch 9, OpenSearch)"
   # Started one after the other: three JVMs booting at once on two cores take longer than in sequence.
   for e in es8 es9 opensearch; do
-    url=$(scripts/search-engine.sh start "$e")
+    url=$(scripts/search-engine.sh start "$e" --name "$TEST_NAME" --port "${TEST_PORT[$e]}")
     started+=("$e")
     echo "$e: $url"
     case "$e" in
