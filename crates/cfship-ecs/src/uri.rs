@@ -1,6 +1,9 @@
-//! Elasticsearch's `uri_parts` processor: `java.net.URI` parsing (RFC 2396, with decoded path,
-//! query and fragment), falling back to `java.net.URL` (raw components, absolute URLs only) when
-//! the string is not a legal URI, and the extension taken from the last path segment.
+//! Elasticsearch's `uri_parts` processor: `new java.net.URI(s)` (RFC 2396 as the JDK implements
+//! it: the parser of `java.net.URI`, ported rule by rule, with the decoded path, query, fragment and
+//! user info of its getters), falling back to `new java.net.URL(s)` (raw components, absolute URLs
+//! of a protocol the JDK has a handler for) when the string is not a legal URI, and the extension
+//! taken from the last path segment. `docs/fidelity.md` describes the rules and the Java oracle
+//! (`oracles/java/UriOracle.java`) the test suite compares this module with.
 
 use std::borrow::Cow;
 
@@ -9,7 +12,7 @@ use std::borrow::Cow;
 pub struct UriParts<'a> {
     pub scheme: Option<Cow<'a, str>>,
     pub domain: Option<Cow<'a, str>>,
-    pub port: Option<u16>,
+    pub port: Option<i32>,
     pub path: Option<Cow<'a, str>>,
     pub extension: Option<Cow<'a, str>>,
     pub query: Option<Cow<'a, str>>,
@@ -29,296 +32,1099 @@ impl std::fmt::Display for UriError {
     }
 }
 
+/// `UriPartsProcessor.apply`.
 pub fn uri_parts(s: &str) -> Result<UriParts<'_>, UriError> {
-    match parse_java_uri(s) {
-        Some(p) => Ok(p),
-        None => parse_java_url(s).ok_or_else(|| UriError(s.to_string())),
+    let mut p = match java_uri(s) {
+        Ok(u) => UriParts {
+            scheme: u.scheme.map(Cow::Borrowed),
+            domain: u.host.map(Cow::Borrowed),
+            port: (u.port != -1).then_some(u.port),
+            path: u.path.map(|x| decode(x, true)),
+            query: u.query.map(|x| decode(x, false)),
+            fragment: u.fragment.map(|x| decode(x, false)),
+            user_info: u.user_info.map(|x| decode(x, true)),
+            ..Default::default()
+        },
+        Err(_) => {
+            let u = java_url(s).map_err(|_| UriError(s.to_string()))?;
+            UriParts {
+                scheme: Some(Cow::Owned(u.protocol)),
+                domain: Some(u.host),
+                port: (u.port != -1).then_some(u.port),
+                path: Some(u.path),
+                query: u.query,
+                fragment: u.ref_,
+                user_info: u.user_info,
+                ..Default::default()
+            }
+        }
+    };
+    if let Some(path) = &p.path {
+        if let Some(seg_start) = path.rfind('/') {
+            let last = &path[seg_start..];
+            if let Some(dot) = last.rfind('.') {
+                p.extension = Some(Cow::Owned(last[dot + 1..].to_string()));
+            }
+        }
+    }
+    if let Some(ui) = &p.user_info {
+        if let Some(i) = ui.find(':') {
+            p.username = Some(Cow::Owned(ui[..i].to_string()));
+            p.password = Some(Cow::Owned(ui[i + 1..].to_string()));
+        }
+    }
+    Ok(p)
+}
+
+// ---------------------------------------------------------------------------------------------
+// java.net.URI
+
+/// The raw components `new java.net.URI(s)` stores (`None` = Java's `null`; `port` -1 = none).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JavaUri<'a> {
+    pub scheme: Option<&'a str>,
+    /// Set for an opaque URI (`mailto:x`): the scheme-specific part.
+    pub opaque: Option<&'a str>,
+    pub authority: Option<&'a str>,
+    pub user_info: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub port: i32,
+    pub path: Option<&'a str>,
+    pub query: Option<&'a str>,
+    pub fragment: Option<&'a str>,
+}
+
+/// `URISyntaxException`: the reason and the UTF-16 index (-1 when Java gives none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriSyntaxError {
+    pub reason: &'static str,
+    pub index: i64,
+}
+
+impl std::fmt::Display for UriSyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.index >= 0 {
+            write!(f, "{} at index {}", self.reason, self.index)
+        } else {
+            f.write_str(self.reason)
+        }
     }
 }
 
-/// Characters allowed unescaped in a URI component besides alphanumerics, `%XX` escapes and
-/// non-ASCII "other" characters (RFC 2396 unreserved + reserved, as java.net.URI accepts them).
-fn legal_ascii(c: u8, allow_brackets: bool) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'_' | b'-'
-                | b'!'
-                | b'.'
-                | b'~'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b';'
-                | b'/'
-                | b'?'
-                | b':'
-                | b'@'
-                | b'&'
-                | b'='
-                | b'+'
-                | b'$'
-                | b','
-        )
-        || (allow_brackets && matches!(c, b'[' | b']'))
-}
-
-/// Validates a component: legal characters and well-formed escapes.
-fn check_component(s: &str) -> bool {
-    let b = s.as_bytes();
+// Character classes of java.net.URI (bit i of L_* = ASCII i, bit i of H_* = ASCII 64 + i).
+const fn low(chars: &[u8]) -> u64 {
+    let mut m = 0u64;
     let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'%' {
-            if b.len() < i + 3 || !b[i + 1].is_ascii_hexdigit() || !b[i + 2].is_ascii_hexdigit() {
-                return false;
-            }
-            i += 3;
-            continue;
-        }
-        if c >= 0x80 {
-            // Non-ASCII: java.net.URI accepts "other" characters except controls and spaces.
-            let ch = match s[i..].chars().next() {
-                Some(ch) => ch,
-                None => return false,
-            };
-            if ch.is_control() || ch.is_whitespace() {
-                return false;
-            }
-            i += ch.len_utf8();
-            continue;
-        }
-        if !legal_ascii(c, false) {
-            return false;
+    while i < chars.len() {
+        if chars[i] < 64 && chars[i] != 0 {
+            m |= 1 << chars[i];
         }
         i += 1;
     }
-    true
+    m
+}
+const fn high(chars: &[u8]) -> u64 {
+    let mut m = 0u64;
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] >= 64 && chars[i] < 128 {
+            m |= 1 << (chars[i] - 64);
+        }
+        i += 1;
+    }
+    m
+}
+const L_DIGIT: u64 = low(b"0123456789");
+const H_DIGIT: u64 = 0;
+const H_ALPHA: u64 = high(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+const L_ALPHA: u64 = 0;
+const L_ALPHANUM: u64 = L_DIGIT | L_ALPHA;
+const H_ALPHANUM: u64 = H_DIGIT | H_ALPHA;
+const L_HEX: u64 = L_DIGIT;
+const H_HEX: u64 = high(b"ABCDEFabcdef");
+const L_MARK: u64 = low(b"-_.!~*'()");
+const H_MARK: u64 = high(b"-_.!~*'()");
+const L_UNRESERVED: u64 = L_ALPHANUM | L_MARK;
+const H_UNRESERVED: u64 = H_ALPHANUM | H_MARK;
+const L_RESERVED: u64 = low(b";/?:@&=+$,[]");
+const H_RESERVED: u64 = high(b";/?:@&=+$,[]");
+/// Not a character: the flag "escapes (`%XX`) and non-ASCII 'other' characters are allowed".
+const L_ESCAPED: u64 = 1;
+const H_ESCAPED: u64 = 0;
+const L_URIC: u64 = L_RESERVED | L_UNRESERVED | L_ESCAPED;
+const H_URIC: u64 = H_RESERVED | H_UNRESERVED | H_ESCAPED;
+const L_PCHAR: u64 = L_UNRESERVED | L_ESCAPED | low(b":@&=+$,");
+const H_PCHAR: u64 = H_UNRESERVED | H_ESCAPED | high(b":@&=+$,");
+const L_PATH: u64 = L_PCHAR | low(b";/");
+const H_PATH: u64 = H_PCHAR | high(b";/");
+const L_DASH: u64 = low(b"-");
+const H_DASH: u64 = high(b"-");
+const L_DOT: u64 = low(b".");
+const H_DOT: u64 = high(b".");
+const L_USERINFO: u64 = L_UNRESERVED | L_ESCAPED | low(b";:&=+$,");
+const H_USERINFO: u64 = H_UNRESERVED | H_ESCAPED | high(b";:&=+$,");
+const L_REG_NAME: u64 = L_UNRESERVED | L_ESCAPED | low(b"$,;:@&=+");
+const H_REG_NAME: u64 = H_UNRESERVED | H_ESCAPED | high(b"$,;:@&=+");
+const L_SERVER: u64 = L_USERINFO | L_ALPHANUM | L_DASH | low(b".:@[]");
+const H_SERVER: u64 = H_USERINFO | H_ALPHANUM | H_DASH | high(b".:@[]");
+const L_SERVER_PERCENT: u64 = L_SERVER | low(b"%");
+const H_SERVER_PERCENT: u64 = H_SERVER;
+const L_SCHEME: u64 = L_ALPHA | L_DIGIT | low(b"+-.");
+const H_SCHEME: u64 = H_ALPHA | H_DIGIT | high(b"+-.");
+const L_SCOPE_ID: u64 = L_ALPHANUM | low(b"_.");
+const H_SCOPE_ID: u64 = H_ALPHANUM | high(b"_.");
+
+fn matches(c: u8, lo: u64, hi: u64) -> bool {
+    if c == 0 {
+        false
+    } else if c < 64 {
+        (1u64 << c) & lo != 0
+    } else if c < 128 {
+        (1u64 << (c - 64)) & hi != 0
+    } else {
+        false
+    }
 }
 
-/// Percent-decodes as java.net.URI does (UTF-8, malformed sequences become U+FFFD).
-fn decode(s: &str) -> Cow<'_, str> {
+/// `Character.isSpaceChar` (Unicode Zs, Zl, Zp).
+fn is_space_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{20}'
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200a}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{3000}'
+    )
+}
+
+/// `Character.isISOControl`.
+fn is_iso_control(c: char) -> bool {
+    (c as u32) <= 0x1f || (0x7f..=0x9f).contains(&(c as u32))
+}
+
+type R<T> = Result<T, UriSyntaxError>;
+
+struct Parser<'a> {
+    input: &'a str,
+    b: &'a [u8],
+    u: JavaUri<'a>,
+    ipv6_bytes: usize,
+}
+
+fn fail<T>(reason: &'static str, index: i64) -> R<T> {
+    Err(UriSyntaxError { reason, index })
+}
+
+impl<'a> Parser<'a> {
+    /// UTF-16 index of byte position `p` (what Java reports).
+    fn idx(&self, p: usize) -> i64 {
+        self.input[..p.min(self.input.len())]
+            .chars()
+            .map(|c| c.len_utf16() as i64)
+            .sum()
+    }
+    fn fail<T>(&self, reason: &'static str, p: usize) -> R<T> {
+        fail(reason, self.idx(p))
+    }
+    fn at(&self, p: usize, n: usize, c: u8) -> bool {
+        p < n && self.b[p] == c
+    }
+    fn at_str(&self, p: usize, n: usize, s: &[u8]) -> bool {
+        p + s.len() <= n && &self.b[p..p + s.len()] == s
+    }
+    fn scan_char(&self, p: usize, n: usize, c: u8) -> usize {
+        if self.at(p, n, c) {
+            p + 1
+        } else {
+            p
+        }
+    }
+    /// `scan(start, end, err, stop)`: `None` (Java's -1) on a char of `err`.
+    fn scan_err_stop(&self, start: usize, n: usize, err: &[u8], stop: &[u8]) -> Option<usize> {
+        let mut p = start;
+        while p < n {
+            let c = self.b[p];
+            if err.contains(&c) {
+                return None;
+            }
+            if stop.contains(&c) {
+                break;
+            }
+            p += 1;
+        }
+        Some(p)
+    }
+    fn scan_stop(&self, start: usize, n: usize, stop: &[u8]) -> usize {
+        let mut p = start;
+        while p < n && !stop.contains(&self.b[p]) {
+            p += 1;
+        }
+        p
+    }
+    /// `scanEscape`: a `%XX` triple or one legal non-ASCII "other" character.
+    fn scan_escape(&self, p: usize, n: usize) -> R<usize> {
+        let c = self.b[p];
+        if c == b'%' {
+            if p + 3 <= n
+                && matches(self.b[p + 1], L_HEX, H_HEX)
+                && matches(self.b[p + 2], L_HEX, H_HEX)
+            {
+                return Ok(p + 3);
+            }
+            return self.fail("Malformed escape pair", p);
+        }
+        if c >= 0x80 {
+            let ch = self.input[p..].chars().next().unwrap_or('\u{fffd}');
+            // Java tests each UTF-16 unit: `c > 128`, not a space char, not a control.
+            if (ch as u32) > 128 && !is_space_char(ch) && !is_iso_control(ch) {
+                return Ok(p + ch.len_utf8());
+            }
+        }
+        Ok(p)
+    }
+    fn scan_mask(&self, start: usize, n: usize, lo: u64, hi: u64) -> R<usize> {
+        let mut p = start;
+        while p < n {
+            let c = self.b[p];
+            if matches(c, lo, hi) {
+                p += 1;
+                continue;
+            }
+            if lo & L_ESCAPED != 0 {
+                let q = self.scan_escape(p, n)?;
+                if q > p {
+                    p = q;
+                    continue;
+                }
+            }
+            break;
+        }
+        Ok(p)
+    }
+    fn check_chars(&self, start: usize, end: usize, lo: u64, hi: u64, what: &'static str) -> R<()> {
+        let p = self.scan_mask(start, end, lo, hi)?;
+        if p < end {
+            return self.fail(what, p);
+        }
+        Ok(())
+    }
+
+    fn parse(&mut self) -> R<()> {
+        let n = self.b.len();
+        let p0 = self.scan_err_stop(0, n, b"/?#", b":");
+        let mut p;
+        match p0 {
+            Some(q) if self.at(q, n, b':') => {
+                if q == 0 {
+                    return self.fail("Expected scheme name", 0);
+                }
+                // checkChar(0, ALPHA) then checkChars(1, p, SCHEME)
+                if !matches(self.b[0], L_ALPHA, H_ALPHA) {
+                    return self.fail("Illegal character in scheme name", 0);
+                }
+                self.check_chars(1, q, L_SCHEME, H_SCHEME, "Illegal character in scheme name")?;
+                self.u.scheme = Some(&self.input[..q]);
+                p = q + 1;
+                if self.at(p, n, b'/') {
+                    p = self.parse_hierarchical(p, n)?;
+                } else {
+                    let q = self.scan_stop(p, n, b"#");
+                    if q <= p {
+                        return self.fail("Expected scheme-specific part", p);
+                    }
+                    self.check_chars(p, q, L_URIC, H_URIC, "Illegal character in opaque part")?;
+                    self.u.opaque = Some(&self.input[p..q]);
+                    p = q;
+                }
+            }
+            _ => p = self.parse_hierarchical(0, n)?,
+        }
+        if self.at(p, n, b'#') {
+            self.check_chars(p + 1, n, L_URIC, H_URIC, "Illegal character in fragment")?;
+            self.u.fragment = Some(&self.input[p + 1..n]);
+            p = n;
+        }
+        if p < n {
+            return self.fail("end of URI", p);
+        }
+        Ok(())
+    }
+
+    fn parse_hierarchical(&mut self, start: usize, n: usize) -> R<usize> {
+        let mut p = start;
+        if self.at(p, n, b'/') && self.at(p + 1, n, b'/') {
+            p += 2;
+            let q = self.scan_stop(p, n, b"/?#");
+            if q > p {
+                p = self.parse_authority(p, q)?;
+            } else if q < n {
+                // DEVIATION (as in the JDK): allow an empty authority when something follows.
+            } else {
+                return self.fail("Expected authority", p);
+            }
+        }
+        let q = self.scan_stop(p, n, b"?#");
+        self.check_chars(p, q, L_PATH, H_PATH, "Illegal character in path")?;
+        self.u.path = Some(&self.input[p..q]);
+        p = q;
+        if self.at(p, n, b'?') {
+            p += 1;
+            let q = self.scan_stop(p, n, b"#");
+            self.check_chars(p, q, L_URIC, H_URIC, "Illegal character in query")?;
+            self.u.query = Some(&self.input[p..q]);
+            p = q;
+        }
+        Ok(p)
+    }
+
+    fn clear_server(&mut self) {
+        self.u.user_info = None;
+        self.u.host = None;
+        self.u.port = -1;
+    }
+
+    fn parse_authority(&mut self, start: usize, n: usize) -> R<usize> {
+        let p = start;
+        let server_chars = if self.scan_stop(p, n, b"]") > p {
+            self.scan_mask(p, n, L_SERVER_PERCENT, H_SERVER_PERCENT)? == n
+        } else {
+            self.scan_mask(p, n, L_SERVER, H_SERVER)? == n
+        };
+        let qreg = self.scan_mask(p, n, L_REG_NAME, H_REG_NAME)?;
+        let reg_chars = qreg == n;
+        if reg_chars && !server_chars {
+            self.u.authority = Some(&self.input[p..n]);
+            return Ok(n);
+        }
+        let skip_parse_exception = reg_chars; // requireServerAuthority is false for new URI(s)
+        let mut q = p;
+        let mut ex = None;
+        if server_chars {
+            match self.parse_server(p, n, skip_parse_exception) {
+                Ok(end) => {
+                    q = end;
+                    if q < n {
+                        if skip_parse_exception {
+                            self.clear_server();
+                            q = p;
+                        } else {
+                            return self.fail("Expected end of authority", q);
+                        }
+                    } else {
+                        self.u.authority = Some(&self.input[p..n]);
+                    }
+                }
+                Err(x) => {
+                    self.clear_server();
+                    ex = Some(x);
+                    q = p;
+                }
+            }
+        }
+        if q < n {
+            if reg_chars {
+                self.u.authority = Some(&self.input[p..n]);
+            } else if let Some(x) = ex {
+                return Err(x);
+            } else {
+                return self.fail(
+                    "Illegal character in authority",
+                    if server_chars { q } else { qreg },
+                );
+            }
+        }
+        Ok(n)
+    }
+
+    fn parse_server(&mut self, start: usize, n: usize, skip: bool) -> R<usize> {
+        let mut p = start;
+        if let Some(q) = self.scan_err_stop(p, n, b"/?#", b"@") {
+            if self.at(q, n, b'@') {
+                self.check_chars(p, q, L_USERINFO, H_USERINFO, "Illegal character in user info")?;
+                self.u.user_info = Some(&self.input[p..q]);
+                p = q + 1;
+            }
+        }
+        if self.at(p, n, b'[') {
+            p += 1;
+            match self.scan_err_stop(p, n, b"/?#", b"]") {
+                Some(q) if q > p && self.at(q, n, b']') => {
+                    let r = self.scan_stop(p, q, b"%");
+                    if r > p {
+                        self.parse_ipv6_reference(p, r)?;
+                        if r + 1 == q {
+                            return fail("scope id expected", -1);
+                        }
+                        self.check_chars(r + 1, q, L_SCOPE_ID, H_SCOPE_ID, "Illegal character in scope id")?;
+                    } else {
+                        self.parse_ipv6_reference(p, q)?;
+                    }
+                    self.u.host = Some(&self.input[p - 1..q + 1]);
+                    p = q + 1;
+                }
+                other => {
+                    let q = other.map_or(-1, |q| self.idx(q));
+                    return fail("Expected closing bracket for IPv6 address", q);
+                }
+            }
+        } else {
+            let q = self.parse_ipv4_address(p, n);
+            let q = match q {
+                Some(q) if q > p => q,
+                _ => self.parse_hostname(p, n, skip)?,
+            };
+            p = q;
+        }
+        if self.at(p, n, b':') {
+            p += 1;
+            let q = self.scan_stop(p, n, b"/");
+            if q > p {
+                self.check_chars(p, q, L_DIGIT, H_DIGIT, "Illegal character in port number")?;
+                match self.input[p..q].parse::<i32>() {
+                    Ok(v) => self.u.port = v,
+                    Err(_) => return self.fail("Malformed port number", p),
+                }
+                p = q;
+            }
+        } else if p < n && skip {
+            return Ok(p);
+        }
+        if p < n {
+            return self.fail("Expected port number", p);
+        }
+        Ok(p)
+    }
+
+    fn scan_byte(&self, start: usize, n: usize) -> R<usize> {
+        let p = start;
+        let q = self.scan_mask(p, n, L_DIGIT, H_DIGIT)?;
+        if q <= p {
+            return Ok(q);
+        }
+        let mut i = p;
+        loop {
+            let j = self.scan_char(i, q, b'0');
+            if j > i {
+                i = j;
+            } else {
+                break;
+            }
+        }
+        let significant = q - i;
+        if significant < 3 {
+            return Ok(q);
+        }
+        if significant > 3 {
+            return Ok(p);
+        }
+        match self.input[p..q].parse::<i64>() {
+            Ok(v) if v > 255 => Ok(p),
+            Ok(_) => Ok(q),
+            Err(_) => Ok(p), // Integer.parseInt overflow: NumberFormatException (caught by the caller)
+        }
+    }
+
+    /// `scanIPv4Address(start, n, strict)`: `None` = Java's -1.
+    fn scan_ipv4(&self, start: usize, n: usize, strict: bool) -> R<Option<usize>> {
+        let mut p = start;
+        let m = self.scan_mask(p, n, L_DIGIT | L_DOT, H_DIGIT | H_DOT)?;
+        if m <= p || (strict && m != n) {
+            return Ok(None);
+        }
+        let mut q;
+        'l: {
+            for k in 0..4 {
+                q = self.scan_byte(p, m)?;
+                if q <= p {
+                    break 'l;
+                }
+                p = q;
+                if k < 3 {
+                    q = self.scan_char(p, m, b'.');
+                    if q <= p {
+                        break 'l;
+                    }
+                    p = q;
+                }
+            }
+            if p < m {
+                break 'l;
+            }
+            return Ok(Some(p));
+        }
+        if strict {
+            return self.fail("Malformed IPv4 address", p.max(start));
+        }
+        Ok(None)
+    }
+
+    fn take_ipv4(&self, start: usize, n: usize, expected: &'static str) -> R<usize> {
+        match self.scan_ipv4(start, n, true)? {
+            Some(p) if p > start => Ok(p),
+            _ => self.fail(expected, start),
+        }
+    }
+
+    fn parse_ipv4_address(&mut self, start: usize, n: usize) -> Option<usize> {
+        let p = match self.scan_ipv4(start, n, false) {
+            Ok(Some(p)) => p,
+            _ => return None,
+        };
+        if p > start && p < n && self.b[p] != b':' {
+            return None;
+        }
+        if p > start {
+            self.u.host = Some(&self.input[start..p]);
+        }
+        Some(p)
+    }
+
+    fn parse_hostname(&mut self, start: usize, n: usize, skip: bool) -> R<usize> {
+        let mut p = start;
+        let mut l: Option<usize> = None;
+        loop {
+            let q = self.scan_mask(p, n, L_ALPHANUM, H_ALPHANUM)?;
+            if q <= p {
+                break;
+            }
+            l = Some(p);
+            p = q;
+            let q = self.scan_mask(p, n, L_ALPHANUM | L_DASH, H_ALPHANUM | H_DASH)?;
+            if q > p {
+                if self.b[q - 1] == b'-' {
+                    return self.fail("Illegal character in hostname", q - 1);
+                }
+                p = q;
+            }
+            let q = self.scan_char(p, n, b'.');
+            if q <= p {
+                break;
+            }
+            p = q;
+            if p >= n {
+                break;
+            }
+        }
+        if p < n && !self.at(p, n, b':') {
+            if skip {
+                return Ok(p);
+            }
+            return self.fail("Illegal character in hostname", p);
+        }
+        let Some(l) = l else {
+            return self.fail("Expected hostname", start);
+        };
+        if l > start && !matches(self.b[l], L_ALPHA, H_ALPHA) {
+            return self.fail("Illegal character in hostname", l);
+        }
+        self.u.host = Some(&self.input[start..p]);
+        Ok(p)
+    }
+
+    fn parse_ipv6_reference(&mut self, start: usize, n: usize) -> R<usize> {
+        let mut p = start;
+        let mut compressed = false;
+        match self.scan_hex_seq(p, n)? {
+            Some(q) if q > p => {
+                p = q;
+                if self.at_str(p, n, b"::") {
+                    compressed = true;
+                    p = self.scan_hex_post(p + 2, n)?;
+                } else if self.at(p, n, b':') {
+                    p = self.take_ipv4(p + 1, n, "Expected IPv4 address")?;
+                    self.ipv6_bytes += 4;
+                }
+            }
+            _ => {
+                if self.at_str(p, n, b"::") {
+                    compressed = true;
+                    p = self.scan_hex_post(p + 2, n)?;
+                }
+            }
+        }
+        if p < n {
+            return self.fail("Malformed IPv6 address", start);
+        }
+        if self.ipv6_bytes > 16 {
+            return self.fail("IPv6 address too long", start);
+        }
+        if !compressed && self.ipv6_bytes < 16 {
+            return self.fail("IPv6 address too short", start);
+        }
+        if compressed && self.ipv6_bytes == 16 {
+            return self.fail("Malformed IPv6 address", start);
+        }
+        Ok(p)
+    }
+
+    fn scan_hex_post(&mut self, start: usize, n: usize) -> R<usize> {
+        let mut p = start;
+        if p == n {
+            return Ok(p);
+        }
+        match self.scan_hex_seq(p, n)? {
+            Some(q) if q > p => {
+                p = q;
+                if self.at(p, n, b':') {
+                    p += 1;
+                    p = self.take_ipv4(p, n, "Expected hex digits or IPv4 address")?;
+                    self.ipv6_bytes += 4;
+                }
+            }
+            _ => {
+                p = self.take_ipv4(p, n, "Expected hex digits or IPv4 address")?;
+                self.ipv6_bytes += 4;
+            }
+        }
+        Ok(p)
+    }
+
+    fn scan_hex_seq(&mut self, start: usize, n: usize) -> R<Option<usize>> {
+        let mut p = start;
+        let q = self.scan_mask(p, n, L_HEX, H_HEX)?;
+        if q <= p || self.at(q, n, b'.') {
+            return Ok(None);
+        }
+        if q > p + 4 {
+            return self.fail("IPv6 hexadecimal digit sequence too long", p);
+        }
+        self.ipv6_bytes += 2;
+        p = q;
+        while p < n {
+            if !self.at(p, n, b':') || self.at(p + 1, n, b':') {
+                break;
+            }
+            p += 1;
+            let q = self.scan_mask(p, n, L_HEX, H_HEX)?;
+            if q <= p {
+                return self.fail("Expected digits for an IPv6 address", p);
+            }
+            if self.at(q, n, b'.') {
+                p -= 1;
+                break;
+            }
+            if q > p + 4 {
+                return self.fail("IPv6 hexadecimal digit sequence too long", p);
+            }
+            self.ipv6_bytes += 2;
+            p = q;
+        }
+        Ok(Some(p))
+    }
+}
+
+/// `new java.net.URI(s)`: the raw components, or the `URISyntaxException`.
+pub fn java_uri(s: &str) -> Result<JavaUri<'_>, UriSyntaxError> {
+    let mut p = Parser {
+        input: s,
+        b: s.as_bytes(),
+        u: JavaUri {
+            port: -1,
+            ..Default::default()
+        },
+        ipv6_bytes: 0,
+    };
+    p.parse()?;
+    Ok(p.u)
+}
+
+fn hex(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0,
+    }
+}
+
+/// `URI.decode(s, ignorePercentInBrackets)`: runs of `%XX` are decoded as UTF-8 (malformed
+/// sequences become U+FFFD); with the flag, escapes between `[` and `]` stay as they are.
+pub fn decode(s: &str, ignore_percent_in_brackets: bool) -> Cow<'_, str> {
     if !s.contains('%') {
         return Cow::Borrowed(s);
     }
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(s).collect();
-    match String::from_utf8(bytes) {
-        Ok(v) => Cow::Owned(v),
-        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut between = false;
+    let mut i = 0;
+    let mut lit_start = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'[' {
+            between = true;
+        } else if between && c == b']' {
+            between = false;
+        }
+        if c != b'%' || (between && ignore_percent_in_brackets) {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[lit_start..i]);
+        let mut bytes = Vec::new();
+        while i < b.len() && b[i] == b'%' {
+            // The parser guarantees well-formed escapes; be defensive on other input.
+            if i + 2 >= b.len() {
+                break;
+            }
+            bytes.push((hex(b[i + 1]) << 4) | hex(b[i + 2]));
+            i += 3;
+        }
+        out.push_str(&String::from_utf8_lossy(&bytes));
+        lit_start = i;
+        if bytes.is_empty() {
+            // A stray '%' without two characters after it: keep it literally.
+            i += 1;
+        }
+    }
+    out.push_str(&s[lit_start.min(s.len())..]);
+    Cow::Owned(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// java.net.URL (the fallback)
+
+/// What the getters of `new java.net.URL(s)` return (`host`/`path` are never null there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JavaUrl<'a> {
+    pub protocol: String,
+    pub host: Cow<'a, str>,
+    pub port: i32,
+    pub path: Cow<'a, str>,
+    pub query: Option<Cow<'a, str>>,
+    pub ref_: Option<Cow<'a, str>>,
+    pub user_info: Option<Cow<'a, str>>,
+}
+
+/// `new java.net.URL(s)` without a context: the `MalformedURLException` message on failure.
+pub fn java_url(spec: &str) -> Result<JavaUrl<'_>, String> {
+    let b = spec.as_bytes();
+    let mut limit = b.len();
+    while limit > 0 && b[limit - 1] <= b' ' {
+        limit -= 1;
+    }
+    let mut start = 0;
+    while start < limit && b[start] <= b' ' {
+        start += 1;
+    }
+    if b.len() >= start + 4 && b[start..start + 4].eq_ignore_ascii_case(b"url:") {
+        start += 4;
+    }
+    let a_ref = start < b.len() && b[start] == b'#';
+    let mut protocol = None;
+    if !a_ref {
+        let mut i = start;
+        while i < limit && b[i] != b'/' {
+            if b[i] == b':' {
+                let s = spec[start..i].to_ascii_lowercase();
+                if is_valid_protocol(&s) {
+                    protocol = Some(s);
+                    start = i + 1;
+                }
+                break;
+            }
+            i += 1;
+        }
+    }
+    let Some(protocol) = protocol else {
+        return Err(format!("no protocol: {spec}"));
+    };
+    if !matches!(
+        protocol.as_str(),
+        "http" | "https" | "ftp" | "file" | "jar" | "mailto" | "jrt"
+    ) {
+        return Err(format!("unknown protocol: {protocol}"));
+    }
+    let mut ref_ = None;
+    if let Some(i) = spec[start..].find('#').map(|i| i + start) {
+        ref_ = Some(Cow::Borrowed(&spec[i + 1..limit.max(i + 1)]));
+        limit = i;
+    }
+    let start = start.min(limit);
+    let url = match protocol.as_str() {
+        // sun.net.www.protocol.mailto.Handler: everything is the "file"; no host, no ref.
+        "mailto" => {
+            let file = &spec[start..limit];
+            if file.chars().all(char::is_whitespace) {
+                return Err("No email address".to_string());
+            }
+            let (path, query) = split_file(file);
+            JavaUrl {
+                protocol,
+                host: Cow::Borrowed(""),
+                port: -1,
+                path: Cow::Borrowed(path),
+                query: query.map(Cow::Borrowed),
+                ref_: None,
+                user_info: None,
+            }
+        }
+        // sun.net.www.protocol.jar.Handler: `jar:<url>!/<entry>`, the inner URL must parse.
+        "jar" => {
+            let file = &spec[start..limit];
+            if file.len() >= 4 && file.as_bytes()[..4].eq_ignore_ascii_case(b"jar:") {
+                return Err("Nested JAR URLs are not supported".to_string());
+            }
+            let bang = file
+                .match_indices("!/")
+                .last()
+                .map(|(i, _)| i)
+                .ok_or_else(|| "no !/ in spec".to_string())?;
+            java_url(&file[..bang]).map_err(|e| format!("invalid url: {file} ({e})"))?;
+            let (path, query) = split_file(file);
+            JavaUrl {
+                protocol,
+                host: Cow::Borrowed(""),
+                port: -1,
+                path: Cow::Borrowed(path),
+                query: query.map(Cow::Borrowed),
+                ref_,
+                user_info: None,
+            }
+        }
+        _ => parse_url(spec, protocol, start, limit, ref_)?,
+    };
+    check_external_form(&url)?;
+    Ok(url)
+}
+
+/// `URL.set(protocol, host, port, file, ref)` splits the file at the last `?`.
+fn split_file(file: &str) -> (&str, Option<&str>) {
+    match file.rfind('?') {
+        Some(q) => (&file[..q], Some(&file[q + 1..])),
+        None => (file, None),
     }
 }
 
-fn is_scheme(s: &str) -> bool {
+// sun.net.util.IPAddressUtil masks (default "early URL parsing").
+const IP_L_NON_PRINTABLE: u64 = 0xffff_ffff;
+const IP_H_NON_PRINTABLE: u64 = 0x8000_0000_0000_0000;
+const IP_L_EXCLUDE: u64 = 0x8400_8008_ffff_ffff;
+const IP_H_EXCLUDE: u64 = 0x8000_0000_3800_0001;
+const IP_L_EXCLUDED_DELIMS: u64 = 0x5000_0005_0000_0000;
+const IP_H_UNWISE: u64 = 0x3800_0001_7800_0000;
+const IP_L_SLASH: u64 = 0x8000_0000_0000;
+const IP_L_COLON: u64 = 0x400_0000_0000_0000;
+const IP_H_IPV6_DELIMS: u64 = 0x2800_0000;
+const IP_H_BACKSLASH: u64 = 0x1000_0000;
+const IP_L_FRAGMENT: u64 = 0x8_0000_0000;
+const IP_L_QUERY: u64 = 0x8000_0000_0000_0000;
+const IP_OTHERS: [u16; 17] = [
+    8263, 8264, 8265, 8448, 8449, 8453, 8454, 10868, 65109, 65110, 65119, 65131, 65283, 65295,
+    65306, 65311, 65312,
+];
+
+/// `IPAddressUtil.scan(s, low, high[, others])`: is there a char in the masks (or in `others`)?
+fn ip_scan(s: &str, lo: u64, hi: u64, others: bool) -> bool {
+    s.encode_utf16().any(|c| {
+        if c < 64 {
+            (1u64 << c) & lo != 0
+        } else if c < 128 {
+            (1u64 << (c - 64)) & hi != 0
+        } else {
+            others && IP_OTHERS.contains(&c)
+        }
+    })
+}
+
+/// `IPAddressUtil.checkExternalForm` (run by `new URL` for the JDK's own protocol handlers).
+fn check_external_form(u: &JavaUrl<'_>) -> Result<(), String> {
+    if let Some(ui) = &u.user_info {
+        if ip_scan(ui, IP_L_EXCLUDE & !IP_L_COLON, IP_H_EXCLUDE, false) {
+            return Err(format!("Illegal character found in user-info: {ui}"));
+        }
+    }
+    let host = u.host.as_ref();
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let (addr, scope) = match inner.find('%') {
+            Some(i) => (&inner[..i], Some(&inner[i..])),
+            None => (inner, None),
+        };
+        if !is_ipv6_literal(addr, scope) {
+            return Err("Unrecognized IPv6 address format".to_string());
+        }
+        if let Some(sc) = scope {
+            if ip_scan(
+                sc,
+                IP_L_NON_PRINTABLE | IP_L_SLASH | IP_L_FRAGMENT | IP_L_QUERY,
+                IP_H_NON_PRINTABLE | IP_H_IPV6_DELIMS | IP_H_BACKSLASH,
+                false,
+            ) {
+                return Err(format!("Illegal character found in IPv6 scoped address: {sc}"));
+            }
+        }
+        return Ok(());
+    }
+    if ip_scan(
+        host,
+        IP_L_EXCLUDE | IP_L_NON_PRINTABLE | IP_L_SLASH | IP_L_EXCLUDED_DELIMS,
+        IP_H_EXCLUDE | IP_H_NON_PRINTABLE | IP_H_UNWISE,
+        true,
+    ) {
+        return Err(format!("Illegal character found in host: {host}"));
+    }
+    Ok(())
+}
+
+/// `IPAddressUtil.isIPv6LiteralAddress` of the text between the brackets.
+fn is_ipv6_literal(addr: &str, scope: Option<&str>) -> bool {
+    if scope == Some("%") {
+        return false;
+    }
+    addr.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+fn is_valid_protocol(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_alphabetic()
         && b[1..]
             .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'+' | b'-'))
 }
 
-/// A server-based host as java.net.URI accepts it: IPv4, `[IPv6]`, or a hostname whose last
-/// label starts with a letter. Anything else makes the authority "registry based" (no host).
-fn valid_host(h: &str) -> bool {
-    if let Some(inner) = h.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
-        return inner.parse::<std::net::Ipv6Addr>().is_ok();
-    }
-    if h.parse::<std::net::Ipv4Addr>().is_ok() {
-        return true;
-    }
-    let trimmed = h.strip_suffix('.').unwrap_or(h);
-    if trimmed.is_empty() {
-        return false;
-    }
-    let labels: Vec<&str> = trimmed.split('.').collect();
-    for l in &labels {
-        let b = l.as_bytes();
-        if b.is_empty()
-            || !b[0].is_ascii_alphanumeric()
-            || !b[b.len() - 1].is_ascii_alphanumeric()
-            || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        {
-            return false;
-        }
-    }
-    labels
-        .last()
-        .and_then(|l| l.as_bytes().first())
-        .is_some_and(|c| c.is_ascii_alphabetic())
-}
-
-fn split_user_info<'a>(p: &mut UriParts<'a>, ui: Cow<'a, str>) {
-    if let Some(i) = ui.find(':') {
-        p.username = Some(Cow::Owned(ui[..i].to_string()));
-        p.password = Some(Cow::Owned(ui[i + 1..].to_string()));
-    }
-    p.user_info = Some(ui);
-}
-
-fn set_path<'a>(p: &mut UriParts<'a>, path: Cow<'a, str>) {
-    if let Some(seg_start) = path.rfind('/') {
-        let last = &path[seg_start..];
-        if let Some(dot) = last.rfind('.') {
-            p.extension = Some(Cow::Owned(last[dot + 1..].to_string()));
-        }
-    }
-    p.path = Some(path);
-}
-
-fn parse_java_uri(s: &str) -> Option<UriParts<'_>> {
-    let mut p = UriParts::default();
-    // Fragment: everything after the first '#'; a second '#' is illegal.
-    let (rest, frag) = match s.find('#') {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    if let Some(f) = frag {
-        if !check_component(f) {
-            return None;
-        }
-        p.fragment = Some(decode(f));
-    }
-    if rest.is_empty() && frag.is_none() {
-        // `new URI("")` is a valid empty relative reference with an empty path.
-        p.path = Some(Cow::Borrowed(""));
-        return Some(p);
-    }
-    // Scheme: a prefix before ':' that precedes any '/', '?'.
-    let mut hier = rest;
-    if let Some(colon) = rest.find(':') {
-        let before = &rest[..colon];
-        if !before.contains(['/', '?']) {
-            if !is_scheme(before) {
-                return None; // "Illegal character in scheme name" / "Expected scheme name"
-            }
-            p.scheme = Some(Cow::Borrowed(before));
-            hier = &rest[colon + 1..];
-            if !hier.starts_with('/') {
-                // Opaque URI (mailto:x): no path, no query, no host.
-                if hier.is_empty() || !check_component(hier) {
-                    return None;
-                }
-                return Some(p);
+/// `URLStreamHandler.parseURL` for a URL without context.
+fn parse_url<'a>(
+    spec: &'a str,
+    protocol: String,
+    mut start: usize,
+    mut limit: usize,
+    ref_: Option<Cow<'a, str>>,
+) -> Result<JavaUrl<'a>, String> {
+    let b = spec.as_bytes();
+    let mut query = None;
+    let mut host: Option<&'a str> = None;
+    let mut port: i32 = -1;
+    let mut user_info = None;
+    let mut authority: Option<&'a str> = None;
+    let mut path: Option<&'a str> = None;
+    let mut spec_end = b.len();
+    if start < limit {
+        if let Some(q) = spec.find('?') {
+            if q < limit {
+                query = Some(Cow::Borrowed(&spec[q + 1..limit]));
+                limit = q;
+                spec_end = q;
             }
         }
     }
-    let (hier, query) = match hier.find('?') {
-        Some(i) => (&hier[..i], Some(&hier[i + 1..])),
-        None => (hier, None),
-    };
-    if let Some(q) = query {
-        if !check_component(q) {
-            return None;
-        }
-        p.query = Some(decode(q));
-    }
-    let path = if let Some(after) = hier.strip_prefix("//") {
-        let end = after.find('/').unwrap_or(after.len());
-        let authority = &after[..end];
-        let b = authority.as_bytes();
-        if !authority.is_empty() {
-            let brackets_ok = b
-                .iter()
-                .all(|c| *c >= 0x80 || legal_ascii(*c, true) || *c == b'%');
-            if !brackets_ok {
-                return None;
+    let unc = start + 4 <= limit && &b[start..start + 4] == b"////";
+    if !unc && start + 2 <= limit && b[start] == b'/' && b[start + 1] == b'/' {
+        start += 2;
+        let mut i = spec[start..spec_end].find('/').map(|i| i + start);
+        if i.is_none_or(|i| i > limit) {
+            i = spec[start..spec_end].find('?').map(|i| i + start);
+            if i.is_none_or(|i| i > limit) {
+                i = Some(limit);
             }
-            let (ui, hostport) = match authority.rfind('@') {
-                Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
-                None => (None, authority),
-            };
-            let (host, port) = match hostport.rfind(':') {
-                Some(i) if !hostport[i..].contains(']') => {
-                    (&hostport[..i], Some(&hostport[i + 1..]))
-                }
-                _ => (hostport, None),
-            };
-            let port_ok = port.is_none_or(|pt| pt.bytes().all(|c| c.is_ascii_digit()));
-            if valid_host(host) && port_ok {
-                p.domain = Some(Cow::Borrowed(host));
-                if let Some(pt) = port.filter(|pt| !pt.is_empty()) {
-                    p.port = Some(pt.parse().ok()?);
-                }
-                if let Some(ui) = ui {
-                    if !check_component(ui) {
-                        return None;
+        }
+        let i = i.unwrap_or(limit);
+        let auth = &spec[start..i];
+        authority = Some(auth);
+        host = Some(auth);
+        if let Some(ind) = auth.find('@') {
+            if Some(ind) != auth.rfind('@') {
+                user_info = None;
+                host = None;
+            } else {
+                user_info = Some(Cow::Borrowed(&auth[..ind]));
+                host = Some(&auth[ind + 1..]);
+            }
+        }
+        match host {
+            Some(h) if h.starts_with('[') => match h.find(']') {
+                Some(ind) if ind > 2 => {
+                    let inner = &h[1..ind];
+                    let (addr, scope) = match inner.find('%') {
+                        Some(i) => (&inner[..i], Some(&inner[i..])),
+                        None => (inner, None),
+                    };
+                    if !is_ipv6_literal(addr, scope) {
+                        return Err(format!("Invalid host: {}", &h[..ind + 1]));
                     }
-                    split_user_info(&mut p, decode(ui));
+                    let rest = &h[ind + 1..];
+                    host = Some(&h[..ind + 1]);
+                    if !rest.is_empty() {
+                        let Some(pt) = rest.strip_prefix(':') else {
+                            return Err(format!("Invalid authority field: {auth}"));
+                        };
+                        if !pt.is_empty() {
+                            port = java_parse_int(pt)
+                                .ok_or_else(|| format!("For input string: \"{pt}\""))?;
+                        }
+                    }
                 }
-            } else if !check_component(authority) {
-                return None;
+                _ => return Err(format!("Invalid authority field: {auth}")),
+            },
+            Some(h) => {
+                if let Some(ind) = h.find(':') {
+                    let pt = &h[ind + 1..];
+                    if !pt.is_empty() {
+                        port = java_parse_int(pt)
+                            .ok_or_else(|| format!("For input string: \"{pt}\""))?;
+                    }
+                    host = Some(&h[..ind]);
+                }
             }
-        } else if p.scheme.is_some() && after.is_empty() && query.is_none() {
-            // "http://" → java.net.URI: "Expected authority".
-            return None;
+            None => host = Some(""),
         }
-        &after[end..]
-    } else {
-        hier
-    };
-    if !check_component(path) {
-        return None;
+        if port < -1 {
+            return Err(format!("Invalid port number :{port}"));
+        }
+        start = i;
+        if !auth.is_empty() {
+            path = Some("");
+        }
     }
-    set_path(&mut p, decode(path));
-    Some(p)
+    let host = host.unwrap_or("");
+    let mut owned_path: Option<String> = None;
+    if start < limit {
+        let spec_str = &spec[start..limit];
+        if b[start] == b'/' {
+            path = Some(spec_str);
+        } else {
+            // No context: `path` is "" or null here.
+            owned_path = Some(if authority.is_some() {
+                format!("/{spec_str}")
+            } else {
+                spec_str.to_string()
+            });
+        }
+    }
+    let path: Cow<'a, str> = match owned_path {
+        Some(p) => Cow::Owned(p),
+        None => Cow::Borrowed(path.unwrap_or("")),
+    };
+    if host.contains(['[', ']']) && !host.starts_with('[') {
+        // IPAddressUtil.checkExternalForm rejects brackets outside an IPv6 literal.
+        return Err(format!("Invalid host: {host}"));
+    }
+    Ok(JavaUrl {
+        protocol,
+        host: Cow::Borrowed(host),
+        port,
+        path,
+        query,
+        ref_,
+        user_info,
+    })
 }
 
-/// java.net.URL fallback: only absolute URLs with a scheme; components are not decoded and
-/// characters that are illegal in a URI (spaces, `|`, `{`…) are accepted.
-fn parse_java_url(s: &str) -> Option<UriParts<'_>> {
-    let colon = s.find(':')?;
-    let scheme = &s[..colon];
-    if !is_scheme(scheme) {
+/// `Integer.parseInt(s, 10)`.
+fn java_parse_int(s: &str) -> Option<i32> {
+    let b = s.as_bytes();
+    let digits = match b.first() {
+        Some(b'-' | b'+') => &b[1..],
+        _ => b,
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    // Only the protocols a JVM has handlers for.
-    let lower = scheme.to_ascii_lowercase();
-    if !matches!(
-        lower.as_str(),
-        "http" | "https" | "ftp" | "file" | "jar" | "mailto"
-    ) {
-        return None;
-    }
-    let mut p = UriParts {
-        scheme: Some(Cow::Owned(lower)),
-        ..Default::default()
-    };
-    let rest = &s[colon + 1..];
-    let (rest, frag) = match rest.find('#') {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    p.fragment = frag.map(Cow::Borrowed);
-    let (rest, query) = match rest.find('?') {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    p.query = query.map(Cow::Borrowed);
-    let path = if let Some(after) = rest.strip_prefix("//") {
-        let end = after.find('/').unwrap_or(after.len());
-        let authority = &after[..end];
-        let (ui, hostport) = match authority.rfind('@') {
-            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
-            None => (None, authority),
-        };
-        let (host, port) = match hostport.rfind(':') {
-            Some(i) if !hostport[i..].contains(']') => (&hostport[..i], Some(&hostport[i + 1..])),
-            _ => (hostport, None),
-        };
-        if let Some(pt) = port.filter(|pt| !pt.is_empty()) {
-            p.port = Some(pt.parse().ok()?);
-        }
-        p.domain = Some(Cow::Borrowed(host));
-        if let Some(ui) = ui {
-            split_user_info(&mut p, Cow::Borrowed(ui));
-        }
-        &after[end..]
-    } else {
-        rest
-    };
-    set_path(&mut p, Cow::Borrowed(path));
-    Some(p)
+    s.parse().ok()
 }
 
 #[cfg(test)]
@@ -377,13 +1183,47 @@ mod tests {
 
     #[test]
     fn illegal_characters_fail_for_relative_references() {
-        for bad in ["/a b", "/x?a=|", "/{x}", "/%zz", "/a#b#c", "/caf\u{7f}"] {
+        for bad in ["/a b", "/x?a=|", "/{x}", "/%zz", "/a#b#c", "/caf\u{7f}", "/a[0]"] {
             assert!(uri_parts(bad).is_err(), "{bad}");
         }
         assert_eq!(
             uri_parts("/a b").unwrap_err().to_string(),
             "unable to parse URI [/a b]"
         );
+    }
+
+    #[test]
+    fn brackets_in_query_and_fragment_are_legal() {
+        // Elastic's uri_parts (java.net.URI) accepts `[` `]` in the query and fragment.
+        let p = uri_parts("/search.php?filter[name]=x&filter[age]=%3E20#a[1]").unwrap();
+        assert_eq!(s(&p.path).as_deref(), Some("/search.php"));
+        assert_eq!(s(&p.extension).as_deref(), Some("php"));
+        assert_eq!(
+            s(&p.query).as_deref(),
+            Some("filter[name]=x&filter[age]=>20")
+        );
+        assert_eq!(s(&p.fragment).as_deref(), Some("a[1]"));
+        // The query is decoded even between brackets (getQuery: decode(q, false)).
+        let p = uri_parts("/x?a[%41]=1").unwrap();
+        assert_eq!(s(&p.query).as_deref(), Some("a[A]=1"));
+    }
+
+    #[test]
+    fn double_slash_start_reads_an_authority() {
+        let p = uri_parts("//cdn.example.com/a/b.js?x=1").unwrap();
+        assert_eq!(s(&p.domain).as_deref(), Some("cdn.example.com"));
+        assert_eq!(s(&p.path).as_deref(), Some("/a/b.js"));
+        assert_eq!(p.scheme, None);
+        // `//` then a path: an empty authority is allowed when something follows.
+        let p = uri_parts("///etc/passwd").unwrap();
+        assert_eq!(p.domain, None);
+        assert_eq!(s(&p.path).as_deref(), Some("/etc/passwd"));
+        // `//` alone: "Expected authority".
+        assert!(uri_parts("//").is_err());
+        // A registry-based authority has no host.
+        let p = uri_parts("//under_score/x").unwrap();
+        assert_eq!(p.domain, None);
+        assert_eq!(s(&p.path).as_deref(), Some("/x"));
     }
 
     #[test]
@@ -404,5 +1244,15 @@ mod tests {
         let p = uri_parts("http://[::1]:80/").unwrap();
         assert_eq!(s(&p.domain).as_deref(), Some("[::1]"));
         assert_eq!(p.port, Some(80));
+    }
+
+    #[test]
+    fn syntax_errors_name_reason_and_index() {
+        let e = java_uri("/a b").unwrap_err();
+        assert_eq!(e.to_string(), "Illegal character in path at index 2");
+        let e = java_uri("/é b").unwrap_err();
+        assert_eq!(e.index, 2);
+        let e = java_uri(":x").unwrap_err();
+        assert_eq!(e.reason, "Expected scheme name");
     }
 }
