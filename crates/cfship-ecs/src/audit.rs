@@ -104,13 +104,9 @@ pub(crate) fn process<'a>(
         )
     })?;
     let text = when.to_display_string();
-    let instant = parse_date(&text, Formats::Iso8601Only).ok_or_else(|| {
-        Fail::new(
-            "date",
-            "date_json_when",
-            format!("unable to parse date [{text}]"),
-        )
-    })?;
+    // As Elasticsearch reports it: the root cause of the date processor's exception.
+    let instant = parse_date(&text, Formats::Iso8601Only)
+        .map_err(|m| Fail::new("date", "date_json_when", m))?;
     doc.set("@timestamp", Val::Str(Cow::Owned(instant.format())))
         .map_err(|e| Fail::path("date_json_when", "date", e))?;
 
@@ -144,7 +140,7 @@ pub(crate) fn process<'a>(
     let outcome = if result_true { "success" } else { "failure" };
     let fix = t.options().fix_upstream_bugs;
     doc.set("event.outcome", Val::str(outcome))
-        .map_err(|e| Fail::path("set_event_outcome", "set", e))?;
+        .map_err(|e| Fail::path("set_event_outcome", "set", e).conditional())?;
 
     // Actor.
     rename(
@@ -212,13 +208,13 @@ pub(crate) fn process<'a>(
     // interface → event.provider unless "".
     match take(&mut json, "interface") {
         Some(Val::Str(s)) if s.is_empty() => {}
-        other => rename(
+        other => crate::pipeline::cond(rename(
             doc,
             other,
             "event.provider",
             "rename_json_interface",
             "json.interface",
-        )?,
+        ))?,
     }
     rename(
         doc,
@@ -255,7 +251,7 @@ pub(crate) fn process<'a>(
     ] {
         match take(&mut json, key) {
             Some(Val::Str(s)) if s == "null" => {}
-            other => rename(doc, other, target, tag, key)?,
+            other => crate::pipeline::cond(rename(doc, other, target, tag, key))?,
         }
     }
     rename(
@@ -276,7 +272,7 @@ pub(crate) fn process<'a>(
     // related.*
     if let Some(uid) = doc.get_path("user.id").map(Val::to_display_string) {
         doc.append("related.user", Val::Str(Cow::Owned(uid)), false)
-            .map_err(|e| Fail::path("append_related_user", "append", e))?;
+            .map_err(|e| Fail::path("append_related_user", "append", e).conditional())?;
     }
     let resource_user = match (
         doc.get_path("cloudflare.audit.resource.type"),
@@ -287,11 +283,11 @@ pub(crate) fn process<'a>(
     };
     if let Some(id) = resource_user {
         doc.append("related.user", Val::Str(Cow::Owned(id)), false)
-            .map_err(|e| Fail::path("append_related_user_resource", "append", e))?;
+            .map_err(|e| Fail::path("append_related_user_resource", "append", e).conditional())?;
     }
     if let Some((s, _)) = ip {
         doc.append("related.ip", Val::Str(Cow::Owned(s)), false)
-            .map_err(|e| Fail::path("append_related_ip", "append", e))?;
+            .map_err(|e| Fail::path("append_related_ip", "append", e).conditional())?;
     }
 
     // ECS categorisation script.

@@ -3,7 +3,7 @@
 
 use crate::convert::{is_ip, java_type, normalise_epoch, painless_long, painless_ne_zero};
 use crate::doc::{Obj, Val};
-use crate::pipeline::{convert_long, copy_if_not_empty, rename, Fail};
+use crate::pipeline::{cond, convert_long, copy_if_not_empty, rename, Fail};
 use crate::time::{parse_date, parse_http_date, Formats};
 use crate::Transformer;
 use serde::Deserialize;
@@ -112,29 +112,39 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
         "event.duration",
         Val::I64((end.millis - start.millis).wrapping_mul(1_000_000)),
     )
-    .map_err(|e| Fail::path("painless_event_duration", "script", e))?;
+    .map_err(|e| Fail::path("painless_event_duration", "script", e).conditional())?;
 
     // TLS fields. Upstream calls `.toLowerCase()` on the raw value, which fails the document when
     // the field is missing (spec §8.9); `fix_upstream_bugs` treats a missing field as absent.
     let proto_tag = "rename_json_ClientSSLProtocol_to_cloudflare_client_ssl_protocol_078fa74f";
-    if let Some(p) = painless_not_none(r.client_ssl_protocol.take(), fix, "rename", proto_tag)? {
-        rename(
+    if let Some(p) = cond(painless_not_none(
+        r.client_ssl_protocol.take(),
+        fix,
+        "rename",
+        proto_tag,
+    ))? {
+        cond(rename(
             doc,
             Some(p),
             "cloudflare.client.ssl.protocol",
             proto_tag,
             "json.ClientSSLProtocol",
-        )?;
+        ))?;
     }
     let cipher_tag = "rename_json_ClientSSLCipher_to_tls_cipher_89359e8f";
-    if let Some(c) = painless_not_none(r.client_ssl_cipher.take(), fix, "rename", cipher_tag)? {
-        rename(
+    if let Some(c) = cond(painless_not_none(
+        r.client_ssl_cipher.take(),
+        fix,
+        "rename",
+        cipher_tag,
+    ))? {
+        cond(rename(
             doc,
             Some(c),
             "tls.cipher",
             cipher_tag,
             "json.ClientSSLCipher",
-        )?;
+        ))?;
     }
     if let Some(Val::Str(p)) = doc.get_path("cloudflare.client.ssl.protocol") {
         // dissect "%{tls.version_protocol}v%{tls.version}" (ignore_failure), then lowercase.
@@ -186,7 +196,7 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
                 .map_err(|e| Fail::path(tag, "geoip", e))?;
         }
         doc.append("observer.ip", Val::Str(ip), true)
-            .map_err(|e| Fail::path("append_observer_ip_e6ba6ab7", "append", e))?;
+            .map_err(|e| Fail::path("append_observer_ip_e6ba6ab7", "append", e).conditional())?;
     }
 
     // Bot fields: a conversion error only appends to error.message.
@@ -229,20 +239,20 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
         "json.CacheTieredFill",
     )?;
     if painless_ne_zero(r.cache_bytes.as_ref()) {
-        convert_long(
+        cond(convert_long(
             doc,
             r.cache_bytes.take(),
             "cloudflare.cache.bytes",
             "convert_cache_response_bytes",
-        )?;
+        ))?;
     }
     if painless_ne_zero(r.cache_status_code.as_ref()) {
-        convert_long(
+        cond(convert_long(
             doc,
             r.cache_status_code.take(),
             "cloudflare.cache.status_code",
             "convert_cache_response_status",
-        )?;
+        ))?;
     }
 
     // Edge fields.
@@ -566,12 +576,12 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
     if !doc.has("http.response.status_code")
         && painless_ne_zero(doc.get_path("cloudflare.origin.response.status_code"))
     {
-        copy_if_not_empty(
+        cond(copy_if_not_empty(
             doc,
             "cloudflare.origin.response.status_code",
             "http.response.status_code",
             "set_http_response_status_code_85051536",
-        )?;
+        ))?;
     }
 
     // Source fields.
@@ -640,12 +650,12 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
     };
     if block || (allow && !fix) {
         doc.append("event.type", Val::str("denied"), false)
-            .map_err(|e| Fail::path("append_event_type_f492a3bf", "append", e))?;
+            .map_err(|e| Fail::path("append_event_type_f492a3bf", "append", e).conditional())?;
     }
     if let Some(actions) = doc.get_path("cloudflare.firewall.actions").cloned() {
         if !matches!(actions, Val::Null) {
             doc.set("event.action", actions)
-                .map_err(|e| Fail::path("set_event_action_648682c8", "set", e))?;
+                .map_err(|e| Fail::path("set_event_action_648682c8", "set", e).conditional())?;
         }
     }
 
@@ -659,8 +669,9 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
         doc.set("network.protocol", Val::Str(Cow::Owned(p)))
             .map_err(|e| Fail::path("lowercase_network_protocol_49872259", "lowercase", e))?;
         if is_http {
-            doc.set("network.transport", Val::str("tcp"))
-                .map_err(|e| Fail::path("set_network_transport_be847bd4", "set", e))?;
+            doc.set("network.transport", Val::str("tcp")).map_err(|e| {
+                Fail::path("set_network_transport_be847bd4", "set", e).conditional()
+            })?;
         }
     }
     if let (Some(Val::I64(s)), Some(Val::I64(d))) = (
@@ -730,8 +741,8 @@ fn date_field(
         return Ok(crate::time::Instant::utc(ms));
     }
     let text = v.to_display_string();
-    parse_date(&text, formats)
-        .ok_or_else(|| Fail::new("date", tag, format!("unable to parse date [{text}]")))
+    // The processor's message is the root cause of its exception: the first format's failure.
+    parse_date(&text, formats).map_err(|m| Fail::new("date", tag, m))
 }
 
 fn url_fields<'a>(doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Result<(), Fail> {
@@ -785,7 +796,10 @@ fn url_fields<'a>(doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Result<(), Fail> {
         match v {
             None | Some(Val::Null) => Ok(()),
             Some(Val::Str(s)) if s.is_empty() => Ok(()),
-            Some(v) => doc.set(path, v).map_err(|e| Fail::path(tag, "set", e)),
+            // Each of these `set`s has an `if: ctx?.url?.X == null`.
+            Some(v) => doc
+                .set(path, v)
+                .map_err(|e| Fail::path(tag, "set", e).conditional()),
         }
     };
     set_if_absent(
@@ -807,13 +821,13 @@ fn url_fields<'a>(doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Result<(), Fail> {
         "set_url_scheme_15a3d42b",
     )?;
     if !doc.has("url.scheme") {
-        let scheme = if doc.has("cloudflare.client.ssl.protocol") {
-            "https"
+        let (scheme, tag) = if doc.has("cloudflare.client.ssl.protocol") {
+            ("https", "set_url_scheme_0366be50")
         } else {
-            "http"
+            ("http", "set_url_scheme_a533bf85")
         };
         doc.set("url.scheme", Val::str(scheme))
-            .map_err(|e| Fail::path("set_url_scheme_0366be50", "set", e))?;
+            .map_err(|e| Fail::path(tag, "set", e).conditional())?;
     }
     // painless_build_url: scheme://domain path ?query (each only when non-empty).
     let mut full = String::new();
@@ -876,23 +890,23 @@ fn source_fields<'a>(t: &Transformer, doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Res
         }
     }
     if !doc.has("source.geo.country_iso_code") {
-        rename(
+        cond(rename(
             doc,
             r.client_country.take(),
             "source.geo.country_iso_code",
             "rename_json_ClientCountry_to_source_geo_country_iso_code_05cf24cb",
             "json.ClientCountry",
-        )?;
+        ))?;
     }
     crate::pipeline::source_asn(doc, ip.and_then(|ip| t.geo_asn(ip)).as_deref())?;
     if !doc.has("source.as.number") {
-        rename(
+        cond(rename(
             doc,
             r.client_asn.take(),
             "source.as.number",
             "rename_json_ClientASN_to_source_as_number_ca8c111f",
             "json.ClientASN",
-        )?;
+        ))?;
     }
     copy_if_not_empty(
         doc,

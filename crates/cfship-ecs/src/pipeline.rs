@@ -31,6 +31,23 @@ impl Fail {
     pub fn path(tag: &'static str, processor: &'static str, e: PathConflict) -> Self {
         Fail::new(processor, tag, e.to_string())
     }
+
+    /// The failure as Elasticsearch reports it for a processor with an `if:`: the processor is
+    /// wrapped in a `ConditionalProcessor`, whose type `conditional` (with the inner tag) is what
+    /// `CompoundProcessor` puts in `_ingest.on_failure_processor_type`, whether the condition or
+    /// the processor itself failed.
+    pub fn conditional(mut self) -> Self {
+        self.processor = CONDITIONAL;
+        self
+    }
+}
+
+/// `ConditionalProcessor.TYPE`.
+pub const CONDITIONAL: &str = "conditional";
+
+/// Marks the failure of a processor that has an `if:` (see [`Fail::conditional`]).
+pub fn cond<T>(r: Result<T, Fail>) -> Result<T, Fail> {
+    r.map_err(Fail::conditional)
 }
 
 /// `rename` with `ignore_missing: true`: moves `v` to `target`; fails when the target exists.

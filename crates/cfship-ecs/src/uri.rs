@@ -190,15 +190,8 @@ fn matches(c: u8, lo: u64, hi: u64) -> bool {
 fn is_space_char(c: char) -> bool {
     matches!(
         c,
-        '\u{20}'
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
+        '\u{20}' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
     )
 }
 
@@ -445,7 +438,13 @@ impl<'a> Parser<'a> {
         let mut p = start;
         if let Some(q) = self.scan_err_stop(p, n, b"/?#", b"@") {
             if self.at(q, n, b'@') {
-                self.check_chars(p, q, L_USERINFO, H_USERINFO, "Illegal character in user info")?;
+                self.check_chars(
+                    p,
+                    q,
+                    L_USERINFO,
+                    H_USERINFO,
+                    "Illegal character in user info",
+                )?;
                 self.u.user_info = Some(&self.input[p..q]);
                 p = q + 1;
             }
@@ -460,7 +459,13 @@ impl<'a> Parser<'a> {
                         if r + 1 == q {
                             return fail("scope id expected", -1);
                         }
-                        self.check_chars(r + 1, q, L_SCOPE_ID, H_SCOPE_ID, "Illegal character in scope id")?;
+                        self.check_chars(
+                            r + 1,
+                            q,
+                            L_SCOPE_ID,
+                            H_SCOPE_ID,
+                            "Illegal character in scope id",
+                        )?;
                     } else {
                         self.parse_ipv6_reference(p, q)?;
                     }
@@ -954,7 +959,9 @@ fn check_external_form(u: &JavaUrl<'_>) -> Result<(), String> {
                 IP_H_NON_PRINTABLE | IP_H_IPV6_DELIMS | IP_H_BACKSLASH,
                 false,
             ) {
-                return Err(format!("Illegal character found in IPv6 scoped address: {sc}"));
+                return Err(format!(
+                    "Illegal character found in IPv6 scoped address: {sc}"
+                ));
             }
         }
         return Ok(());
@@ -1183,7 +1190,15 @@ mod tests {
 
     #[test]
     fn illegal_characters_fail_for_relative_references() {
-        for bad in ["/a b", "/x?a=|", "/{x}", "/%zz", "/a#b#c", "/caf\u{7f}", "/a[0]"] {
+        for bad in [
+            "/a b",
+            "/x?a=|",
+            "/{x}",
+            "/%zz",
+            "/a#b#c",
+            "/caf\u{7f}",
+            "/a[0]",
+        ] {
             assert!(uri_parts(bad).is_err(), "{bad}");
         }
         assert_eq!(

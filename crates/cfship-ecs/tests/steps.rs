@@ -226,6 +226,64 @@ fn logpull_uris_with_fragment_and_without_extension() {
 }
 
 #[test]
+fn logpull_query_strings_with_brackets_and_double_slash_uris() {
+    let t = transformer(Options::default());
+    let d = logpull_with(
+        &t,
+        json!({"ClientRequestURI": "/search.php?filter[name]=x&filter[age]=%3E20",
+               "ClientRequestPath": "/search.php"}),
+    );
+    assert_eq!(
+        d["url"]["original"],
+        "/search.php?filter[name]=x&filter[age]=%3E20"
+    );
+    assert_eq!(d["url"]["query"], "filter[name]=x&filter[age]=>20");
+    assert_eq!(d["url"]["path"], "/search.php");
+    assert_eq!(d["url"]["extension"], "php");
+    let d = logpull_with(
+        &t,
+        json!({"ClientRequestURI": "/caf%C3%A9/men%C3%BC.html?a[]=1&a[]=2",
+               "ClientRequestPath": "/caf%C3%A9/men%C3%BC.html"}),
+    );
+    assert_eq!(d["url"]["path"], "/café/menü.html");
+    assert_eq!(d["url"]["extension"], "html");
+    // `//host/path`: java.net.URI reads an authority, so url.domain is that host.
+    let d = logpull_with(
+        &t,
+        json!({"ClientRequestURI": "//evil.example/x.js", "ClientRequestPath": "//evil.example/x.js"}),
+    );
+    assert_eq!(d["url"]["domain"], "evil.example");
+    assert_eq!(d["url"]["path"], "/x.js");
+    assert_eq!(d["url"]["full"], "https://evil.example/x.js");
+}
+
+#[test]
+fn logpull_date_failures_report_the_root_cause() {
+    let t = transformer(Options::default());
+    let d = logpull_with(
+        &t,
+        json!({"EdgeEndTimestamp": "2026-01-22T14:03:29.251118Z"}),
+    );
+    assert_eq!(
+        d["error"]["message"],
+        json!(["Processor \"date\" with tag \"date_edge_end_timestamp\" in pipeline \"logs-cloudflare.logpull-2.22.0-http\" failed with message \"Text '2026-01-22T14:03:29.251118Z' could not be parsed at index 19\""])
+    );
+    let d = logpull_with(&t, json!({"EdgeStartTimestamp": "yesterday"}));
+    assert!(d["error"]["message"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("failed with message \"Failed to parse with all enclosed parsers\""));
+    // An offset is converted to UTC, as Elasticsearch formats @timestamp.
+    let d = logpull_with(
+        &t,
+        json!({"EdgeStartTimestamp": "2026-01-22T14:03:29+01:00", "EdgeEndTimestamp": "2026-01-22T14:03:30+0100"}),
+    );
+    assert_eq!(d["@timestamp"], "2026-01-22T13:03:29.000Z");
+    assert_eq!(d["event"]["end"], "2026-01-22T13:03:30.000Z");
+    assert_eq!(d["event"]["duration"], 1_000_000_000i64);
+}
+
+#[test]
 fn logpull_firewall_actions_and_the_allow_bug() {
     let t = transformer(Options::default());
     let d = logpull_with(
@@ -283,9 +341,10 @@ fn logpull_missing_fields_reproduce_upstream_failures() {
     });
     assert_eq!(d["event"]["kind"], "pipeline_error");
     let msg = d["error"]["message"][0].as_str().unwrap();
-    assert!(
-        msg.starts_with("Processor \"rename\" with tag \"rename_json_ClientSSLProtocol"),
-        "{msg}"
+    // The rename has an `if:`: Elasticsearch wraps it in a ConditionalProcessor and reports that.
+    assert_eq!(
+        msg,
+        "Processor \"conditional\" with tag \"rename_json_ClientSSLProtocol_to_cloudflare_client_ssl_protocol_078fa74f\" in pipeline \"logs-cloudflare.logpull-2.22.0-http\" failed with message \"cannot access method/field [toLowerCase] from a null def reference\""
     );
     assert!(msg.contains("logs-cloudflare.logpull-2.22.0-http"));
     assert!(doc.error.is_some());
@@ -573,6 +632,16 @@ fn audit_bad_inputs_fail_with_the_step_named() {
     assert_eq!(
         d["error"]["message"],
         json!(["field [when] not present as part of path [json.when]"])
+    );
+    let mut r = audit_record("purge", Some(true));
+    r["when"] = json!("2026-02-30T10:00:00Z");
+    let (_, doc) = doc_of(&t, Dataset::Audit, &r.to_string());
+    assert_eq!(doc.error.as_deref(), Some("Invalid date 'FEBRUARY 30'"));
+    r["when"] = json!("30/01/2026");
+    let (_, doc) = doc_of(&t, Dataset::Audit, &r.to_string());
+    assert_eq!(
+        doc.error.as_deref(),
+        Some("Failed to parse with all enclosed parsers")
     );
     let mut r = audit_record("purge", Some(true));
     r["newValueJson"] = json!({"value": 1});

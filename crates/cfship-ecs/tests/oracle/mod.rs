@@ -89,7 +89,11 @@ pub fn compile(jdk: &Jdk, name: &str, sources: &[&str], classpath: Option<&str>)
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("create oracle output dir");
     let mut cmd = Command::new(&jdk.javac);
-    cmd.arg("-encoding").arg("UTF-8").arg("-nowarn").arg("-d").arg(&out);
+    cmd.arg("-encoding")
+        .arg("UTF-8")
+        .arg("-nowarn")
+        .arg("-d")
+        .arg(&out);
     if let Some(cp) = classpath {
         cmd.arg("-cp").arg(cp);
     }
@@ -136,7 +140,9 @@ pub fn run(
         .collect::<Vec<_>>()
         .concat();
     let writer = std::thread::spawn(move || {
-        stdin.write_all(body.as_bytes()).expect("write oracle input");
+        stdin
+            .write_all(body.as_bytes())
+            .expect("write oracle input");
     });
     let stdout = child.stdout.take().expect("stdout");
     let mut out = Vec::with_capacity(inputs.len());
