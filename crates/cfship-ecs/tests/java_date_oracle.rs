@@ -21,14 +21,32 @@ const EDGE_END: &str = "uuuu-MM-dd'T'HH:mm:ssX|uuuu-MM-dd'T'HH:mm:ss.SSSX|yyyy-M
 const AUDIT_WHEN: &str = "ISO8601";
 const HTTP_DATE: &str = "EEE, dd MMM yyyy HH:mm:ss z";
 
-fn es_home() -> PathBuf {
-    match std::env::var_os("CFSHIP_ES8_HOME") {
-        Some(h) => PathBuf::from(h),
-        None => PathBuf::from(
-            std::env::var("CFSHIP_SEARCH_WORK").unwrap_or_else(|_| "/tmp/cfship-search".into()),
-        )
-        .join("es8/home"),
+/// `CFSHIP_ES8_HOME`, else the first `es8*/home` of scripts/search-engine.sh's work root
+/// (`CFSHIP_SEARCH_WORK`, default /tmp/cfship-search) whose `lib/` holds the server jar.
+fn es_lib() -> Option<PathBuf> {
+    let has_jar = |lib: &PathBuf| {
+        std::fs::read_dir(lib).is_ok_and(|rd| {
+            rd.flatten().any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with("elasticsearch-8.") && n.ends_with(".jar")
+            })
+        })
+    };
+    if let Some(h) = std::env::var_os("CFSHIP_ES8_HOME") {
+        let lib = PathBuf::from(h).join("lib");
+        return has_jar(&lib).then_some(lib);
     }
+    let root = PathBuf::from(
+        std::env::var("CFSHIP_SEARCH_WORK").unwrap_or_else(|_| "/tmp/cfship-search".into()),
+    );
+    let mut homes: Vec<PathBuf> = std::fs::read_dir(&root)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("es8"))
+        .map(|e| e.path().join("home/lib"))
+        .collect();
+    homes.sort();
+    homes.into_iter().find(has_jar)
 }
 
 // Each list: the valid values first, then the hostile ones (picked 1 time in 6).
@@ -171,14 +189,12 @@ fn date_processor_matches_elasticsearch() {
         oracle::skip_or_fail("no JDK found (java/javac on PATH or CFSHIP_ORACLE_JAVA_HOME)");
         return;
     };
-    let lib = es_home().join("lib");
-    if !lib.join("elasticsearch-core-8.19.21.jar").is_file() && !lib.is_dir() {
-        oracle::skip_or_fail(&format!(
-            "Elasticsearch 8 server jars not found under {} (run scripts/search-engine.sh start es8, or set CFSHIP_ES8_HOME)",
-            lib.display()
-        ));
+    let Some(lib) = es_lib() else {
+        oracle::skip_or_fail(
+            "Elasticsearch 8 server jars not found (run scripts/search-engine.sh start es8, or set CFSHIP_ES8_HOME)",
+        );
         return;
-    }
+    };
     let cp = format!("{}/*", lib.display());
     let mut rng = Rng::from_env("date_processor_matches_elasticsearch");
     let mut cases: Vec<(&str, String)> = Vec::new();
