@@ -27,17 +27,125 @@ pub fn java_long_decode(s: &str) -> Option<i64> {
     if digits.is_empty() || digits.starts_with(['-', '+']) {
         return None;
     }
-    // Parse as negative to accept i64::MIN, like Java does.
+    parse_magnitude(digits, radix, neg)
+}
+
+/// Accumulates `digits` in `radix` as Java's `Long.parseLong` does (negatively, so that
+/// `i64::MIN` fits), each digit read with [`java_digit`].
+fn parse_magnitude(digits: &str, radix: u32, neg: bool) -> Option<i64> {
+    if digits.is_empty() {
+        return None;
+    }
     let mut acc: i64 = 0;
     for c in digits.chars() {
-        let d = c.to_digit(radix)? as i64;
-        acc = acc.checked_mul(radix as i64)?.checked_sub(d)?;
+        let d = i64::from(java_digit(c, radix)?);
+        acc = acc.checked_mul(i64::from(radix))?.checked_sub(d)?;
     }
     if neg {
         Some(acc)
     } else {
         acc.checked_neg()
     }
+}
+
+/// `Long.parseLong(s)`: an optional sign, then digits (any Unicode decimal digit, as Java's
+/// `Character.digit` reads them).
+pub fn java_parse_long(s: &str) -> Option<i64> {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    parse_magnitude(body, 10, neg)
+}
+
+/// The first code point (value 0) of each run of ten Unicode decimal digits (general category
+/// Nd, Unicode 15.1) besides ASCII.
+const ND_ZEROS: [u32; 67] = [
+    0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6,
+    0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50,
+    0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x11F50, 0x16A60, 0x16AC0,
+    0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E4F0, 0x1E950,
+    0x1FBF0,
+];
+
+/// `Character.digit(c, radix)`: ASCII digits and letters, fullwidth Latin letters, and the
+/// Unicode decimal digits of the Basic Multilingual Plane.
+pub fn java_digit(c: char, radix: u32) -> Option<u32> {
+    let cp = c as u32;
+    let v = match c {
+        '0'..='9' => cp - '0' as u32,
+        'a'..='z' => cp - 'a' as u32 + 10,
+        'A'..='Z' => cp - 'A' as u32 + 10,
+        '\u{ff21}'..='\u{ff3a}' => cp - 0xff21 + 10,
+        '\u{ff41}'..='\u{ff5a}' => cp - 0xff41 + 10,
+        // Java reads UTF-16 units: a digit outside the BMP is two surrogates, neither a digit.
+        _ if cp > 0xffff => return None,
+        _ => ND_ZEROS
+            .iter()
+            .find(|z| (**z..**z + 10).contains(&cp))
+            .map(|z| cp - z)?,
+    };
+    (v < radix).then_some(v)
+}
+
+/// `Double.toString(d)` as JDK 19+ (the JDKs Elasticsearch bundles) writes it: the shortest
+/// decimal that reads back as `d` (at least two digits, the closest to `d`), plain between 10^-3
+/// and 10^7, else `d.dddE±n`.
+pub fn java_double_to_string(d: f64) -> String {
+    if d.is_nan() {
+        return "NaN".to_string();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
+    }
+    let abs = d.abs();
+    let mut sci = format!("{abs:e}");
+    let (mant, _) = sci.split_once('e').unwrap_or((&sci, "0"));
+    if !mant.contains('.') {
+        // One significant digit: Java picks the closest decimal of two digits instead.
+        sci = format!("{abs:.1e}");
+    }
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let mut digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
+    let mut out = String::with_capacity(digits.len() + 8);
+    if d < 0.0 {
+        out.push('-');
+    }
+    if (1e-3..1e7).contains(&abs) {
+        if exp >= 0 {
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.push_str(&digits);
+                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            }
+        } else {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+            out.push_str(&digits);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        out.push('.');
+        out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
+        out.push('E');
+        out.push_str(&exp.to_string());
+    }
+    out
 }
 
 /// `convert { type: long }` of one value. Lists are converted element by element.
@@ -72,17 +180,7 @@ pub fn painless_long(v: &Val<'_>) -> Option<i64> {
         Val::U64(u) => Some(*u as i64),
         // Java's (long) cast of a double truncates and saturates, like Rust's `as`.
         Val::F64(f) => Some(*f as i64),
-        Val::Str(s) => {
-            let b = s.as_bytes();
-            let digits = b
-                .strip_prefix(b"-")
-                .or_else(|| b.strip_prefix(b"+"))
-                .unwrap_or(b);
-            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            s.parse::<i64>().ok()
-        }
+        Val::Str(s) => java_parse_long(s),
         _ => None,
     }
 }

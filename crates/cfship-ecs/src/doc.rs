@@ -147,13 +147,8 @@ impl<'a> Val<'a> {
     }
 }
 
-/// Java's `Double.toString` for the common cases (used only in messages).
 fn java_double_string(f: f64) -> String {
-    if f.fract() == 0.0 && f.abs() < 1e7 {
-        format!("{f:.1}")
-    } else {
-        f.to_string()
-    }
+    crate::convert::java_double_to_string(f)
 }
 
 /// Key equality with cheap rejections before the byte comparison (keys are short and mostly

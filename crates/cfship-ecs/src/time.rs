@@ -172,15 +172,7 @@ pub fn parse_date(s: &str, formats: Formats) -> Result<Instant, String> {
 
 /// `UNIX_MS`: `Long.parseLong` of the text.
 pub fn parse_unix_ms(s: &str) -> Option<Instant> {
-    let b = s.as_bytes();
-    let digits = b
-        .strip_prefix(b"-")
-        .or_else(|| b.strip_prefix(b"+"))
-        .unwrap_or(b);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    s.parse::<i64>().ok().map(Instant::utc)
+    crate::convert::java_parse_long(s).map(Instant::utc)
 }
 
 /// Elasticsearch's `iso8601` formatter followed by `DateFormatters.from`: a syntax or field-range
