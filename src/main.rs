@@ -119,7 +119,11 @@ impl Command {
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Transform(args) => {
+            let list = args.list_datasets;
             let s = cli::transform::run(args)?;
+            if list {
+                return Ok(());
+            }
             eprintln!(
                 "cfship transform: {} records in, {} documents out, {} pipeline errors, {} dropped (empty API pages)",
                 s.records, s.documents, s.errors, s.dropped

@@ -252,3 +252,73 @@ fn raw_records_are_re_encoded_as_agent_publishes_them() {
     }
     assert_eq!(doc["@timestamp"], "2023-11-14T22:13:20.123Z");
 }
+
+/// `--list-datasets` names every dataset, and `--dataset cloudflare_logpush.<ds>` runs that data
+/// stream's pipeline; the seed's two are also accepted as `cloudflare.audit` / `cloudflare.logpull`.
+#[test]
+fn logpush_datasets_are_listed_and_transformed() {
+    let out = cfship()
+        .args(["transform", "--list-datasets"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let list = String::from_utf8(out.stdout).unwrap();
+    for ds in cfship_ecs::logpush::Ds::ALL {
+        assert!(list.contains(ds.dataset()), "{list}");
+        assert!(list.contains(ds.spec().cloudflare), "{list}");
+    }
+    assert!(list.lines().next().unwrap().starts_with("audit "));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("dns.ndjson");
+    std::fs::write(
+        &input,
+        "{\"ColoCode\":\"MRS\",\"QueryName\":\"example.com\",\"QueryType\":1,\"ResponseCode\":0,\"SourceIP\":\"2001:db8::1\",\"Timestamp\":1653557034000}\nnot json\n",
+    )
+    .unwrap();
+    let out = cfship()
+        .args([
+            "transform",
+            "--dataset",
+            "cloudflare_logpush.dns",
+            "--format",
+            "bulk",
+            "--input",
+        ])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(
+        lines[0]["create"]["_index"],
+        "logs-cloudflare_logpush.dns-default"
+    );
+    let doc = &lines[1];
+    assert_eq!(doc["@timestamp"], "2022-05-26T09:23:54.000Z");
+    assert_eq!(doc["source"]["ip"], "2001:db8::1");
+    assert_eq!(doc["event"]["dataset"], "cloudflare_logpush.dns");
+    assert_eq!(doc["event"]["module"], "cloudflare_logpush");
+    assert_eq!(doc["data_stream"]["dataset"], "cloudflare_logpush.dns");
+    // The dns pipeline ignores a JSON failure: the constants only, stamped with the read time.
+    let bad = &lines[3];
+    assert_eq!(bad["event"]["kind"], "event");
+    assert!(bad.get("@timestamp").is_some());
+    for alias in ["cloudflare.audit", "cloudflare.logpull"] {
+        let out = cfship()
+            .args(["transform", "--dataset", alias, "--input"])
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{alias}");
+    }
+}

@@ -24,9 +24,14 @@ pub enum OutputFormat {
 
 #[derive(Debug, Args)]
 pub struct TransformArgs {
-    /// Which Cloudflare dataset the input holds.
-    #[arg(long, value_parser = ["audit", "logpull"])]
-    pub dataset: String,
+    /// Which dataset the input holds: audit, logpull (also cloudflare.audit, cloudflare.logpull)
+    /// or a Logpush data stream cloudflare_logpush.<data stream> (see --list-datasets).
+    #[arg(long, required_unless_present = "list_datasets")]
+    pub dataset: Option<String>,
+    /// Print every dataset --dataset accepts (with the Cloudflare dataset and the Elastic
+    /// package version matched) and exit.
+    #[arg(long)]
+    pub list_datasets: bool,
     /// Raw Cloudflare records: one JSON object per line, or objects back to back ("-" = stdin).
     #[arg(long, short, default_value = "-")]
     pub input: String,
@@ -127,8 +132,39 @@ fn transform_item(
     }
 }
 
+/// The `--list-datasets` text: one line per dataset.
+pub fn dataset_list() -> String {
+    let mut out = String::new();
+    for ds in Dataset::all() {
+        let (cf, pkg) = match ds {
+            Dataset::Audit => ("audit logs API (v1, v2)", "cloudflare 2.22".to_string()),
+            Dataset::Logpull => ("Logpull http_requests", "cloudflare 2.22".to_string()),
+            Dataset::Logpush(l) => {
+                let spec = l.spec();
+                (
+                    spec.cloudflare,
+                    format!("cloudflare_logpush {}", spec.version),
+                )
+            }
+        };
+        out.push_str(&format!("{:<42} {:<32} {pkg}\n", ds.name(), cf));
+    }
+    out
+}
+
 pub fn run(args: TransformArgs) -> Result<Summary> {
-    let dataset: Dataset = args.dataset.parse().map_err(anyhow::Error::msg)?;
+    if args.list_datasets {
+        io::stdout()
+            .write_all(dataset_list().as_bytes())
+            .context("writing the dataset list")?;
+        return Ok(Summary::default());
+    }
+    let dataset: Dataset = args
+        .dataset
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(anyhow::Error::msg)?;
     let geo = match &args.geoip_dir {
         Some(dir) => Some(Arc::new(GeoIp::open_dir(dir)?)),
         None => None,

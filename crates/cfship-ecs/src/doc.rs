@@ -366,6 +366,11 @@ impl<'a> Obj<'a> {
         Ok(())
     }
 
+    /// Keeps the entries whose value `keep` accepts (it may change the value).
+    pub fn retain(&mut self, mut keep: impl FnMut(&mut Val<'a>) -> bool) {
+        self.entries.retain_mut(|(_, v)| keep(v));
+    }
+
     /// See [`Val::clean`]. Returns true when the object is now empty.
     pub fn clean(&mut self) -> bool {
         self.entries.retain_mut(|(_, v)| !v.clean());

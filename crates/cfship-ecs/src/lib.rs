@@ -17,6 +17,7 @@ pub mod doc;
 pub mod fingerprint;
 pub mod geoip;
 pub mod logpull;
+pub mod logpush;
 mod pipeline;
 pub mod split;
 pub mod time;
@@ -29,28 +30,47 @@ use std::sync::Arc;
 pub use geoip::{GeoIp, GeoIpError};
 pub use split::{RecordSplitter, SplitItem};
 
-/// The two datasets of the integration.
+/// The datasets: the two of Elastic's `cloudflare` integration, and the data streams of its
+/// `cloudflare_logpush` integration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dataset {
     Audit,
     Logpull,
+    Logpush(logpush::Ds),
 }
 
 impl Dataset {
-    /// `audit` / `logpull`.
+    /// `audit` / `logpull` / `cloudflare_logpush.<data stream>`.
     pub fn name(self) -> &'static str {
         match self {
             Dataset::Audit => "audit",
             Dataset::Logpull => "logpull",
+            Dataset::Logpush(ds) => ds.dataset(),
         }
     }
 
-    /// `cloudflare.audit` / `cloudflare.logpull`.
+    /// `cloudflare.audit` / `cloudflare.logpull` / `cloudflare_logpush.<data stream>`.
     pub fn event_dataset(self) -> &'static str {
         match self {
             Dataset::Audit => "cloudflare.audit",
             Dataset::Logpull => "cloudflare.logpull",
+            Dataset::Logpush(ds) => ds.dataset(),
         }
+    }
+
+    /// `event.module`: `cloudflare` or `cloudflare_logpush`.
+    pub fn module(self) -> &'static str {
+        match self {
+            Dataset::Audit | Dataset::Logpull => "cloudflare",
+            Dataset::Logpush(_) => "cloudflare_logpush",
+        }
+    }
+
+    /// Every dataset `transform` accepts, by [`Dataset::name`].
+    pub fn all() -> impl Iterator<Item = Dataset> {
+        [Dataset::Audit, Dataset::Logpull]
+            .into_iter()
+            .chain(logpush::Ds::ALL.iter().copied().map(Dataset::Logpush))
     }
 
     /// The data stream `logs-cloudflare.<dataset>-<namespace>`.
@@ -65,9 +85,16 @@ impl std::str::FromStr for Dataset {
         match s {
             "audit" | "cloudflare.audit" => Ok(Dataset::Audit),
             "logpull" | "cloudflare.logpull" => Ok(Dataset::Logpull),
-            other => Err(format!(
-                "unknown dataset {other:?}: expected audit or logpull"
-            )),
+            other => match other
+                .strip_prefix("cloudflare_logpush.")
+                .and_then(logpush::Ds::from_name)
+            {
+                Some(ds) => Ok(Dataset::Logpush(ds)),
+                None => Err(format!(
+                    "unknown dataset {other:?}: expected audit, logpull or \
+                     cloudflare_logpush.<data stream> (see --list-datasets)"
+                )),
+            },
         }
     }
 }
@@ -207,7 +234,7 @@ impl Transformer {
             let _ = doc.set("data_stream.dataset", Val::str(dataset.event_dataset()));
             let _ = doc.set("data_stream.namespace", Val::Str(Cow::Owned(ns.clone())));
             let _ = doc.set("event.dataset", Val::str(dataset.event_dataset()));
-            let _ = doc.set("event.module", Val::str("cloudflare"));
+            let _ = doc.set("event.module", Val::str(dataset.module()));
         }
         if self.opts.set_ingested {
             let ingested = time::Instant::utc(now_ms).format();
@@ -215,7 +242,7 @@ impl Transformer {
         }
     }
 
-    fn tags(&self) -> Vec<Val<'static>> {
+    pub(crate) fn tags(&self) -> Vec<Val<'static>> {
         let mut tags: Vec<Val<'static>> = self
             .opts
             .tags
@@ -232,6 +259,10 @@ impl Transformer {
     /// Transforms one raw record (the exact text of one JSON object). `now_ms` is the ingest
     /// time (used for `event.ingested` and as `@timestamp` of error documents that have none).
     pub fn transform(&self, dataset: Dataset, original: &str, now_ms: i64) -> Outcome {
+        if let Dataset::Logpush(ds) = dataset {
+            let input = logpush::Input::Message(original);
+            return Outcome::Doc(logpush::transform(self, ds, input, now_ms));
+        }
         let mut doc = Obj::with_capacity(24);
         let _ = doc.set("ecs.version", Val::str("8.11.0"));
         let tags = self.tags();
@@ -262,6 +293,7 @@ impl Transformer {
                     }
                 }
             }
+            Dataset::Logpush(_) => return Outcome::Dropped,
             Dataset::Audit => match audit::parse(original) {
                 Err(f) => (audit::PIPELINE, Some(f), None),
                 Ok(audit::Parsed::EmptyPage) => return Outcome::Dropped,
@@ -284,7 +316,7 @@ impl Transformer {
             let message = match dataset {
                 Dataset::Logpull => f.describe(pipeline),
                 Dataset::Audit if f.processor == "json" => f.describe(pipeline),
-                Dataset::Audit => f.message.clone(),
+                Dataset::Audit | Dataset::Logpush(_) => f.message.clone(),
             };
             let _ = doc.append("error.message", Val::Str(Cow::Owned(message.clone())), true);
             let _ = doc.set("event.kind", Val::str("pipeline_error"));
@@ -323,6 +355,11 @@ impl Transformer {
     /// Idempotent on records Agent already encoded (Elastic's hand-written pipeline test inputs
     /// are not: their keys are not all sorted, so they are transformed as they are).
     pub fn transform_collected(&self, dataset: Dataset, raw: &str, now_ms: i64) -> Outcome {
+        if let Dataset::Logpush(ds) = dataset {
+            // Logpush records arrive as Elastic Agent's HTTP endpoint hands them over: parsed.
+            let input = logpush::Input::Json(raw);
+            return Outcome::Doc(logpush::transform(self, ds, input, now_ms));
+        }
         match canonical::go_json_with(raw, self.opts.numbers) {
             Ok(agent) => self.transform(dataset, &agent, now_ms),
             Err(_) => self.transform(dataset, raw, now_ms),

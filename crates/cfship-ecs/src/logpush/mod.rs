@@ -1,0 +1,297 @@
+//! `cloudflare_logpush.*`: the ingest pipelines of Elastic's `cloudflare_logpush` integration, one
+//! data stream per Cloudflare Logpush dataset, each as a declarative table of processors
+//! ([`engine::Step`]) run by one interpreter with Elasticsearch's processor semantics.
+//!
+//! Each data stream lives in its own file (`logpush/<data_stream>.rs`) holding one
+//! `pub static SPEC: Spec`: the package version it matches, the era's conventions ([`Era`]), and
+//! its processors in pipeline order. Painless scripts are Rust functions next to the table
+//! ([`engine::Step::Script`]). To add a data stream: write its file and add one line to the
+//! [`data_streams!`] list below. See `docs/logpush-pipelines.md`.
+//!
+//! Two input shapes reach the pipelines ([`Input`]): the record text as `message` (object-store
+//! inputs and Elastic's pipeline tests) and the record already parsed under `json` (Elastic
+//! Agent's HTTP endpoint input, which sets `event.original` only with `preserve_original_event`).
+
+pub mod engine;
+
+use crate::doc::{Obj, Val};
+use crate::{fingerprint, time, Document, Transformer, PRESERVE_ORIGINAL_TAG};
+use engine::{Ctx, Failure, Step};
+use std::borrow::Cow;
+
+/// The tag that keeps the `cloudflare_logpush.*` copies of fields also copied to ECS.
+pub const PRESERVE_DUPLICATES_TAG: &str = "preserve_duplicate_custom_fields";
+
+/// How a package era writes errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorStyle {
+    /// ≤ 1.44: processors append `{{{_ingest.on_failure_message}}}`; the pipeline appends
+    /// `Processor "<type>" in pipeline "<pipeline>" failed with message "<message>"`.
+    V1,
+    /// ≥ 1.45: `Processor <type> with tag <tag> in pipeline <pipeline> failed with message: <message>`
+    /// everywhere.
+    V2,
+}
+
+/// The conventions of one package era that are not processors of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Era {
+    pub errors: ErrorStyle,
+    /// The pipeline's `on_failure` appends the tag `preserve_original_event` (1.27.0+).
+    pub tag_on_failure: bool,
+    /// After the processors: `event.kind: pipeline_error` and the tag whenever `error.message`
+    /// exists, even if only a processor's own handler wrote it (1.45.0+).
+    pub kind_on_error_message: bool,
+    /// The drop-empty script also removes the string `"N/A"` from maps (1.45.0+).
+    pub drop_na: bool,
+}
+
+impl Era {
+    /// Packages 1.8 – 1.26.
+    pub const V1_EARLY: Era = Era {
+        errors: ErrorStyle::V1,
+        tag_on_failure: false,
+        kind_on_error_message: false,
+        drop_na: false,
+    };
+    /// Packages 1.27 – 1.44.
+    pub const V1_LATE: Era = Era {
+        errors: ErrorStyle::V1,
+        tag_on_failure: true,
+        kind_on_error_message: false,
+        drop_na: false,
+    };
+    /// Packages 1.45 and later (2.x).
+    pub const V2: Era = Era {
+        errors: ErrorStyle::V2,
+        tag_on_failure: true,
+        kind_on_error_message: true,
+        drop_na: true,
+    };
+}
+
+/// One data stream's pipeline.
+#[derive(Clone, Copy)]
+pub struct Spec {
+    /// The data stream, e.g. `firewall_event`.
+    pub name: &'static str,
+    /// `event.dataset` / the data stream's dataset: `cloudflare_logpush.<name>`.
+    pub dataset: &'static str,
+    /// The Cloudflare Logpush dataset id, e.g. `firewall_events`.
+    pub cloudflare: &'static str,
+    /// The `cloudflare_logpush` package version whose documents this table reproduces.
+    pub version: &'static str,
+    /// The `ecs.version` the pipeline sets.
+    pub ecs: &'static str,
+    pub era: Era,
+    /// The `json` processor has `ignore_failure: true` (a record that is not JSON gives a
+    /// document with the constants only).
+    pub json_ignore_failure: bool,
+    /// The processors after `set ecs.version`, `message` → `event.original` and `json`, in
+    /// pipeline order (the final drop-empty script and the era's error handling are implied).
+    pub steps: &'static [Step],
+}
+
+impl Spec {
+    /// Elasticsearch's name of the installed pipeline (`_ingest.on_failure_pipeline`).
+    pub fn pipeline_name(&self) -> String {
+        format!("logs-{}-{}", self.dataset, self.version)
+    }
+}
+
+macro_rules! data_streams {
+    ($($variant:ident => $module:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// The implemented `cloudflare_logpush` data streams.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Ds { $($variant),* }
+
+        impl Ds {
+            /// Every implemented data stream, in alphabetical order.
+            pub const ALL: &'static [Ds] = &[$(Ds::$variant),*];
+
+            pub fn spec(self) -> &'static Spec {
+                match self { $(Ds::$variant => &$module::SPEC),* }
+            }
+        }
+    };
+}
+
+// One line per data stream (alphabetical): `Variant => module` (module = data stream name).
+data_streams! {
+    Dns => dns,
+    FirewallEvent => firewall_event,
+    GatewayHttp => gateway_http,
+}
+
+impl Ds {
+    /// The data stream name (`firewall_event`).
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// `cloudflare_logpush.<name>`.
+    pub fn dataset(self) -> &'static str {
+        self.spec().dataset
+    }
+
+    /// By data stream name (`dns`) or dataset (`cloudflare_logpush.dns`).
+    pub fn from_name(s: &str) -> Option<Ds> {
+        let n = s.strip_prefix("cloudflare_logpush.").unwrap_or(s);
+        Ds::ALL.iter().copied().find(|d| d.name() == n)
+    }
+}
+
+/// What reaches the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// The record text as `message` (bucket inputs, Elastic's pipeline tests); it becomes
+    /// `event.original` verbatim.
+    Message(&'a str),
+    /// The record as Elastic Agent's HTTP endpoint input delivers it: parsed under `json`, with
+    /// `event.original` (Agent's re-encoding: keys sorted, compact) only when the tags keep it.
+    /// The pipelines run the `json` processor only when `event.original` exists (1.46.2+);
+    /// older pipelines failed every such record (an upstream bug this does not reproduce).
+    Json(&'a str),
+}
+
+/// Transforms one record of a data stream into its document.
+pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Document {
+    let spec = ds.spec();
+    let pipeline = spec.pipeline_name();
+    let tags = t.tags();
+    let keep_original = tags
+        .iter()
+        .any(|v| v.as_str() == Some(PRESERVE_ORIGINAL_TAG));
+    let keep_duplicates = tags
+        .iter()
+        .any(|v| v.as_str() == Some(PRESERVE_DUPLICATES_TAG));
+
+    let (text, original): (&str, Option<Cow<'_, str>>) = match input {
+        Input::Message(s) => (s, Some(Cow::Borrowed(s))),
+        Input::Json(s) => {
+            let o = if keep_original {
+                Some(Cow::Owned(
+                    crate::canonical::go_json(s).unwrap_or_else(|_| s.to_string()),
+                ))
+            } else {
+                None
+            };
+            (s, o)
+        }
+    };
+    let id = match (&input, &original) {
+        (Input::Message(s), _) => fingerprint::fingerprint_str(s),
+        (Input::Json(_), Some(o)) => fingerprint::fingerprint_str(o),
+        (Input::Json(s), None) => fingerprint::fingerprint_str(
+            &crate::canonical::go_json(s).unwrap_or_else(|_| s.to_string()),
+        ),
+    };
+
+    let mut doc = Obj::with_capacity(24);
+    let _ = doc.set("ecs.version", Val::str(spec.ecs));
+    if !tags.is_empty() {
+        doc.insert("tags", Val::Arr(tags));
+    }
+    if let Some(o) = &original {
+        let _ = doc.set("event.original", Val::Str(o.clone()));
+    }
+
+    let mut ctx = Ctx {
+        t,
+        spec,
+        doc,
+        json: None,
+        keep_duplicates,
+        pipeline,
+    };
+    let mut failure: Option<Failure> = None;
+    match serde_json::from_str::<Val<'_>>(text) {
+        Ok(Val::Obj(o)) => ctx.json = Some(o),
+        Ok(other) => {
+            if !spec.json_ignore_failure {
+                failure = Some(Failure {
+                    processor: "json",
+                    tag: "",
+                    message: format!(
+                        "cannot parse a JSON {} as a record: expected a JSON object",
+                        crate::convert::java_type(&other)
+                    ),
+                });
+            }
+        }
+        Err(e) => {
+            if !spec.json_ignore_failure {
+                failure = Some(Failure {
+                    processor: "json",
+                    tag: "",
+                    message: crate::json_error_message(text, &e),
+                });
+            }
+        }
+    }
+    if failure.is_none() {
+        failure = engine::run(&mut ctx, spec.steps).err();
+    }
+    let Ctx { mut doc, .. } = ctx;
+    let mut error = None;
+    let mut keep = keep_original;
+    if let Some(f) = failure {
+        let m = f.pipeline_message(&spec.era, &spec.pipeline_name());
+        let _ = doc.append("error.message", Val::Str(Cow::Owned(m.clone())), true);
+        let _ = doc.set("event.kind", Val::str("pipeline_error"));
+        if spec.era.tag_on_failure {
+            let _ = doc.append("tags", Val::str(PRESERVE_ORIGINAL_TAG), false);
+        }
+        // The failing pipeline never reaches its `remove event.original`.
+        keep = true;
+        error = Some(m);
+    } else if spec.era.kind_on_error_message && doc.has("error.message") {
+        let _ = doc.set("event.kind", Val::str("pipeline_error"));
+        let _ = doc.append("tags", Val::str(PRESERVE_ORIGINAL_TAG), false);
+        keep = true;
+        error = first_error(&doc);
+    }
+    if !keep {
+        doc.remove_path("event.original");
+    }
+    if spec.era.drop_na {
+        engine::clean_na(&mut doc);
+    } else {
+        doc.clean();
+    }
+    indexing_fields(t, &mut doc, spec, now_ms);
+    let source = serde_json::to_string(&doc).unwrap_or_default();
+    Document { id, source, error }
+}
+
+/// The first processor error a document carries (a processor's own handler wrote it).
+fn first_error(doc: &Obj<'_>) -> Option<String> {
+    match doc.get_path("error.message")? {
+        Val::Arr(a) => a.first().map(Val::to_display_string),
+        v => Some(v.to_display_string()),
+    }
+}
+
+/// What Elastic Agent and Fleet add around the pipeline: the read time as `@timestamp` when the
+/// pipeline set none (Agent stamps every event), `data_stream.*`, `event.dataset`, `event.module`
+/// and `event.ingested`.
+fn indexing_fields(t: &Transformer, doc: &mut Obj<'_>, spec: &Spec, now_ms: i64) {
+    let opts = t.options();
+    if (opts.namespace.is_some() || opts.set_ingested) && !doc.has("@timestamp") {
+        let now = time::Instant::utc(now_ms).format();
+        let _ = doc.set("@timestamp", Val::Str(Cow::Owned(now)));
+    }
+    if let Some(ns) = &opts.namespace {
+        let _ = doc.set("data_stream.type", Val::str("logs"));
+        let _ = doc.set("data_stream.dataset", Val::str(spec.dataset));
+        let _ = doc.set("data_stream.namespace", Val::Str(Cow::Owned(ns.clone())));
+        let _ = doc.set("event.dataset", Val::str(spec.dataset));
+        let _ = doc.set("event.module", Val::str("cloudflare_logpush"));
+    }
+    if opts.set_ingested {
+        let ingested = time::Instant::utc(now_ms).format();
+        let _ = doc.set("event.ingested", Val::Str(Cow::Owned(ingested)));
+    }
+}
