@@ -9,7 +9,7 @@
 use super::{Era, ErrorStyle, Spec};
 use crate::convert::{java_type, painless_long, to_long};
 use crate::doc::{Obj, Val};
-use crate::time::{parse_date, parse_unix_ms, Formats, Instant};
+use crate::time::{parse_es_iso8601, parse_java_pattern, parse_unix_ms, Instant};
 use crate::Transformer;
 use std::borrow::Cow;
 
@@ -358,12 +358,15 @@ pub fn to_milli(v: &Val<'_>) -> Option<i64> {
 }
 
 /// The `date` processor with `formats: [UNIX_MS, ISO8601, yyyy-MM-dd'T'HH:mm:ssZ]` and
-/// `timezone: UTC`: the value's text, the first format that reads it, rendered in UTC.
-pub fn parse_logpush_date(text: &str) -> Option<Instant> {
+/// `timezone: UTC`: the value's text, the first format that reads it, in UTC. The error is the
+/// first format's failure, as Elasticsearch reports it: `Long.parseLong`'s
+/// `For input string: "<text>"`.
+pub fn parse_logpush_date(text: &str) -> Result<Instant, String> {
     parse_unix_ms(text)
-        .or_else(|| parse_date(text, Formats::Iso8601Only))
-        .or_else(|| parse_date(text, Formats::StrictThenUnixMs))
+        .or_else(|| parse_es_iso8601(text).ok())
+        .or_else(|| parse_java_pattern(text, "yyyy-MM-dd'T'HH:mm:ssZ").ok())
         .map(|i| Instant::utc(i.millis))
+        .ok_or_else(|| format!("For input string: \"{text}\""))
 }
 
 /// One `convert` of a value (lists element by element).
@@ -508,13 +511,10 @@ fn run_step<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), Failure> {
             } else {
                 let text = v.map(Val::to_display_string).unwrap_or_default();
                 match parse_logpush_date(&text) {
-                    Some(i) => ctx
+                    Ok(i) => ctx
                         .set(target, Val::Str(Cow::Owned(i.format())))
                         .map_err(|m| (Failure::new("date", "", m), on_fail)),
-                    None => Err((
-                        Failure::new("date", "", format!("unable to parse date [{text}]")),
-                        on_fail,
-                    )),
+                    Err(m) => Err((Failure::new("date", "", m), on_fail)),
                 }
             }
         }
