@@ -122,7 +122,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             let list = args.list_datasets;
             let s = cli::transform::run(args)?;
             if list {
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             eprintln!(
                 "cfship transform: {} records in, {} documents out, {} pipeline errors, {} dropped (empty API pages)",
