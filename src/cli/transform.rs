@@ -60,6 +60,10 @@ pub struct TransformArgs {
     /// Fix the upstream pipeline bugs listed in the README instead of reproducing them.
     #[arg(long)]
     pub fix_upstream_bugs: bool,
+    /// Logpull: the records were requested with this custom `fields` list (comma-separated, as
+    /// `logpull.fields`): steps that need a field it leaves out do not fail the document.
+    #[arg(long, value_delimiter = ',')]
+    pub fields: Option<Vec<String>>,
     /// Also write every record that failed (raw text, line, reason) to this NDJSON file.
     #[arg(long)]
     pub dead_letter: Option<PathBuf>,
@@ -183,6 +187,11 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
         namespace,
         set_ingested: true,
         numbers: Numbers::agent_if(args.agent_numbers),
+        logpull_requested: cfship_cloudflare::logpull::custom_field_set(
+            args.fields.as_deref(),
+            false,
+        )
+        .map(std::sync::Arc::new),
     };
     let t = Transformer::new(opts, geo)?;
     let reencode = args.reencode || args.agent_numbers;

@@ -61,6 +61,8 @@ pub struct PipelineOptions {
     /// Write journal of the file output (`run`: in the state dir). With it, the file output is
     /// exactly-once across crashes; without it, a crash can repeat the lines of the unit in flight.
     pub file_journal: Option<std::path::PathBuf>,
+    /// A custom `logpull.fields` list (see [`cfship_cloudflare::logpull::custom_field_set`]).
+    pub logpull_fields: Option<Arc<std::collections::BTreeSet<String>>>,
 }
 
 impl PipelineOptions {
@@ -83,6 +85,10 @@ impl PipelineOptions {
                 .unwrap_or_else(|| "default".into()),
             transform: cfg.transform.clone(),
             geoip,
+            logpull_fields: cfg.logpull.as_ref().and_then(|l| {
+                cfship_cloudflare::logpull::custom_field_set(l.fields.as_deref(), l.bot_fields)
+                    .map(Arc::new)
+            }),
             ..Default::default()
         })
     }
@@ -107,6 +113,7 @@ pub struct Pipeline {
     base: Transformer,
     transformers: Mutex<HashMap<SourceId, Arc<Transformer>>>,
     transform: TransformSection,
+    logpull_fields: Option<Arc<std::collections::BTreeSet<String>>>,
     es: Option<ElasticsearchSink>,
     file: Option<FileState>,
     metrics: Arc<Metrics>,
@@ -191,6 +198,7 @@ impl Pipeline {
             base,
             transformers: Mutex::new(HashMap::new()),
             transform: opts.transform,
+            logpull_fields: opts.logpull_fields,
             es,
             file: file.map(|(out, journaled)| FileState {
                 out,
@@ -235,6 +243,10 @@ impl Pipeline {
             namespace: Some(self.namespace.clone()),
             set_ingested: true,
             numbers: Numbers::agent_if(self.transform.agent_numbers),
+            logpull_requested: match source {
+                SourceId::Logpull { .. } => self.logpull_fields.clone(),
+                SourceId::Audit { .. } => None,
+            },
         };
         let t = Arc::new(self.base.with_options(opts));
         m.insert(source.clone(), t.clone());

@@ -90,6 +90,29 @@ pub const DEFAULT_FIELDS: &[&str] = &[
 /// Added in front of the list by `bot_fields: true` (as Elastic's `enable_bot_fields`).
 pub const BOT_FIELDS: &[&str] = &["BotScore", "BotScoreSrc"];
 
+/// The names a user's own `fields` list requests (with the bot fields when enabled); `None` when
+/// there is no list or it is Elastic's list: the transform then reproduces Elastic exactly.
+pub fn custom_field_set(
+    fields: Option<&[String]>,
+    bot_fields: bool,
+) -> Option<std::collections::BTreeSet<String>> {
+    let fields = fields?;
+    let mut set: std::collections::BTreeSet<String> = fields
+        .iter()
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty())
+        .collect();
+    if bot_fields {
+        set.extend(BOT_FIELDS.iter().map(|s| s.to_string()));
+    }
+    let elastic: std::collections::BTreeSet<String> = DEFAULT_FIELDS
+        .iter()
+        .chain(if bot_fields { BOT_FIELDS } else { &[] })
+        .map(|s| s.to_string())
+        .collect();
+    (set != elastic).then_some(set)
+}
+
 const MAX_WINDOW: Duration = Duration::from_secs(3600);
 /// A window whose stream failed this many times in a row is split in halves.
 const SPLIT_AFTER: u32 = 3;
@@ -780,6 +803,12 @@ mod tests {
         assert!(cfg
             .fields_param()
             .starts_with("BotScore,BotScoreSrc,CacheCacheStatus"));
+        assert_eq!(custom_field_set(None, true), None);
+        let elastic: Vec<String> = DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect();
+        assert_eq!(custom_field_set(Some(&elastic), false), None);
+        assert_eq!(custom_field_set(Some(&elastic), true), None);
+        let set = custom_field_set(Some(&["RayID".into(), " ClientIP".into()]), true).unwrap();
+        assert!(set.contains("ClientIP") && set.contains("BotScore") && set.len() == 4);
         cfg.fields = Some(vec!["RayID".into(), " ClientIP".into(), "BotScore".into()]);
         assert_eq!(cfg.fields_param(), "BotScore,BotScoreSrc,RayID,ClientIP");
         assert!(DEFAULT_FIELDS.len() == 61);

@@ -121,6 +121,11 @@ pub struct Options {
     pub set_ingested: bool,
     /// How [`Transformer::transform_collected`] re-encodes numbers (Agent's float64 or verbatim).
     pub numbers: canonical::Numbers,
+    /// Logpull: the field names the user's own `logpull.fields` list requests; `None` = Elastic's
+    /// list (byte-identical documents). With a custom list, the pipeline steps that rely on a field
+    /// Elastic always requests do not fail the document when that field was not requested
+    /// (docs/fidelity.md, "Custom Logpull field lists").
+    pub logpull_requested: Option<std::sync::Arc<std::collections::BTreeSet<String>>>,
 }
 
 /// One produced document.
@@ -179,6 +184,14 @@ impl Transformer {
             geo: self.geo.clone(),
             ua: self.ua.clone(),
         }
+    }
+
+    /// With a custom Logpull field list: whether `name` was left out of it by the user.
+    pub fn unrequested(&self, name: &str) -> bool {
+        self.opts
+            .logpull_requested
+            .as_ref()
+            .is_some_and(|set| !set.contains(name))
     }
 
     pub fn options(&self) -> &Options {
@@ -282,7 +295,9 @@ impl Transformer {
                     Err(f) => (logpull::PIPELINE, Some(f), None),
                     Ok(rec) => {
                         let id = fingerprint::fingerprint_str(original);
-                        if rec.has_edge_request_host() {
+                        // `if: json.EdgeRequestHost != null`; a custom list without the field
+                        // runs http.yml anyway (the user chose not to request the host).
+                        if rec.has_edge_request_host() || self.unrequested("EdgeRequestHost") {
                             match logpull::http(self, &mut doc, rec) {
                                 Ok(()) => (logpull::HTTP_PIPELINE, None, Some(id)),
                                 Err(f) => (logpull::HTTP_PIPELINE, Some(f), Some(id)),

@@ -10,6 +10,33 @@ use serde::Deserialize;
 use std::borrow::Cow;
 
 pub const PIPELINE: &str = "logs-cloudflare.logpull-2.22.0";
+
+/// The Logpull fields `source.*` is built from (`set client copy_from source` needs one).
+pub const SOURCE_FIELDS: [&str; 5] = [
+    "ClientIP",
+    "ClientCountry",
+    "ClientASN",
+    "ClientRequestBytes",
+    "ClientSrcPort",
+];
+/// The Logpull fields `destination.*` is built from (`set server copy_from destination`).
+pub const DESTINATION_FIELDS: [&str; 2] = ["OriginIP", "EdgeResponseBytes"];
+
+/// Fields a custom list must keep for the documents to be Elastic's: without the first, no
+/// `@timestamp` (every document fails); the others carry what dashboards and `_id`s rely on.
+pub const REQUIRED_FIELDS: [&str; 1] = ["EdgeStartTimestamp"];
+/// Fields whose absence a custom list may choose (the document is then correct without them),
+/// but that Elastic's dashboards use: `check` names them.
+pub const RECOMMENDED_FIELDS: [&str; 8] = [
+    "EdgeEndTimestamp",
+    "ClientRequestHost",
+    "ClientRequestURI",
+    "ClientIP",
+    "EdgeResponseStatus",
+    "ClientRequestMethod",
+    "ClientRequestUserAgent",
+    "RayID",
+];
 pub const HTTP_PIPELINE: &str = "logs-cloudflare.logpull-2.22.0-http";
 
 macro_rules! raw_record {
@@ -100,26 +127,33 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
         .map_err(|e| Fail::path("date_edge_start_timestamp", "date", e))?;
     doc.set("event.start", Val::Str(Cow::Owned(start.format())))
         .map_err(|e| Fail::path("set_event_start_c5e4284b", "set", e))?;
-    let end = date_field(
-        r.edge_end.take(),
-        "EdgeEndTimestamp",
-        Formats::StrictThenUnixMs,
-        "date_edge_end_timestamp",
-    )?;
-    doc.set("event.end", Val::Str(Cow::Owned(end.format())))
-        .map_err(|e| Fail::path("date_edge_end_timestamp", "date", e))?;
-    doc.set(
-        "event.duration",
-        Val::I64((end.millis - start.millis).wrapping_mul(1_000_000)),
-    )
-    .map_err(|e| Fail::path("painless_event_duration", "script", e).conditional())?;
+    // A custom field list without EdgeEndTimestamp: no event.end, no event.duration.
+    if !(r.edge_end.is_none() && t.unrequested("EdgeEndTimestamp")) {
+        let end = date_field(
+            r.edge_end.take(),
+            "EdgeEndTimestamp",
+            Formats::StrictThenUnixMs,
+            "date_edge_end_timestamp",
+        )?;
+        doc.set("event.end", Val::Str(Cow::Owned(end.format())))
+            .map_err(|e| Fail::path("date_edge_end_timestamp", "date", e))?;
+        doc.set(
+            "event.duration",
+            Val::I64((end.millis - start.millis).wrapping_mul(1_000_000)),
+        )
+        .map_err(|e| Fail::path("painless_event_duration", "script", e).conditional())?;
+    }
 
     // TLS fields. Upstream calls `.toLowerCase()` on the raw value, which fails the document when
     // the field is missing (spec §8.9); `fix_upstream_bugs` treats a missing field as absent.
     let proto_tag = "rename_json_ClientSSLProtocol_to_cloudflare_client_ssl_protocol_078fa74f";
+    // Not requested in a custom list: absent, as with the fix.
+    let proto_absent_ok = fix || t.unrequested("ClientSSLProtocol");
+    let cipher_absent_ok = fix || t.unrequested("ClientSSLCipher");
     if let Some(p) = cond(painless_not_none(
         r.client_ssl_protocol.take(),
         fix,
+        proto_absent_ok,
         "rename",
         proto_tag,
     ))? {
@@ -135,6 +169,7 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
     if let Some(c) = cond(painless_not_none(
         r.client_ssl_cipher.take(),
         fix,
+        cipher_absent_ok,
         "rename",
         cipher_tag,
     ))? {
@@ -182,7 +217,7 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
             Val::Str(s) => s,
             other => Cow::Owned(other.to_display_string()),
         }),
-        None if fix => None,
+        None if fix || t.unrequested("EdgeServerIP") => None,
         None => Some(Cow::Borrowed("")),
     };
     if let Some(ip) = observer_ip {
@@ -593,6 +628,8 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
         Some(s) => doc
             .set("client", s)
             .map_err(|e| Fail::path("set_client_10dffeb7", "set", e))?,
+        // A custom list that requests none of the fields `source` is built from.
+        None if SOURCE_FIELDS.iter().all(|f| t.unrequested(f)) => {}
         None => {
             return Err(Fail::new(
                 "set",
@@ -629,6 +666,7 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
         Some(d) => doc
             .set("server", d)
             .map_err(|e| Fail::path("set_server_c902af60", "set", e))?,
+        None if DESTINATION_FIELDS.iter().all(|f| t.unrequested(f)) => {}
         None => {
             return Err(Fail::new(
                 "set",
@@ -689,12 +727,13 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
 fn painless_not_none<'a>(
     v: Option<Val<'a>>,
     fix: bool,
+    absent_ok: bool,
     processor: &'static str,
     tag: &'static str,
 ) -> Result<Option<Val<'a>>, Fail> {
     match v {
         Some(Val::Str(s)) => Ok((!s.eq_ignore_ascii_case("none")).then_some(Val::Str(s))),
-        None if fix => Ok(None),
+        None if absent_ok => Ok(None),
         None => Err(Fail::new(
             processor,
             tag,

@@ -696,3 +696,56 @@ fn geoip_overrides_cloudflare_country_and_asn() {
     assert_eq!(d["source"]["geo"]["country_iso_code"], "de");
     assert_eq!(d["source"]["as"]["number"], 13335);
 }
+
+#[test]
+fn logpull_custom_field_lists_give_correct_documents() {
+    // A user's own `logpull.fields`: only what they asked for is in the record.
+    let fields = [
+        "EdgeStartTimestamp",
+        "RayID",
+        "ClientRequestMethod",
+        "EdgeResponseStatus",
+        "ClientRequestURI",
+    ];
+    let rec = json!({
+        "EdgeStartTimestamp": 1700000000000000000u64, "RayID": "7a1b2c3d4e5f6a7b",
+        "ClientRequestMethod": "GET", "EdgeResponseStatus": 200,
+        "ClientRequestURI": "/shop/item.php?id[]=1"
+    })
+    .to_string();
+    // Elastic's pipeline (default options) fails such records: that is what upstream does.
+    let t = transformer(Options::default());
+    let (d, _) = doc_of(&t, Dataset::Logpull, &rec);
+    assert!(
+        d.get("url").is_none(),
+        "no EdgeRequestHost: http.yml skipped"
+    );
+    let requested = std::sync::Arc::new(fields.iter().map(|s| s.to_string()).collect());
+    let custom = transformer(Options {
+        logpull_requested: Some(requested),
+        ..Default::default()
+    });
+    let (d, doc) = doc_of(&custom, Dataset::Logpull, &rec);
+    assert_eq!(doc.error, None, "{d}");
+    assert_eq!(d["event"]["kind"], "event");
+    assert_eq!(d["@timestamp"], "2023-11-14T22:13:20.000Z");
+    assert!(d["event"].get("end").is_none() && d["event"].get("duration").is_none());
+    assert_eq!(d["cloudflare"]["ray_id"], "7a1b2c3d4e5f6a7b");
+    assert_eq!(d["http"]["request"]["method"], "GET");
+    assert_eq!(d["http"]["response"]["status_code"], 200);
+    assert_eq!(d["url"]["query"], "id[]=1");
+    assert_eq!(d["url"]["extension"], "php");
+    assert_eq!(d["url"]["scheme"], "http");
+    assert!(d.get("client").is_none() && d.get("server").is_none());
+    assert!(d.get("tls").is_none() && d["observer"].get("ip").is_none());
+    // A field that WAS requested but is missing still behaves as upstream (or as the fix).
+    let mut with_tls: std::collections::BTreeSet<String> =
+        fields.iter().map(|s| s.to_string()).collect();
+    with_tls.insert("ClientSSLProtocol".into());
+    let custom = transformer(Options {
+        logpull_requested: Some(std::sync::Arc::new(with_tls)),
+        ..Default::default()
+    });
+    let (d, _) = doc_of(&custom, Dataset::Logpull, &rec);
+    assert_eq!(d["event"]["kind"], "pipeline_error");
+}
