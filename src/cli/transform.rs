@@ -2,12 +2,11 @@
 
 use anyhow::{Context, Result};
 use cfship_ecs::canonical::Numbers;
-use cfship_ecs::{
-    Dataset, Document, GeoIp, Options, Outcome, RecordSplitter, SplitItem, Transformer,
-};
+use cfship_ecs::{Dataset, Document, GeoIp, Options, Outcome, Transformer};
+use cfship_ndjson::{Item, Kind, Mode, Reader};
 use clap::{Args, ValueEnum};
 use rayon::prelude::*;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -97,19 +96,23 @@ fn now_ms() -> i64 {
 
 /// Records transformed in parallel at a time (order is kept).
 const CHUNK: usize = 4096;
+/// Input read ahead: one reused buffer, the records of a chunk are slices of it.
+const READ_AHEAD: usize = 2 << 20;
 
-/// One split item to its document (`None` = dropped, the empty audit API page).
+/// One scanned item to its document (`None` = dropped, the empty audit API page). Garbage and
+/// records cut short go to the transform as they are, which turns them into pipeline_error
+/// documents naming the JSON error.
 fn transform_item(
     t: &Transformer,
     dataset: Dataset,
-    item: &SplitItem,
+    item: &Item<'_>,
     reencode: bool,
     now: i64,
 ) -> Option<Document> {
-    match (item.oversize, std::str::from_utf8(&item.bytes)) {
+    match (item.kind == Kind::Oversize, std::str::from_utf8(item.bytes)) {
         (true, _) => Some(t.error_document(
             dataset,
-            &String::from_utf8_lossy(&item.bytes),
+            &String::from_utf8_lossy(item.bytes),
             &format!(
                 "record at line {} is larger than {MAX_RECORD_BYTES} bytes: kept its first bytes",
                 item.line
@@ -118,7 +121,7 @@ fn transform_item(
         )),
         (false, Err(e)) => Some(t.error_document(
             dataset,
-            &String::from_utf8_lossy(&item.bytes),
+            &String::from_utf8_lossy(item.bytes),
             &format!("record at line {} is not valid UTF-8: {e}", item.line),
             now,
         )),
@@ -196,12 +199,12 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
     let t = Transformer::new(opts, geo)?;
     let reencode = args.reencode || args.agent_numbers;
 
-    let input: Box<dyn BufRead> = if args.input == "-" {
-        Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
+    let input: Box<dyn Read> = if args.input == "-" {
+        Box::new(io::stdin().lock())
     } else {
         let f = std::fs::File::open(&args.input)
             .with_context(|| format!("cannot open input {}", args.input))?;
-        Box::new(BufReader::with_capacity(1 << 16, f))
+        Box::new(f)
     };
     let output: Box<dyn Write> = if args.output == "-" {
         Box::new(io::stdout().lock())
@@ -220,19 +223,18 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
 
     let mut s = Summary::default();
     let now = now_ms();
-    let mut records = RecordSplitter::new(input, MAX_RECORD_BYTES);
+    let mut records = Reader::with_capacity(input, Mode::Lenient, MAX_RECORD_BYTES, READ_AHEAD);
     loop {
-        // Read a chunk, transform it on every core, write it in input order.
-        let mut chunk = Vec::with_capacity(CHUNK);
-        for item in records.by_ref().take(CHUNK) {
-            chunk.push(item.with_context(|| format!("reading {}", args.input))?);
-        }
+        // Scan a chunk, transform it on every core, write it in input order.
+        let chunk = records
+            .next_batch(CHUNK)
+            .with_context(|| format!("reading {}", args.input))?;
         if chunk.is_empty() {
             break;
         }
-        let results: Vec<Option<Document>> = chunk
-            .par_iter()
-            .map(|item| transform_item(&t, dataset, item, reencode, now))
+        let results: Vec<Option<Document>> = (0..chunk.len())
+            .into_par_iter()
+            .map(|i| transform_item(&t, dataset, &chunk.get(i), reencode, now))
             .collect();
         for (item, doc) in chunk.iter().zip(results) {
             s.records += 1;
@@ -248,7 +250,7 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
                         "line": item.line,
                         "dataset": dataset.event_dataset(),
                         "error": err,
-                        "record": String::from_utf8_lossy(&item.bytes),
+                        "record": String::from_utf8_lossy(item.bytes),
                     });
                     serde_json::to_writer(&mut *dl, &rec)?;
                     dl.write_all(b"\n")?;

@@ -2,11 +2,10 @@
 //! exponential backoff + jitter, Retry-After, connect / response / idle-body timeouts.
 
 use crate::auth::Auth;
-use crate::error::{hint_for, ApiMessage, CfError, StreamFailure};
-use crate::jsonstream::ObjectSplitter;
+use crate::error::{hint_for, ApiMessage, CfError};
+use crate::logpull_stream::LogpullStream;
 use crate::ratelimit::{RateLimiter, RateLimits};
 use crate::stats::CollectorStats;
-use bytes::Bytes;
 use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -550,16 +549,12 @@ impl CloudflareClient {
         } else {
             Box::new(reader)
         };
-        Ok(LogpullStream {
+        Ok(LogpullStream::new(
             reader,
-            splitter: ObjectSplitter::new(4 << 20),
-            buf: vec![0u8; 64 * 1024],
-            idle: self.inner.cfg.idle_body_timeout,
-            context: context.to_string(),
-            done: false,
-            pending: Vec::new(),
-            stats: self.inner.stats.clone(),
-        })
+            self.inner.cfg.idle_body_timeout,
+            context,
+            self.inner.stats.clone(),
+        ))
     }
 }
 
@@ -652,75 +647,6 @@ async fn read_body_limited(
             });
         }
         out.extend_from_slice(&buf[..n]);
-    }
-}
-
-/// A Logpull response body decoded incrementally into raw JSON objects.
-pub struct LogpullStream {
-    reader: Box<dyn AsyncRead + Send + Unpin>,
-    splitter: ObjectSplitter,
-    buf: Vec<u8>,
-    idle: Duration,
-    context: String,
-    done: bool,
-    pending: Vec<Bytes>,
-    stats: Arc<CollectorStats>,
-}
-
-impl LogpullStream {
-    fn fail(&mut self, failure: StreamFailure) -> CfError {
-        self.done = true;
-        self.stats.stream_failures.fetch_add(1, Ordering::Relaxed);
-        CfError::Stream {
-            context: self.context.clone(),
-            failure,
-        }
-    }
-
-    /// Next batch of at most `max` objects; `Ok(None)` after a clean end of stream. Any error means
-    /// the window must be discarded and retried.
-    pub async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Bytes>>, CfError> {
-        let max = max.max(1);
-        loop {
-            if self.pending.len() >= max || (self.done && !self.pending.is_empty()) {
-                let rest = if self.pending.len() > max {
-                    self.pending.split_off(max)
-                } else {
-                    Vec::new()
-                };
-                let batch = std::mem::replace(&mut self.pending, rest);
-                return Ok(Some(batch));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            let n = match tokio::time::timeout(self.idle, self.reader.read(&mut self.buf)).await {
-                Err(_) => return Err(self.fail(StreamFailure::IdleTimeout(self.idle))),
-                Ok(Err(e)) => {
-                    let f = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                        StreamFailure::Truncated(format!("compressed stream cut short: {e}"))
-                    } else {
-                        StreamFailure::Transport(e.to_string())
-                    };
-                    return Err(self.fail(f));
-                }
-                Ok(Ok(n)) => n,
-            };
-            if n == 0 {
-                if let Err(f) = self.splitter.finish() {
-                    return Err(self.fail(f));
-                }
-                self.done = true;
-                continue;
-            }
-            let chunk = Bytes::copy_from_slice(&self.buf[..n]);
-            let mut out = std::mem::take(&mut self.pending);
-            let r = self.splitter.push(chunk, &mut out);
-            self.pending = out;
-            if let Err(f) = r {
-                return Err(self.fail(f));
-            }
-        }
     }
 }
 

@@ -64,6 +64,25 @@ impl fmt::Display for StreamFailure {
     }
 }
 
+/// Where in a Logpull body a failure happened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamPosition {
+    /// Bytes of the (decompressed) body scanned.
+    pub offset: u64,
+    /// Complete objects before the failure.
+    pub objects: u64,
+}
+
+impl fmt::Display for StreamPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "at byte {} of the body, after {} objects",
+            self.offset, self.objects
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CfError {
     #[error("invalid configuration: {0}")]
@@ -91,10 +110,12 @@ pub enum CfError {
     Transport { context: String, reason: String },
 
     /// A Logpull response that started fine but did not end cleanly.
-    #[error("{context}: {failure}; the window is discarded and retried whole")]
+    #[error("{context}: {failure} ({at}); the window is discarded and retried whole")]
     Stream {
         context: String,
         failure: StreamFailure,
+        /// How far the body got when it failed.
+        at: StreamPosition,
     },
 
     /// An enveloped response that could not be decoded.

@@ -5,8 +5,8 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod error;
-pub mod jsonstream;
 pub mod logpull;
+mod logpull_stream;
 pub mod ratelimit;
 pub mod simulator;
 pub mod sink;
@@ -16,10 +16,11 @@ mod util;
 pub use audit::{backfill_audit, v2_to_v1, AuditApi, AuditCollector, AuditConfig, AuditCursor};
 pub use auth::{Auth, Secret};
 pub use client::{ClientConfig, CloudflareClient, RetryPolicy, TokenStatus, DEFAULT_API_URL};
-pub use error::{ApiMessage, CfError, StreamFailure};
+pub use error::{ApiMessage, CfError, StreamFailure, StreamPosition};
 pub use logpull::{
     backfill_logpull, LogpullCollector, LogpullConfig, LogpullCursor, Timestamps, DEFAULT_FIELDS,
 };
+pub use logpull_stream::LogpullStream;
 pub use sink::{Checkpoint, RecordSink, SinkError, SourceId, Unit};
 pub use stats::{CollectorStats, StatsSnapshot};
 pub use util::{Clock, ProgressEvent, RunSummary};

@@ -19,7 +19,6 @@ pub mod geoip;
 pub mod logpull;
 pub mod logpush;
 mod pipeline;
-pub mod split;
 pub mod time;
 pub mod uri;
 
@@ -28,7 +27,6 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use geoip::{GeoIp, GeoIpError};
-pub use split::{RecordSplitter, SplitItem};
 
 /// The datasets: the two of Elastic's `cloudflare` integration, and the data streams of its
 /// `cloudflare_logpush` integration.

@@ -165,29 +165,6 @@ fn main() {
                 .count()
         },
     );
-    run("old: cfship-ecs RecordSplitter (lenient)", &mut || {
-        cfship_ecs::RecordSplitter::new(
-            std::io::BufReader::with_capacity(64 * 1024, &input[..]),
-            16 << 20,
-        )
-        .filter(|i| i.is_ok())
-        .count()
-    });
-    run(
-        "old: cfship-cloudflare ObjectSplitter (strict, validating)",
-        &mut || {
-            let mut s = cfship_cloudflare::jsonstream::ObjectSplitter::new(4 << 20);
-            let mut out = Vec::new();
-            let mut n = 0;
-            for c in chunks() {
-                let _ = s.push(bytes::Bytes::copy_from_slice(c), &mut out);
-                n += out.len();
-                out.clear();
-            }
-            n
-        },
-    );
-
     let mb = input.len() as f64 / 1e6;
     println!(
         "\n{:<58} {:>10} {:>16}",
