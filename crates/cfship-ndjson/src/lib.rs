@@ -20,6 +20,36 @@
 //! [`Splitter`], a push API for async readers (read into [`Splitter::buffer_mut`], take records as
 //! `Bytes`). The core, [`Scanner`], does no I/O and owns no buffer. Design and guarantees:
 //! `docs/ndjson-scanner.md` in the repository.
+//!
+//! ```
+//! use cfship_ndjson::{Error, Kind, Mode, Reader, Splitter};
+//!
+//! // A network stream, strict: records as `Bytes`, a trailer fails the stream.
+//! let mut s = Splitter::new(Mode::Strict, 4 << 20);
+//! let mut out = Vec::new();
+//! s.push(b"{\"a\":1}\n{\"b\":");
+//! s.drain_records(&mut out)?;
+//! s.push(b"2}\nError streaming data\n");
+//! s.drain_records(&mut out)?;
+//! assert_eq!(out, [&b"{\"a\":1}"[..], b"{\"b\":2}"]);
+//! s.finish();
+//! match s.drain_records(&mut out) {
+//!     Err(Error::Trailer { text, offset, records }) => {
+//!         assert_eq!((text.as_str(), offset, records), ("Error streaming data", 16, 2))
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//!
+//! // A file, lenient: bad parts come back as error items, with their line.
+//! let mut r = Reader::new(&b"{\"a\":1}\nnot json\n{\"b\":"[..], Mode::Lenient, 16 << 20);
+//! let mut seen = Vec::new();
+//! while let Some(item) = r.next() {
+//!     let item = item?;
+//!     seen.push((item.kind, item.line));
+//! }
+//! assert_eq!(seen, [(Kind::Record, 1), (Kind::Garbage, 2), (Kind::Unterminated, 3)]);
+//! # Ok::<(), Error>(())
+//! ```
 
 #![deny(unreachable_pub)]
 
