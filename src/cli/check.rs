@@ -1,7 +1,7 @@
 //! `cfship check --config FILE`: every pre-flight check, one line each, with the fix in words.
 
 use crate::config::{Config, Credentials};
-use crate::pipeline::app::cloudflare_client;
+use crate::pipeline::app::{cloudflare_client, logpull_config};
 use cfship_cloudflare::CfError;
 use clap::Args;
 use std::path::PathBuf;
@@ -153,6 +153,24 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
                 out.push(Check::fail(&name, e.to_string(), fix))
             }
         }
+        let lc = logpull_config(&cfg, &z);
+        let requested: Vec<String> = lc.fields_param().split(',').map(str::to_string).collect();
+        match client.logpull_fields(&auth, &z.id).await {
+            Ok(available) => out.extend(field_checks(
+                &z.id,
+                &requested,
+                &available,
+                lc.fields.is_none(),
+            )),
+            Err(e) => {
+                let fix = cf_fix(&e, &format!("zone {}", z.id));
+                out.push(Check::fail(
+                    format!("logpull zone {} fields", z.id),
+                    e.to_string(),
+                    fix,
+                ))
+            }
+        }
     }
     for a in cfg.accounts() {
         let name = format!("audit account {}", a.id);
@@ -220,6 +238,119 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
     out
 }
 
+/// Logpull fields that need Cloudflare Bot Management (Enterprise add-on): without it Cloudflare
+/// refuses the whole request naming them.
+pub const BOT_MANAGEMENT_FIELDS: &[&str] = &[
+    "BotScore",
+    "BotScoreSrc",
+    "BotTags",
+    "BotDetectionIDs",
+    "BotDetectionTags",
+    "VerifiedBotCategory",
+    "JA3Hash",
+    "JA4",
+    "JA4Signals",
+];
+
+/// The field-list checks of one zone: unknown names (with a "did you mean"), names that need Bot
+/// Management, and names the ECS documents need (`elastic_list`: no `logpull.fields` given).
+pub fn field_checks(
+    zone: &str,
+    requested: &[String],
+    available: &[String],
+    elastic_list: bool,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let name = format!("logpull zone {zone} fields");
+    let unknown: Vec<&String> = requested
+        .iter()
+        .filter(|f| !available.iter().any(|a| a == *f))
+        .collect();
+    if !unknown.is_empty() {
+        let described: Vec<String> = unknown
+            .iter()
+            .map(|u| {
+                let best = available
+                    .iter()
+                    .map(|a| (strsim::jaro_winkler(u, a), a))
+                    .filter(|(score, _)| *score > 0.85)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                match best {
+                    Some((_, a)) => format!("{u} (did you mean {a}?)"),
+                    None => u.to_string(),
+                }
+            })
+            .collect();
+        if elastic_list {
+            out.push(Check::ok(
+                &name,
+                format!(
+                    "Elastic's list asks for {} that Cloudflare does not offer for this zone: {}; `run` drops what Cloudflare refuses (a warning names them)",
+                    plural(unknown.len(), "field"),
+                    described.join(", ")
+                ),
+            ));
+        } else {
+            out.push(Check::fail(
+                &name,
+                format!("unknown Logpull field names: {}", described.join(", ")),
+                "correct or remove them in `logpull.fields` (GET /zones/{zone}/logs/received/fields lists the names)",
+            ));
+        }
+    }
+    let gated: Vec<&str> = requested
+        .iter()
+        .map(String::as_str)
+        .filter(|f| BOT_MANAGEMENT_FIELDS.contains(f))
+        .collect();
+    if !gated.is_empty() {
+        out.push(Check::ok(
+            format!("logpull zone {zone} bot fields"),
+            format!(
+                "{} need Cloudflare Bot Management: without it Cloudflare refuses them (403) and `run` drops them with a warning",
+                gated.join(", ")
+            ),
+        ));
+    }
+    if !elastic_list {
+        let missing = |names: &[&str]| -> Vec<String> {
+            names
+                .iter()
+                .filter(|n| !requested.iter().any(|r| r == *n))
+                .map(|n| n.to_string())
+                .collect()
+        };
+        let required = missing(&cfship_ecs::logpull::REQUIRED_FIELDS);
+        if !required.is_empty() {
+            out.push(Check::fail(
+                format!("logpull zone {zone} ECS fields"),
+                format!(
+                    "`logpull.fields` lacks {}: without it no document gets its @timestamp (every one becomes a pipeline error)",
+                    required.join(", ")
+                ),
+                "add it to `logpull.fields`",
+            ));
+        }
+        let recommended = missing(&cfship_ecs::logpull::RECOMMENDED_FIELDS);
+        if !recommended.is_empty() {
+            out.push(Check::ok(
+                format!("logpull zone {zone} ECS fields"),
+                format!(
+                    "custom list: documents are built from the fields present; without {} Elastic's dashboards lack what they show",
+                    recommended.join(", ")
+                ),
+            ));
+        }
+    }
+    if out.is_empty() {
+        out.push(Check::ok(
+            &name,
+            format!("all {} requested fields are offered", requested.len()),
+        ));
+    }
+    out
+}
+
 fn tempfile_in(dir: &std::path::Path) -> std::io::Result<()> {
     let p = dir.join(format!(".cfship-check-{}", std::process::id()));
     std::fs::write(&p, b"x")?;
@@ -232,5 +363,61 @@ fn plural(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod field_tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn custom_lists_are_checked_against_the_zones_fields() {
+        let available = names(&[
+            "RayID",
+            "ClientIP",
+            "EdgeStartTimestamp",
+            "BotScore",
+            "ZoneName",
+        ]);
+        let c = field_checks(
+            "z",
+            &names(&["RayID", "ClientIp", "BotScore", "NoSuch"]),
+            &available,
+            false,
+        );
+        let unknown = c
+            .iter()
+            .find(|c| !c.ok && c.detail.contains("unknown"))
+            .unwrap();
+        assert!(
+            unknown.detail.contains("ClientIp (did you mean ClientIP?)"),
+            "{unknown:?}"
+        );
+        assert!(unknown.detail.contains("NoSuch") && !unknown.detail.contains("RayID"));
+        assert!(c
+            .iter()
+            .any(|c| c.ok && c.detail.contains("BotScore need Cloudflare Bot Management")));
+        assert!(c
+            .iter()
+            .any(|c| !c.ok && c.detail.contains("EdgeStartTimestamp")));
+        assert!(c
+            .iter()
+            .any(|c| c.ok && c.detail.contains("EdgeEndTimestamp")));
+        // Elastic's own list: names Cloudflare dropped are reported, not failed.
+        let c = field_checks("z", &names(&["RayID", "Action"]), &available, true);
+        assert!(c.iter().all(|c| c.ok), "{c:?}");
+        assert!(c[0].detail.contains("Action"));
+        let c = field_checks(
+            "z",
+            &names(&["RayID", "EdgeStartTimestamp"]),
+            &available,
+            true,
+        );
+        assert_eq!(c.len(), 1);
+        assert!(c[0].ok && c[0].detail.contains("all 2 requested fields are offered"));
     }
 }

@@ -271,7 +271,40 @@ struct WindowRunner {
     sink: Arc<dyn RecordSink>,
     source: SourceId,
     sstats: Arc<SourceStats>,
-    fields: String,
+    /// The `fields` query value; fields Cloudflare refuses (400/403 naming them) are dropped.
+    fields: std::sync::Mutex<String>,
+}
+
+/// The requested fields a 400/403 answer names as unknown or not allowed (e.g. `unknown fields:
+/// A,B`, `fields not allowed for this zone (requires Bot Management): BotScore`), in `requested`.
+pub fn refused_fields(e: &CfError, requested: &str) -> Vec<String> {
+    let CfError::Api { status, errors, .. } = e else {
+        return Vec::new();
+    };
+    if !matches!(status, 400 | 403) {
+        return Vec::new();
+    }
+    let requested: Vec<&str> = requested.split(',').collect();
+    let mut out = Vec::new();
+    for m in errors {
+        let text = m.message.to_ascii_lowercase();
+        if !text.contains("field") {
+            continue;
+        }
+        let Some((_, list)) = m.message.rsplit_once(':') else {
+            continue;
+        };
+        for name in list
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+        {
+            if requested.contains(&name) && !out.iter().any(|x: &String| x == name) {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
 }
 
 impl WindowRunner {
@@ -287,8 +320,35 @@ impl WindowRunner {
             sink,
             source,
             sstats,
-            fields,
+            fields: std::sync::Mutex::new(fields),
         }
+    }
+
+    fn fields_now(&self) -> String {
+        self.fields.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// Drops the fields Cloudflare refused from the list (warning once per field); `true` when
+    /// the window should be asked again without them.
+    fn drop_refused(&self, e: &CfError) -> bool {
+        let Ok(mut fields) = self.fields.lock() else {
+            return false;
+        };
+        let refused = refused_fields(e, &fields);
+        if refused.is_empty() {
+            return false;
+        }
+        let kept: Vec<&str> = fields
+            .split(',')
+            .filter(|f| !refused.iter().any(|r| r == f))
+            .collect();
+        if kept.is_empty() {
+            return false;
+        }
+        tracing::warn!(zone = %self.cfg.zone_id, dropped = %refused.join(","), error = %e,
+            "Cloudflare refuses these Logpull fields for this zone: requesting the others from now on (fix `logpull.fields` / `bot_fields`)");
+        *fields = kept.join(",");
+        true
     }
 
     fn unit(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Unit {
@@ -303,7 +363,7 @@ impl WindowRunner {
         let mut q = vec![
             ("start", rfc3339_secs(start)),
             ("end", rfc3339_secs(end)),
-            ("fields", self.fields.clone()),
+            ("fields", self.fields_now()),
             ("timestamps", self.cfg.timestamps.as_param().to_string()),
         ];
         if let Some(s) = self.cfg.sample {
@@ -394,6 +454,12 @@ impl WindowRunner {
                     return Ok(n);
                 }
                 Err((CfError::Cancelled, _)) => return Err(CfError::Cancelled),
+                // 400/403 naming fields (unknown, or Bot Management without the licence): ask
+                // again without them instead of failing the whole stream as Elastic Agent does.
+                Err((e, 0)) if self.drop_refused(&e) => {
+                    attempt -= 1;
+                    continue;
+                }
                 Err((e, delivered)) => {
                     // A failed `deliver` may have handled part of its batch: abort then too.
                     if delivered > 0 || matches!(e, CfError::Sink { .. }) {

@@ -712,3 +712,47 @@ async fn rate_limit_is_shared_by_all_sources() {
     assert!(r1.units_done == 5 && r2.units_done == 5 && r3.units_done > 3);
     assert!(client.stats().snapshot().rate_limit_wait_ms > 1000);
 }
+
+/// Fields Cloudflare refuses (unknown names: 400; Bot Management fields without the licence: 403)
+/// are dropped from the list and the window asked again: the stream goes on without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_fields_are_dropped_and_collection_goes_on() {
+    init_tracing();
+    let cfg = sim_config(5, vec![zone("zb", 3)], vec![]);
+    let sim = start_sim(cfg.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(CursorStore::open(dir.path()).unwrap());
+    let now = pinned_now();
+    let sink = TestSink::new();
+    let mut lp = lp_cfg("zb", Auth::token(TOKEN), now, 2);
+    lp.bot_fields = true;
+    lp.fields = Some(vec![
+        "RayID".into(),
+        "EdgeStartTimestamp".into(),
+        "NoSuchField".into(),
+        "ClientIP".into(),
+    ]);
+    let z = LogpullCollector::new(client(&sim), lp, store.clone(), sink.clone()).unwrap();
+    let r = z.run_once(CancellationToken::new()).await.unwrap();
+    let reqs = logpull_requests(&sim, "zb");
+    let statuses: Vec<u16> = reqs.iter().map(|r| r.status).collect();
+    assert_eq!(&statuses[..2], &[400, 403], "{statuses:?}");
+    assert!(statuses[2..].iter().all(|s| *s == 200), "{statuses:?}");
+    for r in &reqs[2..] {
+        assert_eq!(r.query["fields"], "RayID,EdgeStartTimestamp,ClientIP");
+    }
+    assert!(r.units_done >= 2);
+    let exp = simulator::expected_logpull_ray_ids(
+        &cfg,
+        "zb",
+        now - CDur::hours(2) - CDur::minutes(1),
+        now - CDur::minutes(1),
+    );
+    sink.assert_exactly_once(
+        &SourceId::Logpull {
+            zone_id: "zb".into(),
+        },
+        &exp,
+    );
+    sim.shutdown().await;
+}
