@@ -156,6 +156,21 @@ pub enum Step {
     /// A script: its tag (for error messages) and its Rust implementation; an `Err` is the
     /// script's exception, handled per the [`OnFail`].
     Script(&'static str, ScriptFn, OnFail),
+    /// A processor of another type standing in for Rust code (`dissect`, `date` with other
+    /// formats, `foreach`, …): its type and tag (for error messages), the function, the
+    /// handling of its failure. [`Step::Script`] is `Custom("script", ..)`.
+    Custom(&'static str, &'static str, ScriptFn, OnFail),
+    /// The processor's `tag` (2.x pipelines tag every processor; a failure message names it).
+    Tagged(&'static str, &'static Step),
+    /// `rename { field, target_field, ignore_missing: true, if: ctx.<to> == null }` (the 2.x
+    /// "new name first, old name as fallback" pairs). A target holding `null` passes the `if`
+    /// and then fails the rename, as in Elasticsearch.
+    RenameIfAbsent(&'static str, &'static str),
+    /// `uppercase { field, ignore_missing: true }`.
+    Uppercase(&'static str),
+    /// `convert { field, target_field, type, ignore_missing: true }` without the `!= ''` guard:
+    /// `""` is converted too (a `string` stays `""`, other types fail).
+    ConvertAll(&'static str, &'static str, Ty, OnFail),
     /// `remove { field: json, ignore_missing: true }` (and `_conf`).
     RemoveJson,
     /// `remove { field: [...], if: tags lack preserve_duplicate_custom_fields }`.
@@ -287,7 +302,8 @@ impl<'a> Ctx<'_, 'a> {
             .map_err(|e| cannot_set(&e.segment, &e.path))
     }
 
-    fn has(&self, path: &str) -> bool {
+    /// The path holds a value other than `null` (Painless `ctx.<path> != null`).
+    pub fn has(&self, path: &str) -> bool {
         self.get(path).is_some_and(|v| !matches!(v, Val::Null))
     }
 
@@ -479,8 +495,111 @@ pub fn url_object<'a>(p: crate::uri::UriParts<'_>, original: Option<Val<'a>>) ->
 
 /// Runs one step. `Err` = the pipeline fails (a processor without its own handler failed).
 fn run_step<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), Failure> {
-    // Each arm yields Result<(), (Failure, OnFail)>.
-    let r: Result<(), (Failure, OnFail)> = match *step {
+    match eval(ctx, step) {
+        Ok(()) => Ok(()),
+        Err((_, OnFail::Ignore)) => Ok(()),
+        Err((f, OnFail::Append)) => {
+            ctx.append_error(&f);
+            Ok(())
+        }
+        Err((f, OnFail::Abort)) => Err(f),
+    }
+}
+
+fn convert_step<'a>(
+    ctx: &mut Ctx<'_, 'a>,
+    from: &'static str,
+    to: &'static str,
+    ty: Ty,
+    on_fail: OnFail,
+    skip_empty: bool,
+) -> Result<(), (Failure, OnFail)> {
+    match ctx.get(from) {
+        None | Some(Val::Null) => Ok(()),
+        Some(v) if skip_empty && is_empty_str(Some(v)) => Ok(()),
+        Some(v) => match convert(v, ty) {
+            Ok(c) => ctx
+                .set(to, c)
+                .map_err(|m| (Failure::new("convert", "", m), on_fail)),
+            Err(m) => Err((Failure::new("convert", "", m), on_fail)),
+        },
+    }
+}
+
+/// Elasticsearch's `dissect` for patterns made of `%{key}` (or `%{}` / `%{?name}`, skipped) and
+/// literal delimiters: a leading literal must match at the start, each key takes the text up to
+/// the next occurrence of the delimiter that follows it, the last key takes the rest. `None` =
+/// "Unable to find match". Modifiers (`->`, `+`, `*`, `&`) are not supported.
+pub fn dissect<'p, 's>(pattern: &'p str, value: &'s str) -> Option<Vec<(&'p str, &'s str)>> {
+    // Split the pattern into (leading literal, [(key, following literal)]).
+    let mut rest = pattern;
+    let lead_end = rest.find("%{").unwrap_or(rest.len());
+    let lead = &rest[..lead_end];
+    rest = &rest[lead_end..];
+    let mut parts: Vec<(&str, &str)> = Vec::new();
+    while let Some(after) = rest.strip_prefix("%{") {
+        let close = after.find('}')?;
+        let key = &after[..close];
+        let tail = &after[close + 1..];
+        let lit_end = tail.find("%{").unwrap_or(tail.len());
+        parts.push((key, &tail[..lit_end]));
+        rest = &tail[lit_end..];
+    }
+    let mut v = value.strip_prefix(lead)?;
+    let mut out = Vec::with_capacity(parts.len());
+    let n = parts.len();
+    for (i, (key, delim)) in parts.into_iter().enumerate() {
+        let (field, next) = if delim.is_empty() {
+            if i + 1 == n {
+                (v, "")
+            } else {
+                // Two adjacent keys: Elasticsearch gives the first one nothing.
+                ("", v)
+            }
+        } else {
+            let at = v.find(delim)?;
+            (&v[..at], &v[at + delim.len()..])
+        };
+        if !(key.is_empty() || key.starts_with('?')) {
+            out.push((key, field));
+        }
+        v = next;
+    }
+    Some(out)
+}
+
+/// `dissect { field, pattern, ignore_missing: true }` (see [`dissect`]) as the body of a
+/// [`Step::Custom`] `"dissect"` (which adds the processor's `if` and tag): the keys are set as
+/// strings; a non-string field or a text the pattern does not match is the processor's error.
+pub fn dissect_field(
+    ctx: &mut Ctx<'_, '_>,
+    field: &'static str,
+    pattern: &'static str,
+) -> Result<(), String> {
+    let text = match ctx.get(field) {
+        None | Some(Val::Null) => return Ok(()),
+        Some(Val::Str(s)) => s.to_string(),
+        Some(other) => {
+            return Err(format!(
+                "field [{field}] of type [{}] cannot be cast to [java.lang.String]",
+                java_type(other)
+            ))
+        }
+    };
+    let Some(found) = dissect(pattern, &text) else {
+        return Err(format!(
+            "Unable to find match for dissect pattern: {pattern} against source: {text}"
+        ));
+    };
+    for (key, v) in found {
+        ctx.set(key, Val::Str(Cow::Owned(v.to_string())))?;
+    }
+    Ok(())
+}
+
+/// One step's outcome before its failure handling.
+fn eval<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), (Failure, OnFail)> {
+    match *step {
         Step::Set(path, c) => {
             let v = match c {
                 Const::Str(s) => Val::str(s),
@@ -529,20 +648,8 @@ fn run_step<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), Failure> {
                 Err(m) => Err((Failure::new("rename", "", m), OnFail::Abort)),
             },
         },
-        Step::Convert(from, to, ty, on_fail) => {
-            let v = ctx.get(from);
-            match v {
-                None => Ok(()),
-                Some(v) if is_empty_str(Some(v)) => Ok(()),
-                Some(Val::Null) => Ok(()),
-                Some(v) => match convert(v, ty) {
-                    Ok(c) => ctx
-                        .set(to, c)
-                        .map_err(|m| (Failure::new("convert", "", m), on_fail)),
-                    Err(m) => Err((Failure::new("convert", "", m), on_fail)),
-                },
-            }
-        }
+        Step::Convert(from, to, ty, on_fail) => convert_step(ctx, from, to, ty, on_fail, true),
+        Step::ConvertAll(from, to, ty, on_fail) => convert_step(ctx, from, to, ty, on_fail, false),
         Step::Copy(from, to, mode) => match (ctx.get(from), mode) {
             (None, CopyMode::Strict) => Err((
                 Failure::new("set", "", ctx.missing_message(from)),
@@ -647,6 +754,42 @@ fn run_step<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), Failure> {
         Step::Script(tag, f, on_fail) => {
             f(ctx).map_err(|m| (Failure::new("script", tag, m), on_fail))
         }
+        Step::Custom(kind, tag, f, on_fail) => {
+            f(ctx).map_err(|m| (Failure::new(kind, tag, m), on_fail))
+        }
+        Step::Tagged(tag, inner) => eval(ctx, inner).map_err(|(mut f, o)| {
+            f.tag = tag;
+            (f, o)
+        }),
+        Step::RenameIfAbsent(from, to) => {
+            if ctx.has(to) {
+                Ok(())
+            } else {
+                eval(ctx, &Step::Rename(from, to))
+            }
+        }
+        Step::Uppercase(path) => match ctx.get(path) {
+            None | Some(Val::Null) => Ok(()),
+            Some(Val::Str(s)) => {
+                let u = s.to_uppercase();
+                if u != **s {
+                    let _ = ctx.set(path, Val::Str(Cow::Owned(u)));
+                }
+                Ok(())
+            }
+            Some(other) => Err((
+                Failure::new(
+                    "uppercase",
+                    "",
+                    format!(
+                        "field [{path}] of type [{}] cannot be cast to [java.lang.String]",
+                        java_type(other)
+                    ),
+                ),
+                OnFail::Abort,
+            )),
+        },
+
         Step::RemoveJson => {
             ctx.json = None;
             ctx.doc.remove("_conf");
@@ -660,15 +803,6 @@ fn run_step<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), Failure> {
             }
             Ok(())
         }
-    };
-    match r {
-        Ok(()) => Ok(()),
-        Err((_, OnFail::Ignore)) => Ok(()),
-        Err((f, OnFail::Append)) => {
-            ctx.append_error(&f);
-            Ok(())
-        }
-        Err((f, OnFail::Abort)) => Err(f),
     }
 }
 
@@ -747,4 +881,46 @@ pub fn clean_na(o: &mut Obj<'_>) -> bool {
     }
     o.retain(|v| !val(v, true));
     o.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dissect;
+
+    #[test]
+    fn dissect_like_elasticsearch() {
+        let p = "%{network.protocol}/%{http.version}";
+        assert_eq!(
+            dissect(p, "HTTP/1.1"),
+            Some(vec![("network.protocol", "HTTP"), ("http.version", "1.1")])
+        );
+        // The first occurrence of the delimiter ends a key; the last key takes the rest.
+        assert_eq!(
+            dissect(p, "a/b/c"),
+            Some(vec![("network.protocol", "a"), ("http.version", "b/c")])
+        );
+        assert_eq!(
+            dissect(p, "HTTP/"),
+            Some(vec![("network.protocol", "HTTP"), ("http.version", "")])
+        );
+        assert_eq!(dissect(p, "none"), None);
+        assert_eq!(
+            dissect("%{tls.version_protocol}v%{tls.version}", "TLSv1.3"),
+            Some(vec![
+                ("tls.version_protocol", "TLS"),
+                ("tls.version", "1.3")
+            ])
+        );
+        // A leading literal must match; skipped keys are not returned.
+        assert_eq!(
+            dissect("[%{?level}] %{msg}", "[info] hi there"),
+            Some(vec![("msg", "hi there")])
+        );
+        assert_eq!(dissect("[%{a}] %{b}", "info] x"), None);
+        // Multi-byte text is split on character boundaries.
+        assert_eq!(
+            dissect("%{a}→%{b}", "ä→ö"),
+            Some(vec![("a", "ä"), ("b", "ö")])
+        );
+    }
 }

@@ -123,6 +123,7 @@ data_streams! {
     Dns => dns,
     FirewallEvent => firewall_event,
     GatewayHttp => gateway_http,
+    HttpRequest => http_request,
 }
 
 impl Ds {
