@@ -9,6 +9,7 @@
 //!
 //! The contract is written down in `docs/logpush-delivery.md`.
 
+pub mod bucket;
 pub mod datasets;
 pub mod decode;
 pub mod receiver;
@@ -16,6 +17,7 @@ pub mod sink;
 pub mod spool;
 pub mod transform;
 
+pub use bucket::{BucketConfig, BucketError, BucketReader, BucketState, BucketStats};
 pub use datasets::{DataStream, Scope, DATA_STREAMS};
 pub use decode::{decode_batch, BatchError, Encoding, Limits, Summary};
 pub use receiver::{

@@ -112,7 +112,9 @@ fn seq_of(path: &Path) -> Option<u64> {
 
 /// `a -= n`, never below zero.
 fn sub_sat(a: &AtomicU64, n: u64) {
-    let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n)));
+    let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_sub(n))
+    });
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {

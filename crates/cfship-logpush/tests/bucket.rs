@@ -1,0 +1,285 @@
+//! The bucket reader against a real S3-compatible server (`s3s-fs`, started here) and a real
+//! Elasticsearch (CFSHIP_ES8_URL): objects across several days, the ownership-challenge file, an
+//! object that is not gzip, a start date, a failure mid-object (indexing stops half way, as in a
+//! crash: the object is replayed), new objects arriving between passes, delete after success.
+//! Every record lands exactly once.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cfship_elasticsearch::IndexRequest;
+use cfship_logpush::datasets::find;
+use cfship_logpush::{BucketConfig, BucketReader, DocSink, RawTransform};
+use cfship_secret::Secret;
+use cfship_state::CursorStore;
+use common::*;
+use futures::future::BoxFuture;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use tokio_util::sync::CancellationToken;
+
+const KEY: &str = "cfshiptestkey";
+const SECRET: &str = "cfshiptestsecret";
+
+/// `s3s-fs` from `CFSHIP_S3S_FS`, `~/.cargo/bin` or PATH.
+fn s3s_fs_binary(test: &str) -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var("CFSHIP_S3S_FS").ok().map(Into::into),
+        std::env::var("HOME")
+            .ok()
+            .map(|h| std::path::PathBuf::from(h).join(".cargo/bin/s3s-fs")),
+        Some("s3s-fs".into()),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if Command::new(&c)
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+        {
+            return Some(c);
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("s3s-fs is not installed but CI=true: .ci/run installs it (cargo install s3s-fs --features binary)");
+    }
+    eprintln!("SKIPPED: {test}: s3s-fs not installed (cargo install s3s-fs@0.14.1 --features binary --locked)");
+    println!("SKIPPED: {test}: s3s-fs not installed");
+    None
+}
+
+struct S3Server {
+    child: Child,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_s3(bin: &std::path::Path, bucket: &str) -> S3Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join(bucket)).expect("bucket dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let child = Command::new(bin)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", KEY, "--secret-key", SECRET])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start s3s-fs");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    S3Server {
+        child,
+        endpoint,
+        _dir: dir,
+    }
+}
+
+fn bucket_cfg(endpoint: &str, url: &str) -> BucketConfig {
+    let mut c = BucketConfig::new(url, find("http_request").expect("ds"));
+    c.endpoint = Some(endpoint.to_string());
+    c.access_key_id = Some(Secret::new(KEY));
+    c.secret_access_key = Some(Secret::new(SECRET));
+    c.chunk_docs = 100;
+    c
+}
+
+/// Forwards to Elasticsearch, failing every call after `ok_calls` (as if cfship died there).
+struct Flaky<S> {
+    inner: S,
+    ok_calls: AtomicI64,
+}
+
+impl<S: DocSink> DocSink for Flaky<S> {
+    fn index(&self, docs: Vec<IndexRequest>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            if self.ok_calls.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                return Err("simulated crash".into());
+            }
+            self.inner.index(docs).await
+        })
+    }
+}
+
+async fn put(store: &dyn ObjectStore, key: &str, body: Vec<u8>) {
+    store
+        .put(&ObjPath::from(key), PutPayload::from(body))
+        .await
+        .expect("put");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_objects_across_days_exactly_once() {
+    let test = "bucket_objects_across_days_exactly_once";
+    let Some(es) = engine_url("CFSHIP_ES8_URL", test) else {
+        return;
+    };
+    let Some(bin) = s3s_fs_binary(test) else {
+        return;
+    };
+    let s3 = start_s3(&bin, "logs").await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ns = unique_namespace("lpb");
+    let index = format!("logs-cloudflare_logpush.http_request-{ns}");
+    let url = "s3://logs/cloudflare/http_requests/";
+    let mut cfg = bucket_cfg(&s3.endpoint, url);
+    cfg.start_date = Some("20261129".into());
+    let (store, _) = cffs_store(&cfg);
+
+    // an older day before start_date, three days of objects, the challenge file, a bad object
+    put(
+        store.as_ref(),
+        "cloudflare/http_requests/20261120/20261120T000000Z_20261120T000030Z_old.log.gz",
+        gz(&ndjson(&records("old", 0, 50))),
+    )
+    .await;
+    put(
+        store.as_ref(),
+        "cloudflare/http_requests/ownership-challenge-1a2b3c4d.txt",
+        b"challenge".to_vec(),
+    )
+    .await;
+    let mut expected = 0u64;
+    let mut next = 0usize;
+    for day in ["20261129", "20261130", "20261201"] {
+        for o in 0..4 {
+            let key = format!(
+                "cloudflare/http_requests/{day}/{day}T00{o:02}00Z_{day}T00{o:02}30Z_{o:08x}.log.gz"
+            );
+            put(store.as_ref(), &key, gz(&ndjson(&records("bk", next, 250)))).await;
+            next += 250;
+            expected += 250;
+        }
+    }
+    put(
+        store.as_ref(),
+        "cloudflare/http_requests/20261130/20261130T009000Z_20261130T009030Z_bad.log.gz",
+        b"{\"not\":\"gzip\"}\n".to_vec(),
+    )
+    .await;
+
+    let state = Arc::new(CursorStore::open(tmp.path().join("state")).expect("state"));
+    let transform = Arc::new(RawTransform::new(ns.clone()));
+    let es_sink = sink(&es, &ns, tmp.path()).await;
+
+    // first run dies after 5 chunks of 100 (in the middle of the second object)
+    let flaky = Arc::new(Flaky {
+        inner: es_sink.clone(),
+        ok_calls: AtomicI64::new(5),
+    });
+    let r1 =
+        BucketReader::new(cfg.clone(), state.clone(), transform.clone(), flaky).expect("reader");
+    let cancel = CancellationToken::new();
+    let e = r1
+        .pass(&cancel)
+        .await
+        .expect_err("the flaky sink stops the pass");
+    assert!(e.to_string().contains("simulated crash"), "{e}");
+    // 3 chunks of the first object (100+100+50), 2 of the second
+    assert_eq!(count(&es, &index, None).await, 450);
+
+    // restart: the half-read object is replayed, nothing doubles
+    let r2 = BucketReader::new(
+        cfg.clone(),
+        state.clone(),
+        transform.clone(),
+        Arc::new(es_sink.clone()),
+    )
+    .expect("reader");
+    let done = r2.pass(&cancel).await.expect("pass");
+    assert_eq!(
+        done, 12,
+        "12 good objects minus the first, plus the bad one"
+    );
+    assert_eq!(r2.stats.objects_bad.load(Ordering::Relaxed), 1);
+    assert_eq!(count(&es, &index, None).await, expected);
+    // the old day is before start_date
+    assert_eq!(
+        count(
+            &es,
+            &index,
+            Some(serde_json::json!({"wildcard": {"event.original": "*/old/*"}}))
+        )
+        .await,
+        0
+    );
+
+    // new objects arrive (in the current day and a new day): only they are read
+    for (day, o) in [
+        ("20261201", 7),
+        ("20261202", 0),
+        ("20261203", 0),
+        ("20261204", 0),
+    ] {
+        let key = format!(
+            "cloudflare/http_requests/{day}/{day}T01{o:02}00Z_{day}T01{o:02}30Z_new.log.gz"
+        );
+        put(store.as_ref(), &key, gz(&ndjson(&records("bk", next, 100)))).await;
+        next += 100;
+        expected += 100;
+    }
+    let done = r2.pass(&cancel).await.expect("pass");
+    assert_eq!(done, 4);
+    assert_eq!(
+        r2.pass(&cancel).await.expect("pass"),
+        0,
+        "nothing is read twice"
+    );
+    assert_eq!(count(&es, &index, None).await, expected);
+    // the state settled the older days (watermark) and stays small
+    let st: cfship_logpush::BucketState =
+        state.load(&cfg.state_key()).expect("load").expect("state");
+    assert_eq!(st.done_before.as_deref(), Some("20261202"));
+    assert!(!st.done.contains_key("20261129"), "{st:?}");
+
+    // delete after success, in another prefix
+    let mut dcfg = bucket_cfg(&s3.endpoint, "s3://logs/del/");
+    dcfg.delete_after = true;
+    put(
+        store.as_ref(),
+        "del/20261201/a.log.gz",
+        gz(&ndjson(&records("del", 0, 10))),
+    )
+    .await;
+    let r3 = BucketReader::new(
+        dcfg,
+        state.clone(),
+        transform.clone(),
+        Arc::new(es_sink.clone()),
+    )
+    .expect("reader");
+    assert_eq!(r3.pass(&cancel).await.expect("pass"), 1);
+    assert_eq!(r3.stats.objects_deleted.load(Ordering::Relaxed), 1);
+    assert!(store
+        .head(&ObjPath::from("del/20261201/a.log.gz"))
+        .await
+        .is_err());
+    assert_eq!(count(&es, &index, None).await, expected + 10);
+}
+
+fn cffs_store(cfg: &BucketConfig) -> (Arc<dyn ObjectStore>, ObjPath) {
+    cfship_logpush::bucket::open_store(cfg).expect("store")
+}
