@@ -25,4 +25,4 @@ pub use receiver::{
 };
 pub use sink::DocSink;
 pub use spool::{SegmentWriter, Spool, SpoolError, SpoolStatus};
-pub use transform::{Doc, RawTransform, RecordTransform};
+pub use transform::{Doc, EcsTransform, RawTransform, RecordTransform, Shape};

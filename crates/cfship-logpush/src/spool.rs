@@ -699,8 +699,13 @@ mod tests {
             "{st:?}"
         );
         assert!(!st.sink_failing);
-        let got = sink.docs.lock().unwrap();
-        let ids: Vec<String> = got.iter().map(|d| d.id.clone()).collect();
+        let ids: Vec<String> = sink
+            .docs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| d.id.clone())
+            .collect();
         // a chunk may have been delivered before the failure flag was read: dedup by _id does the rest
         let mut uniq = ids.clone();
         uniq.dedup();

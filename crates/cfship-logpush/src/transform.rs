@@ -106,3 +106,133 @@ impl RecordTransform for RawTransform {
         }
     }
 }
+
+/// How the record reaches Elastic's pipeline, which decides `event.original` and the `_id`
+/// (see `cfship_ecs::logpush::Input`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Elastic Agent's http_endpoint input: the record parsed under `json` (the HTTPS destination).
+    Http,
+    /// Elastic Agent's bucket inputs: the record text as `message` (the bucket reader).
+    Bucket,
+}
+
+/// The ECS transform of `cfship-ecs` (Elastic's `cloudflare_logpush` pipelines) for the data
+/// streams it implements; the others are kept verbatim by [`RawTransform`] until they are.
+/// Tags are Elastic Agent's defaults per data stream: `forwarded`, `cloudflare_logpush-<ds>`.
+pub struct EcsTransform {
+    per_ds:
+        std::collections::HashMap<&'static str, (cfship_ecs::logpush::Ds, cfship_ecs::Transformer)>,
+    shape: Shape,
+    raw: RawTransform,
+}
+
+impl EcsTransform {
+    /// `base` supplies GeoIP, the user-agent parser and the options (namespace is set here).
+    pub fn new(base: &cfship_ecs::Transformer, namespace: &str, shape: Shape) -> Self {
+        let mut per_ds = std::collections::HashMap::new();
+        for &ds in cfship_ecs::logpush::Ds::ALL {
+            let mut opts = base.options().clone();
+            opts.namespace = Some(namespace.to_string());
+            let mut tags = vec![
+                "forwarded".to_string(),
+                format!("cloudflare_logpush-{}", ds.name()),
+            ];
+            for t in &base.options().tags {
+                if !tags.contains(t) {
+                    tags.push(t.clone());
+                }
+            }
+            opts.tags = tags;
+            per_ds.insert(ds.name(), (ds, base.with_options(opts)));
+        }
+        EcsTransform {
+            per_ds,
+            shape,
+            raw: RawTransform::new(namespace),
+        }
+    }
+
+    /// Whether `ds` has its ECS mapping (otherwise documents keep the record under `json`).
+    pub fn implements(&self, ds: &DataStream) -> bool {
+        self.per_ds.contains_key(ds.name)
+    }
+}
+
+impl RecordTransform for EcsTransform {
+    fn transform(&self, ds: &DataStream, raw: &str, now_ms: i64) -> Doc {
+        let Some((d, t)) = self.per_ds.get(ds.name) else {
+            return self.raw.transform(ds, raw, now_ms);
+        };
+        if self.shape == Shape::Http {
+            // Agent's http_endpoint input cannot put a non-object under `json` (it refuses the
+            // whole body); here the record alone becomes an error document.
+            let trimmed = raw.trim_start();
+            let reason = if !trimmed.starts_with('{') {
+                Some("record is not a JSON object".to_string())
+            } else {
+                serde_json::from_str::<serde::de::IgnoredAny>(raw)
+                    .err()
+                    .map(|e| format!("invalid JSON: {e}"))
+            };
+            if let Some(r) = reason {
+                return self.raw.error_document(ds, raw, &r, now_ms);
+            }
+        }
+        let input = match self.shape {
+            Shape::Http => cfship_ecs::logpush::Input::Json(raw),
+            Shape::Bucket => cfship_ecs::logpush::Input::Message(raw),
+        };
+        let doc = cfship_ecs::logpush::transform(t, *d, input, now_ms);
+        Doc {
+            index: ds.index(&self.raw.namespace),
+            id: doc.id,
+            source: doc.source,
+            error: doc.error,
+        }
+    }
+
+    fn error_document(&self, ds: &DataStream, original: &str, reason: &str, now_ms: i64) -> Doc {
+        self.raw.error_document(ds, original, reason, now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datasets::find;
+
+    #[test]
+    fn ecs_for_implemented_streams_raw_otherwise_ids_stable() {
+        let base = cfship_ecs::Transformer::new(cfship_ecs::Options::default(), None)
+            .expect("transformer");
+        let t = EcsTransform::new(&base, "default", Shape::Http);
+        let fw = find("firewall_event").expect("ds");
+        assert!(t.implements(fw));
+        let rec = r#"{"Action":"block","ClientIP":"192.0.2.1","Datetime":"2026-12-01T00:00:00Z","RayID":"abc","Source":"firewallrules"}"#;
+        let a = t.transform(fw, rec, 0);
+        let b = t.transform(fw, rec, 5);
+        assert_eq!(a.id, b.id, "the _id does not depend on the ingest time");
+        assert_eq!(a.index, "logs-cloudflare_logpush.firewall_event-default");
+        let v: serde_json::Value = serde_json::from_str(&a.source).expect("json");
+        assert_eq!(
+            v["data_stream"]["dataset"],
+            "cloudflare_logpush.firewall_event"
+        );
+        assert!(
+            v["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|x| x == "cloudflare_logpush-firewall_event")),
+            "{v}"
+        );
+        let bad = t.transform(fw, "{\"Action\":", 0);
+        assert!(bad.error.is_some());
+        assert!(bad.source.contains("pipeline_error"));
+        // a stream without its mapping yet keeps the record
+        let unimplemented = crate::DATA_STREAMS.iter().find(|d| !t.implements(d));
+        if let Some(ds) = unimplemented {
+            let d = t.transform(ds, "{\"a\":1}", 0);
+            assert!(d.source.contains("\"json\":{\"a\":1}"), "{}", d.source);
+        }
+    }
+}
