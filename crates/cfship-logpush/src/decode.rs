@@ -5,7 +5,7 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use cfship_ecs::split::{RecordSplitter, SplitItem};
+use cfship_ndjson::{Kind, Mode, Reader};
 
 use crate::datasets::DataStream;
 use crate::spool::SpoolError;
@@ -201,14 +201,16 @@ pub fn decode_batch<R: Read>(
         ..Summary::default()
     };
     let mut valid_objects = 0u64;
-    let mut first: Option<SplitItem> = None;
+    let mut first: Option<(Kind, Vec<u8>, u64)> = None;
     let mut first_reason: Option<String> = None;
     let mut seen = 0u64;
     {
-        let reader = BufReader::with_capacity(64 << 10, &mut counted);
-        let splitter = RecordSplitter::new(reader, limits.max_record_bytes);
-        let mut emit = |item: SplitItem, summary: &mut Summary| -> Result<(), BatchError> {
-            let doc = record_doc(&item, ds, transform, limits, now_ms);
+        let mut emit = |kind: Kind,
+                        bytes: &[u8],
+                        line: u64,
+                        summary: &mut Summary|
+         -> Result<(), BatchError> {
+            let doc = record_doc(kind, bytes, line, ds, transform, limits, now_ms);
             if doc.error.is_some() {
                 summary.errors += 1;
                 if first_reason.is_none() {
@@ -221,33 +223,28 @@ pub fn decode_batch<R: Read>(
             out(doc)?;
             Ok(())
         };
-        for item in splitter {
-            let item = match item {
-                Ok(i) => i,
-                Err(e) => {
-                    // attributed below from the reader's state
-                    let _ = e;
-                    break;
-                }
-            };
+        let mut reader = Reader::new(&mut counted, Mode::Lenient, limits.max_record_bytes);
+        // lenient mode: only reading fails (the cause is kept by `Counted`)
+        while let Some(Ok(item)) = reader.next() {
             seen += 1;
             if seen == 1 {
-                first = Some(item);
+                // held back until we know it is not the validation upload
+                first = Some((item.kind, item.bytes.to_vec(), item.line));
                 continue;
             }
-            if let Some(f) = first.take() {
-                emit(f, &mut summary)?;
+            if let Some((k, b, l)) = first.take() {
+                emit(k, &b, l, &mut summary)?;
             }
-            emit(item, &mut summary)?;
+            emit(item.kind, item.bytes, item.line, &mut summary)?;
         }
-        if counted_failed(&failed) || counted.over || counted.error.is_some() {
-            // fall through to the error report below
-        } else if seen == 1 {
-            if let Some(f) = first.take() {
-                if is_probe(&f.bytes) {
+        drop(reader);
+        let failed_read = failed.get() || counted.over || counted.error.is_some();
+        if !failed_read && seen == 1 {
+            if let Some((k, b, l)) = first.take() {
+                if matches!(k, Kind::Record | Kind::Garbage) && is_probe(&b) {
                     summary.probe = true;
                 } else {
-                    emit(f, &mut summary)?;
+                    emit(k, &b, l, &mut summary)?;
                 }
             }
         }
@@ -291,44 +288,37 @@ pub fn decode_batch<R: Read>(
     Ok(summary)
 }
 
-fn counted_failed(f: &std::rc::Rc<std::cell::Cell<bool>>) -> bool {
-    f.get()
-}
-
-/// The document of one split record: the transform's, or an error document for what cannot
-/// reach it (not UTF-8, over the size limit, not even the start of a JSON value).
+/// The document of one record: the transform's, or an error document for what cannot reach it
+/// (not UTF-8, over the size limit, cut short, not even the start of a JSON value).
 fn record_doc(
-    item: &SplitItem,
+    kind: Kind,
+    bytes: &[u8],
+    line: u64,
     ds: &DataStream,
     transform: &dyn RecordTransform,
     limits: Limits,
     now_ms: i64,
 ) -> Doc {
-    let text = String::from_utf8_lossy(&item.bytes);
-    if item.oversize {
-        let reason = format!(
-            "record at line {} is larger than the limit of {} bytes (its first {} bytes are kept)",
-            item.line, limits.max_record_bytes, limits.max_record_bytes
-        );
-        return transform.error_document(ds, &text, &reason, now_ms);
-    }
-    if std::str::from_utf8(&item.bytes).is_err() {
-        let reason = format!(
-            "not JSON: record at line {} is not valid UTF-8 (kept with replacement characters)",
-            item.line
-        );
-        return transform.error_document(ds, &text, &reason, now_ms);
-    }
-    let first = item.bytes.first().copied();
-    if !matches!(first, Some(b'{') | Some(b'[')) {
-        let reason = format!(
-            "not JSON: line {} does not start a JSON object ({:?}…)",
-            item.line,
+    let text = String::from_utf8_lossy(bytes);
+    let reason = match kind {
+        Kind::Record if std::str::from_utf8(bytes).is_err() => {
+            format!("not JSON: record at line {line} is not valid UTF-8 (kept with replacement characters)")
+        }
+        Kind::Record => return transform.transform(ds, &text, now_ms),
+        Kind::Oversize => format!(
+            "record at line {line} is larger than the limit of {} bytes (its first bytes are kept)",
+            limits.max_record_bytes
+        ),
+        Kind::Garbage => format!(
+            "not JSON: line {line} does not start a JSON object ({:?})",
             text.chars().take(40).collect::<String>()
-        );
-        return transform.error_document(ds, &text, &reason, now_ms);
-    }
-    transform.transform(ds, &text, now_ms)
+        ),
+        Kind::Unterminated => format!(
+            "record at line {line} {}",
+            kind.problem().unwrap_or("is cut short")
+        ),
+    };
+    transform.error_document(ds, &text, &reason, now_ms)
 }
 
 #[cfg(test)]
