@@ -141,6 +141,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
             duplicate = m.total(ds, |c| &c.duplicate),
             dead_lettered = m.total(ds, |c| &c.dead_lettered),
             written = m.total(ds, |c| &c.written),
+            pipeline_errors = m.total(ds, |c| &c.pipeline_errors),
             "totals"
         );
     }

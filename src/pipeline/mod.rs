@@ -114,6 +114,8 @@ pub struct Pipeline {
     transformers: Mutex<HashMap<SourceId, Arc<Transformer>>>,
     transform: TransformSection,
     logpull_fields: Option<Arc<std::collections::BTreeSet<String>>>,
+    /// Sources already reported as producing mostly pipeline errors.
+    error_warned: Mutex<HashSet<String>>,
     es: Option<ElasticsearchSink>,
     file: Option<FileState>,
     metrics: Arc<Metrics>,
@@ -159,8 +161,13 @@ fn unwritten(docs: &[IndexRequest], written: impl Fn(u64) -> bool) -> (Vec<Bytes
 struct Transformed {
     docs: Vec<IndexRequest>,
     pipeline_errors: u64,
+    /// The message of the batch's first pipeline error.
+    first_error: Option<String>,
     dropped: u64,
 }
+
+/// A source whose documents are mostly pipeline errors is reported (once) after this many records.
+const ERROR_WARN_MIN_RECORDS: u64 = 20;
 
 impl Pipeline {
     pub fn new(
@@ -199,6 +206,7 @@ impl Pipeline {
             transformers: Mutex::new(HashMap::new()),
             transform: opts.transform,
             logpull_fields: opts.logpull_fields,
+            error_warned: Mutex::new(HashSet::new()),
             es,
             file: file.map(|(out, journaled)| FileState {
                 out,
@@ -274,6 +282,7 @@ impl Pipeline {
             let mut out = Transformed {
                 docs: Vec::with_capacity(records.len()),
                 pipeline_errors: 0,
+                first_error: None,
                 dropped: 0,
             };
             for raw in records {
@@ -296,8 +305,11 @@ impl Pipeline {
                 };
                 match outcome {
                     Outcome::Doc(d) => {
-                        if d.error.is_some() {
+                        if let Some(e) = &d.error {
                             out.pipeline_errors += 1;
+                            if out.first_error.is_none() {
+                                out.first_error = Some(e.clone());
+                            }
                         }
                         out.docs.push(IndexRequest {
                             index: index.clone(),
@@ -408,8 +420,22 @@ impl Pipeline {
                 return Err(e);
             }
         };
-        c.pipeline_errors
-            .fetch_add(t.pipeline_errors, Ordering::Relaxed);
+        let errors = c
+            .pipeline_errors
+            .fetch_add(t.pipeline_errors, Ordering::Relaxed)
+            + t.pipeline_errors;
+        let seen = c.collected.load(Ordering::Relaxed);
+        if let Some(first) = &t.first_error {
+            // Mostly error documents: say so loudly, once per source, with the first message
+            // (e.g. a custom field list that lacks what the pipeline needs).
+            if seen >= ERROR_WARN_MIN_RECORDS
+                && errors * 2 > seen
+                && lock(&self.error_warned).insert(source.state_key())
+            {
+                tracing::warn!(source = %source, records = seen, pipeline_errors = errors, first_error = %first,
+                    "most documents of this source are pipeline errors (event.kind: pipeline_error): see the first error");
+            }
+        }
         c.dropped.fetch_add(t.dropped, Ordering::Relaxed);
         let (r_es, r_file) = tokio::join!(
             self.to_es(&t.docs, &c),
@@ -542,6 +568,30 @@ mod tests {
         assert_eq!(docs[1]["event"]["kind"], "pipeline_error");
         assert_eq!(docs[1]["event"]["original"], "not json");
         assert_eq!(docs[2]["cloudflare"]["ray_id"], "ok1");
+    }
+
+    #[tokio::test]
+    async fn sources_with_mostly_error_documents_are_reported_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = FileOutput::new(&dir.path().join("{dataset}.ndjson"));
+        let metrics = Metrics::new();
+        let p =
+            Pipeline::new(PipelineOptions::default(), None, Some(out), metrics.clone()).unwrap();
+        let zone = SourceId::Logpull {
+            zone_id: "z1".into(),
+        };
+        // 10 good records: no warning.
+        let good: Vec<Bytes> = (0..10).map(|i| lp(&format!("g{i}"), true)).collect();
+        p.deliver(&zone, good).await.unwrap();
+        assert!(lock(&p.error_warned).is_empty());
+        // 25 records without EdgeStartTimestamp (a field list without it): mostly errors now.
+        let bad: Vec<Bytes> = (0..25)
+            .map(|i| Bytes::from(format!("{{\"EdgeRequestHost\":\"h\",\"RayID\":\"b{i}\"}}")))
+            .collect();
+        p.deliver(&zone, bad).await.unwrap();
+        assert!(lock(&p.error_warned).contains(&zone.state_key()));
+        assert_eq!(metrics.total("logpull", |c| &c.pipeline_errors), 25);
+        assert_eq!(metrics.total("logpull", |c| &c.collected), 35);
     }
 
     #[tokio::test]
