@@ -121,6 +121,7 @@ macro_rules! data_streams {
 // One line per data stream (alphabetical): `Variant => module` (module = data stream name).
 data_streams! {
     AccessRequest => access_request,
+    Casb => casb,
     Dns => dns,
     FirewallEvent => firewall_event,
     GatewayHttp => gateway_http,
