@@ -122,6 +122,7 @@ macro_rules! data_streams {
 data_streams! {
     AccessRequest => access_request,
     Casb => casb,
+    DevicePosture => device_posture,
     Dns => dns,
     FirewallEvent => firewall_event,
     GatewayHttp => gateway_http,
