@@ -222,6 +222,9 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
     };
     if let Some(ip) = observer_ip {
         let tag = "geoip_observer_ip";
+        // `append` runs before `geoip`, so a failing lookup leaves observer.ip in the document.
+        doc.append("observer.ip", Val::Str(ip.clone()), true)
+            .map_err(|e| Fail::path("append_observer_ip_e6ba6ab7", "append", e).conditional())?;
         // The geoip processor rejects anything that is not an IP literal ('' included).
         let parsed: std::net::IpAddr = ip
             .parse()
@@ -230,8 +233,6 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
             doc.set("observer.geo", Val::Obj(geo.to_obj()))
                 .map_err(|e| Fail::path(tag, "geoip", e))?;
         }
-        doc.append("observer.ip", Val::Str(ip), true)
-            .map_err(|e| Fail::path("append_observer_ip_e6ba6ab7", "append", e).conditional())?;
     }
 
     // Bot fields: a conversion error only appends to error.message.
@@ -712,7 +713,10 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
             })?;
         }
     }
-    if let (Some(Val::I64(s)), Some(Val::I64(d))) = (
+    // `ctx.network.bytes = …` (ignore_failure): without a `network` object (no protocol was
+    // dissected) Painless fails on the null `ctx.network` and the field is not set.
+    if let (Some(Val::Obj(_)), Some(Val::I64(s)), Some(Val::I64(d))) = (
+        doc.get_path("network"),
         doc.get_path("source.bytes"),
         doc.get_path("destination.bytes"),
     ) {

@@ -1,0 +1,121 @@
+package dev.cfship.oracle;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import org.opensearch.common.xcontent.XContentFactory;
+import org.opensearch.common.xcontent.XContentHelper;
+import org.opensearch.common.xcontent.XContentType;
+import org.opensearch.core.common.bytes.BytesArray;
+import org.opensearch.core.xcontent.XContentBuilder;
+
+/**
+ * Elastic's cloudflare ingest pipelines, as stored in {@code elastic-pipelines/}, with the edits the
+ * embedded OpenSearch node needs. Each edit must match exactly once, so a changed pipeline file
+ * fails loudly instead of running unedited. Every edit is listed (with its reason) in
+ * docs/oracles.md of the cfship repository.
+ */
+final class Pipelines {
+    /** The file name Elasticsearch 8's user-agent regexes get in config/ingest-user-agent/. */
+    static final String ES8_REGEX_FILE = "es8-regexes.yml";
+
+    static final String LOGPULL = "logs-cloudflare.logpull-2.22.0";
+    static final String LOGPULL_HTTP = "logs-cloudflare.logpull-2.22.0-http";
+    static final String AUDIT = "logs-cloudflare.audit-2.22.0";
+
+    /** A pipeline: its id and its definition as JSON. */
+    record Pipeline(String id, String json) {}
+
+    private record Edit(String why, String from, String to) {}
+
+    static List<Pipeline> load(Path dir) throws IOException {
+        List<Pipeline> out = new ArrayList<>();
+        out.add(pipeline(LOGPULL, edit(dir.resolve("logpull-default.yml"), List.of(
+            new Edit("Fleet renders the {{ IngestPipeline }} template into the installed pipeline's name",
+                "name: '{{ IngestPipeline \"http\" }}'",
+                "name: '" + LOGPULL_HTTP + "'")))));
+        out.add(pipeline(LOGPULL_HTTP, edit(dir.resolve("logpull-http.yml"), List.of(
+            new Edit("Elasticsearch 8's regexes.yml instead of OpenSearch's (renamed x86_64/aarch64 values)",
+                "    field: json.ClientRequestUserAgent\n    target_field: user_agent\n",
+                "    field: json.ClientRequestUserAgent\n    target_field: user_agent\n    regex_file: " + ES8_REGEX_FILE + "\n")))));
+        out.add(pipeline(AUDIT, edit(dir.resolve("audit-default.yml"), List.of())));
+        return out;
+    }
+
+    /**
+     * Parses the YAML and renames each {@code set} that has {@code copy_from} (see
+     * SetCopyFromProcessor) and each {@code fingerprint} (see FingerprintProcessor).
+     */
+    private static Pipeline pipeline(String id, String yaml) throws IOException {
+        Map<String, Object> def = XContentHelper.convertToMap(new BytesArray(yaml.getBytes(StandardCharsets.UTF_8)), true, XContentType.YAML).v2();
+        int renamed = renameSetCopyFrom(def);
+        int fingerprints = rename(def, "fingerprint", FingerprintProcessor.TYPE);
+        try (XContentBuilder b = XContentFactory.jsonBuilder()) {
+            b.map(def);
+            String json = b.toString();
+            System.err.println("[oracle] pipeline " + id + ": " + renamed + " set processor(s) with copy_from -> " + SetCopyFromProcessor.TYPE
+                + ", " + fingerprints + " fingerprint -> " + FingerprintProcessor.TYPE);
+            return new Pipeline(id, json);
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static int renameSetCopyFrom(Object node) {
+        int n = 0;
+        if (node instanceof Map<?, ?> map) {
+            Object set = map.get("set");
+            if (map.size() == 1 && set instanceof Map<?, ?> body && body.containsKey("copy_from")) {
+                Map<String, Object> m = (Map<String, Object>) map;
+                m.remove("set");
+                m.put(SetCopyFromProcessor.TYPE, body);
+                n++;
+            }
+            for (Object v : map.values()) {
+                n += renameSetCopyFrom(v);
+            }
+        } else if (node instanceof List<?> list) {
+            for (Object v : list) {
+                n += renameSetCopyFrom(v);
+            }
+        }
+        return n;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static int rename(Object node, String from, String to) {
+        int n = 0;
+        if (node instanceof Map<?, ?> map) {
+            if (map.size() == 1 && map.get(from) instanceof Map<?, ?> body) {
+                Map<String, Object> m = (Map<String, Object>) map;
+                m.remove(from);
+                m.put(to, body);
+                n++;
+            }
+            for (Object v : map.values()) {
+                n += rename(v, from, to);
+            }
+        } else if (node instanceof List<?> list) {
+            for (Object v : list) {
+                n += rename(v, from, to);
+            }
+        }
+        return n;
+    }
+
+    private static String edit(Path file, List<Edit> edits) throws IOException {
+        String text = Files.readString(file, StandardCharsets.UTF_8);
+        for (Edit e : edits) {
+            int first = text.indexOf(e.from());
+            if (first < 0 || text.indexOf(e.from(), first + 1) >= 0) {
+                throw new IOException(file + ": the edit \"" + e.why() + "\" must match exactly once: " + e.from());
+            }
+            text = text.replace(e.from(), e.to());
+        }
+        return text;
+    }
+}
