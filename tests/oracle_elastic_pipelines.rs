@@ -972,11 +972,6 @@ const KNOWN: &[Known] = &[
         },
     },
     Known {
-        name: "date-root-cause-message (h-fid, pending)",
-        reason: "a date no format accepts reports java.time's root-cause text (issue 11, difference 3)",
-        applies: |d| error_pair(d, "unable to parse date [", "could not be parsed"),
-    },
-    Known {
         name: "convert-root-cause-message (h-fid, pending)",
         reason: "convert reports the root cause (NumberFormatException) text, like date (same mechanism as issue 11, difference 3)",
         applies: |d| error_pair(d, "unable to convert [", "For input string"),
@@ -999,14 +994,6 @@ const KNOWN: &[Known] = &[
         name: "error-document-cleaned (cfship decision)",
         reason: "Elastic's error documents skip the final null/empty clean-up (on_failure runs instead); cfship cleans every document",
         applies: |d| d.is_error_doc() && d.oracle.and_then(cleaned).as_ref() == d.cfship,
-    },
-    Known {
-        name: "iso8601-offset-kept (cfship bug, to fix)",
-        reason: "date with timezone UTC converts to UTC (withZoneSameInstant); cfship keeps the record's offset",
-        applies: |d| {
-            matches!((d.cfship, d.oracle), (Some(Value::String(a)), Some(Value::String(b)))
-                if (a.ends_with(":00") && !a.ends_with('Z')) && b.ends_with('Z'))
-        },
     },
     Known {
         name: "biginteger-in-conditional (OpenSearch 7.10 fork)",
@@ -1038,14 +1025,14 @@ const KNOWN: &[Known] = &[
         applies: |d| error_pair(d, "already exists (renaming [", "already exists"),
     },
     Known {
-        name: "edge-end-offset-with-colon (cfship bug, pending)",
-        reason: "EdgeEndTimestamp's patterns (X, Z) reject `+00:00`; cfship accepts it (date patterns: h-fid's DateTimeFormatter oracle)",
-        applies: |d| {
-            serde_json::from_str::<Value>(d.record)
-                .ok()
-                .and_then(|r| r.get("EdgeEndTimestamp")?.as_str().map(|s| s.ends_with("+00:00")))
-                .unwrap_or(false)
-        },
+        name: "iso8601-failure-text (7.10 vs 8.x)",
+        reason: "a date the ISO8601 format rejects: Elasticsearch 8's own ISO parser says `Failed to parse with all enclosed parsers` (cfship), the 7.10 fork java.time's `Text '…' could not be parsed`",
+        applies: |d| error_pair(d, "Failed to parse with all enclosed parsers", "could not be parsed"),
+    },
+    Known {
+        name: "painless-null-receiver-text (7.10 vs 8.x)",
+        reason: "a method call on null in Painless: Elasticsearch 8 says `cannot access method/field [m] from a null def reference` (cfship), the 7.10 fork the JVM's NullPointerException text",
+        applies: |d| error_pair(d, "from a null def reference", "because \"receiver\" is null"),
     },
     Known {
         name: "date-empty-message (h-fid, pending)",
