@@ -326,9 +326,18 @@ impl Transformer {
 
         let mut error = None;
         if let Some(f) = failure {
+            // `_ingest.on_failure_pipeline` is only set for a failure inside a pipeline called
+            // by another one (Elasticsearch's CompoundProcessor adds the `pipeline_origin` header
+            // when the pipeline stack has more than one entry): a failure in the top-level
+            // pipeline renders `in pipeline ""`.
+            let origin = if pipeline == logpull::HTTP_PIPELINE {
+                pipeline
+            } else {
+                ""
+            };
             let message = match dataset {
-                Dataset::Logpull => f.describe(pipeline),
-                Dataset::Audit if f.processor == "json" => f.describe(pipeline),
+                Dataset::Logpull => f.describe(origin),
+                Dataset::Audit if f.processor == "json" => f.describe(origin),
                 Dataset::Audit | Dataset::Logpush(_) => f.message.clone(),
             };
             let _ = doc.append("error.message", Val::Str(Cow::Owned(message.clone())), true);

@@ -442,6 +442,14 @@ fn not_json_and_non_objects_become_error_documents() {
         }
         assert_eq!(doc.id.len(), 28, "deterministic id even for failures");
     }
+    // A failure of the top-level pipeline (default.yml's json processor): Elasticsearch sets no
+    // `_ingest.on_failure_pipeline` (stack of one pipeline), so the name renders empty.
+    let (_, doc) = doc_of(&t, Dataset::Logpull, "this is not json");
+    let msg = doc.error.unwrap();
+    assert!(
+        msg.starts_with("Processor \"json\" with tag \"json_event_original\" in pipeline \"\" failed with message"),
+        "{msg}"
+    );
 }
 
 fn audit_record(action: &str, result: Option<bool>) -> Value {
