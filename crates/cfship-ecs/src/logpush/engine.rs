@@ -199,6 +199,7 @@ impl Failure {
         match era.errors {
             ErrorStyle::V1 => self.message.clone(),
             ErrorStyle::V2 => self.tagged(pipeline),
+            ErrorStyle::Quoted => self.quoted(),
         }
     }
 
@@ -210,6 +211,21 @@ impl Failure {
                 self.processor, pipeline, self.message
             ),
             ErrorStyle::V2 => self.tagged(pipeline),
+            ErrorStyle::Quoted => self.quoted(),
+        }
+    }
+
+    fn quoted(&self) -> String {
+        if self.tag.is_empty() {
+            format!(
+                "Processor '{}' failed with message '{}'",
+                self.processor, self.message
+            )
+        } else {
+            format!(
+                "Processor '{}' with tag '{}' failed with message '{}'",
+                self.processor, self.tag, self.message
+            )
         }
     }
 

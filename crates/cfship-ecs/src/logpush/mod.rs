@@ -31,6 +31,10 @@ pub enum ErrorStyle {
     /// ≥ 1.45: `Processor <type> with tag <tag> in pipeline <pipeline> failed with message: <message>`
     /// everywhere.
     V2,
+    /// Data streams added in 1.36 (e.g. `dlp_forensic_copies`), everywhere:
+    /// `Processor '<type>' with tag '<tag>' failed with message '<message>'`, the tag part only
+    /// for a tagged processor (a Mustache section), no pipeline name.
+    Quoted,
 }
 
 /// The conventions of one package era that are not processors of the table.
@@ -59,6 +63,14 @@ impl Era {
         errors: ErrorStyle::V1,
         tag_on_failure: true,
         kind_on_error_message: false,
+        drop_na: false,
+    };
+    /// Data streams written for 1.36 – 1.44 in the quoted style: processors append the quoted
+    /// message, `event.kind: pipeline_error` and the tag whenever `error.message` exists.
+    pub const V1_QUOTED: Era = Era {
+        errors: ErrorStyle::Quoted,
+        tag_on_failure: true,
+        kind_on_error_message: true,
         drop_na: false,
     };
     /// Packages 1.45 and later (2.x).
@@ -123,6 +135,7 @@ data_streams! {
     AccessRequest => access_request,
     Casb => casb,
     DevicePosture => device_posture,
+    DlpForensicCopies => dlp_forensic_copies,
     Dns => dns,
     FirewallEvent => firewall_event,
     GatewayHttp => gateway_http,
