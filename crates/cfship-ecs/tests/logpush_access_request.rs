@@ -9,7 +9,8 @@ use cfship_ecs::logpush::{self, Ds, Input};
 use cfship_ecs::{Options, Transformer};
 use serde_json::{json, Value};
 
-const PIPELINE: &str = "logs-cloudflare_logpush.access_request-1.10.0";
+/// `_ingest.on_failure_pipeline` of a top-level pipeline: unset, so it renders as nothing.
+const PIPELINE: &str = "";
 
 fn transformer(geo: Option<std::sync::Arc<cfship_ecs::GeoIp>>, duplicates: bool) -> Transformer {
     let mut tags = vec!["preserve_original_event".to_string()];

@@ -105,9 +105,17 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// Elasticsearch's name of the installed pipeline (`_ingest.on_failure_pipeline`).
+    /// Elasticsearch's name of the installed pipeline.
     pub fn pipeline_name(&self) -> String {
         format!("logs-{}-{}", self.dataset, self.version)
+    }
+
+    /// What `{{ _ingest.on_failure_pipeline }}` renders in this data stream's error messages:
+    /// nothing. Elasticsearch sets it only for a failure inside a pipeline called by another
+    /// (`CompoundProcessor` adds the `pipeline_origin` header when the pipeline stack holds more
+    /// than one entry), and every `cloudflare_logpush` data stream is one top-level pipeline.
+    pub fn on_failure_pipeline(&self) -> &'static str {
+        ""
     }
 }
 
@@ -176,7 +184,7 @@ pub enum Input<'a> {
 /// Transforms one record of a data stream into its document.
 pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Document {
     let spec = ds.spec();
-    let pipeline = spec.pipeline_name();
+    let pipeline = spec.on_failure_pipeline().to_string();
     let tags = t.tags();
     let keep_original = tags
         .iter()
@@ -255,7 +263,7 @@ pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Docu
     let mut error = None;
     let mut keep = keep_original;
     if let Some(f) = failure {
-        let m = f.pipeline_message(&spec.era, &spec.pipeline_name());
+        let m = f.pipeline_message(&spec.era, spec.on_failure_pipeline());
         let _ = doc.append("error.message", Val::Str(Cow::Owned(m.clone())), true);
         let _ = doc.set("event.kind", Val::str("pipeline_error"));
         if spec.era.tag_on_failure {
