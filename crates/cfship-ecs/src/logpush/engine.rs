@@ -197,7 +197,7 @@ impl Failure {
     /// The text a processor's own `on_failure` appends to `error.message`.
     pub fn processor_message(&self, era: &Era, pipeline: &str) -> String {
         match era.errors {
-            ErrorStyle::V1 => self.message.clone(),
+            ErrorStyle::V1 | ErrorStyle::V1Quoted => self.message.clone(),
             ErrorStyle::V2 => self.tagged(pipeline),
             ErrorStyle::Quoted => self.quoted(),
         }
@@ -211,7 +211,7 @@ impl Failure {
                 self.processor, pipeline, self.message
             ),
             ErrorStyle::V2 => self.tagged(pipeline),
-            ErrorStyle::Quoted => self.quoted(),
+            ErrorStyle::Quoted | ErrorStyle::V1Quoted => self.quoted(),
         }
     }
 

@@ -35,6 +35,12 @@ pub enum ErrorStyle {
     /// `Processor '<type>' with tag '<tag>' failed with message '<message>'`, the tag part only
     /// for a tagged processor (a Mustache section), no pipeline name.
     Quoted,
+    /// Early pipelines (audit ≤ 1.26) whose processors append the bare message (as [`V1`]) but
+    /// whose pipeline `on_failure` writes the quoted format of [`Quoted`].
+    ///
+    /// [`V1`]: ErrorStyle::V1
+    /// [`Quoted`]: ErrorStyle::Quoted
+    V1Quoted,
 }
 
 /// The conventions of one package era that are not processors of the table.
@@ -62,6 +68,13 @@ impl Era {
     pub const V1_LATE: Era = Era {
         errors: ErrorStyle::V1,
         tag_on_failure: true,
+        kind_on_error_message: false,
+        drop_na: false,
+    };
+    /// Packages 1.8 – 1.26 of the data streams whose pipeline `on_failure` is quoted (audit).
+    pub const V1_EARLY_QUOTED: Era = Era {
+        errors: ErrorStyle::V1Quoted,
+        tag_on_failure: false,
         kind_on_error_message: false,
         drop_na: false,
     };
@@ -141,6 +154,7 @@ macro_rules! data_streams {
 // One line per data stream (alphabetical): `Variant => module` (module = data stream name).
 data_streams! {
     AccessRequest => access_request,
+    Audit => audit,
     Casb => casb,
     DevicePosture => device_posture,
     DlpForensicCopies => dlp_forensic_copies,
