@@ -40,7 +40,9 @@ if [ -z "${CFSHIP_NO_ENGINES:-}" ]; then
     started+=("$e")
     echo "$e: $url"
     case "$e" in
-      es8) export CFSHIP_ES8_URL="$url" ;;
+      # CFSHIP_ES8_HOME: Elasticsearch's jars for the date oracle (crates/cfship-ecs/tests/java_date_oracle.rs).
+      es8) export CFSHIP_ES8_URL="$url"
+           export CFSHIP_ES8_HOME="${CFSHIP_ES8_HOME:-${CFSHIP_SEARCH_WORK:-/tmp/cfship-search}/es8-$TEST_NAME/home}" ;;
       es9) export CFSHIP_ES9_URL="$url" ;;
       opensearch) export CFSHIP_OPENSEARCH_URL="$url" ;;
     esac
