@@ -9,7 +9,7 @@ import java.util.Map;
  * `decode`: `Long.decode(text)` (the `convert` processor's type long); `parseLong`:
  * `Long.parseLong(text)` (UNIX_MS, the Painless timestamp scripts); `double`:
  * `Double.toString(Double.parseDouble(text))` (how Elasticsearch renders a double in messages).
- * stdout: `{"ok":"<result>"}` or `{"err":"<exception class>"}`.
+ * stdout: `{"ok":"<result>"}` or `{"err":"<message (decode) or exception class>"}`.
  */
 public final class NumberOracle {
     public static void main(String[] args) throws Exception {
@@ -28,7 +28,8 @@ public final class NumberOracle {
                 }
                 r.put("ok", v);
             } catch (RuntimeException e) {
-                r.put("err", e.getClass().getSimpleName());
+                // decode: the message (what the convert processor reports); others: the class.
+                r.put("err", a.get(0).equals("decode") ? e.getMessage() : e.getClass().getSimpleName());
             }
             out.println(OracleJson.object(r));
         }

@@ -6,14 +6,22 @@ use crate::doc::Val;
 /// `Long.decode(value.toString())`: optional sign, then `0x`/`0X`/`#` hex, a leading `0` for
 /// octal, or decimal. Anything else — including `2.0` — is an error.
 pub fn java_long_decode(s: &str) -> Option<i64> {
+    java_long_decode_msg(s).ok()
+}
+
+/// `Long.decode(s)` with the `NumberFormatException` message on failure (what the `convert`
+/// processor reports: its `unable to convert [..]` is only the wrapper, `_ingest.on_failure_message`
+/// is the root cause): `Zero length string`, `Sign character in wrong position`, or
+/// `For input string: "<digits>"` (+ ` under radix 16|8`), the digits with their sign.
+pub fn java_long_decode_msg(s: &str) -> Result<i64, String> {
+    if s.is_empty() {
+        return Err("Zero length string".to_string());
+    }
     let (neg, body) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    if body.is_empty() || body.starts_with(['-', '+']) {
-        return None;
-    }
     let (radix, digits) =
         if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
             (16, h)
@@ -24,10 +32,18 @@ pub fn java_long_decode(s: &str) -> Option<i64> {
         } else {
             (10, body)
         };
-    if digits.is_empty() || digits.starts_with(['-', '+']) {
-        return None;
+    if digits.starts_with(['-', '+']) {
+        return Err("Sign character in wrong position".to_string());
     }
-    parse_magnitude(digits, radix, neg)
+    parse_magnitude(digits, radix, neg).ok_or_else(|| {
+        let suffix = if radix == 10 {
+            String::new()
+        } else {
+            format!(" under radix {radix}")
+        };
+        let sign = if neg { "-" } else { "" };
+        format!("For input string: \"{sign}{digits}\"{suffix}")
+    })
 }
 
 /// Accumulates `digits` in `radix` as Java's `Long.parseLong` does (negatively, so that
@@ -148,11 +164,12 @@ pub fn java_double_to_string(d: f64) -> String {
     out
 }
 
-/// `convert { type: long }` of one value. Lists are converted element by element.
+/// `convert { type: long }` of one value. Lists are converted element by element. The error is
+/// the root cause Elasticsearch reports (`For input string: "high"`).
 pub fn to_long<'a>(v: &Val<'a>) -> Result<Val<'a>, String> {
     match v {
         Val::I64(i) => Ok(Val::I64(*i)),
-        Val::U64(u) => Err(format!("unable to convert [{u}] to long")),
+        Val::U64(u) => Err(format!("For input string: \"{u}\"")),
         Val::Arr(a) => a
             .iter()
             .map(to_long)
@@ -160,9 +177,7 @@ pub fn to_long<'a>(v: &Val<'a>) -> Result<Val<'a>, String> {
             .map(Val::Arr),
         other => {
             let s = other.to_display_string();
-            java_long_decode(&s)
-                .map(Val::I64)
-                .ok_or_else(|| format!("unable to convert [{s}] to long"))
+            java_long_decode_msg(&s).map(Val::I64)
         }
     }
 }
@@ -264,10 +279,16 @@ mod tests {
     fn to_long_values() {
         assert_eq!(to_long(&Val::str("42")).unwrap(), Val::I64(42));
         assert_eq!(to_long(&Val::I64(5)).unwrap(), Val::I64(5));
+        // The root cause Elasticsearch reports (the NumberFormatException of Long.decode).
         assert_eq!(
             to_long(&Val::F64(2.5)).unwrap_err(),
-            "unable to convert [2.5] to long"
+            "For input string: \"2.5\""
         );
+        assert_eq!(
+            to_long(&Val::str("0xZZ")).unwrap_err(),
+            "For input string: \"ZZ\" under radix 16"
+        );
+        assert_eq!(to_long(&Val::str("")).unwrap_err(), "Zero length string");
         assert!(to_long(&Val::Bool(true)).is_err());
         assert_eq!(
             to_long(&Val::Arr(vec![Val::str("1"), Val::I64(2)])).unwrap(),

@@ -468,7 +468,7 @@ fn typed_converts_and_their_errors() {
     assert_eq!(
         errors(&d),
         vec![
-            format!("Processor convert with tag convert_json_EdgeResponseStatus_to_cloudflare_logpush_http_request_edge_response_status_168bfabf in pipeline {PIPELINE} failed with message: unable to convert [OK] to long"),
+            format!("Processor convert with tag convert_json_EdgeResponseStatus_to_cloudflare_logpush_http_request_edge_response_status_168bfabf in pipeline {PIPELINE} failed with message: For input string: \"OK\""),
             format!("Processor convert with tag convert_cachetieredfill_to_boolean in pipeline {PIPELINE} failed with message: [] is not a boolean value, cannot convert to boolean"),
         ]
     );

@@ -404,7 +404,8 @@ fn logpull_bot_score_conversion_error_only_appends_message() {
     assert_eq!(d["event"]["kind"], "event");
     assert_eq!(
         d["error"]["message"],
-        json!(["unable to convert [high] to long"])
+        // The root cause of the convert's `unable to convert [high] to long` (as Elasticsearch).
+        json!(["For input string: \"high\""])
     );
     assert_eq!(d["cloudflare"]["bot"]["score"]["src"], "Machine Learning");
     let d = logpull_with(&t, json!({"BotScore": "99"}));
