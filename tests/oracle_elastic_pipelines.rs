@@ -131,6 +131,27 @@ impl Oracle {
         }
     }
 
+    /// `_simulate` of an inline pipeline (no stored id) over the sources, in order.
+    fn simulate_inline(&self, pipeline: &Value, sources: &[Value]) -> Vec<Value> {
+        let mut out = Vec::with_capacity(sources.len());
+        for chunk in sources.chunks(BATCH) {
+            let docs: Vec<Value> = chunk.iter().map(|s| json!({ "_source": s })).collect();
+            let resp = self
+                .http
+                .post(format!("{}/_ingest/pipeline/_simulate", self.url))
+                .json(&json!({ "pipeline": pipeline, "docs": docs }))
+                .send()
+                .expect("simulate request");
+            let status = resp.status();
+            let body: Value = resp.json().expect("simulate response is JSON");
+            assert!(status.is_success(), "simulate failed: {status} {body}");
+            let results = body["docs"].as_array().expect("docs array");
+            assert_eq!(results.len(), chunk.len(), "one result per document");
+            out.extend(results.iter().map(|r| r["doc"]["_source"].clone()));
+        }
+        out
+    }
+
     /// `_simulate` of `pipeline` over the sources, in order: `None` for a dropped document, else
     /// the `_id` and `_source` the pipeline left.
     fn simulate(&self, pipeline: &str, sources: &[Value]) -> Vec<Option<(String, Value)>> {
@@ -1165,6 +1186,90 @@ fn compare(
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// user_agent: cfship against OpenSearch's own ingest-user-agent (its built-in regexes)
+
+struct UaTally {
+    agents: usize,
+    fields: usize,
+    equal: usize,
+    renamed: usize,
+    unexpected: Vec<String>,
+}
+
+/// OpenSearch renamed the architecture names inside the patterns of its copy of uap-core's regexes
+/// (`x86_64` → `x64`, `aarch64` → `arm64`); Elasticsearch 8's file, which cfship embeds, did not.
+/// Those patterns no longer match agents that name the architecture, which then fall through to
+/// later patterns in OpenSearch (e.g. a macOS `CFNetwork … (x86_64)` agent becomes iOS).
+fn names_renamed_architecture(ua: &str) -> bool {
+    ua.contains("x86_64") || ua.contains("aarch64")
+}
+
+/// The user agents of uap-core's test corpus (and edge cases) kept in cfship-useragent's Java
+/// oracle fixture, through the processor with its default regexes and through cfship.
+fn compare_user_agents(oracle: &Oracle) -> UaTally {
+    let fixture = repo().join("crates/cfship-useragent/tests/fixtures/java_oracle.jsonl");
+    let text = std::fs::read_to_string(&fixture).expect("user-agent fixture");
+    let agents: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["ua"].as_str().map(str::to_owned))
+        .collect();
+    let sources: Vec<Value> = agents.iter().map(|a| json!({ "ua": a })).collect();
+    let results = oracle.simulate_inline(
+        &json!({"processors": [{"user_agent": {"field": "ua", "ignore_missing": true}}]}),
+        &sources,
+    );
+    let parser = cfship_useragent::UserAgentParser::shared().expect("regexes");
+    let mut t = UaTally {
+        agents: agents.len(),
+        fields: 0,
+        equal: 0,
+        renamed: 0,
+        unexpected: Vec::new(),
+    };
+    for (a, r) in agents.iter().zip(&results) {
+        let ours = parser.parse(a);
+        let u = &r["user_agent"];
+        let theirs = |path: &[&str]| {
+            let mut v = u;
+            for p in path {
+                v = &v[*p];
+            }
+            v.as_str().map(str::to_owned)
+        };
+        let pairs = [
+            ("name", ours.name.clone(), theirs(&["name"])),
+            ("version", ours.version.clone(), theirs(&["version"])),
+            ("os.name", ours.os_name.clone(), theirs(&["os", "name"])),
+            (
+                "os.version",
+                ours.os_version.clone(),
+                theirs(&["os", "version"]),
+            ),
+            ("os.full", ours.os_full.clone(), theirs(&["os", "full"])),
+            (
+                "device.name",
+                ours.device_name.clone(),
+                theirs(&["device", "name"]),
+            ),
+        ];
+        for (field, ours, theirs) in pairs {
+            t.fields += 1;
+            if ours == theirs {
+                t.equal += 1;
+            } else if names_renamed_architecture(a) {
+                t.renamed += 1;
+            } else {
+                t.unexpected.push(format!(
+                    "{a:?} user_agent.{field}: cfship {ours:?} / OpenSearch {theirs:?}"
+                ));
+            }
+        }
+    }
+    t
+}
+
 #[test]
 fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
     let geoip = geoip_dir();
@@ -1238,6 +1343,8 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
         &mut tally,
     );
 
+    let ua = compare_user_agents(&oracle);
+
     eprintln!(
         "oracle_elastic_pipelines: {} records ({} logpull, {} audit), {} fields compared \
          ({} logpull), {} documents with a difference",
@@ -1254,6 +1361,21 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
             k.name, k.reason
         );
     }
+    eprintln!(
+        "user_agent with OpenSearch's own regexes: {} agents, {} fields, {} equal, {} differ on agents \
+         naming x86_64/aarch64 (patterns OpenSearch renamed to x64/arm64)",
+        ua.agents, ua.fields, ua.equal, ua.renamed
+    );
+    assert!(
+        ua.unexpected.is_empty(),
+        "{} user-agent fields differ from OpenSearch's ingest-user-agent beyond the architecture renames:\n{}",
+        ua.unexpected.len(),
+        ua.unexpected.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        ua.renamed > 0,
+        "the architecture renames no longer occur: update docs/oracles.md"
+    );
     let stale: Vec<&str> = KNOWN
         .iter()
         .zip(&tally.per_known)
