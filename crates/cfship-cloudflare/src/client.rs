@@ -462,6 +462,75 @@ impl CloudflareClient {
         Ok(env)
     }
 
+    /// One request with an optional JSON body (`POST`, `PUT`, `DELETE` of the Logpush jobs API),
+    /// through the shared rate limiter. Not retried: creating a job is not idempotent; the caller
+    /// reports the error. `success:false` is an error.
+    pub async fn send_envelope(
+        &self,
+        auth: &Auth,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        context: &str,
+    ) -> Result<Envelope, CfError> {
+        let url = self.url(path, &[])?;
+        let waited = self.inner.limiter.acquire(None).await;
+        let st = &self.inner.stats;
+        st.rate_limit_wait_ms
+            .fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
+        st.requests_total.fetch_add(1, Ordering::Relaxed);
+        let mut rb = self
+            .inner
+            .http
+            .request(method, url)
+            .header("Accept", "application/json");
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        rb = auth.apply(rb);
+        let resp = match tokio::time::timeout(self.inner.cfg.response_timeout, rb.send()).await {
+            Err(_) => {
+                st.transport_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(CfError::Transport {
+                    context: context.to_string(),
+                    reason: format!("no response within {:?}", self.inner.cfg.response_timeout),
+                });
+            }
+            Ok(Err(e)) => {
+                st.transport_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(CfError::Transport {
+                    context: context.to_string(),
+                    reason: describe_reqwest(&e),
+                });
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        st.count_status(status);
+        if !resp.status().is_success() {
+            st.failed_requests.fetch_add(1, Ordering::Relaxed);
+            return Err(self.error_from_response(resp, context).await);
+        }
+        let body =
+            read_body_limited(resp, self.inner.cfg.idle_body_timeout, 16 << 20, context).await?;
+        let env: Envelope = serde_json::from_slice(&body).map_err(|e| CfError::Decode {
+            context: context.to_string(),
+            reason: format!("not a Cloudflare JSON envelope: {e}"),
+        })?;
+        if !env.success {
+            let hint = hint_for(status, &env.errors, &permission_hint(context));
+            return Err(CfError::Api {
+                context: context.to_string(),
+                status,
+                errors: env.errors,
+                cf_ray: None,
+                hint,
+                retry_after: None,
+            });
+        }
+        Ok(env)
+    }
+
     /// `GET /user/tokens/verify` (token auth) — for `cfship check`. With key auth, `GET /user` is
     /// used instead (the global key has no verify endpoint) and the status is reported as "active".
     pub async fn verify_token(&self, auth: &Auth) -> Result<TokenStatus, CfError> {
@@ -570,7 +639,10 @@ fn permission_hint(context: &str) -> String {
     }
 }
 
-fn decode_result<T: serde::de::DeserializeOwned>(env: &Envelope, ctx: &str) -> Result<T, CfError> {
+pub(crate) fn decode_result<T: serde::de::DeserializeOwned>(
+    env: &Envelope,
+    ctx: &str,
+) -> Result<T, CfError> {
     let raw = env.result.as_ref().ok_or_else(|| CfError::Decode {
         context: ctx.to_string(),
         reason: "envelope has no result".into(),

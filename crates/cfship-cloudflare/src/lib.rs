@@ -7,6 +7,7 @@ pub mod client;
 pub mod error;
 pub mod logpull;
 mod logpull_stream;
+pub mod logpush;
 pub mod ratelimit;
 pub mod simulator;
 pub mod sink;
@@ -21,6 +22,9 @@ pub use logpull::{
     backfill_logpull, LogpullCollector, LogpullConfig, LogpullCursor, Timestamps, DEFAULT_FIELDS,
 };
 pub use logpull_stream::LogpullStream;
+pub use logpush::{
+    is_bucket_destination, redact_destination, JobHealth, JobScope, LogpushJob, NewJob,
+};
 pub use sink::{Checkpoint, RecordSink, SinkError, SourceId, Unit};
 pub use stats::{CollectorStats, StatsSnapshot};
 pub use util::{Clock, ProgressEvent, RunSummary};
