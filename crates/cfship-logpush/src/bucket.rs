@@ -171,7 +171,7 @@ impl BucketStats {
 }
 
 /// Installs ring as the process' rustls provider (object_store's HTTP client needs one).
-fn ensure_crypto_provider() {
+pub(crate) fn ensure_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
@@ -228,6 +228,13 @@ pub fn open_store(cfg: &BucketConfig) -> Result<(Arc<dyn ObjectStore>, ObjPath),
             source: e,
         })?;
     Ok((Arc::from(store), prefix))
+}
+
+/// A Logpush bucket destination (`s3://`, `r2://`, `gs://`, `azure://`).
+pub fn is_bucket_url(conf: &str) -> bool {
+    ["s3://", "r2://", "gs://", "azure://"]
+        .iter()
+        .any(|p| conf.starts_with(p))
 }
 
 fn is_day_folder(name: &str) -> bool {

@@ -13,6 +13,7 @@ pub mod bucket;
 pub mod datasets;
 pub mod decode;
 pub mod receiver;
+pub mod sim;
 pub mod sink;
 pub mod spool;
 pub mod transform;
