@@ -4,6 +4,7 @@
 //!
 //! `cargo bench -p cfship-ecs` (set CFSHIP_GEOIP_DIR to enrich with GeoIP, as production does).
 
+use cfship_ecs::logpush::{self, Ds, Input};
 use cfship_ecs::{Dataset, GeoIp, Options, Outcome, Transformer};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
@@ -163,6 +164,31 @@ fn bench(c: &mut Criterion) {
         });
         g.finish();
     }
+
+    // Logpush: `http_requests` records carry the same fields as Logpull's, so the same records
+    // feed the `cloudflare_logpush.http_request` pipeline (package 2.0.0), as the HTTP endpoint
+    // input delivers them (`json`) and as bucket inputs do (`message`).
+    let records = logpull_records();
+    let mut g = c.benchmark_group("logpush http_request");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    g.bench_function("cfship transform (message)", |b| {
+        b.iter(|| {
+            for r in &records {
+                let d =
+                    logpush::transform(&t, Ds::HttpRequest, Input::Message(r), 1_700_000_000_000);
+                black_box(&d.source);
+            }
+        })
+    });
+    g.bench_function("serde_json parse+serialize (floor)", |b| {
+        b.iter(|| {
+            for r in &records {
+                let v: serde_json::Value = serde_json::from_str(r).unwrap();
+                black_box(serde_json::to_string(&v).unwrap());
+            }
+        })
+    });
+    g.finish();
 }
 
 criterion_group! {

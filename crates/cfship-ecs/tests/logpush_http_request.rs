@@ -343,7 +343,7 @@ fn url_reconstruction() {
     assert_error_doc(&d);
     assert_eq!(
         errors(&d),
-        vec![format!("Processor set with tag set_tmp_constructed_uri in pipeline {PIPELINE} failed with message: dynamic method [java.lang.Integer, startsWith/1] not found")]
+        vec![format!("Processor conditional with tag set_tmp_constructed_uri in pipeline {PIPELINE} failed with message: dynamic method [java.lang.Integer, startsWith/1] not found")]
     );
 }
 

@@ -102,7 +102,8 @@ fn scheme_http(ctx: &mut Ctx<'_, '_>) -> Result<(), String> {
     Ok(())
 }
 
-/// Painless `ctx.json.ClientRequestURI.startsWith('/')` (a non-string has no such method).
+/// Painless `ctx.json.ClientRequestURI.startsWith('/')` in a processor's `if` (a non-string has
+/// no such method; Elasticsearch reports a failing `if` as processor type `conditional`).
 fn uri_starts_with_slash(v: &Val<'_>) -> Result<bool, String> {
     match v {
         Val::Str(s) => Ok(s.starts_with('/')),
@@ -256,8 +257,8 @@ pub static SPEC: Spec = Spec {
         CopyIfAbsent("json.ClientRequestHost", "url.domain"),
         CopyIfAbsent("json.ClientRequestPath", "url.path"),
         CopyIfAbsent("json.ClientRequestQuery", "url.query"),
-        Custom("set", "set_tmp_constructed_uri", constructed_uri, OnFail::Abort),
-        Custom("set", "set_tmp_constructed_uri_from_ClientRequestURI", uri_as_is, OnFail::Abort),
+        Custom("conditional", "set_tmp_constructed_uri", constructed_uri, OnFail::Abort),
+        Custom("conditional", "set_tmp_constructed_uri_from_ClientRequestURI", uri_as_is, OnFail::Abort),
         Custom("uri_parts", "uri_parts_tmp_constructed_uri", uri_parts, OnFail::Ignore),
         Rename("json.ClientRequestHost", "cloudflare_logpush.http_request.client.request.host"),
         Rename("json.ClientRequestPath", "cloudflare_logpush.http_request.client.request.path"),

@@ -160,6 +160,7 @@ data_streams! {
     DlpForensicCopies => dlp_forensic_copies,
     Dns => dns,
     FirewallEvent => firewall_event,
+    GatewayDns => gateway_dns,
     GatewayHttp => gateway_http,
     HttpRequest => http_request,
 }
