@@ -200,6 +200,7 @@ impl Failure {
             ErrorStyle::V1 | ErrorStyle::V1Quoted => self.message.clone(),
             ErrorStyle::V2 => self.tagged(pipeline),
             ErrorStyle::Quoted => self.quoted(),
+            ErrorStyle::V1Tagged => self.double_quoted(pipeline),
         }
     }
 
@@ -212,7 +213,15 @@ impl Failure {
             ),
             ErrorStyle::V2 => self.tagged(pipeline),
             ErrorStyle::Quoted | ErrorStyle::V1Quoted => self.quoted(),
+            ErrorStyle::V1Tagged => self.double_quoted(pipeline),
         }
+    }
+
+    fn double_quoted(&self, pipeline: &str) -> String {
+        format!(
+            "Processor \"{}\" with tag \"{}\" in pipeline \"{}\" failed with message \"{}\"",
+            self.processor, self.tag, pipeline, self.message
+        )
     }
 
     fn quoted(&self) -> String {

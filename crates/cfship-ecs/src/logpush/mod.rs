@@ -41,6 +41,9 @@ pub enum ErrorStyle {
     /// [`V1`]: ErrorStyle::V1
     /// [`Quoted`]: ErrorStyle::Quoted
     V1Quoted,
+    /// Pipelines that tag every processor in 1.x (workers_trace), everywhere:
+    /// `Processor "<type>" with tag "<tag>" in pipeline "<pipeline>" failed with message "<message>"`.
+    V1Tagged,
 }
 
 /// The conventions of one package era that are not processors of the table.
@@ -74,6 +77,13 @@ impl Era {
     /// Packages 1.8 – 1.26 of the data streams whose pipeline `on_failure` is quoted (audit).
     pub const V1_EARLY_QUOTED: Era = Era {
         errors: ErrorStyle::V1Quoted,
+        tag_on_failure: false,
+        kind_on_error_message: false,
+        drop_na: false,
+    };
+    /// Packages 1.8 – 1.26 of the data streams that tag every processor (workers_trace).
+    pub const V1_EARLY_TAGGED: Era = Era {
+        errors: ErrorStyle::V1Tagged,
         tag_on_failure: false,
         kind_on_error_message: false,
         drop_na: false,
@@ -163,6 +173,7 @@ data_streams! {
     GatewayDns => gateway_dns,
     GatewayHttp => gateway_http,
     HttpRequest => http_request,
+    WorkersTrace => workers_trace,
 }
 
 impl Ds {
