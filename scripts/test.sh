@@ -22,6 +22,8 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # leave data streams in the es8/es9/opensearch nodes a user starts for the demo; their data is
 # deleted when the run ends (the downloads stay cached).
 TEST_NAME=test
+# A node boots in ~30 s on an idle 2-core machine; give a busy one more room before calling it failed.
+export CFSHIP_SEARCH_WAIT="${CFSHIP_SEARCH_WAIT:-420}"
 declare -A TEST_PORT=([es8]=9290 [es9]=9291 [opensearch]=9292)
 started=()
 cleanup() {
