@@ -993,9 +993,12 @@ const KNOWN: &[Known] = &[
         },
     },
     Known {
-        name: "convert-root-cause-message (h-fid, pending)",
-        reason: "convert reports the root cause (NumberFormatException) text, like date (same mechanism as issue 11, difference 3)",
-        applies: |d| error_pair(d, "unable to convert [", "For input string"),
+        name: "convert-long-decode-text (7.10 vs 8.x)",
+        reason: "convert to long: Elasticsearch 8 uses Long.decode (hex, octal), whose messages (`Zero length string` for \"\", `For input string: \".5\" under radix 8` for 0.5) cfship reproduces; the 7.10 fork's Long.parseLong says `For input string: \"\"`",
+        applies: |d| {
+            error_pair(d, "Zero length string", "For input string: ")
+                || error_pair(d, "\" under radix ", "For input string: ")
+        },
     },
     Known {
         name: "error-document-timestamp (cfship decision)",
