@@ -197,7 +197,9 @@ impl Failure {
     /// The text a processor's own `on_failure` appends to `error.message`.
     pub fn processor_message(&self, era: &Era, pipeline: &str) -> String {
         match era.errors {
-            ErrorStyle::V1 | ErrorStyle::V1Quoted => self.message.clone(),
+            ErrorStyle::V1 | ErrorStyle::V1Quoted | ErrorStyle::V1TaggedPipeline => {
+                self.message.clone()
+            }
             ErrorStyle::V2 => self.tagged(pipeline),
             ErrorStyle::Quoted => self.quoted(),
             ErrorStyle::V1Tagged => self.double_quoted(pipeline),
@@ -213,7 +215,7 @@ impl Failure {
             ),
             ErrorStyle::V2 => self.tagged(pipeline),
             ErrorStyle::Quoted | ErrorStyle::V1Quoted => self.quoted(),
-            ErrorStyle::V1Tagged => self.double_quoted(pipeline),
+            ErrorStyle::V1Tagged | ErrorStyle::V1TaggedPipeline => self.double_quoted(pipeline),
         }
     }
 

@@ -44,6 +44,13 @@ pub enum ErrorStyle {
     /// Pipelines that tag every processor in 1.x (workers_trace), everywhere:
     /// `Processor "<type>" with tag "<tag>" in pipeline "<pipeline>" failed with message "<message>"`.
     V1Tagged,
+    /// 1.27 – 1.44 pipelines whose processors append the bare message (as [`V1`]) while the
+    /// pipeline `on_failure` writes the tagged, double-quoted format of [`V1Tagged`]
+    /// (sinkhole_http).
+    ///
+    /// [`V1`]: ErrorStyle::V1
+    /// [`V1Tagged`]: ErrorStyle::V1Tagged
+    V1TaggedPipeline,
 }
 
 /// The conventions of one package era that are not processors of the table.
@@ -85,6 +92,14 @@ impl Era {
     pub const V1_EARLY_TAGGED: Era = Era {
         errors: ErrorStyle::V1Tagged,
         tag_on_failure: false,
+        kind_on_error_message: false,
+        drop_na: false,
+    };
+    /// Packages 1.27 – 1.44 of the data streams whose pipeline `on_failure` is tagged and
+    /// double-quoted while processors append the bare message (sinkhole_http).
+    pub const V1_LATE_TAGGED_PIPELINE: Era = Era {
+        errors: ErrorStyle::V1TaggedPipeline,
+        tag_on_failure: true,
         kind_on_error_message: false,
         drop_na: false,
     };
@@ -173,6 +188,7 @@ data_streams! {
     GatewayDns => gateway_dns,
     GatewayHttp => gateway_http,
     HttpRequest => http_request,
+    SinkholeHttp => sinkhole_http,
     WorkersTrace => workers_trace,
 }
 
