@@ -188,6 +188,7 @@ data_streams! {
     GatewayDns => gateway_dns,
     GatewayHttp => gateway_http,
     HttpRequest => http_request,
+    MagicIds => magic_ids,
     SinkholeHttp => sinkhole_http,
     WorkersTrace => workers_trace,
 }
