@@ -70,6 +70,9 @@ enum Command {
     /// Logpull, audit logs v1/v2, token verify and the retention flag, with deterministic data
     /// (a pure function of the seed and time) and optional faults. Prints its URL and ids.
     Simulate(cli::simulate::SimulateArgs),
+    /// Cloudflare Logpush jobs: create (for cfship's HTTPS destination or a bucket), list with
+    /// their health, delete.
+    Logpush(cli::logpush::LogpushArgs),
 }
 
 /// Exit codes (documented in README, "Exit codes").
@@ -112,6 +115,7 @@ impl Command {
             Command::Setup(_) => "setup",
             Command::Demo(_) => "demo",
             Command::Simulate(_) => "simulate",
+            Command::Logpush(_) => "logpush",
         }
     }
 }
@@ -174,6 +178,17 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Simulate(args) => {
             runtime()?.block_on(cli::simulate::run(args))?;
+        }
+        Command::Logpush(args) => {
+            let (lines, healthy) = runtime()?.block_on(cli::logpush::run(args))?;
+            let mut out = output::stdout();
+            for l in &lines {
+                writeln!(out, "{l}")?;
+            }
+            out.flush()?;
+            if !healthy {
+                return Ok(ExitCode::from(exit::FAILURE));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 pub mod backfill;
 pub mod check;
 pub mod demo;
+pub mod logpush;
 pub mod run;
 pub mod setup;
 pub mod simulate;
