@@ -5,8 +5,11 @@
 //! - `cfship-cloudflare` (source: API client, collectors, simulator) and `cfship-state` (cursors),
 //! - `cfship-ecs` (transform: pure functions, one module per dataset),
 //! - `cfship-elasticsearch` (sink: templates, bulk, retries, dead letters),
-//! - this crate: the CLI and the pipeline wiring.
+//! - this crate: the CLI (`cli`), the configuration file (`config`), the wiring of a configuration
+//!   into running parts and the signals (`app`), the pipeline (transform fan-out and
+//!   acknowledgement, `pipeline`), the outputs (`output`) and `/metrics`.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod logging;
@@ -14,3 +17,4 @@ pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod stdio;
+mod sync;

@@ -1,13 +1,13 @@
 //! `cfship backfill --config FILE --since T [--until T]`: an explicit range, windows in parallel
 //! under the shared rate limit; never touches the daemon's cursors.
 
-use crate::config::Config;
-use crate::pipeline::app::{
-    audit_config, build_outputs, cloudflare_client, install_signal_handlers, logpull_config,
-    parse_time,
+use crate::app::signals::install_signal_handlers;
+use crate::app::wiring::{
+    build_outputs, cloudflare_client, pipeline_options, spawn_sources, Collection, Mode, Sources,
 };
-use anyhow::Result;
-use cfship_cloudflare::{backfill_audit, backfill_logpull, ProgressEvent, RecordSink};
+use crate::config::Config;
+use anyhow::{Context, Result};
+use cfship_cloudflare::{ProgressEvent, RecordSink};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -56,10 +56,16 @@ pub async fn run(args: BackfillArgs) -> Result<BackfillReport> {
     let cancel = CancellationToken::new();
     let es_slot = install_signal_handlers(cancel.clone());
     let client = cloudflare_client(&cfg)?;
-    let outputs = build_outputs(&cfg, true, &cancel, crate::metrics::Metrics::new()).await?;
-    if let Some(es) = &outputs.es {
-        let _ = es_slot.set(es.clone());
-    }
+    let outputs = build_outputs(
+        &cfg,
+        pipeline_options(&cfg)?,
+        Collection::Parallel,
+        false,
+        &cancel,
+        &es_slot,
+        crate::metrics::Metrics::new(),
+    )
+    .await?;
     let sink: Arc<dyn RecordSink> = outputs.pipeline.clone();
 
     // Progress: windows planned (Logpull: 1h each, audit: 24h each).
@@ -86,7 +92,7 @@ pub async fn run(args: BackfillArgs) -> Result<BackfillReport> {
         let bar = bar.clone();
         let records = records.clone();
         let windows = windows.clone();
-        move |source: String, ev: ProgressEvent| match ev {
+        move |source: &str, ev: ProgressEvent| match ev {
             ProgressEvent::UnitDone {
                 start,
                 end,
@@ -117,46 +123,19 @@ pub async fn run(args: BackfillArgs) -> Result<BackfillReport> {
             }
         }
     };
-    let progress = Arc::new(progress);
-    let mut tasks = tokio::task::JoinSet::new();
-    for zone in cfg.zones() {
-        let mut lc = logpull_config(&cfg, &zone);
-        lc.backfill_concurrency = args.parallel.max(1);
-        let (client, sink, cancel, p) = (
-            client.clone(),
-            sink.clone(),
-            cancel.clone(),
-            progress.clone(),
-        );
-        let name = format!("logpull zone {}", zone.id);
-        tasks.spawn(async move {
-            let n2 = name.clone();
-            let r = backfill_logpull(&client, lc, since, until, sink, cancel, move |e| {
-                p(n2.clone(), e)
-            })
-            .await;
-            (name, r)
-        });
+    let mut sources = Sources::from_config(&cfg);
+    for c in &mut sources.logpull {
+        c.backfill_concurrency = args.parallel.max(1);
     }
-    for acc in cfg.accounts() {
-        let mut ac = audit_config(&cfg, &acc);
-        ac.backfill_concurrency = args.parallel.max(1);
-        let (client, sink, cancel, p) = (
-            client.clone(),
-            sink.clone(),
-            cancel.clone(),
-            progress.clone(),
-        );
-        let name = format!("audit account {}", acc.id);
-        tasks.spawn(async move {
-            let n2 = name.clone();
-            let r = backfill_audit(&client, ac, since, until, sink, cancel, move |e| {
-                p(n2.clone(), e)
-            })
-            .await;
-            (name, r)
-        });
+    for c in &mut sources.audit {
+        c.backfill_concurrency = args.parallel.max(1);
     }
+    let mode = Mode::Backfill {
+        since,
+        until,
+        progress: Arc::new(progress),
+    };
+    let mut tasks = spawn_sources(&client, sources, &mode, sink, &cancel)?;
     let mut report = BackfillReport::default();
     while let Some(j) = tasks.join_next().await {
         match j {
@@ -192,4 +171,47 @@ pub async fn run(args: BackfillArgs) -> Result<BackfillReport> {
         }
     );
     Ok(report)
+}
+
+/// Parses a backfill bound: RFC3339, or a duration back from `now` (`36h`).
+pub fn parse_time(
+    s: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) => {
+            let d = chrono::Duration::from_std(d).context("duration too large")?;
+            Ok(now - d)
+        }
+        Err(_) => anyhow::bail!(
+            "{s:?} is neither an RFC3339 time (2026-11-24T00:00:00Z) nor a duration back from now (36h)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_bounds() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            parse_time("36h", now).unwrap().to_rfc3339(),
+            "2026-11-24T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("2026-11-20T01:02:03+01:00", now)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-20T00:02:03+00:00"
+        );
+        assert!(parse_time("yesterday-ish", now).is_err());
+    }
 }

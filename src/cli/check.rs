@@ -1,7 +1,7 @@
 //! `cfship check --config FILE`: every pre-flight check, one line each, with the fix in words.
 
+use crate::app::wiring::{cloudflare_client, logpull_config};
 use crate::config::{Config, Credentials};
-use crate::pipeline::app::{cloudflare_client, logpull_config};
 use cfship_cloudflare::CfError;
 use clap::Args;
 use std::path::PathBuf;
@@ -182,7 +182,7 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
             }
         }
     }
-    match cfg.es_config() {
+    match crate::app::wiring::es_config(&cfg) {
         None => out.push(Check::ok("elasticsearch", "not configured (file output only)")),
         Some(es_cfg) => match cfship_elasticsearch::ElasticsearchSink::connect(es_cfg).await {
             Ok(sink) => {
@@ -206,7 +206,7 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
         },
     }
     if let Some(f) = &cfg.file {
-        let out_f = crate::output::FileOutput::new(&f.path);
+        let out_f = crate::output::FileWriter::new(&f.path);
         for p in out_f.paths() {
             let dir = p
                 .parent()

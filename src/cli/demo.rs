@@ -2,17 +2,16 @@
 //! collects a few simulated hours of audit and Logpull data, writes them to Elasticsearch (or to
 //! `./cfship-demo/*.ndjson`) and prints a summary.
 
+use crate::app::signals::install_signal_handlers;
+use crate::app::wiring::{
+    build_outputs, cloudflare_client, pipeline_options, spawn_sources, Collection, Mode, Sources,
+};
+use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::output::FileOutput;
-use crate::pipeline::app::connect_es_retrying;
-use crate::pipeline::summary::Summary;
-use crate::pipeline::{Pipeline, PipelineOptions};
+use crate::output::{DemoSummary, FileWriter};
 use anyhow::{Context, Result};
 use cfship_cloudflare::simulator::{self, SimulatorConfig};
-use cfship_cloudflare::{
-    backfill_audit, backfill_logpull, AuditConfig, Auth, ClientConfig, CloudflareClient,
-    LogpullConfig, ProgressEvent, RecordSink,
-};
+use cfship_cloudflare::{ProgressEvent, RecordSink};
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,7 +40,7 @@ pub struct DemoArgs {
 /// What the demo did.
 #[derive(Debug, Clone)]
 pub struct DemoReport {
-    pub summary: Summary,
+    pub summary: DemoSummary,
     pub expected_logpull: u64,
     pub expected_audit: u64,
     pub destination: String,
@@ -59,49 +58,21 @@ pub async fn run(args: DemoArgs) -> Result<DemoReport> {
         .first()
         .cloned()
         .context("demo simulator has no token")?;
-    let auth = Auth::token(token);
-    let client = CloudflareClient::new(ClientConfig::with_api_url(&sim.url())?)?;
     let cancel = CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            cancel.cancel();
-        });
-    }
-    let metrics = Metrics::new();
-    let opts = PipelineOptions {
-        namespace: args.namespace.clone(),
-        parallel_units: true,
-        summary: true,
-        ..Default::default()
-    };
-    let (es, file, destination) = match &args.elasticsearch {
+    let es_slot = install_signal_handlers(cancel.clone());
+    let file_template = args.out.join("{dataset}.ndjson");
+    let destination = match &args.elasticsearch {
         Some(url) => {
-            let es_cfg = cfship_elasticsearch::EsConfig {
-                hosts: vec![url.clone()],
-                namespace: args.namespace.clone(),
-                dead_letter: cfship_elasticsearch::DeadLetterConfig {
-                    path: args.out.join("dead-letter.ndjson"),
-                    index: None,
-                },
-                ..Default::default()
-            };
-            let sink = connect_es_retrying(es_cfg, true, &cancel).await?;
             let ns = &args.namespace;
-            (
-                Some(sink),
-                None,
-                format!(
-                    "Elasticsearch {url}: data streams logs-cloudflare.logpull-{ns} and logs-cloudflare.audit-{ns}"
-                ),
+            format!(
+                "Elasticsearch {url}: data streams logs-cloudflare.logpull-{ns} and logs-cloudflare.audit-{ns}"
             )
         }
         None => {
             std::fs::create_dir_all(&args.out)
                 .with_context(|| format!("creating {}", args.out.display()))?;
-            let out = FileOutput::new(&args.out.join("{dataset}.ndjson"));
-            for p in out.paths() {
+            let w = FileWriter::new(&file_template);
+            for p in w.paths() {
                 // a fresh demo, not appended to the previous one
                 match std::fs::remove_file(&p) {
                     Ok(()) => {}
@@ -109,16 +80,31 @@ pub async fn run(args: DemoArgs) -> Result<DemoReport> {
                     Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
                 }
             }
-            let d = format!(
+            format!(
                 "{} and {}",
-                out.path_for("logpull").display(),
-                out.path_for("audit").display()
-            );
-            (None, Some(out), d)
+                w.path_for("logpull").display(),
+                w.path_for("audit").display()
+            )
         }
     };
-    let pipeline = Arc::new(Pipeline::new(opts, es, file, metrics.clone())?);
-    let sink: Arc<dyn RecordSink> = pipeline.clone();
+    // The demo is a configuration like any other, and goes through the same wiring as `run`.
+    let cfg = demo_config(&args, &sim_cfg, &sim.url(), &token, &file_template)?;
+    let client = cloudflare_client(&cfg)?;
+    let metrics = Metrics::new();
+    let mut opts = pipeline_options(&cfg)?;
+    // without Elasticsearch the documents still carry the asked namespace
+    opts.namespace = args.namespace.clone();
+    let outputs = build_outputs(
+        &cfg,
+        opts,
+        Collection::Parallel,
+        true,
+        &cancel,
+        &es_slot,
+        metrics.clone(),
+    )
+    .await?;
+    let sink: Arc<dyn RecordSink> = outputs.pipeline.clone();
 
     let now = chrono::Utc::now();
     let since = now - chrono::Duration::hours(i64::from(args.hours));
@@ -133,27 +119,24 @@ pub async fn run(args: DemoArgs) -> Result<DemoReport> {
         sim_cfg.accounts.len()
     );
     let started = Instant::now();
-    let progress = |ev: ProgressEvent| {
+    let progress = |_: &str, ev: ProgressEvent| {
         if let ProgressEvent::UnitDone { start, records, .. } = ev {
             tracing::debug!(%start, records, "window done");
         }
     };
-    let mut tasks = Vec::new();
-    for z in &sim_cfg.zones {
-        let mut c = LogpullConfig::new(z.id.clone(), auth.clone());
-        c.bot_fields = z.bot_management;
-        let (client, sink, cancel) = (client.clone(), sink.clone(), cancel.clone());
-        tasks.push(tokio::spawn(async move {
-            backfill_logpull(&client, c, since, until, sink, cancel, progress).await
-        }));
+    let mut sources = Sources::from_config(&cfg);
+    for c in &mut sources.logpull {
+        c.bot_fields = sim_cfg
+            .zones
+            .iter()
+            .any(|z| z.id == c.zone_id && z.bot_management);
     }
-    for a in &sim_cfg.accounts {
-        let c = AuditConfig::new(a.id.clone(), auth.clone());
-        let (client, sink, cancel) = (client.clone(), sink.clone(), cancel.clone());
-        tasks.push(tokio::spawn(async move {
-            backfill_audit(&client, c, since, until, sink, cancel, progress).await
-        }));
-    }
+    let mode = Mode::Backfill {
+        since,
+        until,
+        progress: Arc::new(progress),
+    };
+    let mut tasks = spawn_sources(&client, sources, &mode, sink, &cancel)?;
     let ticker = {
         let metrics = metrics.clone();
         tokio::spawn(async move {
@@ -168,10 +151,10 @@ pub async fn run(args: DemoArgs) -> Result<DemoReport> {
         })
     };
     let mut failures = Vec::new();
-    for t in tasks {
-        match t.await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => failures.push(e.to_string()),
+    while let Some(t) = tasks.join_next().await {
+        match t {
+            Ok((_, Ok(_))) => {}
+            Ok((_, Err(e))) => failures.push(e.to_string()),
             Err(e) => failures.push(e.to_string()),
         }
     }
@@ -190,7 +173,11 @@ pub async fn run(args: DemoArgs) -> Result<DemoReport> {
         .iter()
         .map(|a| simulator::expected_audit_ids(&sim_cfg, &a.id, since, until).len() as u64)
         .sum();
-    let summary = pipeline.summary().unwrap_or_default();
+    let summary = outputs
+        .summary
+        .as_ref()
+        .map(|s| s.summary())
+        .unwrap_or_default();
     let secs = started.elapsed().as_secs_f64();
     println!(
         "\ncfship demo: {} simulated hours collected in {secs:.1}s → {destination}\n",
@@ -221,4 +208,34 @@ pub async fn run(args: DemoArgs) -> Result<DemoReport> {
         expected_audit,
         destination,
     })
+}
+
+/// The configuration of a demo: the simulator's zones and account with its token, and either
+/// Elasticsearch (dead letters next to the NDJSON files) or the file output.
+fn demo_config(
+    args: &DemoArgs,
+    sim: &SimulatorConfig,
+    url: &str,
+    token: &str,
+    file_template: &std::path::Path,
+) -> Result<Config> {
+    let ids = |v: Vec<&String>| serde_json::Value::from(v.into_iter().cloned().collect::<Vec<_>>());
+    let mut v = serde_json::json!({
+        "cloudflare": { "api_url": url, "api_token": token },
+        "audit": { "accounts": ids(sim.accounts.iter().map(|a| &a.id).collect()) },
+        "logpull": { "zones": ids(sim.zones.iter().map(|z| &z.id).collect()) },
+        "state": { "dir": args.out },
+        "metrics": { "listen": "off" },
+    });
+    match &args.elasticsearch {
+        Some(es) => {
+            v["elasticsearch"] = serde_json::json!({
+                "hosts": [es],
+                "namespace": args.namespace,
+                "dead_letter_path": args.out.join("dead-letter.ndjson"),
+            })
+        }
+        None => v["file"] = serde_json::json!({ "path": file_template }),
+    }
+    Ok(Config::from_value(v, "the demo configuration")?)
 }

@@ -1,12 +1,14 @@
 //! `cfship run --config FILE [--once]`: the daemon.
 
+use crate::app::signals::install_signal_handlers;
+use crate::app::wiring::{
+    build_outputs, cloudflare_client, fix_clocks, pipeline_options, spawn_sources, Collection,
+    Mode, Sources,
+};
 use crate::config::Config;
 use crate::metrics;
-use crate::pipeline::app::{
-    audit_config, build_outputs, cloudflare_client, install_signal_handlers, logpull_config,
-};
 use anyhow::{Context, Result};
-use cfship_cloudflare::{AuditCollector, Clock, LogpullCollector, RecordSink};
+use cfship_cloudflare::RecordSink;
 use cfship_state::CursorStore;
 use clap::Args;
 use std::path::PathBuf;
@@ -51,7 +53,17 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
                 format!("metrics.listen {addr}: cannot listen (change it or set `off`)")
             })?;
     }
-    let outputs = match build_outputs(&cfg, false, &cancel, m).await {
+    let outputs = match build_outputs(
+        &cfg,
+        pipeline_options(&cfg)?,
+        Collection::Daemon,
+        false,
+        &cancel,
+        &es_slot,
+        m,
+    )
+    .await
+    {
         Ok(o) => o,
         Err(e) if cancel.is_cancelled() => {
             tracing::info!(error = %format!("{e:#}"), "stopped by a signal before collection started");
@@ -59,54 +71,17 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
         }
         Err(e) => return Err(e),
     };
-    if let Some(es) = &outputs.es {
-        // a second signal must make pending Elasticsearch retries give up
-        let _ = es_slot.set(es.clone());
-    }
     let sink: Arc<dyn RecordSink> = outputs.pipeline.clone();
-    // --once: catch up to the "now" of the start (with a moving now, a slow run would keep chasing it)
-    let once_now = chrono::Utc::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for zone in cfg.zones() {
-        let mut lc = logpull_config(&cfg, &zone);
-        if args.once {
-            lc.clock = Clock::Fixed(once_now);
-        }
-        let c = LogpullCollector::new(client.clone(), lc, store.clone(), sink.clone())?;
-        let cancel = cancel.clone();
-        let once = args.once;
-        let name = format!("logpull zone {}", zone.id);
-        tasks.spawn(async move {
-            let r = if once {
-                c.run_once(cancel).await.map(|s| {
-                    tracing::info!(zone = %zone.id, windows = s.units_done, records = s.records, "Logpull caught up");
-                })
-            } else {
-                c.run(cancel).await
-            };
-            (name, r)
-        });
+    let mut sources = Sources::from_config(&cfg);
+    if args.once {
+        // catch up to the "now" of the start
+        fix_clocks(&mut sources, chrono::Utc::now());
     }
-    for acc in cfg.accounts() {
-        let mut ac = audit_config(&cfg, &acc);
-        if args.once {
-            ac.clock = Clock::Fixed(once_now);
-        }
-        let c = AuditCollector::new(client.clone(), ac, store.clone(), sink.clone())?;
-        let cancel = cancel.clone();
-        let once = args.once;
-        let name = format!("audit account {}", acc.id);
-        tasks.spawn(async move {
-            let r = if once {
-                c.run_once(cancel).await.map(|s| {
-                    tracing::info!(account = %acc.id, pages = s.units_done, records = s.records, "audit caught up");
-                })
-            } else {
-                c.run(cancel).await
-            };
-            (name, r)
-        });
-    }
+    let mode = Mode::Daemon {
+        store,
+        once: args.once,
+    };
+    let mut tasks = spawn_sources(&client, sources, &mode, sink, &cancel)?;
     tracing::info!(
         zones = cfg.zones().len(),
         accounts = cfg.accounts().len(),
@@ -116,7 +91,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
     let mut report = RunReport::default();
     while let Some(j) = tasks.join_next().await {
         match j {
-            Ok((_, Ok(()))) => {}
+            Ok((_, Ok(_))) => {}
             Ok((name, Err(cfship_cloudflare::CfError::Cancelled))) => {
                 tracing::debug!(source = %name, "cancelled");
             }

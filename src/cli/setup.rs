@@ -15,7 +15,7 @@ pub struct SetupArgs {
 
 pub async fn run(args: SetupArgs) -> Result<Vec<String>> {
     let cfg = Config::load(&args.config)?;
-    let es_cfg = cfg.es_config().context(
+    let es_cfg = crate::app::wiring::es_config(&cfg).context(
         "setup installs Elasticsearch index templates: add an `elasticsearch:` section to the config",
     )?;
     let sink = cfship_elasticsearch::ElasticsearchSink::connect(es_cfg)

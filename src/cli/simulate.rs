@@ -101,23 +101,8 @@ pub async fn run(args: SimulateArgs) -> Result<()> {
         cfg.credentials.tokens.len(),
         cfg.credentials.keys.len()
     );
-    let cancel = h.cancel_token();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        cancel.cancel();
-    });
-    #[cfg(unix)]
-    {
-        let cancel = h.cancel_token();
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::spawn(async move {
-                term.recv().await;
-                cancel.cancel();
-            });
-        }
-    }
+    // SIGINT / SIGTERM stop the server (the same handlers as `run`)
+    let _ = crate::app::signals::install_signal_handlers(h.cancel_token());
     h.wait().await;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `cfship transform`: raw Cloudflare NDJSON in, ECS NDJSON (or `_bulk` NDJSON) out, offline.
 
+use crate::sync::now_ms;
 use anyhow::{Context, Result};
 use cfship_ecs::canonical::Numbers;
 use cfship_ecs::{Dataset, Document, GeoIp, Options, Outcome, Transformer};
@@ -85,13 +86,6 @@ pub struct Summary {
     pub documents: u64,
     pub errors: u64,
     pub dropped: u64,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Records transformed in parallel at a time (order is kept).

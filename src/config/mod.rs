@@ -361,6 +361,14 @@ impl Config {
         Ok(cfg)
     }
 
+    /// A configuration built in code (the demo), validated like a file (without line numbers).
+    pub fn from_value(v: serde_json::Value, origin: &str) -> Result<Config, ConfigError> {
+        let cfg: Config =
+            serde_json::from_value(v).map_err(|e| ConfigError(format!("{origin}: {e}")))?;
+        cfg.validate(origin, "")?;
+        Ok(cfg)
+    }
+
     fn validate(&self, origin: &str, text: &str) -> Result<(), ConfigError> {
         let at = |key: &str| match find_key_line(text, key) {
             Some(l) => format!("{origin} line {l}"),
@@ -568,52 +576,6 @@ impl Config {
         }
         v.retain(|s| !s.is_empty());
         v
-    }
-
-    /// The Elasticsearch sink configuration, if the output is configured.
-    pub fn es_config(&self) -> Option<cfship_elasticsearch::EsConfig> {
-        let es = self.elasticsearch.as_ref()?;
-        let mut c = cfship_elasticsearch::EsConfig {
-            hosts: es.hosts.clone(),
-            cloud_id: es.cloud_id.clone(),
-            namespace: es.namespace.clone(),
-            ca_file: es.ca_file.clone(),
-            insecure: es.insecure,
-            ..Default::default()
-        };
-        c.auth = if let Some(k) = &es.api_key {
-            cfship_elasticsearch::Auth::ApiKey(cfship_elasticsearch::Secret::new(k.expose()))
-        } else if let (Some(u), Some(p)) = (&es.username, &es.password) {
-            cfship_elasticsearch::Auth::Basic {
-                username: u.clone(),
-                password: cfship_elasticsearch::Secret::new(p.expose()),
-            }
-        } else if let Some(t) = &es.bearer_token {
-            cfship_elasticsearch::Auth::Bearer(cfship_elasticsearch::Secret::new(t.expose()))
-        } else {
-            cfship_elasticsearch::Auth::None
-        };
-        c.client_cert = es.client_cert.clone();
-        c.client_key = es.client_key.clone();
-        for (k, v) in &es.headers {
-            c.headers
-                .insert(k.clone(), cfship_elasticsearch::Secret::new(v.expose()));
-        }
-        if let Some(t) = es.timeout {
-            c.timeout = t;
-        }
-        c.dead_letter.index = es.dead_letter_index.clone();
-        c.dead_letter.path = es
-            .dead_letter_path
-            .clone()
-            .unwrap_or_else(|| self.state.dir.join("dead-letter.ndjson"));
-        if let Some(n) = es.max_in_flight {
-            c.max_in_flight = n.max(1);
-        }
-        if let Some(n) = es.batch_max_docs {
-            c.batch.max_docs = n.max(1);
-        }
-        Some(c)
     }
 
     /// The metrics address, `None` when disabled.

@@ -78,7 +78,7 @@ fn full_example_parses_with_overrides_and_defaults() {
         c.logpull.as_ref().unwrap().interval,
         Duration::from_secs(300)
     );
-    let es = c.es_config().unwrap();
+    let es = crate::app::wiring::es_config(&c).unwrap();
     assert_eq!(es.hosts, vec!["http://127.0.0.1:9200".to_string()]);
     assert_eq!(es.namespace, "default");
     assert!(
@@ -104,7 +104,11 @@ fn full_example_parses_with_overrides_and_defaults() {
 #[test]
 fn debug_of_config_never_shows_secrets() {
     let c = Config::parse(FULL, "cfship.yml", &full_env()).unwrap();
-    let dbg = format!("{c:?} {:?} {:?}", c.zones(), c.es_config());
+    let dbg = format!(
+        "{c:?} {:?} {:?}",
+        c.zones(),
+        crate::app::wiring::es_config(&c)
+    );
     for s in ["cf-token-SECRET-1", "zone2-key-SECRET-2", "es-key-SECRET-3"] {
         assert!(!dbg.contains(s), "{s} leaked in {dbg}");
     }
@@ -251,7 +255,7 @@ fn elasticsearch_and_metrics_validation() {
     )
     .unwrap();
     assert!(matches!(
-        c.es_config().unwrap().auth,
+        crate::app::wiring::es_config(&c).unwrap().auth,
         cfship_elasticsearch::Auth::Basic { .. }
     ));
 }
@@ -273,7 +277,7 @@ fn shipped_example_is_valid() {
 fn elasticsearch_bearer_client_cert_headers_timeout_and_dead_letter_index() {
     let yaml = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z1]\nelasticsearch:\n  hosts: [\"https://es:9200\"]\n  bearer_token: s3cr3t-bearer\n  client_cert: /etc/cfship/client.pem\n  client_key: /etc/cfship/client-key.pem\n  headers: {X-Opaque-Id: cfship}\n  timeout: 90s\n  dead_letter_index: cfship-deadletter-default\n";
     let cfg = Config::parse(yaml, "test.yml", &|_: &str| None).unwrap();
-    let es = cfg.es_config().unwrap();
+    let es = crate::app::wiring::es_config(&cfg).unwrap();
     assert!(matches!(es.auth, cfship_elasticsearch::Auth::Bearer(_)));
     assert_eq!(
         es.client_cert.as_deref(),
@@ -298,14 +302,14 @@ fn logpull_timestamps_default_choice_and_bad_value() {
     let c = Config::parse(base, "cfship.yml", &env_of(&[])).unwrap();
     let zone = &c.zones()[0];
     assert_eq!(
-        crate::pipeline::app::logpull_config(&c, zone).timestamps,
+        crate::app::wiring::logpull_config(&c, zone).timestamps,
         cfship_cloudflare::Timestamps::UnixNano
     );
     let text = format!("{base}  timestamps: rfc3339\n");
     let c = Config::parse(&text, "cfship.yml", &env_of(&[])).unwrap();
     let zone = &c.zones()[0];
     assert_eq!(
-        crate::pipeline::app::logpull_config(&c, zone).timestamps,
+        crate::app::wiring::logpull_config(&c, zone).timestamps,
         cfship_cloudflare::Timestamps::Rfc3339
     );
     let e = err(&format!("{base}  timestamps: millis\n"), &env_of(&[]));

@@ -4,6 +4,7 @@
 //! `cfship-elasticsearch`'s `SinkStats`) and are rendered at scrape time. Labels carry only
 //! datasets, source ids (zone / account ids), status classes: never a credential.
 
+use crate::sync::lock;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -45,13 +46,6 @@ pub struct Metrics {
     es: Mutex<Option<Arc<cfship_elasticsearch::SinkStats>>>,
     /// Set when a collector stopped with an error that retrying cannot fix.
     pub unhealthy: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
 }
 
 /// `audit` / `logpull` and the id of a collection source.

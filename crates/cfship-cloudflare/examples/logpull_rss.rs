@@ -14,7 +14,7 @@
 use cfship_cloudflare::simulator::{self, SimCredentials, SimZone, SimulatorConfig};
 use cfship_cloudflare::{
     backfill_logpull, Auth, ClientConfig, CloudflareClient, LogpullConfig, RecordSink, SinkError,
-    SourceId,
+    Unit,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -61,7 +61,7 @@ struct CountingSink {
 impl RecordSink for CountingSink {
     fn deliver<'a>(
         &'a self,
-        _source: &'a SourceId,
+        _unit: &'a Unit,
         records: Vec<bytes::Bytes>,
     ) -> futures::future::BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {

@@ -5,7 +5,7 @@
 use crate::auth::Auth;
 use crate::client::CloudflareClient;
 use crate::error::CfError;
-use crate::sink::{Checkpoint, RecordSink, SourceId, Unit};
+use crate::sink::{RecordSink, SourceId, Unit, UnitOutcome};
 use crate::stats::SourceStats;
 use crate::util::{blocking, rfc3339_micros, sleep_or_cancel, Clock, ProgressEvent, RunSummary};
 use bytes::Bytes;
@@ -247,14 +247,14 @@ impl Sweeper {
             }
             let n = batch.len() as u64;
             if n > 0 {
-                if let Err(source) = self.sink.deliver_unit(&unit, batch).await {
-                    self.sink.checkpoint_unit(&unit, Checkpoint::Aborted);
+                if let Err(source) = self.sink.deliver(&unit, batch).await {
+                    self.sink.end_unit(&unit, UnitOutcome::Aborted);
                     return Err(CfError::Sink {
                         context: ctx,
                         source,
                     });
                 }
-                self.sink.checkpoint_unit(&unit, Checkpoint::Committed);
+                self.sink.end_unit(&unit, UnitOutcome::Committed);
                 save(&next)?;
                 *cursor = next;
                 self.sstats.records.fetch_add(n, Ordering::Relaxed);

@@ -25,6 +25,6 @@ pub use logpull_stream::LogpullStream;
 pub use logpush::{
     is_bucket_destination, redact_destination, JobHealth, JobScope, LogpushJob, NewJob,
 };
-pub use sink::{Checkpoint, RecordSink, SinkError, SourceId, Unit};
+pub use sink::{RecordSink, SinkError, SourceId, Unit, UnitOutcome};
 pub use stats::{CollectorStats, StatsSnapshot};
 pub use util::{Clock, ProgressEvent, RunSummary};

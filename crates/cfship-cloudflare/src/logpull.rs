@@ -6,7 +6,7 @@
 use crate::auth::Auth;
 use crate::client::CloudflareClient;
 use crate::error::CfError;
-use crate::sink::{Checkpoint, RecordSink, SourceId, Unit};
+use crate::sink::{RecordSink, SourceId, Unit, UnitOutcome};
 use crate::stats::SourceStats;
 use crate::util::{
     blocking, floor_secs, rfc3339_secs, sleep_or_cancel, Clock, ProgressEvent, RunSummary,
@@ -408,18 +408,15 @@ impl WindowRunner {
             match stream.next_batch(self.cfg.batch_size).await {
                 Ok(Some(batch)) => {
                     let n = batch.len() as u64;
-                    self.sink
-                        .deliver_unit(&unit, batch)
-                        .await
-                        .map_err(|source| {
-                            (
-                                CfError::Sink {
-                                    context: ctx.to_string(),
-                                    source,
-                                },
-                                delivered,
-                            )
-                        })?;
+                    self.sink.deliver(&unit, batch).await.map_err(|source| {
+                        (
+                            CfError::Sink {
+                                context: ctx.to_string(),
+                                source,
+                            },
+                            delivered,
+                        )
+                    })?;
                     delivered += n;
                 }
                 Ok(None) => return Ok(delivered),
@@ -450,7 +447,7 @@ impl WindowRunner {
             match self.attempt(start, end, &ctx, cancel).await {
                 Ok(n) => {
                     self.sink
-                        .checkpoint_unit(&self.unit(start, end), Checkpoint::Committed);
+                        .end_unit(&self.unit(start, end), UnitOutcome::Committed);
                     return Ok(n);
                 }
                 Err((CfError::Cancelled, _)) => return Err(CfError::Cancelled),
@@ -464,7 +461,7 @@ impl WindowRunner {
                     // A failed `deliver` may have handled part of its batch: abort then too.
                     if delivered > 0 || matches!(e, CfError::Sink { .. }) {
                         self.sink
-                            .checkpoint_unit(&self.unit(start, end), Checkpoint::Aborted);
+                            .end_unit(&self.unit(start, end), UnitOutcome::Aborted);
                     }
                     let st = self.client.stats();
                     st.failed_requests.fetch_add(1, Ordering::Relaxed);

@@ -66,18 +66,19 @@ impl SinkError {
 }
 
 /// How a unit of work (a Logpull window or an audit page) ended, after zero or more `deliver` calls.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Checkpoint {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnitOutcome {
     /// Every `deliver` of the unit returned Ok; the cursor is saved right after this call.
     Committed,
-    /// The unit failed after some records were delivered; it will be replayed (same records again).
+    /// The unit failed after some records were delivered; it will be replayed (same records again,
+    /// whole or split into sub-ranges).
     Aborted,
 }
 
 /// One unit of work of a source: a Logpull window, or the audit range `[start, end)` a sweep pages
 /// through. Units of one source run one at a time in the collectors; backfills run several units of
 /// one source in parallel, so a sink that tracks uncommitted records must key them by unit, not by
-/// source (use [`RecordSink::deliver_unit`] / [`RecordSink::checkpoint_unit`]).
+/// source.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Unit {
     pub source: SourceId,
@@ -103,18 +104,20 @@ impl fmt::Display for Unit {
 ///
 /// Each `Bytes` is exactly one raw JSON object as Cloudflare sent it (a Logpull object or one element of
 /// the audit `result` array), without trailing newline. `deliver` must return only once the records are
-/// durably handled (indexed, duplicate or dead-lettered). Collectors call it with chunks, in order, and
-/// move the cursor only after every `deliver` of a window/page returned Ok.
+/// durably handled (indexed, duplicate or dead-lettered). Collectors call it with chunks of one unit,
+/// in order, then [`RecordSink::end_unit`] once; they move the cursor only after every `deliver` of
+/// the unit returned Ok.
 pub trait RecordSink: Send + Sync + 'static {
+    /// Records of `unit`, in the order Cloudflare sent them.
     fn deliver<'a>(
         &'a self,
-        source: &'a SourceId,
+        unit: &'a Unit,
         records: Vec<bytes::Bytes>,
     ) -> BoxFuture<'a, Result<(), SinkError>>;
 
-    /// Called once per window/page after its last `deliver` (Committed), or when a window/page that
-    /// already delivered records failed and will be replayed (Aborted). Default: nothing.
-    fn checkpoint(&self, _source: &SourceId, _outcome: Checkpoint) {}
+    /// Called once per unit after its last `deliver` (Committed), or when a unit that already
+    /// delivered records (or whose `deliver` failed) will be replayed (Aborted). Default: nothing.
+    fn end_unit(&self, _unit: &Unit, _outcome: UnitOutcome) {}
 
     /// Records received by Cloudflare in `[start, end)` are lost for good (older than Logpull's 168h
     /// retention when collection resumed). Called once per hole, before the window after it is
@@ -125,21 +128,5 @@ pub trait RecordSink: Send + Sync + 'static {
         _start: chrono::DateTime<chrono::Utc>,
         _end: chrono::DateTime<chrono::Utc>,
     ) {
-    }
-
-    /// What the collectors and backfills call: `deliver` with the unit the records belong to.
-    /// Default: `deliver(&unit.source, records)`.
-    fn deliver_unit<'a>(
-        &'a self,
-        unit: &'a Unit,
-        records: Vec<bytes::Bytes>,
-    ) -> BoxFuture<'a, Result<(), SinkError>> {
-        self.deliver(&unit.source, records)
-    }
-
-    /// What the collectors and backfills call: `checkpoint` with the unit that ended.
-    /// Default: `checkpoint(&unit.source, outcome)`.
-    fn checkpoint_unit(&self, unit: &Unit, outcome: Checkpoint) {
-        self.checkpoint(&unit.source, outcome)
     }
 }

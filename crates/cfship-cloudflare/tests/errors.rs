@@ -493,7 +493,7 @@ struct ShapeSink(Mutex<Vec<serde_json::Value>>);
 impl cfship_cloudflare::RecordSink for ShapeSink {
     fn deliver<'a>(
         &'a self,
-        _s: &'a SourceId,
+        _unit: &'a cfship_cloudflare::Unit,
         records: Vec<bytes::Bytes>,
     ) -> futures::future::BoxFuture<'a, Result<(), cfship_cloudflare::SinkError>> {
         Box::pin(async move {

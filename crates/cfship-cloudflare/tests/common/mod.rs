@@ -6,7 +6,7 @@ use cfship_cloudflare::simulator::{
     self, SimAccount, SimCredentials, SimZone, SimulatorConfig, SimulatorHandle,
 };
 use cfship_cloudflare::{
-    Checkpoint, ClientConfig, CloudflareClient, RecordSink, RetryPolicy, SinkError, SourceId, Unit,
+    ClientConfig, CloudflareClient, RecordSink, RetryPolicy, SinkError, SourceId, Unit, UnitOutcome,
 };
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -32,7 +32,7 @@ struct SinkState {
     committed_units: u64,
 }
 
-/// Records ids; only records of windows/pages whose delivery completed (Checkpoint::Committed) count,
+/// Records ids; only records of windows/pages whose delivery completed (UnitOutcome::Committed) count,
 /// so the exactly-once assertion is exact (no dedupe hides duplicates).
 #[derive(Default)]
 pub struct TestSink {
@@ -134,18 +134,6 @@ impl TestSink {
 impl RecordSink for TestSink {
     fn deliver<'a>(
         &'a self,
-        _source: &'a SourceId,
-        _records: Vec<Bytes>,
-    ) -> BoxFuture<'a, Result<(), SinkError>> {
-        Box::pin(async move {
-            Err(SinkError::fatal(
-                "test sink: collectors must call deliver_unit",
-            ))
-        })
-    }
-
-    fn deliver_unit<'a>(
-        &'a self,
         unit: &'a Unit,
         records: Vec<Bytes>,
     ) -> BoxFuture<'a, Result<(), SinkError>> {
@@ -186,12 +174,12 @@ impl RecordSink for TestSink {
         self.gaps.lock().unwrap().push((source.clone(), start, end));
     }
 
-    fn checkpoint_unit(&self, unit: &Unit, outcome: Checkpoint) {
+    fn end_unit(&self, unit: &Unit, outcome: UnitOutcome) {
         let units = {
             let mut st = self.state.lock().unwrap();
             let pend = st.pending.remove(unit).unwrap_or_default();
             match outcome {
-                Checkpoint::Committed => {
+                UnitOutcome::Committed => {
                     let c = st.committed.entry(unit.source.clone()).or_default();
                     for id in pend {
                         *c.entry(id).or_default() += 1;
@@ -199,7 +187,7 @@ impl RecordSink for TestSink {
                     st.committed_units += 1;
                     Some(st.committed_units)
                 }
-                Checkpoint::Aborted => {
+                UnitOutcome::Aborted => {
                     st.aborted += 1;
                     None
                 }

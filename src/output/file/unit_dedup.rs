@@ -22,7 +22,7 @@ struct Entry {
 }
 
 #[derive(Default)]
-pub struct UnitDedup {
+pub(super) struct UnitDedup {
     sources: HashMap<String, HashMap<Range, Entry>>,
 }
 
@@ -41,7 +41,7 @@ fn contains(outer: Range, inner: Range) -> bool {
 impl UnitDedup {
     /// True when a document with this id hash was already written for this unit's range (by this
     /// unit, or by an aborted unit that contained it).
-    pub fn seen(&self, unit: &Unit, h: u64) -> bool {
+    pub(super) fn seen(&self, unit: &Unit, h: u64) -> bool {
         let r = range(unit);
         self.sources
             .get(&unit.source.state_key())
@@ -53,7 +53,7 @@ impl UnitDedup {
     }
 
     /// Remembers documents written for `unit`.
-    pub fn written(&mut self, unit: &Unit, hashes: impl IntoIterator<Item = u64>) {
+    pub(super) fn written(&mut self, unit: &Unit, hashes: impl IntoIterator<Item = u64>) {
         self.sources
             .entry(unit.source.state_key())
             .or_default()
@@ -65,7 +65,7 @@ impl UnitDedup {
 
     /// The unit is done for good: forget it, and count its range as covered in every aborted unit
     /// that contained it (forgotten once fully covered).
-    pub fn committed(&mut self, unit: &Unit) {
+    pub(super) fn committed(&mut self, unit: &Unit) {
         let key = unit.source.state_key();
         let r = range(unit);
         let Some(units) = self.sources.get_mut(&key) else {
@@ -84,7 +84,7 @@ impl UnitDedup {
     }
 
     /// The unit failed after delivering and will be replayed: keep what it wrote.
-    pub fn aborted(&mut self, unit: &Unit) {
+    pub(super) fn aborted(&mut self, unit: &Unit) {
         if let Some(e) = self
             .sources
             .get_mut(&unit.source.state_key())
@@ -97,7 +97,7 @@ impl UnitDedup {
 
     /// Id hashes remembered in all.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.sources
             .values()
             .flat_map(|u| u.values())

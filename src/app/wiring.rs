@@ -1,0 +1,388 @@
+//! The one place a configuration becomes running parts (`run`, `backfill`, `demo`, `check`):
+//! configuration sections → component configurations, the outputs and the pipeline, and one loop
+//! that spawns a collector (daemon) or a backfill per zone and account.
+
+use crate::app::signals::EsSlot;
+use crate::config::{AuditApiChoice, Config, Source};
+use crate::metrics::Metrics;
+use crate::output::{EsOutput, FileOutput, Output, SummaryOutput};
+use crate::pipeline::{Pipeline, PipelineError, PipelineOptions};
+use anyhow::{Context, Result};
+use cfship_cloudflare::{
+    backfill_audit, backfill_logpull, AuditApi, AuditCollector, AuditConfig, CfError, ClientConfig,
+    Clock, CloudflareClient, LogpullCollector, LogpullConfig, ProgressEvent, RecordSink,
+    RunSummary,
+};
+use cfship_ecs::GeoIp;
+use cfship_elasticsearch::{ElasticsearchSink, EsError};
+use cfship_state::CursorStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// The Cloudflare client of a configuration (one shared rate limiter for every source).
+pub fn cloudflare_client(cfg: &Config) -> Result<CloudflareClient> {
+    let mut cc =
+        ClientConfig::with_api_url(&cfg.cloudflare.api_url).context("cloudflare.api_url")?;
+    if let Some(n) = cfg.cloudflare.requests_per_5min {
+        cc.requests_per_5min = n.max(1);
+    }
+    CloudflareClient::new(cc).context("building the Cloudflare client")
+}
+
+/// The collector configuration of one zone.
+pub fn logpull_config(cfg: &Config, zone: &Source) -> LogpullConfig {
+    let mut c = LogpullConfig::new(zone.id.clone(), zone.credentials.to_auth());
+    if let Some(l) = &cfg.logpull {
+        c.interval = l.interval;
+        c.bot_fields = l.bot_fields;
+        c.fields = l.fields.clone();
+        c.sample = l.sample;
+        c.timestamps = l.timestamps;
+        if let Some(w) = l.max_window {
+            c.max_window = w;
+        }
+        if let Some(lb) = l.initial_lookback {
+            c.initial_lookback = lb;
+        }
+    }
+    c
+}
+
+/// The collector configuration of one account.
+pub fn audit_config(cfg: &Config, account: &Source) -> AuditConfig {
+    let mut c = AuditConfig::new(account.id.clone(), account.credentials.to_auth());
+    if let Some(a) = &cfg.audit {
+        c.interval = a.interval;
+        c.initial_lookback = a.initial_lookback;
+        c.api = match a.api {
+            AuditApiChoice::V1 => AuditApi::V1,
+            AuditApiChoice::V2 => AuditApi::V2,
+        };
+        if let Some(p) = a.per_page {
+            c.per_page = p;
+        }
+    }
+    c
+}
+
+/// Connects to Elasticsearch, retrying while it is unreachable (until `cancel`), and installs the
+/// index templates when asked.
+pub async fn connect_es_retrying(
+    es_cfg: cfship_elasticsearch::EsConfig,
+    install_templates: bool,
+    cancel: &CancellationToken,
+) -> Result<ElasticsearchSink> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let r = async {
+            let sink = ElasticsearchSink::connect(es_cfg.clone()).await?;
+            if install_templates {
+                for o in sink.ensure_templates().await? {
+                    tracing::debug!(outcome = ?o, "index template");
+                }
+            }
+            Ok::<_, EsError>(sink)
+        }
+        .await;
+        match r {
+            Ok(s) => return Ok(s),
+            Err(
+                e @ (EsError::Unreachable { .. }
+                | EsError::Http {
+                    status: 500..=599, ..
+                }),
+            ) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "Elasticsearch not available yet, retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = cancel.cancelled() => anyhow::bail!("cancelled while waiting for Elasticsearch: {e}"),
+                }
+                delay = (delay * 2).min(Duration::from_secs(15));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("Elasticsearch output")),
+        }
+    }
+}
+
+/// The Elasticsearch sink configuration, if the output is configured.
+pub fn es_config(cfg: &Config) -> Option<cfship_elasticsearch::EsConfig> {
+    let es = cfg.elasticsearch.as_ref()?;
+    let mut c = cfship_elasticsearch::EsConfig {
+        hosts: es.hosts.clone(),
+        cloud_id: es.cloud_id.clone(),
+        namespace: es.namespace.clone(),
+        ca_file: es.ca_file.clone(),
+        insecure: es.insecure,
+        ..Default::default()
+    };
+    c.auth = if let Some(k) = &es.api_key {
+        cfship_elasticsearch::Auth::ApiKey(cfship_elasticsearch::Secret::new(k.expose()))
+    } else if let (Some(u), Some(p)) = (&es.username, &es.password) {
+        cfship_elasticsearch::Auth::Basic {
+            username: u.clone(),
+            password: cfship_elasticsearch::Secret::new(p.expose()),
+        }
+    } else if let Some(t) = &es.bearer_token {
+        cfship_elasticsearch::Auth::Bearer(cfship_elasticsearch::Secret::new(t.expose()))
+    } else {
+        cfship_elasticsearch::Auth::None
+    };
+    c.client_cert = es.client_cert.clone();
+    c.client_key = es.client_key.clone();
+    for (k, v) in &es.headers {
+        c.headers
+            .insert(k.clone(), cfship_elasticsearch::Secret::new(v.expose()));
+    }
+    if let Some(t) = es.timeout {
+        c.timeout = t;
+    }
+    c.dead_letter.index = es.dead_letter_index.clone();
+    c.dead_letter.path = es
+        .dead_letter_path
+        .clone()
+        .unwrap_or_else(|| cfg.state.dir.join("dead-letter.ndjson"));
+    if let Some(n) = es.max_in_flight {
+        c.max_in_flight = n.max(1);
+    }
+    if let Some(n) = es.batch_max_docs {
+        c.batch.max_docs = n.max(1);
+    }
+    Some(c)
+}
+
+/// How documents are made: namespace, transform options, GeoIP databases (opened here).
+pub fn pipeline_options(cfg: &Config) -> Result<PipelineOptions, PipelineError> {
+    let geoip = match &cfg.geoip {
+        Some(g) => Some(Arc::new(GeoIp::open_dir(&g.dir).map_err(|source| {
+            PipelineError::GeoIp {
+                dir: g.dir.display().to_string(),
+                source,
+            }
+        })?)),
+        None => None,
+    };
+    Ok(PipelineOptions {
+        namespace: cfg
+            .elasticsearch
+            .as_ref()
+            .map(|e| e.namespace.clone())
+            .unwrap_or_else(|| "default".into()),
+        transform: cfg.transform.clone(),
+        geoip,
+        logpull_fields: cfg.logpull.as_ref().and_then(|l| {
+            cfship_cloudflare::logpull::custom_field_set(l.fields.as_deref(), l.bot_fields)
+                .map(Arc::new)
+        }),
+        ..Default::default()
+    })
+}
+
+/// How the units of a source are collected, which decides how the file output de-duplicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collection {
+    /// `run`: one unit per source at a time, cursors saved; the file output journals its writes
+    /// (state dir) and is exactly-once across crashes.
+    Daemon,
+    /// `backfill`, `demo`: units of one source in parallel, no cursor; the file output
+    /// de-duplicates per unit in flight.
+    Parallel,
+}
+
+/// The outputs and pipeline of a configuration.
+pub struct Outputs {
+    pub pipeline: Arc<Pipeline>,
+    pub es: Option<ElasticsearchSink>,
+    pub file: Option<Arc<FileOutput>>,
+    /// The demo summary, when asked for.
+    pub summary: Option<Arc<SummaryOutput>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Builds the pipeline with the configured outputs (Elasticsearch connected, templates installed,
+/// retrying until `cancel` while it is unreachable; the sink is put in `es_slot` for the second
+/// signal). `opts` is normally [`pipeline_options`] of `cfg`; `summary` adds the demo summary.
+pub async fn build_outputs(
+    cfg: &Config,
+    opts: PipelineOptions,
+    collection: Collection,
+    summary: bool,
+    cancel: &CancellationToken,
+    es_slot: &EsSlot,
+    metrics: Arc<Metrics>,
+) -> Result<Outputs> {
+    if cfg.elasticsearch.is_none() && cfg.file.is_none() {
+        anyhow::bail!(
+            "no output configured: add an `elasticsearch:` section and/or `file: {{path: …}}` to the config"
+        );
+    }
+    let mut outputs: Vec<Arc<dyn Output>> = Vec::new();
+    let es = match es_config(cfg) {
+        Some(c) => {
+            let sink = connect_es_retrying(c, true, cancel).await?;
+            // a second signal must make pending Elasticsearch retries give up
+            let _ = es_slot.set(sink.clone());
+            metrics.set_sink_stats(sink.stats());
+            outputs.push(Arc::new(EsOutput::new(sink.clone())));
+            Some(sink)
+        }
+        None => None,
+    };
+    let file = match (&cfg.file, collection) {
+        (Some(f), Collection::Daemon) => {
+            let journal = cfg.state.dir.join("file-output.journal");
+            Some(Arc::new(FileOutput::per_source(&f.path, Some(&journal))?))
+        }
+        (Some(f), Collection::Parallel) => Some(Arc::new(FileOutput::per_unit(&f.path))),
+        (None, _) => None,
+    };
+    if let Some(f) = &file {
+        outputs.push(f.clone());
+    }
+    let summary = summary.then(|| Arc::new(SummaryOutput::default()));
+    if let Some(s) = &summary {
+        outputs.push(s.clone());
+    }
+    let pipeline = Arc::new(Pipeline::new(opts, outputs, metrics.clone())?);
+    Ok(Outputs {
+        pipeline,
+        es,
+        file,
+        summary,
+        metrics,
+    })
+}
+
+/// The collector configurations of every configured zone and account (callers adjust them:
+/// `--once`'s clock, `--parallel`, the demo's per-zone bot fields).
+pub struct Sources {
+    pub logpull: Vec<LogpullConfig>,
+    pub audit: Vec<AuditConfig>,
+}
+
+impl Sources {
+    pub fn from_config(cfg: &Config) -> Self {
+        Sources {
+            logpull: cfg.zones().iter().map(|z| logpull_config(cfg, z)).collect(),
+            audit: cfg
+                .accounts()
+                .iter()
+                .map(|a| audit_config(cfg, a))
+                .collect(),
+        }
+    }
+}
+
+/// Hears the progress of a backfill: (source name, event).
+pub type Progress = Arc<dyn Fn(&str, ProgressEvent) + Send + Sync>;
+
+/// What the spawned tasks do.
+pub enum Mode {
+    /// The daemon's collectors, with cursors in `store`; `once` stops each at "caught up".
+    Daemon { store: Arc<CursorStore>, once: bool },
+    /// A range, no cursors; `progress` hears every unit done or retried.
+    Backfill {
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+        progress: Progress,
+    },
+}
+
+/// One task per source: `(name, result)`, the name like `logpull zone <id>`.
+pub type SourceTasks = JoinSet<(String, Result<RunSummary, CfError>)>;
+
+/// Spawns one task per zone and per account. A daemon collector whose configuration is invalid
+/// stops everything before any task starts; a backfill reports it as that source's failure.
+pub fn spawn_sources(
+    client: &CloudflareClient,
+    sources: Sources,
+    mode: &Mode,
+    sink: Arc<dyn RecordSink>,
+    cancel: &CancellationToken,
+) -> Result<SourceTasks> {
+    let mut tasks = JoinSet::new();
+    for lc in sources.logpull {
+        let name = format!("logpull zone {}", lc.zone_id);
+        let cancel = cancel.clone();
+        match mode {
+            Mode::Daemon { store, once } => {
+                let c = LogpullCollector::new(client.clone(), lc, store.clone(), sink.clone())?;
+                let once = *once;
+                tasks.spawn(async move {
+                    let r = if once {
+                        c.run_once(cancel).await.inspect(|s| {
+                            tracing::info!(source = %name, windows = s.units_done, records = s.records, "Logpull caught up");
+                        })
+                    } else {
+                        c.run(cancel).await.map(|()| RunSummary::default())
+                    };
+                    (name, r)
+                });
+            }
+            Mode::Backfill {
+                since,
+                until,
+                progress,
+            } => {
+                let (client, sink, p) = (client.clone(), sink.clone(), progress.clone());
+                let (since, until) = (*since, *until);
+                tasks.spawn(async move {
+                    let n = name.clone();
+                    let r = backfill_logpull(&client, lc, since, until, sink, cancel, move |e| {
+                        p(&n, e)
+                    })
+                    .await;
+                    (name, r)
+                });
+            }
+        }
+    }
+    for ac in sources.audit {
+        let name = format!("audit account {}", ac.account_id);
+        let cancel = cancel.clone();
+        match mode {
+            Mode::Daemon { store, once } => {
+                let c = AuditCollector::new(client.clone(), ac, store.clone(), sink.clone())?;
+                let once = *once;
+                tasks.spawn(async move {
+                    let r = if once {
+                        c.run_once(cancel).await.inspect(|s| {
+                            tracing::info!(source = %name, pages = s.units_done, records = s.records, "audit caught up");
+                        })
+                    } else {
+                        c.run(cancel).await.map(|()| RunSummary::default())
+                    };
+                    (name, r)
+                });
+            }
+            Mode::Backfill {
+                since,
+                until,
+                progress,
+            } => {
+                let (client, sink, p) = (client.clone(), sink.clone(), progress.clone());
+                let (since, until) = (*since, *until);
+                tasks.spawn(async move {
+                    let n = name.clone();
+                    let r =
+                        backfill_audit(&client, ac, since, until, sink, cancel, move |e| p(&n, e))
+                            .await;
+                    (name, r)
+                });
+            }
+        }
+    }
+    Ok(tasks)
+}
+
+/// `--once`: every collector's clock fixed at `now` (with a moving now, a slow run would keep
+/// chasing it).
+pub fn fix_clocks(sources: &mut Sources, now: chrono::DateTime<chrono::Utc>) {
+    for c in &mut sources.logpull {
+        c.clock = Clock::Fixed(now);
+    }
+    for c in &mut sources.audit {
+        c.clock = Clock::Fixed(now);
+    }
+}

@@ -1,0 +1,86 @@
+//! De-duplication of the file output for `run`, where the units of one source run one at a time:
+//! the ids written since the source's last committed unit are remembered (and, with the journal,
+//! recovered after a crash), and forgotten once the next unit of the source starts after a commit.
+
+use super::journal::Recovered;
+use crate::sync::lock;
+use bytes::Bytes;
+use cfship_elasticsearch::IndexRequest;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+
+fn id_hash(id: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// The lines of `docs` the file does not hold yet (not `written`, and each id once per batch), with
+/// the hashes of their ids.
+pub(super) fn unwritten(
+    docs: &[IndexRequest],
+    written: impl Fn(u64) -> bool,
+) -> (Vec<Bytes>, Vec<u64>) {
+    let mut batch_seen = HashSet::new();
+    docs.iter()
+        .filter_map(|d| {
+            let h = id_hash(&d.id);
+            let dup = written(h) || !batch_seen.insert(h);
+            (!dup).then(|| (d.source.clone(), h))
+        })
+        .unzip()
+}
+
+/// Ids written per source (state key) since its last committed unit.
+#[derive(Default)]
+pub(super) struct SourceDedup {
+    written: Mutex<HashMap<String, HashSet<u64>>>,
+    /// Sources whose unit was committed: their cursor is saved before their next delivery, which
+    /// then forgets the hashes (and journal entries) of the committed unit.
+    committed: Mutex<HashSet<String>>,
+}
+
+impl SourceDedup {
+    /// Starts from what the journal recovered.
+    pub(super) fn recovered(r: Recovered) -> Self {
+        SourceDedup {
+            written: Mutex::new(r),
+            committed: Mutex::default(),
+        }
+    }
+
+    /// Before writing for `key`: true when its previous unit was committed (its ids were forgotten
+    /// here; the caller drops its journal entries).
+    pub(super) fn start(&self, key: &str) -> bool {
+        if lock(&self.committed).remove(key) {
+            lock(&self.written).remove(key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The lines of `docs` the file does not hold yet for `key`, with their id hashes.
+    pub(super) fn pick(&self, key: &str, docs: &[IndexRequest]) -> (Vec<Bytes>, Vec<u64>) {
+        let written = lock(&self.written);
+        let seen = written.get(key);
+        unwritten(docs, |h| seen.is_some_and(|s| s.contains(&h)))
+    }
+
+    pub(super) fn written(&self, key: String, hashes: Vec<u64>) {
+        lock(&self.written).entry(key).or_default().extend(hashes);
+    }
+
+    /// The unit of `key` is committed; its cursor is saved right after, so its records are never
+    /// replayed once the next delivery of this source starts.
+    pub(super) fn committed(&self, key: String) {
+        lock(&self.committed).insert(key);
+    }
+
+    /// Id hashes remembered in all.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        lock(&self.written).values().map(|s| s.len()).sum()
+    }
+}
