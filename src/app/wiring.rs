@@ -3,7 +3,7 @@
 //! that spawns a collector (daemon) or a backfill per zone and account.
 
 use crate::app::signals::EsSlot;
-use crate::config::{AuditApiChoice, Config, Source};
+use crate::config::{AuditApiChoice, Config, ConfigError, Source};
 use crate::metrics::Metrics;
 use crate::output::{EsOutput, FileOutput, Output, SummaryOutput};
 use crate::pipeline::{Pipeline, PipelineError, PipelineOptions};
@@ -14,12 +14,68 @@ use cfship_cloudflare::{
     RunSummary,
 };
 use cfship_ecs::GeoIp;
-use cfship_elasticsearch::{ElasticsearchSink, EsError};
+use cfship_elasticsearch::{ElasticsearchSink, EsConfig, EsError};
 use cfship_state::CursorStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// Reads a configuration file and checks every rule: the file's own (`Config::load`) and each
+/// component's (see [`check_components`]). What `run`, `backfill`, `check` and `setup` start from.
+pub fn load_config(path: &std::path::Path) -> Result<Config, ConfigError> {
+    let cfg = Config::load(path)?;
+    check_components(&cfg)?;
+    Ok(cfg)
+}
+
+/// [`load_config`] of a text (`origin` names it in errors; `env` looks variables up).
+pub fn parse_config(
+    text: &str,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let cfg = Config::parse(text, origin, env)?;
+    check_components(&cfg)?;
+    Ok(cfg)
+}
+
+/// [`load_config`] of a configuration built in code (the demo).
+pub fn config_from_value(v: serde_json::Value, origin: &str) -> Result<Config, ConfigError> {
+    let cfg = Config::from_value(v, origin)?;
+    check_components(&cfg)?;
+    Ok(cfg)
+}
+
+/// Builds every component configuration the file describes and checks it with the component's
+/// own rules (the one place each rule lives); this adds the line of the offending key.
+pub fn check_components(cfg: &Config) -> Result<(), ConfigError> {
+    let setting = |e: CfError| match e {
+        CfError::Setting {
+            section,
+            key,
+            reason,
+        } => cfg.error_at(section, key, &format!("`{section}.{key}` {reason}")),
+        e => ConfigError(e.to_string()),
+    };
+    for z in cfg.zones() {
+        logpull_config(cfg, &z).validate().map_err(setting)?;
+    }
+    for a in cfg.accounts() {
+        audit_config(cfg, &a).validate().map_err(setting)?;
+    }
+    if let Some(es) = es_config(cfg) {
+        es.validate().map_err(|e| match e {
+            EsError::Setting { key, reason } => cfg.error_at(
+                "elasticsearch",
+                key,
+                &format!("`elasticsearch.{key}` {reason}"),
+            ),
+            e => ConfigError(e.to_string()),
+        })?;
+    }
+    Ok(())
+}
 
 /// The Cloudflare client of a configuration (one shared rate limiter for every source).
 pub fn cloudflare_client(cfg: &Config) -> Result<CloudflareClient> {
@@ -35,7 +91,9 @@ pub fn cloudflare_client(cfg: &Config) -> Result<CloudflareClient> {
 pub fn logpull_config(cfg: &Config, zone: &Source) -> LogpullConfig {
     let mut c = LogpullConfig::new(zone.id.clone(), zone.credentials.to_auth());
     if let Some(l) = &cfg.logpull {
-        c.interval = l.interval;
+        if let Some(i) = l.interval {
+            c.interval = i;
+        }
         c.bot_fields = l.bot_fields;
         c.fields = l.fields.clone();
         c.sample = l.sample;
@@ -54,8 +112,12 @@ pub fn logpull_config(cfg: &Config, zone: &Source) -> LogpullConfig {
 pub fn audit_config(cfg: &Config, account: &Source) -> AuditConfig {
     let mut c = AuditConfig::new(account.id.clone(), account.credentials.to_auth());
     if let Some(a) = &cfg.audit {
-        c.interval = a.interval;
-        c.initial_lookback = a.initial_lookback;
+        if let Some(i) = a.interval {
+            c.interval = i;
+        }
+        if let Some(lb) = a.initial_lookback {
+            c.initial_lookback = lb;
+        }
         c.api = match a.api {
             AuditApiChoice::V1 => AuditApi::V1,
             AuditApiChoice::V2 => AuditApi::V2,
@@ -112,11 +174,13 @@ pub fn es_config(cfg: &Config) -> Option<cfship_elasticsearch::EsConfig> {
     let mut c = cfship_elasticsearch::EsConfig {
         hosts: es.hosts.clone(),
         cloud_id: es.cloud_id.clone(),
-        namespace: es.namespace.clone(),
         ca_file: es.ca_file.clone(),
         insecure: es.insecure,
         ..Default::default()
     };
+    if let Some(ns) = &es.namespace {
+        c.namespace = ns.clone();
+    }
     c.auth = if let Some(k) = &es.api_key {
         cfship_elasticsearch::Auth::ApiKey(cfship_elasticsearch::Secret::new(k.expose()))
     } else if let (Some(u), Some(p)) = (&es.username, &es.password) {
@@ -164,11 +228,10 @@ pub fn pipeline_options(cfg: &Config) -> Result<PipelineOptions, PipelineError> 
         None => None,
     };
     Ok(PipelineOptions {
-        namespace: cfg
-            .elasticsearch
-            .as_ref()
-            .map(|e| e.namespace.clone())
-            .unwrap_or_else(|| "default".into()),
+        // the documents' data stream namespace is the sink's (its default also without it)
+        namespace: es_config(cfg)
+            .map(|c| c.namespace)
+            .unwrap_or_else(|| EsConfig::default().namespace),
         transform: cfg.transform.clone(),
         geoip,
         logpull_fields: cfg.logpull.as_ref().and_then(|l| {

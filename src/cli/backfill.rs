@@ -5,7 +5,6 @@ use crate::app::signals::install_signal_handlers;
 use crate::app::wiring::{
     build_outputs, cloudflare_client, pipeline_options, spawn_sources, Collection, Mode, Sources,
 };
-use crate::config::Config;
 use anyhow::{Context, Result};
 use cfship_cloudflare::{ProgressEvent, RecordSink};
 use clap::Args;
@@ -43,7 +42,7 @@ pub struct BackfillReport {
 }
 
 pub async fn run(args: BackfillArgs) -> Result<BackfillReport> {
-    let cfg = Config::load(&args.config)?;
+    let cfg = crate::app::wiring::load_config(&args.config)?;
     let now = chrono::Utc::now();
     let since = parse_time(&args.since, now)?;
     let until = match &args.until {

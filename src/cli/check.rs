@@ -1,7 +1,7 @@
 //! `cfship check --config FILE`: every pre-flight check, one line each, with the fix in words.
 
 use crate::app::wiring::{cloudflare_client, logpull_config};
-use crate::config::{Config, Credentials};
+use crate::config::Credentials;
 use cfship_cloudflare::CfError;
 use clap::Args;
 use std::path::PathBuf;
@@ -77,7 +77,7 @@ fn cred_name(c: &Credentials) -> String {
 /// Runs every check; never fails itself (each failure is a line).
 pub async fn checks(args: &CheckArgs) -> Vec<Check> {
     let mut out = Vec::new();
-    let cfg = match Config::load(&args.config) {
+    let cfg = match crate::app::wiring::load_config(&args.config) {
         Ok(c) => {
             out.push(Check::ok(
                 "config",

@@ -237,5 +237,8 @@ fn demo_config(
         }
         None => v["file"] = serde_json::json!({ "path": file_template }),
     }
-    Ok(Config::from_value(v, "the demo configuration")?)
+    Ok(crate::app::wiring::config_from_value(
+        v,
+        "the demo configuration",
+    )?)
 }

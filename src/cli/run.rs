@@ -5,7 +5,6 @@ use crate::app::wiring::{
     build_outputs, cloudflare_client, fix_clocks, pipeline_options, spawn_sources, Collection,
     Mode, Sources,
 };
-use crate::config::Config;
 use crate::metrics;
 use anyhow::{Context, Result};
 use cfship_cloudflare::RecordSink;
@@ -33,7 +32,7 @@ pub struct RunReport {
 }
 
 pub async fn run(args: RunArgs) -> Result<RunReport> {
-    let cfg = Config::load(&args.config)?;
+    let cfg = crate::app::wiring::load_config(&args.config)?;
     let cancel = CancellationToken::new();
     // Signals before anything slow (connecting to Elasticsearch may wait).
     let es_slot = install_signal_handlers(cancel.clone());

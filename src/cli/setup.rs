@@ -1,6 +1,5 @@
 //! `cfship setup --config FILE`: installs (or upgrades) the index templates.
 
-use crate::config::Config;
 use anyhow::{Context, Result};
 use cfship_elasticsearch::TemplateOutcome;
 use clap::Args;
@@ -14,7 +13,7 @@ pub struct SetupArgs {
 }
 
 pub async fn run(args: SetupArgs) -> Result<Vec<String>> {
-    let cfg = Config::load(&args.config)?;
+    let cfg = crate::app::wiring::load_config(&args.config)?;
     let es_cfg = crate::app::wiring::es_config(&cfg).context(
         "setup installs Elasticsearch index templates: add an `elasticsearch:` section to the config",
     )?;

@@ -7,7 +7,7 @@
 //!   leading `*`, …) stays one string.
 
 /// The expanded text and the substituted values (to scrub them from error messages).
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 pub struct Expanded {
     pub text: String,
     values: Vec<String>,

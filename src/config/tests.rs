@@ -1,5 +1,6 @@
 use super::*;
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 const FULL: &str = r#"
 cloudflare:
@@ -46,7 +47,7 @@ fn full_env() -> impl Fn(&str) -> Option<String> {
 }
 
 fn err(text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
-    match Config::parse(text, "cfship.yml", env) {
+    match crate::app::wiring::parse_config(text, "cfship.yml", env) {
         Ok(c) => panic!("expected an error, got {c:?}"),
         Err(e) => e.0,
     }
@@ -54,7 +55,7 @@ fn err(text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
 
 #[test]
 fn full_example_parses_with_overrides_and_defaults() {
-    let c = Config::parse(FULL, "cfship.yml", &full_env()).unwrap();
+    let c = crate::app::wiring::parse_config(FULL, "cfship.yml", &full_env()).unwrap();
     assert_eq!(c.cloudflare.api_url, "https://api.cloudflare.com/client/v4");
     let zones = c.zones();
     assert_eq!(zones.len(), 2);
@@ -71,13 +72,14 @@ fn full_example_parses_with_overrides_and_defaults() {
         }
     );
     assert_eq!(c.accounts()[0].id, "acc1");
-    let a = c.audit.as_ref().unwrap();
+    // the effective settings, defaults from the components
+    let a = crate::app::wiring::audit_config(&c, &c.accounts()[0]);
     assert_eq!(a.interval, Duration::from_secs(3600));
     assert_eq!(a.initial_lookback, Duration::from_secs(720 * 3600));
-    assert_eq!(
-        c.logpull.as_ref().unwrap().interval,
-        Duration::from_secs(300)
-    );
+    assert_eq!(a.per_page, 100);
+    let l = crate::app::wiring::logpull_config(&c, &zones[0]);
+    assert_eq!(l.interval, Duration::from_secs(300));
+    assert_eq!(l.max_window, Duration::from_secs(3600));
     let es = crate::app::wiring::es_config(&c).unwrap();
     assert_eq!(es.hosts, vec!["http://127.0.0.1:9200".to_string()]);
     assert_eq!(es.namespace, "default");
@@ -103,7 +105,7 @@ fn full_example_parses_with_overrides_and_defaults() {
 
 #[test]
 fn debug_of_config_never_shows_secrets() {
-    let c = Config::parse(FULL, "cfship.yml", &full_env()).unwrap();
+    let c = crate::app::wiring::parse_config(FULL, "cfship.yml", &full_env()).unwrap();
     let dbg = format!(
         "{c:?} {:?} {:?}",
         c.zones(),
@@ -129,7 +131,7 @@ fn missing_variable_names_the_line_and_variable() {
 #[test]
 fn variable_default_and_escape_and_comments() {
     let text = "cloudflare:\n  api_token: ${T:-dflt-token}  # ${NOT_EXPANDED}\n  api_url: \"http://x/$${KEEP}\"\nlogpull:\n  zones: [z]\n";
-    let c = Config::parse(text, "f", &env_of(&[])).unwrap();
+    let c = crate::app::wiring::parse_config(text, "f", &env_of(&[])).unwrap();
     assert_eq!(c.cloudflare.api_token.unwrap().expose(), "dflt-token");
     assert_eq!(c.cloudflare.api_url, "http://x/${KEEP}");
 }
@@ -137,7 +139,8 @@ fn variable_default_and_escape_and_comments() {
 #[test]
 fn values_with_yaml_syntax_stay_one_string() {
     let text = "cloudflare:\n  api_token: ${T}\nlogpull:\n  zones: [z]\n";
-    let c = Config::parse(text, "f", &env_of(&[("T", "*weird: #token")])).unwrap();
+    let c =
+        crate::app::wiring::parse_config(text, "f", &env_of(&[("T", "*weird: #token")])).unwrap();
     assert_eq!(c.cloudflare.api_token.unwrap().expose(), "*weird: #token");
 }
 
@@ -199,7 +202,7 @@ fn credentials_rules() {
     assert!(err(text, &env_of(&[])).contains("needs `api_key`"));
     // per-source only credentials are fine
     let text = "logpull:\n  zones:\n    - id: z1\n      api_token: own\n";
-    let c = Config::parse(text, "f", &env_of(&[])).unwrap();
+    let c = crate::app::wiring::parse_config(text, "f", &env_of(&[])).unwrap();
     assert_eq!(
         c.zones()[0].credentials,
         Credentials::Token(Secret::new("own"))
@@ -241,14 +244,14 @@ fn elasticsearch_and_metrics_validation() {
         &env_of(&[]),
     );
     assert!(e.contains("line 6"), "{e}");
-    let c = Config::parse(
+    let c = crate::app::wiring::parse_config(
         &format!("{base}metrics:\n  listen: \"off\"\n"),
         "f",
         &env_of(&[]),
     )
     .unwrap();
     assert!(c.metrics_addr().is_none());
-    let c = Config::parse(
+    let c = crate::app::wiring::parse_config(
         &format!("{base}elasticsearch:\n  hosts: [http://h:9200]\n  username: u\n  password: p\n"),
         "f",
         &env_of(&[]),
@@ -263,7 +266,7 @@ fn elasticsearch_and_metrics_validation() {
 #[test]
 fn shipped_example_is_valid() {
     let text = include_str!("../../cfship.example.yml");
-    let c = Config::parse(
+    let c = crate::app::wiring::parse_config(
         text,
         "cfship.example.yml",
         &env_of(&[("CLOUDFLARE_API_TOKEN", "x"), ("ES_API_KEY", "id:key")]),
@@ -276,7 +279,7 @@ fn shipped_example_is_valid() {
 #[test]
 fn elasticsearch_bearer_client_cert_headers_timeout_and_dead_letter_index() {
     let yaml = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z1]\nelasticsearch:\n  hosts: [\"https://es:9200\"]\n  bearer_token: s3cr3t-bearer\n  client_cert: /etc/cfship/client.pem\n  client_key: /etc/cfship/client-key.pem\n  headers: {X-Opaque-Id: cfship}\n  timeout: 90s\n  dead_letter_index: cfship-deadletter-default\n";
-    let cfg = Config::parse(yaml, "test.yml", &|_: &str| None).unwrap();
+    let cfg = crate::app::wiring::parse_config(yaml, "test.yml", &|_: &str| None).unwrap();
     let es = crate::app::wiring::es_config(&cfg).unwrap();
     assert!(matches!(es.auth, cfship_elasticsearch::Auth::Bearer(_)));
     assert_eq!(
@@ -299,14 +302,14 @@ fn elasticsearch_bearer_client_cert_headers_timeout_and_dead_letter_index() {
 #[test]
 fn logpull_timestamps_default_choice_and_bad_value() {
     let base = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z]\n";
-    let c = Config::parse(base, "cfship.yml", &env_of(&[])).unwrap();
+    let c = crate::app::wiring::parse_config(base, "cfship.yml", &env_of(&[])).unwrap();
     let zone = &c.zones()[0];
     assert_eq!(
         crate::app::wiring::logpull_config(&c, zone).timestamps,
         cfship_cloudflare::Timestamps::UnixNano
     );
     let text = format!("{base}  timestamps: rfc3339\n");
-    let c = Config::parse(&text, "cfship.yml", &env_of(&[])).unwrap();
+    let c = crate::app::wiring::parse_config(&text, "cfship.yml", &env_of(&[])).unwrap();
     let zone = &c.zones()[0];
     assert_eq!(
         crate::app::wiring::logpull_config(&c, zone).timestamps,
@@ -314,4 +317,28 @@ fn logpull_timestamps_default_choice_and_bad_value() {
     );
     let e = err(&format!("{base}  timestamps: millis\n"), &env_of(&[]));
     assert!(e.contains("line 5") && e.contains("unixnano"), "{e}");
+}
+
+/// The collectors' rules are checked at startup with the line of the key (each rule lives once, in
+/// the collector's `validate`), and keys are found in their own section.
+#[test]
+fn collector_rules_name_the_line_of_the_key() {
+    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [a]\n  per_page: 5000\nlogpull:\n  zones: [z]\n";
+    let e = err(text, &env_of(&[]));
+    assert!(
+        e.contains("line 5") && e.contains("`audit.per_page` must be 1..=1000, got 5000"),
+        "{e}"
+    );
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z]\n  sample: 1.5\n";
+    let e = err(text, &env_of(&[]));
+    assert!(
+        e.contains("line 5") && e.contains("`logpull.sample` must be > 0 and <= 1, got 1.5"),
+        "{e}"
+    );
+    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [a]\n  interval: 1h\nlogpull:\n  zones: [z]\n  interval: 5m\n  max_window: 2h\n";
+    let e = err(text, &env_of(&[]));
+    assert!(
+        e.contains("line 9") && e.contains("`logpull.max_window` must be at most 1h"),
+        "{e}"
+    );
 }

@@ -33,6 +33,7 @@ pub enum AuditApi {
 pub struct AuditConfig {
     pub account_id: String,
     pub auth: Auth,
+    /// Polling interval once caught up (Elastic's default: 1h).
     pub interval: Duration,
     /// First run without a cursor: `since = now − initial_lookback` (Elastic: 720h).
     pub initial_lookback: Duration,
@@ -52,7 +53,7 @@ impl AuditConfig {
         AuditConfig {
             account_id: account_id.into(),
             auth,
-            interval: Duration::from_secs(300),
+            interval: Duration::from_secs(3600),
             initial_lookback: Duration::from_secs(720 * 3600),
             api: AuditApi::V1,
             per_page: 100,
@@ -63,15 +64,24 @@ impl AuditConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), CfError> {
-        if self.account_id.is_empty() {
-            return Err(CfError::Config("audit account_id is empty".into()));
+    /// The rules of every setting (the one place they are checked: at startup by the binary,
+    /// which adds the line of the config file, and again when a collector is built).
+    pub fn validate(&self) -> Result<(), CfError> {
+        let bad = |key, reason: String| {
+            Err(CfError::Setting {
+                section: "audit",
+                key,
+                reason,
+            })
+        };
+        if self.account_id.trim().is_empty() {
+            return bad("account_id", "is empty".into());
         }
         if !(1..=1000).contains(&self.per_page) {
-            return Err(CfError::Config(format!(
-                "audit per_page must be 1..=1000, got {}",
-                self.per_page
-            )));
+            return bad(
+                "per_page",
+                format!("must be 1..=1000, got {}", self.per_page),
+            );
         }
         Ok(())
     }

@@ -88,6 +88,15 @@ pub enum CfError {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// One setting of a collector configuration breaks its rule; `key` is the setting's name in
+    /// its configuration section (`sample`, `per_page`…), so a caller can point at the line.
+    #[error("invalid configuration: {section} {key} {reason}")]
+    Setting {
+        section: &'static str,
+        key: &'static str,
+        reason: String,
+    },
+
     /// Cloudflare answered with a non-2xx status or `success:false`.
     #[error(
         "{context}: Cloudflare answered HTTP {status}: {}{}{}",

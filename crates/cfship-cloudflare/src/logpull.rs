@@ -133,7 +133,7 @@ pub struct LogpullConfig {
     pub timestamps: Timestamps,
     /// 0 < sample <= 1; `None` = all records.
     pub sample: Option<f64>,
-    /// Longest window (capped at 1 h, Cloudflare's limit).
+    /// Longest window (at most 1 h, Cloudflare's limit).
     pub max_window: Duration,
     /// Windows end at least this long before now (Cloudflare: 1 min).
     pub end_lag: Duration,
@@ -191,24 +191,38 @@ impl LogpullConfig {
         v.join(",")
     }
 
-    fn validate(&self) -> Result<(), CfError> {
-        if self.zone_id.is_empty() {
-            return Err(CfError::Config("logpull zone_id is empty".into()));
+    /// The rules of every setting (the one place they are checked: at startup by the binary,
+    /// which adds the line of the config file, and again when a collector is built).
+    pub fn validate(&self) -> Result<(), CfError> {
+        let bad = |key, reason: String| {
+            Err(CfError::Setting {
+                section: "logpull",
+                key,
+                reason,
+            })
+        };
+        if self.zone_id.trim().is_empty() {
+            return bad("zone_id", "is empty".into());
         }
         if let Some(s) = self.sample {
             if !(s > 0.0 && s <= 1.0) {
-                return Err(CfError::Config(format!(
-                    "logpull sample must be > 0 and <= 1, got {s}"
-                )));
+                return bad("sample", format!("must be > 0 and <= 1, got {s}"));
             }
         }
         if self.max_window.is_zero() {
-            return Err(CfError::Config("logpull max_window must be > 0".into()));
+            return bad("max_window", "must be > 0".into());
+        }
+        if self.max_window > MAX_WINDOW {
+            return bad(
+                "max_window",
+                "must be at most 1h (Cloudflare's limit)".into(),
+            );
         }
         if self.end_lag < Duration::from_secs(60) {
-            return Err(CfError::Config(
-                "logpull end_lag must be at least 1m (Cloudflare rejects newer windows)".into(),
-            ));
+            return bad(
+                "end_lag",
+                "must be at least 1m (Cloudflare rejects newer windows)".into(),
+            );
         }
         Ok(())
     }

@@ -1,21 +1,18 @@
-//! Sink configuration (serde), secrets, cloud id and API key handling.
+//! Sink configuration: its defaults and rules ([`EsConfig::validate`]), secrets, cloud id and API
+//! key handling. The binary maps its `elasticsearch:` section onto [`EsConfig`] in one place.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::EsError;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use serde::{Deserialize, Deserializer};
-
-use crate::EsError;
 
 pub use cfship_secret::Secret;
 
-/// How the sink authenticates. In YAML/TOML/JSON: `auth: {basic: {username, password}}`,
-/// `auth: {api_key: "id:key" | "<base64>"}`, `auth: {bearer: "<token>"}`, or `auth: none` (default).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+/// How the sink authenticates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Auth {
     /// No credentials (or credentials carried in a custom header).
     #[default]
@@ -57,8 +54,7 @@ pub fn encode_api_key(key: &str) -> String {
 }
 
 /// Where documents that Elasticsearch refuses for good (mapping errors and other 4xx) go.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadLetterConfig {
     /// NDJSON file (appended, fsynced). Always used when `index` is unset, and as the fallback when a
     /// dead letter cannot be indexed into `index`.
@@ -77,15 +73,13 @@ impl Default for DeadLetterConfig {
 }
 
 /// Bulk batch limits.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
     /// Max documents per bulk request.
     pub max_docs: usize,
     /// Max uncompressed bytes per bulk request (action lines included).
     pub max_bytes: usize,
     /// Max time a document waits in a [`crate::Batcher`] before a flush.
-    #[serde(deserialize_with = "de_duration")]
     pub flush_interval: Duration,
 }
 
@@ -100,12 +94,9 @@ impl Default for BatchConfig {
 }
 
 /// Retry backoff: exponential from `initial`, capped at `max`, with full jitter.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryConfig {
-    #[serde(deserialize_with = "de_duration")]
     pub initial: Duration,
-    #[serde(deserialize_with = "de_duration")]
     pub max: Duration,
 }
 
@@ -119,8 +110,7 @@ impl Default for RetryConfig {
 }
 
 /// Configuration of [`crate::ElasticsearchSink`].
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EsConfig {
     /// Base URLs, tried round robin (dead ones skipped). User info in a URL is moved to basic auth.
     pub hosts: Vec<String>,
@@ -138,7 +128,6 @@ pub struct EsConfig {
     /// Extra headers sent with every request (values are secrets: never logged).
     pub headers: BTreeMap<String, Secret>,
     /// Timeout of one HTTP request.
-    #[serde(deserialize_with = "de_duration")]
     pub timeout: Duration,
     /// Data stream namespace (`logs-cloudflare.<dataset>-<namespace>`).
     pub namespace: String,
@@ -177,6 +166,44 @@ impl Default for EsConfig {
     }
 }
 
+impl EsConfig {
+    /// The rules of the settings (checked at startup by the binary, which adds the line of the
+    /// config file). [`EsError::Setting`] names the setting.
+    pub fn validate(&self) -> Result<(), EsError> {
+        let bad = |key, reason: String| Err(EsError::Setting { key, reason });
+        if self.hosts.is_empty() && self.cloud_id.is_none() {
+            return bad("hosts", "is empty: set `hosts` or `cloud_id`".into());
+        }
+        if let Some(why) = namespace_problem(&self.namespace) {
+            return bad(
+                "namespace",
+                format!(
+                    "{:?} is not a valid data stream namespace ({why})",
+                    self.namespace
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Why `ns` cannot be the namespace part of a data stream name (`logs-<dataset>-<namespace>`), if
+/// it cannot: Elasticsearch's index name rules, plus no `-` (it separates the parts).
+fn namespace_problem(ns: &str) -> Option<&'static str> {
+    if ns.is_empty() || ns.len() > 100 {
+        return Some("1 to 100 characters");
+    }
+    if ns
+        .chars()
+        .any(|c| c.is_ascii_uppercase() || "\\/*?\"<>| ,#:-".contains(c))
+    {
+        return Some(
+            "lowercase, no `-`, `\\`, `/`, `*`, `?`, `\"`, `<`, `>`, `|`, space, `,`, `#`, `:`",
+        );
+    }
+    None
+}
+
 /// Decode an Elastic Cloud id into the Elasticsearch base URL (`https://<es_uuid>.<host>:<port>`).
 pub fn decode_cloud_id(cloud_id: &str) -> Result<String, EsError> {
     let bad = |why: &str| EsError::Config(format!("invalid cloud_id: {why}"));
@@ -204,42 +231,6 @@ pub fn decode_cloud_id(cloud_id: &str) -> Result<String, EsError> {
         _ => (es_uuid, port),
     };
     Ok(format!("https://{es_uuid}.{host}:{port}"))
-}
-
-/// Parse `"500ms"`, `"30s"`, `"2m"`, `"1h"` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, mul_ms) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3_600_000.0)
-    } else {
-        (s, 1000.0)
-    };
-    let v: f64 = num.trim().parse().ok()?;
-    if !v.is_finite() || v < 0.0 {
-        return None;
-    }
-    Some(Duration::from_micros((v * mul_ms * 1000.0) as u64))
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Num(f64),
-        Str(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Num(n) if n.is_finite() && n >= 0.0 => Ok(Duration::from_secs_f64(n)),
-        Raw::Num(n) => Err(serde::de::Error::custom(format!("invalid duration {n}"))),
-        Raw::Str(s) => parse_duration(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}"))),
-    }
 }
 
 #[cfg(test)]
@@ -306,29 +297,28 @@ mod tests {
 
     #[test]
     fn debug_of_config_never_shows_secrets() {
-        let json = r#"{
-            "hosts": ["https://es.example:9200"],
-            "auth": {"basic": {"username": "elastic", "password": "hunter2-pass"}},
-            "headers": {"X-Custom-Token": "header-secret-value"},
-            "timeout": "15s",
-            "batch": {"max_docs": 10, "flush_interval": "250ms"}
-        }"#;
-        let cfg: EsConfig = serde_json::from_str(json).unwrap();
+        let mut cfg = EsConfig {
+            auth: Auth::Basic {
+                username: "elastic".into(),
+                password: Secret::new("hunter2-pass"),
+            },
+            ..Default::default()
+        };
+        cfg.headers
+            .insert("X-Custom-Token".into(), Secret::new("header-secret-value"));
         let dbg = format!("{cfg:?} {:?} {}", cfg.auth, cfg.headers["X-Custom-Token"]);
         assert!(!dbg.contains("hunter2-pass"), "{dbg}");
         assert!(!dbg.contains("header-secret-value"), "{dbg}");
         assert!(dbg.contains("[redacted]"));
         assert!(dbg.contains("elastic"), "user name is not a secret");
-        assert_eq!(cfg.timeout, Duration::from_secs(15));
-        assert_eq!(cfg.batch.flush_interval, Duration::from_millis(250));
-        assert_eq!(cfg.batch.max_docs, 10);
-        assert_eq!(cfg.batch.max_bytes, BatchConfig::default().max_bytes);
-
         for auth in [
-            r#"{"auth": {"api_key": "myid:my-api-key-secret"}}"#,
-            r#"{"auth": {"bearer": "my-bearer-secret"}}"#,
+            Auth::ApiKey(Secret::new("myid:my-api-key-secret")),
+            Auth::Bearer(Secret::new("my-bearer-secret")),
         ] {
-            let cfg: EsConfig = serde_json::from_str(auth).unwrap();
+            let cfg = EsConfig {
+                auth,
+                ..Default::default()
+            };
             let dbg = format!("{cfg:?}");
             assert!(!dbg.contains("secret"), "{dbg}");
             assert!(!format!("{:?}", cfg.auth.header_value()).contains("secret"));
@@ -336,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_sensible() {
+    fn defaults_are_sensible_and_valid() {
         let cfg = EsConfig::default();
         assert_eq!(cfg.hosts, vec!["http://127.0.0.1:9200"]);
         assert!(!cfg.insecure);
@@ -344,17 +334,38 @@ mod tests {
         assert!(cfg.max_in_flight > 0);
         assert_eq!(cfg.namespace, "default");
         assert!(cfg.dead_letter.index.is_none());
-        let empty: EsConfig = serde_json::from_str("{}").unwrap();
-        assert_eq!(empty, cfg);
-        assert!(serde_json::from_str::<EsConfig>(r#"{"bogus": 1}"#).is_err());
+        assert!(cfg.validate().is_ok());
     }
 
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("-1s"), None);
-        assert_eq!(parse_duration("abc"), None);
+    fn rules_name_the_setting() {
+        let key = |c: EsConfig| match c.validate() {
+            Err(EsError::Setting { key, .. }) => key,
+            r => panic!("{r:?}"),
+        };
+        let no_host = EsConfig {
+            hosts: vec![],
+            ..Default::default()
+        };
+        assert_eq!(key(no_host.clone()), "hosts");
+        assert!(EsConfig {
+            cloud_id: Some("x:eA==".into()),
+            ..no_host
+        }
+        .validate()
+        .is_ok());
+        for ns in ["", "Prod", "a-b", "a b", "a:b", &"x".repeat(101)] {
+            let c = EsConfig {
+                namespace: ns.to_string(),
+                ..Default::default()
+            };
+            assert_eq!(key(c), "namespace", "{ns:?}");
+        }
+        assert!(EsConfig {
+            namespace: "prod_eu.1".into(),
+            ..Default::default()
+        }
+        .validate()
+        .is_ok());
     }
 }

@@ -7,6 +7,10 @@ pub enum EsError {
     /// The configuration is unusable (bad URL, bad cloud id, unreadable certificate…).
     #[error("invalid Elasticsearch configuration: {0}")]
     Config(String),
+    /// One setting of [`crate::EsConfig`] breaks its rule; `key` is its name in the
+    /// `elasticsearch:` section, so a caller can point at the line.
+    #[error("invalid Elasticsearch configuration: `{key}` {reason}")]
+    Setting { key: &'static str, reason: String },
     /// No host answered.
     #[error("cannot reach {url}: {message}")]
     Unreachable { url: String, message: String },

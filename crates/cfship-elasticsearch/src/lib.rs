@@ -24,8 +24,8 @@ pub use bulk::{
     backoff_cap, backoff_delay, classify_item, split_batches, IndexRequest, ItemOutcome,
 };
 pub use config::{
-    decode_cloud_id, encode_api_key, parse_duration, Auth, BatchConfig, DeadLetterConfig, EsConfig,
-    RetryConfig, Secret,
+    decode_cloud_id, encode_api_key, Auth, BatchConfig, DeadLetterConfig, EsConfig, RetryConfig,
+    Secret,
 };
 pub use error::EsError;
 pub use sink::{Ack, CheckResult, ElasticsearchSink};

@@ -1,0 +1,298 @@
+//! The shape of the configuration file: one type per section, strict keys. A value left out is
+//! `None` when the component it configures owns its default (the collectors, the Elasticsearch
+//! sink); `app::wiring` is the one place sections become component configurations.
+
+use super::{parse_duration, Secret};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default address of `/metrics` and `/healthz`.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the configuration came from (for line numbers in errors of later checks).
+    #[serde(skip)]
+    pub(crate) origin: super::Origin,
+    #[serde(default)]
+    pub cloudflare: CloudflareSection,
+    pub audit: Option<AuditSection>,
+    pub logpull: Option<LogpullSection>,
+    pub elasticsearch: Option<ElasticsearchSection>,
+    pub file: Option<FileSection>,
+    #[serde(default)]
+    pub state: StateSection,
+    pub geoip: Option<GeoipSection>,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default)]
+    pub transform: TransformSection,
+}
+
+/// `cloudflare:` — API URL and default credentials.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudflareSection {
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    pub api_token: Option<Secret>,
+    pub email: Option<String>,
+    pub api_key: Option<Secret>,
+    /// Cloudflare's global limit is 1200 requests / 5 minutes per user.
+    pub requests_per_5min: Option<u32>,
+}
+
+impl Default for CloudflareSection {
+    fn default() -> Self {
+        CloudflareSection {
+            api_url: default_api_url(),
+            api_token: None,
+            email: None,
+            api_key: None,
+            requests_per_5min: None,
+        }
+    }
+}
+
+fn default_api_url() -> String {
+    cfship_cloudflare::DEFAULT_API_URL.to_string()
+}
+
+/// Credentials of one source or of the `cloudflare:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Token(Secret),
+    Key { email: String, key: Secret },
+}
+
+impl Credentials {
+    pub fn to_auth(&self) -> cfship_cloudflare::Auth {
+        match self {
+            Credentials::Token(t) => cfship_cloudflare::Auth::token(t.expose()),
+            Credentials::Key { email, key } => cfship_cloudflare::Auth::key(email, key.expose()),
+        }
+    }
+}
+
+/// One account or zone: a bare id, or `{id, api_token | email + api_key}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceEntry {
+    pub id: String,
+    pub api_token: Option<Secret>,
+    pub email: Option<String>,
+    pub api_key: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceEntryMap {
+    id: String,
+    api_token: Option<Secret>,
+    email: Option<String>,
+    api_key: Option<Secret>,
+}
+
+impl<'de> Deserialize<'de> for SourceEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SourceEntry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an id, or a map {id, api_token | email + api_key}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SourceEntry, E> {
+                Ok(SourceEntry {
+                    id: v.to_string(),
+                    api_token: None,
+                    email: None,
+                    api_key: None,
+                })
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SourceEntry, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SourceEntry, A::Error> {
+                let m = SourceEntryMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(SourceEntry {
+                    id: m.id,
+                    api_token: m.api_token,
+                    email: m.email,
+                    api_key: m.api_key,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Which audit log API to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditApiChoice {
+    #[default]
+    V1,
+    V2,
+}
+
+/// `audit:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    pub accounts: Vec<SourceEntry>,
+    /// Default: the collector's (1h, Elastic's).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub interval: Option<Duration>,
+    /// Default: the collector's (720h, Elastic's).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub initial_lookback: Option<Duration>,
+    #[serde(default)]
+    pub api: AuditApiChoice,
+    /// 1..=1000 (the collector's rule); default 100.
+    pub per_page: Option<u32>,
+}
+
+/// `logpull:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogpullSection {
+    pub zones: Vec<SourceEntry>,
+    /// Default: the collector's (5m, Elastic's).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub interval: Option<Duration>,
+    #[serde(default)]
+    pub bot_fields: bool,
+    /// Explicit `fields` list (default: Elastic's list).
+    pub fields: Option<Vec<String>>,
+    /// 0 < sample <= 1.
+    pub sample: Option<f64>,
+    /// Timestamp format asked of Cloudflare: `unixnano` (Cloudflare's and Elastic's default),
+    /// `unix` or `rfc3339`; the transform reads all three.
+    #[serde(default)]
+    pub timestamps: cfship_cloudflare::Timestamps,
+    /// Longest window (≤ 1h, Cloudflare's limit).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub max_window: Option<Duration>,
+    /// First start without a cursor: now − 1m − initial_lookback (default 5m).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub initial_lookback: Option<Duration>,
+}
+
+/// `elasticsearch:` (optional output).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElasticsearchSection {
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub cloud_id: Option<String>,
+    pub api_key: Option<Secret>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Bearer token (OAuth2 / service account), instead of api_key or username/password.
+    pub bearer_token: Option<Secret>,
+    /// Default: the sink's (`default`).
+    pub namespace: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure: bool,
+    /// Client certificate chain (PEM; the key may be inside or in `client_key`).
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Extra HTTP headers on every request (values treated as secrets).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, Secret>,
+    /// Request timeout, e.g. `60s`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub timeout: Option<Duration>,
+    /// Also (or instead of the file) write dead letters to this index, e.g. `cfship-deadletter-default`.
+    pub dead_letter_index: Option<String>,
+    /// Documents Elasticsearch refuses for good (mapping errors) go here (NDJSON).
+    pub dead_letter_path: Option<PathBuf>,
+    pub max_in_flight: Option<usize>,
+    pub batch_max_docs: Option<usize>,
+}
+
+/// `file:` (optional output): ECS NDJSON. `{dataset}` in the path is replaced by audit/logpull.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSection {
+    pub path: PathBuf,
+}
+
+/// `state:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSection {
+    #[serde(default = "default_state_dir")]
+    pub dir: PathBuf,
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        StateSection {
+            dir: default_state_dir(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("./cfship-state")
+}
+
+/// `geoip:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoipSection {
+    pub dir: PathBuf,
+}
+
+/// `metrics:` — `/metrics` and `/healthz`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `host:port`; `off` (or empty) disables the endpoint.
+    #[serde(default = "default_metrics_listen")]
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
+fn default_metrics_listen() -> String {
+    DEFAULT_METRICS_LISTEN.to_string()
+}
+
+/// `transform:` — document options (Elastic Agent's integration settings).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformSection {
+    /// Keep `event.original` (tag `preserve_original_event`).
+    #[serde(default)]
+    pub preserve_original_event: bool,
+    /// Extra tags (after Elastic Agent's `forwarded`, `cloudflare-<dataset>`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub fix_upstream_bugs: bool,
+    /// Re-encode numbers as Elastic Agent does (float64) so Logpull `_id`s equal Agent's even for
+    /// `unixnano` timestamps; default keeps Cloudflare's digits.
+    #[serde(default)]
+    pub agent_numbers: bool,
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    match s {
+        None => Ok(None),
+        Some(s) => parse_duration(&s).map(Some).map_err(de::Error::custom),
+    }
+}
