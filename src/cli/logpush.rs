@@ -7,6 +7,8 @@ use cfship_cloudflare::{
     JobScope, NewJob, Secret,
 };
 use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct LogpushArgs {
@@ -46,6 +48,83 @@ pub enum LogpushCommand {
     List(ListArgs),
     /// Delete a job.
     Delete(DeleteArgs),
+    /// Receive Logpush: serve the HTTPS destination and/or read one bucket, into Elasticsearch.
+    ///
+    /// Every accepted batch is fsynced into the spool before the 2xx; the spool drains into
+    /// Elasticsearch (docs/logpush-delivery.md). SIGINT/SIGTERM: stop accepting, finish the
+    /// batches in flight, exit 0; the spool is indexed on the next start.
+    Receive(Box<ReceiveArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// Listen address of the HTTPS destination (Elastic Agent's port is 9560); omit for bucket only.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// PEM certificate chain and key (without them: plain HTTP, for a TLS-terminating proxy).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The header carrying the shared secret (Elastic's `secret.header`).
+    #[arg(long, default_value = "X-Logpush-Secret")]
+    pub secret_header: String,
+    /// The shared secret (Elastic's `secret.value`).
+    #[arg(long, env = "LOGPUSH_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Spool directory (bounded, fsynced) and its size limit in MiB.
+    #[arg(long, default_value = "./cfship-logpush-spool")]
+    pub spool_dir: PathBuf,
+    #[arg(long, default_value_t = 4096)]
+    pub spool_max_mib: u64,
+    /// Largest body accepted, MiB uncompressed (Cloudflare's max_upload_bytes reaches 1000).
+    #[arg(long, default_value_t = 1100)]
+    pub max_body_mib: u64,
+    /// Elasticsearch URL(s).
+    #[arg(
+        long,
+        env = "ELASTICSEARCH_URL",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub elasticsearch: Vec<String>,
+    /// Elasticsearch API key (`id:key` or base64).
+    #[arg(long, env = "ES_API_KEY", hide_env_values = true)]
+    pub es_api_key: Option<String>,
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// Keep records verbatim (under `json`) instead of the ECS transform.
+    #[arg(long)]
+    pub raw: bool,
+    /// A bucket to read: `s3://bucket/prefix/` (R2 and other S3-compatible servers with
+    /// --bucket-endpoint), `gs://…`, `az://…`.
+    #[arg(long, requires = "bucket_dataset")]
+    pub bucket: Option<String>,
+    /// The data stream of the bucket's objects (`http_request`).
+    #[arg(long)]
+    pub bucket_dataset: Option<String>,
+    #[arg(long)]
+    pub bucket_endpoint: Option<String>,
+    #[arg(long)]
+    pub bucket_region: Option<String>,
+    #[arg(long, env = "LOGPUSH_BUCKET_KEY_ID", hide_env_values = true)]
+    pub bucket_key_id: Option<String>,
+    #[arg(long, env = "LOGPUSH_BUCKET_SECRET", hide_env_values = true)]
+    pub bucket_secret: Option<String>,
+    /// First daily folder to read (YYYYMMDD).
+    #[arg(long)]
+    pub bucket_start_date: Option<String>,
+    /// Delete each object once indexed.
+    #[arg(long)]
+    pub bucket_delete: bool,
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub bucket_poll: std::time::Duration,
+    /// Where the bucket reader remembers done objects.
+    #[arg(long, default_value = "./cfship-logpush-state")]
+    pub state_dir: PathBuf,
+    /// /metrics and /healthz.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub metrics_listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +382,7 @@ pub async fn run(args: LogpushArgs) -> Result<(Vec<String>, bool)> {
             ));
             Ok((lines, ok))
         }
+        LogpushCommand::Receive(a) => receive(*a).await.map(|()| (Vec::new(), true)),
         LogpushCommand::Delete(a) => {
             let (client, auth, scope) = connect(&a.api)?;
             client.delete_logpush_job(&auth, &scope, a.id).await?;
@@ -316,6 +396,181 @@ pub async fn run(args: LogpushArgs) -> Result<(Vec<String>, bool)> {
             ))
         }
     }
+}
+
+async fn receive(a: ReceiveArgs) -> Result<()> {
+    use cfship_logpush::{DocSink, RecordTransform};
+    if a.listen.is_none() && a.bucket.is_none() {
+        bail!("nothing to receive: give --listen (the HTTPS destination) and/or --bucket");
+    }
+    let mut es = cfship_elasticsearch::EsConfig {
+        hosts: a.elasticsearch.clone(),
+        namespace: a.namespace.clone(),
+        ..Default::default()
+    };
+    if let Some(k) = &a.es_api_key {
+        es.auth = cfship_elasticsearch::Auth::ApiKey(cfship_elasticsearch::Secret::new(k.clone()));
+    }
+    es.dead_letter.path = a.spool_dir.join("dead-letter.ndjson");
+    let sink = cfship_elasticsearch::ElasticsearchSink::connect(es)
+        .await
+        .context("connecting to Elasticsearch")?;
+    let sink: Arc<dyn DocSink> = Arc::new(sink);
+    let base = cfship_ecs::Transformer::new(cfship_ecs::Options::default(), None)?;
+    let transform = |shape| -> Arc<dyn RecordTransform> {
+        if a.raw {
+            Arc::new(cfship_logpush::RawTransform::new(a.namespace.clone()))
+        } else {
+            Arc::new(cfship_logpush::EcsTransform::new(
+                &base,
+                &a.namespace,
+                shape,
+            ))
+        }
+    };
+    let spool = cfship_logpush::Spool::open(&a.spool_dir, a.spool_max_mib << 20)?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    {
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+            }
+            tracing::info!(
+                "logpush receive: stopping (batches in flight finish; the spool is kept)"
+            );
+            c.cancel();
+        });
+    }
+    let drain = {
+        let (s, k, c) = (spool.clone(), sink.clone(), cancel.clone());
+        tokio::spawn(async move {
+            s.drain(k, 2000, 8 << 20, std::time::Duration::from_secs(2), c)
+                .await
+        })
+    };
+    let mut stats = None;
+    let mut rx_task = None;
+    if let Some(listen) = a.listen {
+        let mut cfg = cfship_logpush::ReceiverConfig::new(listen);
+        cfg.tls = match (&a.tls_cert, &a.tls_key) {
+            (Some(c), Some(k)) => Some(cfship_logpush::TlsFiles {
+                cert: c.clone(),
+                key: k.clone(),
+            }),
+            _ => None,
+        };
+        cfg.secret = a.secret.as_ref().map(|v| cfship_logpush::SecretHeader {
+            header: a.secret_header.clone(),
+            value: Secret::new(v.clone()),
+        });
+        if cfg.secret.is_none() {
+            tracing::warn!("logpush: no --secret: any client can push documents");
+        }
+        cfg.limits.max_body_bytes = a.max_body_mib << 20;
+        let rx = cfship_logpush::serve(
+            cfg,
+            spool.clone(),
+            transform(cfship_logpush::Shape::Http),
+            cancel.clone(),
+        )
+        .await?;
+        println!("logpush: listening on {}", rx.local_addr);
+        stats = Some(rx.stats.clone());
+        rx_task = Some(rx.task);
+    }
+    let mut bucket_stats = None;
+    let mut bucket_task = None;
+    if let Some(url) = &a.bucket {
+        let name = a.bucket_dataset.as_deref().unwrap_or_default();
+        let ds = cfship_logpush::datasets::find(name).with_context(|| {
+            format!(
+                "--bucket-dataset {name:?}: one of {}",
+                cfship_logpush::datasets::names()
+            )
+        })?;
+        let mut b = cfship_logpush::BucketConfig::new(url.clone(), ds);
+        b.endpoint = a.bucket_endpoint.clone();
+        b.region = a.bucket_region.clone();
+        b.access_key_id = a.bucket_key_id.clone().map(Secret::new);
+        b.secret_access_key = a.bucket_secret.clone().map(Secret::new);
+        b.start_date = a.bucket_start_date.clone();
+        b.delete_after = a.bucket_delete;
+        b.poll_interval = a.bucket_poll;
+        let store = Arc::new(cfship_state::CursorStore::open(&a.state_dir)?);
+        let reader = cfship_logpush::BucketReader::new(
+            b,
+            store,
+            transform(cfship_logpush::Shape::Bucket),
+            sink.clone(),
+        )?;
+        bucket_stats = Some(reader.stats.clone());
+        let c = cancel.clone();
+        bucket_task = Some(tokio::spawn(async move { reader.run(c).await }));
+    }
+    // /metrics and /healthz
+    let metrics = {
+        let spool_h = spool.clone();
+        let spool = spool.clone();
+        let source = a.bucket.clone().unwrap_or_default();
+        let render = move || {
+            let mut out = String::new();
+            match &stats {
+                Some(s) => s.render(&spool, &mut out),
+                None => cfship_logpush::receiver::render_spool(&spool, &mut out),
+            }
+            if let Some(b) = &bucket_stats {
+                b.render(&source, &mut out);
+            }
+            out
+        };
+        let app = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let r = render.clone();
+                    async move { r() }
+                }),
+            )
+            .route(
+                "/healthz",
+                axum::routing::get(move || {
+                    let full = spool_h.status().full();
+                    async move {
+                        if full {
+                            (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                "spool full: Elasticsearch is not keeping up",
+                            )
+                        } else {
+                            (axum::http::StatusCode::OK, "ok")
+                        }
+                    }
+                }),
+            );
+        let l = tokio::net::TcpListener::bind(a.metrics_listen)
+            .await
+            .with_context(|| format!("metrics listen {}", a.metrics_listen))?;
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app)
+                .with_graceful_shutdown(async move { c.cancelled().await })
+                .await;
+        })
+    };
+    cancel.cancelled().await;
+    if let Some(t) = rx_task {
+        let _ = t.await;
+    }
+    if let Some(t) = bucket_task {
+        let _ = t.await;
+    }
+    let _ = drain.await;
+    let _ = metrics.await;
+    Ok(())
 }
 
 #[cfg(test)]
