@@ -1068,15 +1068,6 @@ const KNOWN: &[Known] = &[
         reason: "a record that is not JSON: cfship words the parser error itself (Jackson's text, with `tag \"\"` and `pipeline \"\"` under _simulate, is not reproduced)",
         applies: |d| d.field == "error.message" && d.cfship_error().contains("Processor \"json\""),
     },
-    Known {
-        name: "json-failure-observer (cfship bug, pending)",
-        reason: "when `json` fails, Elastic's Logpull document has no observer.type/vendor (set after json); cfship sets them",
-        applies: |d| {
-            d.field.starts_with("observer.")
-                && d.oracle.is_none()
-                && d.cfship_error().contains("Processor \"json\"")
-        },
-    },
 ];
 
 struct Tally {

@@ -287,11 +287,20 @@ impl Transformer {
 
         let (pipeline, failure, id) = match dataset {
             Dataset::Logpull => {
-                let _ = doc.set("observer.vendor", Val::str("cloudflare"));
-                let _ = doc.set("observer.type", Val::str("proxy"));
                 match logpull::parse(original) {
-                    Err(f) => (logpull::PIPELINE, Some(f), None),
+                    Err(f) => {
+                        // `json` accepts any JSON value, so a line that is JSON but not an
+                        // object still gets the two `set`s that follow it.
+                        if serde_json::from_str::<serde::de::IgnoredAny>(original).is_ok() {
+                            let _ = doc.set("observer.vendor", Val::str("cloudflare"));
+                            let _ = doc.set("observer.type", Val::str("proxy"));
+                        }
+                        (logpull::PIPELINE, Some(f), None)
+                    }
                     Ok(rec) => {
+                        // Set after `json` succeeds (a line that is not JSON gets neither).
+                        let _ = doc.set("observer.vendor", Val::str("cloudflare"));
+                        let _ = doc.set("observer.type", Val::str("proxy"));
                         let id = fingerprint::fingerprint_str(original);
                         // `if: json.EdgeRequestHost != null`; a custom list without the field
                         // runs http.yml anyway (the user chose not to request the host).
