@@ -140,6 +140,21 @@ fn setup_installs_templates() {
         t["index_templates"][0]["index_template"]["index_patterns"][0],
         "logs-cloudflare.logpull-*"
     );
+    // and one template per cloudflare_logpush data stream cfship transforms
+    for ds in cfship_ecs::logpush::Ds::ALL {
+        let name = format!("cfship-logs-cloudflare_logpush.{}", ds.name());
+        assert!(out.contains(&format!("index template {name}")), "{out}");
+        let t: serde_json::Value = http()
+            .get(format!("{es}/_index_template/{name}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(
+            t["index_templates"][0]["index_template"]["index_patterns"][0],
+            format!("logs-cloudflare_logpush.{}-*", ds.name())
+        );
+    }
     // without an elasticsearch section: a clear error
     let conf2 = dir.path().join("c2.yml");
     std::fs::write(

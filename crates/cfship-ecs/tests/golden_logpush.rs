@@ -131,3 +131,33 @@ fn json_input_without_the_preserve_tag_has_no_event_original() {
         }
     }
 }
+
+/// No `cloudflare_logpush` pipeline sets a fingerprint, so `_id` is the fingerprint of the record
+/// (`event.original`: the line as received, or Agent's re-encoding for `json` input): a replay of
+/// the same records — another run, another transformer, other tags — gives the same `_id`s, and
+/// different records different ones; so do records the pipeline fails on.
+#[test]
+fn replays_give_the_same_ids() {
+    let Some(root) = logpush_dir() else { return };
+    let Some(t1) = transformer(Ds::ALL[0]) else {
+        return;
+    };
+    let plain = Transformer::new(Options::default(), common::geoip()).unwrap();
+    for &ds in Ds::ALL {
+        let (input, _) = pair(&root.join(ds.name()));
+        let mut lines: Vec<&str> = input.split('\n').filter(|l| !l.is_empty()).collect();
+        lines.push("not json at all");
+        lines.push("[1,2]");
+        let mut seen = std::collections::HashSet::new();
+        for line in &lines {
+            let a = logpush::transform(&t1, ds, Input::Message(line), 0);
+            let b = logpush::transform(&plain, ds, Input::Message(line), 1_700_000_000_000);
+            assert_eq!(a.id, b.id, "{}: {line}", ds.name());
+            assert_eq!(a.id, cfship_ecs::fingerprint::fingerprint_str(line));
+            let j1 = logpush::transform(&t1, ds, Input::Json(line), 0);
+            let j2 = logpush::transform(&plain, ds, Input::Json(line), 5);
+            assert_eq!(j1.id, j2.id, "{} (json): {line}", ds.name());
+            assert!(seen.insert(a.id), "{}: two records, one _id", ds.name());
+        }
+    }
+}

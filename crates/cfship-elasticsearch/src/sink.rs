@@ -205,11 +205,22 @@ impl ElasticsearchSink {
         }
     }
 
-    /// Install or upgrade both index templates (see [`TemplateOutcome`]).
+    /// Install or upgrade the index templates of every data stream cfship knows
+    /// ([`Dataset::all`]: `cloudflare.audit`, `cloudflare.logpull` and each `cloudflare_logpush.*`),
+    /// see [`TemplateOutcome`].
     pub async fn ensure_templates(&self) -> Result<Vec<TemplateOutcome>, EsError> {
+        self.ensure_templates_for(Dataset::all()).await
+    }
+
+    /// [`Self::ensure_templates`] for the given data streams only (a source that writes a known
+    /// set of data streams needs no others).
+    pub async fn ensure_templates_for(
+        &self,
+        datasets: impl IntoIterator<Item = Dataset>,
+    ) -> Result<Vec<TemplateOutcome>, EsError> {
         let t = &self.inner.transport;
         let mut out = Vec::new();
-        for ds in Dataset::ALL {
+        for ds in datasets {
             let name = ds.template_name();
             let installed = installed_template_version(t, &name).await?;
             let outcome = decide(&name, installed);
@@ -706,7 +717,7 @@ impl ElasticsearchSink {
             )),
             Err(e) => out.push(check("privileges", false, e.message)),
         }
-        for ds in Dataset::ALL {
+        for ds in Dataset::all() {
             let name = ds.template_name();
             let res = installed_template_version(t, &name).await;
             let c = match res {
@@ -845,7 +856,7 @@ async fn winning_foreign_template(t: &Transport, ds: Dataset) -> Option<String> 
     }
     let v = r.json()?;
     let ours = ds.template_name();
-    let probe_index = format!("logs-cloudflare.{}-default", ds.as_str());
+    let probe_index = format!("logs-{}-default", ds.event_dataset());
     v.get("index_templates")?
         .as_array()?
         .iter()

@@ -1,5 +1,6 @@
-//! Composable index templates for `logs-cloudflare.audit-*` and `logs-cloudflare.logpull-*`, built from
-//! the JSON field lists in `templates/` and translated to what the backend supports.
+//! Composable index templates for `logs-cloudflare.audit-*`, `logs-cloudflare.logpull-*` and every
+//! `logs-cloudflare_logpush.<data stream>-*`, built from the JSON field lists in `templates/` and
+//! translated to what the backend supports.
 
 use std::collections::BTreeMap;
 
@@ -24,43 +25,92 @@ const ECS_FIELDS: &str = include_str!("../templates/ecs.json");
 const AUDIT_FIELDS: &str = include_str!("../templates/audit.json");
 const LOGPULL_FIELDS: &str = include_str!("../templates/logpull.json");
 
-/// The two data streams cfship writes.
+/// The `cloudflare_logpush` data streams: name and field list (`templates/logpush/<name>.json`:
+/// its `cloudflare_logpush.<name>.*` fields with the types of Elastic's package, plus the ECS fields
+/// its documents use beyond `ecs.json`). One line per data stream.
+const LOGPUSH: &[(&str, &str)] = &[
+    ("dns", include_str!("../templates/logpush/dns.json")),
+    (
+        "firewall_event",
+        include_str!("../templates/logpush/firewall_event.json"),
+    ),
+    (
+        "gateway_http",
+        include_str!("../templates/logpush/gateway_http.json"),
+    ),
+];
+
+/// The data streams cfship writes: the two of Elastic's `cloudflare` integration and the
+/// `cloudflare_logpush` ones (by data stream name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dataset {
     Audit,
     Logpull,
+    Logpush(&'static str),
 }
 
 impl Dataset {
+    /// The two `cloudflare` data streams.
     pub const ALL: [Dataset; 2] = [Dataset::Audit, Dataset::Logpull];
 
-    /// `audit` / `logpull`.
+    /// Every data stream with a template: [`Dataset::ALL`] and the Logpush ones.
+    pub fn all() -> impl Iterator<Item = Dataset> {
+        Dataset::ALL
+            .into_iter()
+            .chain(LOGPUSH.iter().map(|(n, _)| Dataset::Logpush(n)))
+    }
+
+    /// A Logpush data stream by name (`dns`) or dataset (`cloudflare_logpush.dns`).
+    pub fn logpush(name: &str) -> Option<Dataset> {
+        let n = name.strip_prefix("cloudflare_logpush.").unwrap_or(name);
+        LOGPUSH
+            .iter()
+            .find(|(x, _)| *x == n)
+            .map(|(x, _)| Dataset::Logpush(x))
+    }
+
+    /// `audit` / `logpull` / the Logpush data stream name.
     pub fn as_str(&self) -> &'static str {
         match self {
             Dataset::Audit => "audit",
             Dataset::Logpull => "logpull",
+            Dataset::Logpush(n) => n,
+        }
+    }
+
+    /// `cloudflare.audit` / `cloudflare.logpull` / `cloudflare_logpush.<name>`.
+    pub fn event_dataset(&self) -> String {
+        match self {
+            Dataset::Logpush(n) => format!("cloudflare_logpush.{n}"),
+            other => format!("cloudflare.{}", other.as_str()),
         }
     }
 
     /// Name of cfship's index template for this dataset.
     pub fn template_name(&self) -> String {
-        format!("cfship-logs-cloudflare.{}", self.as_str())
+        format!("cfship-logs-{}", self.event_dataset())
     }
 
     /// Index pattern of the template.
     pub fn index_pattern(&self) -> String {
-        format!("logs-cloudflare.{}-*", self.as_str())
+        format!("logs-{}-*", self.event_dataset())
     }
 
-    /// Name of Fleet's template for the same data stream (Elastic "cloudflare" integration).
+    /// Name of Fleet's template for the same data stream (Elastic "cloudflare" /
+    /// "cloudflare_logpush" integration).
     pub fn fleet_template_name(&self) -> String {
-        format!("logs-cloudflare.{}", self.as_str())
+        format!("logs-{}", self.event_dataset())
     }
 }
 
-/// `logs-cloudflare.<dataset>-<namespace>`.
+/// `logs-cloudflare.<dataset>-<namespace>` for `audit` / `logpull`; a dataset with a dot
+/// (`cloudflare_logpush.dns`) is used whole: `logs-cloudflare_logpush.dns-<namespace>`.
 pub fn data_stream_name(dataset: &str, namespace: &str) -> String {
-    format!("logs-cloudflare.{dataset}-{namespace}")
+    if dataset.contains('.') {
+        format!("logs-{dataset}-{namespace}")
+    } else {
+        format!("logs-cloudflare.{dataset}-{namespace}")
+    }
 }
 
 /// Result of installing one template.
@@ -136,6 +186,11 @@ pub fn intended_fields(dataset: Dataset) -> BTreeMap<String, Value> {
     let own = match dataset {
         Dataset::Audit => AUDIT_FIELDS,
         Dataset::Logpull => LOGPULL_FIELDS,
+        Dataset::Logpush(n) => LOGPUSH
+            .iter()
+            .find(|(x, _)| *x == n)
+            .map(|(_, t)| *t)
+            .unwrap_or("{}"),
     };
     field_list(ECS_FIELDS)
         .into_iter()
@@ -264,8 +319,9 @@ pub fn template_body(dataset: Dataset, backend: &Backend) -> Value {
             "managed_by": MANAGED_BY,
             "version": TEMPLATE_VERSION,
             "description": format!(
-                "cfship: Cloudflare {} logs as ECS documents (same fields as Elastic's cloudflare integration)",
-                dataset.as_str()
+                "cfship: Cloudflare {} logs as ECS documents (same fields as Elastic's {} integration)",
+                dataset.as_str(),
+                dataset.event_dataset().split('.').next().unwrap_or("cloudflare")
             ),
             "backend": backend.describe(),
         },
@@ -286,6 +342,36 @@ mod tests {
 
     fn backend(root: Value) -> Backend {
         detect_backend(Some(&root), None).unwrap()
+    }
+
+    #[test]
+    fn logpush_templates_parse_and_name_their_data_stream() {
+        for (name, text) in LOGPUSH {
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(v["dataset"], format!("cloudflare_logpush.{name}"));
+            let own = v["fields"].as_object().unwrap();
+            assert!(own
+                .keys()
+                .any(|k| k.starts_with(&format!("cloudflare_logpush.{name}."))));
+            let ds = Dataset::logpush(name).unwrap();
+            assert_eq!(
+                ds.index_pattern(),
+                format!("logs-cloudflare_logpush.{name}-*")
+            );
+            assert_eq!(
+                ds.template_name(),
+                format!("cfship-logs-cloudflare_logpush.{name}")
+            );
+            let all = intended_fields(ds);
+            assert_eq!(all["@timestamp"]["type"], "date");
+            assert!(all.len() > own.len());
+        }
+        assert_eq!(Dataset::all().count(), 2 + LOGPUSH.len());
+        assert_eq!(
+            data_stream_name("cloudflare_logpush.dns", "x"),
+            "logs-cloudflare_logpush.dns-x"
+        );
+        assert_eq!(data_stream_name("audit", "x"), "logs-cloudflare.audit-x");
     }
 
     #[test]

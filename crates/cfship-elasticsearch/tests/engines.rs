@@ -38,7 +38,11 @@ async fn golden_roundtrip(var: &str, test: &str) {
 
     // templates: installed (or already there from a parallel test / earlier run), then unchanged
     let first = sink.ensure_templates().await.expect("templates");
-    assert_eq!(first.len(), 2);
+    assert_eq!(first.len(), Dataset::all().count());
+    assert!(
+        first.len() > 2,
+        "the cloudflare_logpush templates are installed too"
+    );
     for o in &first {
         assert!(
             matches!(
@@ -58,7 +62,7 @@ async fn golden_roundtrip(var: &str, test: &str) {
         "{again:?}"
     );
     let es = Es::new(&url);
-    for ds in Dataset::ALL {
+    for ds in Dataset::all() {
         let (s, b) = es
             .req(
                 Method::GET,
@@ -176,6 +180,94 @@ async fn golden_roundtrip(var: &str, test: &str) {
             "{dataset} count after replay"
         );
     }
+    assert!(
+        !tmp.path().join("dead.ndjson").exists(),
+        "nothing dead-lettered"
+    );
+}
+
+/// Every `cloudflare_logpush` data stream with a template: its golden documents index into
+/// `logs-cloudflare_logpush.<ds>-<ns>` without a mapping error, every field they emit is in the
+/// template with its intended (translated) type, and a replay leaves one copy each.
+async fn logpush_mapping(var: &str, test: &str) {
+    let Some(url) = engine_url(var, test) else {
+        return;
+    };
+    init_tracing();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ns = unique_namespace("logpush");
+    let sink = ElasticsearchSink::connect(config(&url, &ns, tmp.path().join("dead.ndjson")))
+        .await
+        .expect("connect");
+    let backend = sink.backend().clone();
+    sink.ensure_templates().await.expect("templates");
+    let es = Es::new(&url);
+    let logpush: Vec<Dataset> = Dataset::all()
+        .filter(|d| matches!(d, Dataset::Logpush(_)))
+        .collect();
+    assert!(!logpush.is_empty());
+    let mut checked = 0;
+    for ds in logpush {
+        let name = ds.as_str();
+        let dataset = ds.event_dataset();
+        let index = data_stream_name(&dataset, &ns);
+        assert_eq!(index, format!("logs-cloudflare_logpush.{name}-{ns}"));
+        let docs = logpush_golden_docs(name, &ns);
+        let n = docs.len() as u64;
+        let ack = sink.index(requests(&index, &docs)).await.expect("index");
+        assert_eq!(
+            (ack.created, ack.duplicates, ack.dead_lettered),
+            (n, 0, 0),
+            "{name}: {ack:?}"
+        );
+        assert_eq!(es.count(&index, None).await, n, "{name} count");
+        let (types, backing) = es.mapping_types(&index).await;
+        assert_eq!(backing.len(), 1, "{backing:?}");
+        assert!(
+            backing[0].starts_with(&format!(".ds-{index}-")),
+            "{backing:?}"
+        );
+
+        let expected = expected_types(ds, &backend);
+        let mut emitted: Vec<String> = docs
+            .iter()
+            .flat_map(|d| emitted_fields(d, &expected))
+            .collect();
+        emitted.sort();
+        emitted.dedup();
+        let unexpected: Vec<&String> = emitted
+            .iter()
+            .filter(|f| !expected.contains_key(*f))
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "{name}: fields missing from the template: {unexpected:?}"
+        );
+        let mut wrong = Vec::new();
+        for f in &emitted {
+            let got = types.get(f).map(String::as_str).unwrap_or("<unmapped>");
+            if got != expected[f] {
+                wrong.push(format!("{f}: {got} != {}", expected[f]));
+            }
+        }
+        assert!(wrong.is_empty(), "{name}: wrong types: {wrong:?}");
+        let own = format!("cloudflare_logpush.{name}.");
+        assert!(
+            emitted.iter().filter(|f| f.starts_with(&own)).count() >= 3,
+            "{name}: too few of its own fields checked: {emitted:?}"
+        );
+        assert_eq!(types.get("@timestamp").map(String::as_str), Some("date"));
+        checked += emitted.len();
+
+        let ack = sink.index(requests(&index, &docs)).await.expect("replay");
+        assert_eq!(
+            (ack.created, ack.duplicates, ack.dead_lettered),
+            (0, n, 0),
+            "{name} replay: {ack:?}"
+        );
+        assert_eq!(es.count(&index, None).await, n, "{name} count after replay");
+    }
+    eprintln!("{test}: {checked} field types checked");
     assert!(
         !tmp.path().join("dead.ndjson").exists(),
         "nothing dead-lettered"
@@ -356,8 +448,13 @@ async fn checks(var: &str, test: &str) {
         "privileges",
         "template cfship-logs-cloudflare.audit",
         "template cfship-logs-cloudflare.logpull",
+        "template cfship-logs-cloudflare_logpush.dns",
     ] {
         assert!(names.contains(&want), "{names:?}");
+    }
+    for ds in Dataset::all() {
+        let want = format!("template {}", ds.template_name());
+        assert!(names.contains(&want.as_str()), "{want}: {names:?}");
     }
     assert!(res.iter().all(|c| c.ok), "{res:#?}");
     let dist = res
@@ -408,6 +505,18 @@ async fn es9_golden_roundtrip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opensearch_golden_roundtrip() {
     golden_roundtrip("CFSHIP_OPENSEARCH_URL", "opensearch_golden_roundtrip").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es8_logpush_mapping() {
+    logpush_mapping("CFSHIP_ES8_URL", "es8_logpush_mapping").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es9_logpush_mapping() {
+    logpush_mapping("CFSHIP_ES9_URL", "es9_logpush_mapping").await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opensearch_logpush_mapping() {
+    logpush_mapping("CFSHIP_OPENSEARCH_URL", "opensearch_logpush_mapping").await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn es8_dead_letter() {

@@ -97,6 +97,52 @@ pub fn golden_docs(dataset: &str, namespace: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `…/golden/elastic-cloudflare-logpush` (Elastic's `cloudflare_logpush` pipeline tests).
+pub fn logpush_golden_dir() -> PathBuf {
+    let base = std::env::var("CFSHIP_GOLDEN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
+        });
+    if base.join("elastic-cloudflare-logpush").is_dir() {
+        base.join("elastic-cloudflare-logpush")
+    } else {
+        // CFSHIP_GOLDEN_DIR named `…/golden/elastic-cloudflare`
+        base.join("../elastic-cloudflare-logpush")
+    }
+}
+
+/// The expected documents of a `cloudflare_logpush` data stream's golden file(s) (`<name>/*-expected.json`,
+/// the primary era only), with the data stream fields cfship adds (as `cfship-ecs` does with a namespace).
+pub fn logpush_golden_docs(name: &str, namespace: &str) -> Vec<Value> {
+    let dir = logpush_golden_dir().join(name);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read golden dir {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.to_string_lossy().ends_with("-expected.json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no expected file in {}", dir.display());
+    let dataset = format!("cloudflare_logpush.{name}");
+    let mut out = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read golden file {}: {e}", path.display()));
+        let v: Value = serde_json::from_str(&text).expect("golden file is JSON");
+        for d in v["expected"].as_array().expect("expected array") {
+            if d.is_null() {
+                continue;
+            }
+            let mut d = d.clone();
+            d["data_stream"] = json!({"type": "logs", "dataset": dataset, "namespace": namespace});
+            d["event"]["dataset"] = json!(dataset);
+            d["event"]["module"] = json!("cloudflare_logpush");
+            out.push(d);
+        }
+    }
+    out
+}
+
 pub fn sha1_hex(b: &[u8]) -> String {
     Sha1::digest(b).iter().map(|x| format!("{x:02x}")).collect()
 }
