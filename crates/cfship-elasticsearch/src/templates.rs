@@ -29,6 +29,20 @@ const LOGPULL_FIELDS: &str = include_str!("../templates/logpull.json");
 /// its `cloudflare_logpush.<name>.*` fields with the types of Elastic's package, plus the ECS fields
 /// its documents use beyond `ecs.json`). One line per data stream.
 const LOGPUSH: &[(&str, &str)] = &[
+    (
+        "access_request",
+        include_str!("../templates/logpush/access_request.json"),
+    ),
+    ("audit", include_str!("../templates/logpush/audit.json")),
+    ("casb", include_str!("../templates/logpush/casb.json")),
+    (
+        "device_posture",
+        include_str!("../templates/logpush/device_posture.json"),
+    ),
+    (
+        "dlp_forensic_copies",
+        include_str!("../templates/logpush/dlp_forensic_copies.json"),
+    ),
     ("dns", include_str!("../templates/logpush/dns.json")),
     (
         "firewall_event",
@@ -37,6 +51,10 @@ const LOGPUSH: &[(&str, &str)] = &[
     (
         "gateway_http",
         include_str!("../templates/logpush/gateway_http.json"),
+    ),
+    (
+        "http_request",
+        include_str!("../templates/logpush/http_request.json"),
     ),
 ];
 
