@@ -49,12 +49,20 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/firewall_event.json"),
     ),
     (
+        "gateway_dns",
+        include_str!("../templates/logpush/gateway_dns.json"),
+    ),
+    (
         "gateway_http",
         include_str!("../templates/logpush/gateway_http.json"),
     ),
     (
         "http_request",
         include_str!("../templates/logpush/http_request.json"),
+    ),
+    (
+        "workers_trace",
+        include_str!("../templates/logpush/workers_trace.json"),
     ),
 ];
 
