@@ -61,6 +61,10 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/http_request.json"),
     ),
     (
+        "sinkhole_http",
+        include_str!("../templates/logpush/sinkhole_http.json"),
+    ),
+    (
         "workers_trace",
         include_str!("../templates/logpush/workers_trace.json"),
     ),
