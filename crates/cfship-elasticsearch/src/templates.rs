@@ -61,6 +61,10 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/http_request.json"),
     ),
     (
+        "magic_ids",
+        include_str!("../templates/logpush/magic_ids.json"),
+    ),
+    (
         "sinkhole_http",
         include_str!("../templates/logpush/sinkhole_http.json"),
     ),
