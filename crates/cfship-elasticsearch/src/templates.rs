@@ -57,6 +57,10 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/gateway_http.json"),
     ),
     (
+        "gateway_network",
+        include_str!("../templates/logpush/gateway_network.json"),
+    ),
+    (
         "http_request",
         include_str!("../templates/logpush/http_request.json"),
     ),

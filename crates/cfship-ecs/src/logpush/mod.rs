@@ -186,6 +186,7 @@ data_streams! {
     Dns => dns,
     FirewallEvent => firewall_event,
     GatewayDns => gateway_dns,
+    GatewayNetwork => gateway_network,
     GatewayHttp => gateway_http,
     HttpRequest => http_request,
     MagicIds => magic_ids,
