@@ -62,3 +62,6 @@ cargo test --workspace 2>&1 | tee /tmp/cfship-test.log
 
 step "memory gate: one 1,000,000-record Logpull window streamed in bounded memory"
 cargo run --release -q -p cfship-cloudflare --example logpull_rss
+
+step "memory gate: one 1 GiB-uncompressed Logpush batch streamed through the receiver into its spool"
+cargo run --release -q -p cfship-logpush --example logpush_rss -- --mib 1024 --max-rss-mib 96
