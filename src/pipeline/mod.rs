@@ -403,6 +403,50 @@ mod tests {
         assert_eq!(c.written.load(Ordering::Relaxed), 4);
     }
 
+    /// The daemon replays a window that failed after writing as smaller windows (after repeated
+    /// stream failures): the ids the failed window wrote stay known until the last smaller window
+    /// is committed, so the second half does not write them again.
+    #[tokio::test]
+    async fn daemon_file_output_keeps_ids_of_an_aborted_window_until_its_split_replay_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, file) = with_file(
+            PipelineOptions::default(),
+            &dir.path().join("{dataset}.ndjson"),
+            Metrics::new(),
+        );
+        let source = SourceId::Logpull {
+            zone_id: "z1".into(),
+        };
+        let t = |m: i64| chrono::DateTime::from_timestamp(1_700_000_000 + m * 60, 0).unwrap();
+        let unit = |a: i64, b: i64| Unit {
+            source: source.clone(),
+            start: t(a),
+            end: t(b),
+        };
+        let (whole, h1, h2, next) = (unit(0, 60), unit(0, 30), unit(30, 60), unit(60, 120));
+        p.deliver(&whole, vec![lp("a", true), lp("b", true)])
+            .await
+            .unwrap();
+        p.end_unit(&whole, UnitOutcome::Aborted);
+        p.deliver(&h1, vec![lp("a", false)]).await.unwrap();
+        p.end_unit(&h1, UnitOutcome::Committed);
+        p.deliver(&h2, vec![lp("b", false), lp("c", true)])
+            .await
+            .unwrap();
+        p.end_unit(&h2, UnitOutcome::Committed);
+        p.deliver(&next, vec![lp("d", true)]).await.unwrap();
+        let rays: Vec<String> = lines(&dir.path().join("logpull.ndjson"))
+            .iter()
+            .map(|d| d["cloudflare"]["ray_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(rays, ["a", "b", "c", "d"]);
+        assert_eq!(
+            file.remembered(),
+            1,
+            "forgotten once the replay is committed"
+        );
+    }
+
     #[tokio::test]
     async fn audit_documents_get_the_account_id() {
         let dir = tempfile::tempdir().unwrap();

@@ -39,6 +39,10 @@ pub(super) struct SourceDedup {
     /// Sources whose unit was committed: their cursor is saved before their next delivery, which
     /// then forgets the hashes (and journal entries) of the committed unit.
     committed: Mutex<HashSet<String>>,
+    /// Per source, the end of a unit that was aborted and is not yet covered by committed units:
+    /// after repeated stream failures the daemon replays a window as smaller windows, and what the
+    /// aborted window wrote must stay known until the last of them is committed.
+    aborted_until: Mutex<HashMap<String, chrono::DateTime<chrono::Utc>>>,
 }
 
 impl SourceDedup {
@@ -47,6 +51,7 @@ impl SourceDedup {
         SourceDedup {
             written: Mutex::new(r),
             committed: Mutex::default(),
+            aborted_until: Mutex::default(),
         }
     }
 
@@ -72,10 +77,27 @@ impl SourceDedup {
         lock(&self.written).entry(key).or_default().extend(hashes);
     }
 
-    /// The unit of `key` is committed; its cursor is saved right after, so its records are never
-    /// replayed once the next delivery of this source starts.
-    pub(super) fn committed(&self, key: String) {
+    /// The unit of `key` ending at `end` is committed; its cursor is saved right after, so its
+    /// records are never replayed once the next delivery of this source starts — unless it is only
+    /// the first part of an aborted unit's replay, whose ids are then kept until `end` reaches it.
+    pub(super) fn committed(&self, key: String, end: chrono::DateTime<chrono::Utc>) {
+        let mut aborted = lock(&self.aborted_until);
+        if let Some(until) = aborted.get(&key) {
+            if end < *until {
+                return;
+            }
+            aborted.remove(&key);
+        }
         lock(&self.committed).insert(key);
+    }
+
+    /// The unit of `key` ending at `end` failed after writing and will be replayed.
+    pub(super) fn aborted(&self, key: String, end: chrono::DateTime<chrono::Utc>) {
+        let mut aborted = lock(&self.aborted_until);
+        let until = aborted.entry(key).or_insert(end);
+        if end > *until {
+            *until = end;
+        }
     }
 
     /// Id hashes remembered in all.

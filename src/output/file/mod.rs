@@ -140,9 +140,11 @@ impl Output for FileOutput {
     fn end_unit(&self, unit: &Unit, outcome: UnitOutcome) {
         match (&self.dedup, outcome) {
             (Dedup::PerSource { ids, .. }, UnitOutcome::Committed) => {
-                ids.committed(unit.source.state_key())
+                ids.committed(unit.source.state_key(), unit.end)
             }
-            (Dedup::PerSource { .. }, UnitOutcome::Aborted) => {}
+            (Dedup::PerSource { ids, .. }, UnitOutcome::Aborted) => {
+                ids.aborted(unit.source.state_key(), unit.end)
+            }
             (Dedup::PerUnit(u), UnitOutcome::Committed) => lock(u).committed(unit),
             (Dedup::PerUnit(u), UnitOutcome::Aborted) => lock(u).aborted(unit),
         }
