@@ -925,17 +925,6 @@ struct Known {
     applies: fn(&Diff) -> bool,
 }
 
-fn uri_of(d: &Diff) -> String {
-    serde_json::from_str::<Value>(d.record)
-        .ok()
-        .and_then(|r| r.get("ClientRequestURI")?.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn is_url_field(d: &Diff) -> bool {
-    d.field.starts_with("url.")
-}
-
 /// The message part of a Logpull `Processor "…" … failed with message "<msg>"` (or the whole text).
 fn message_of(e: &str) -> &str {
     match e.find("failed with message \"") {
@@ -973,33 +962,6 @@ fn cleaned(v: &Value) -> Option<Value> {
 /// Every difference cfship has with Elastic's pipelines as the oracle runs them. Exact: each entry
 /// must still occur (the test fails otherwise), and nothing else may differ.
 const KNOWN: &[Known] = &[
-    Known {
-        name: "uri-brackets (h-fid, pending)",
-        reason: "java.net.URI accepts [ ] in query/fragment; cfship rejects them (issue 11, difference 1)",
-        applies: |d| is_url_field(d) && uri_of(d).contains(['[', ']']),
-    },
-    Known {
-        name: "uri-port-beyond-65535 (h-fid, pending)",
-        reason: "java.net.URI parses a port above 65535; cfship falls back (issue 11: other corners of Java's URI grammar)",
-        applies: |d| is_url_field(d) && uri_of(d).contains(":99999"),
-    },
-    Known {
-        name: "conditional-processor-type (h-fid, pending)",
-        reason: "a failing processor with `if:` is reported as \"conditional\" (issue 11, difference 2)",
-        applies: |d| {
-            d.field == "error.message"
-                && d.oracle_error().starts_with("Processor \"conditional\"")
-                && !d.cfship_error().starts_with("Processor \"conditional\"")
-        },
-    },
-    Known {
-        name: "convert-long-decode-text (7.10 vs 8.x)",
-        reason: "convert to long: Elasticsearch 8 uses Long.decode (hex, octal), whose messages (`Zero length string` for \"\", `For input string: \".5\" under radix 8` for 0.5) cfship reproduces; the 7.10 fork's Long.parseLong says `For input string: \"\"`",
-        applies: |d| {
-            error_pair(d, "Zero length string", "For input string: ")
-                || error_pair(d, "\" under radix ", "For input string: ")
-        },
-    },
     Known {
         name: "error-document-timestamp (cfship decision)",
         reason: "an error document without a parsed time gets the ingest time as @timestamp (a data stream rejects it otherwise)",
@@ -1059,9 +1021,9 @@ const KNOWN: &[Known] = &[
         applies: |d| error_pair(d, "from a null def reference", "because \"receiver\" is null"),
     },
     Known {
-        name: "date-empty-message (h-fid, pending)",
-        reason: "a date field holding \"\" fails with `cannot parse empty date`; cfship says the field is not present",
-        applies: |d| error_pair(d, "not present as part of path [", "cannot parse empty date"),
+        name: "date-empty-message (7.10 vs 8.x)",
+        reason: "a null date: Elasticsearch 8's DateFormatter says `cannot parse empty datetime` (cfship, checked with the 8.19 jar), the 7.10 fork `cannot parse empty date`",
+        applies: |d| error_pair(d, "cannot parse empty datetime", "cannot parse empty date"),
     },
     Known {
         name: "json-parse-message (cfship decision)",

@@ -164,6 +164,16 @@ pub fn java_double_to_string(d: f64) -> String {
     out
 }
 
+/// Elasticsearch's `convert` to `long` of a text: `Long.decode` when it starts with `0x` or `-0x`,
+/// else `Long.parseLong` (so `0123` is 123, and `#ff`, `0X1F`, `+0x1F` fail); the error is the
+/// `NumberFormatException` message (the root cause Elasticsearch reports).
+pub fn es_convert_long(s: &str) -> Result<i64, String> {
+    if s.starts_with("0x") || s.starts_with("-0x") {
+        return java_long_decode_msg(s);
+    }
+    java_parse_long(s).ok_or_else(|| format!("For input string: \"{s}\""))
+}
+
 /// `convert { type: long }` of one value. Lists are converted element by element. The error is
 /// the root cause Elasticsearch reports (`For input string: "high"`).
 pub fn to_long<'a>(v: &Val<'a>) -> Result<Val<'a>, String> {
@@ -177,7 +187,7 @@ pub fn to_long<'a>(v: &Val<'a>) -> Result<Val<'a>, String> {
             .map(Val::Arr),
         other => {
             let s = other.to_display_string();
-            java_long_decode_msg(&s).map(Val::I64)
+            es_convert_long(&s).map(Val::I64)
         }
     }
 }
@@ -288,7 +298,14 @@ mod tests {
             to_long(&Val::str("0xZZ")).unwrap_err(),
             "For input string: \"ZZ\" under radix 16"
         );
-        assert_eq!(to_long(&Val::str("")).unwrap_err(), "Zero length string");
+        assert_eq!(
+            to_long(&Val::str("")).unwrap_err(),
+            "For input string: \"\""
+        );
+        // Only `0x`/`-0x` go through Long.decode: no octal, no `#`.
+        assert_eq!(to_long(&Val::str("0123")).unwrap(), Val::I64(123));
+        assert_eq!(to_long(&Val::str("-0x1F")).unwrap(), Val::I64(-31));
+        assert!(to_long(&Val::str("#1F")).is_err());
         assert!(to_long(&Val::Bool(true)).is_err());
         assert_eq!(
             to_long(&Val::Arr(vec![Val::str("1"), Val::I64(2)])).unwrap(),

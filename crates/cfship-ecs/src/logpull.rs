@@ -45,8 +45,21 @@ macro_rules! raw_record {
         #[derive(Deserialize, Default)]
         struct Raw<'a> {
             $( #[serde(rename = $name, borrow, default)] $field: Option<Val<'a>>, )*
+            /// The timestamps keep a JSON `null` (`Some(Val::Null)`): the date processor then sees
+            /// a present null (`cannot parse empty datetime`), not a missing field.
+            #[serde(rename = "EdgeStartTimestamp", borrow, default, deserialize_with = "null_present")]
+            edge_start: Option<Val<'a>>,
+            #[serde(rename = "EdgeEndTimestamp", borrow, default, deserialize_with = "null_present")]
+            edge_end: Option<Val<'a>>,
         }
     };
+}
+
+/// Deserializes a present field as `Some`, a JSON `null` included.
+fn null_present<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Val<'a>>, D::Error> {
+    Val::deserialize(d).map(Some)
 }
 
 raw_record! {
@@ -61,14 +74,14 @@ raw_record! {
     client_request_uri = "ClientRequestURI", client_request_user_agent = "ClientRequestUserAgent",
     client_ssl_cipher = "ClientSSLCipher", client_ssl_protocol = "ClientSSLProtocol",
     client_src_port = "ClientSrcPort",
-    edge_colo_code = "EdgeColoCode", edge_colo_id = "EdgeColoID", edge_end = "EdgeEndTimestamp",
+    edge_colo_code = "EdgeColoCode", edge_colo_id = "EdgeColoID",
     edge_pathing_op = "EdgePathingOp", edge_pathing_src = "EdgePathingSrc",
     edge_pathing_status = "EdgePathingStatus", edge_rate_limit_action = "EdgeRateLimitAction",
     edge_rate_limit_id = "EdgeRateLimitID", edge_request_host = "EdgeRequestHost",
     edge_response_bytes = "EdgeResponseBytes", edge_response_body_bytes = "EdgeResponseBodyBytes",
     edge_response_compression_ratio = "EdgeResponseCompressionRatio",
     edge_response_content_type = "EdgeResponseContentType", edge_response_status = "EdgeResponseStatus",
-    edge_server_ip = "EdgeServerIP", edge_start = "EdgeStartTimestamp",
+    edge_server_ip = "EdgeServerIP",
     firewall_actions = "FirewallMatchesActions", firewall_rule_ids = "FirewallMatchesRuleIDs",
     firewall_sources = "FirewallMatchesSources",
     origin_ip = "OriginIP", origin_response_bytes = "OriginResponseBytes",
@@ -778,6 +791,10 @@ fn date_field(
             format!("field [{name}] not present as part of path [json.{name}]"),
         )
     })?;
+    if matches!(v, Val::Null) {
+        // `obj == null` → the parsers get null: Elasticsearch's DateFormatter refuses it first.
+        return Err(Fail::new("date", tag, "cannot parse empty datetime"));
+    }
     if let Some(t) = painless_long(&v) {
         let ms = normalise_epoch(t);
         // The date processor sees the long's decimal text: UNIX_MS (ISO8601 cannot read it).

@@ -7,7 +7,7 @@
 mod oracle;
 
 use cfship_ecs::convert::{
-    java_double_to_string, java_long_decode, java_long_decode_msg, java_parse_long,
+    es_convert_long, java_double_to_string, java_long_decode, java_long_decode_msg, java_parse_long,
 };
 use oracle::{Diffs, Rng};
 use serde_json::{json, Value};
@@ -100,6 +100,7 @@ fn number_conversions_match_the_jdk() {
     for _ in 0..N {
         let s = gen_long(&mut rng);
         cases.push(("decode", s.clone()));
+        cases.push(("convertLong", s.clone()));
         cases.push(("parseLong", s));
     }
     let doubles = jdk.feature >= 19;
@@ -125,6 +126,14 @@ fn number_conversions_match_the_jdk() {
     let answers = oracle::run(&jdk, &classes, None, "NumberOracle", &lines);
     let mut diffs = Diffs::new("Long.decode / Long.parseLong / Double.toString");
     for ((op, s), java) in cases.iter().zip(answers) {
+        if *op == "convertLong" {
+            let rust = match es_convert_long(s) {
+                Ok(v) => json!({"ok": v.to_string()}),
+                Err(m) => json!({"err": m}),
+            };
+            diffs.check(&format!("{op} {s}"), &java, &rust);
+            continue;
+        }
         if *op == "decode" {
             let rust = match java_long_decode_msg(s) {
                 Ok(v) => json!({"ok": v.to_string()}),

@@ -273,6 +273,18 @@ fn logpull_date_failures_report_the_root_cause() {
         .as_str()
         .unwrap()
         .ends_with("failed with message \"Failed to parse with all enclosed parsers\""));
+    // A JSON null is a present field holding null, not a missing one.
+    let mut r = base_logpull();
+    r["EdgeEndTimestamp"] = Value::Null;
+    let (_, doc) = doc_of(&t, Dataset::Logpull, &r.to_string());
+    assert!(
+        doc.error
+            .as_deref()
+            .unwrap()
+            .ends_with("failed with message \"cannot parse empty datetime\""),
+        "{:?}",
+        doc.error
+    );
     // An offset is converted to UTC, as Elasticsearch formats @timestamp.
     let d = logpull_with(
         &t,
