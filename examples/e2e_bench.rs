@@ -10,7 +10,9 @@
 //! Cloudflare's Logpull limit (15 requests/min per zone, enforced by cfship's limiter) bounds the
 //! wall time from below: 24 one-hour windows per zone need at least ~1.6 min.
 
-use cfship_cloudflare::simulator::{self, SimAccount, SimCredentials, SimZone, SimulatorConfig};
+use cfship_cloudflare_sim::{
+    self as simulator, SimAccount, SimCredentials, SimZone, SimulatorConfig,
+};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

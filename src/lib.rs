@@ -2,7 +2,8 @@
 //! ECS documents of Elastic's `cloudflare` integration.
 //!
 //! The data flows source → transform → sink, with the cursor store beside it:
-//! - `cfship-cloudflare` (source: API client, collectors, simulator) and `cfship-state` (cursors),
+//! - `cfship-cloudflare` (source: API client, collectors) and `cfship-state` (cursors);
+//!   `cfship-cloudflare-sim` stands in for the API in `demo`, `simulate` and the tests,
 //! - `cfship-ecs` (transform: pure functions, one module per dataset),
 //! - `cfship-elasticsearch` (sink: templates, bulk, retries, dead letters),
 //! - this crate: the CLI (`cli`), the configuration file (`config`), the wiring of a configuration

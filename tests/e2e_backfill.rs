@@ -3,7 +3,7 @@
 //! cursors are not touched.
 
 mod common;
-use cfship_cloudflare::simulator::Faults;
+use cfship_cloudflare_sim::Faults;
 use common::*;
 use std::process::Command;
 
@@ -67,16 +67,12 @@ async fn backfill_collects_the_range_exactly_and_moves_no_cursor() {
         .zones
         .iter()
         .flat_map(|z| {
-            cfship_cloudflare::simulator::expected_logpull_ray_ids(&sim_cfg, &z.id, since, until)
+            cfship_cloudflare_sim::expected_logpull_ray_ids(&sim_cfg, &z.id, since, until)
         })
         .collect();
     want_rays.sort();
-    let mut want_audit = cfship_cloudflare::simulator::expected_audit_ids(
-        &sim_cfg,
-        &sim_cfg.accounts[0].id,
-        since,
-        until,
-    );
+    let mut want_audit =
+        cfship_cloudflare_sim::expected_audit_ids(&sim_cfg, &sim_cfg.accounts[0].id, since, until);
     want_audit.sort();
     assert_same_ids(
         "backfilled RayIDs",

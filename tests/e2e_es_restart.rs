@@ -3,7 +3,7 @@
 //! `scripts/search-engine.sh start es8 --name e2e-restart --port 9230` (stopped at the end).
 
 mod common;
-use cfship_cloudflare::simulator::Faults;
+use cfship_cloudflare_sim::Faults;
 use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! level, human and JSON), errors, `--help`, `cfship check` output, `/metrics` or `/healthz`.
 
 mod common;
-use cfship_cloudflare::simulator::Faults;
+use cfship_cloudflare_sim::Faults;
 use common::*;
 use std::process::Command;
 use std::time::Duration;

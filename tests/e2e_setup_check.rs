@@ -2,7 +2,7 @@
 //! line, with a fix for each failure, and exits non-zero when one fails.
 
 mod common;
-use cfship_cloudflare::simulator::{Faults, SimZone};
+use cfship_cloudflare_sim::{Faults, SimZone};
 use common::*;
 use std::process::Command;
 
@@ -34,7 +34,7 @@ async fn check_lists_every_check_and_fails_with_a_fix() {
     });
     let sim = start_sim(sim_cfg.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let mk = |cfg: &cfship_cloudflare::simulator::SimulatorConfig, name: &str| {
+    let mk = |cfg: &cfship_cloudflare_sim::SimulatorConfig, name: &str| {
         let p = dir.path().join(name);
         TestConfig {
             api_url: sim.url(),

@@ -4,7 +4,7 @@
 //! trailers make windows fail after part of them was written (replays must not duplicate lines).
 
 mod common;
-use cfship_cloudflare::simulator::Faults;
+use cfship_cloudflare_sim::Faults;
 use common::*;
 use std::time::Duration;
 

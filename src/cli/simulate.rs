@@ -1,7 +1,7 @@
 //! `cfship simulate --listen ADDR`: serves the built-in Cloudflare API simulator until stopped.
 
 use anyhow::{Context, Result};
-use cfship_cloudflare::simulator::{self, SimulatorConfig};
+use cfship_cloudflare_sim::{self as simulator, SimulatorConfig};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;

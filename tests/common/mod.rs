@@ -2,10 +2,10 @@
 //! in-process, the `cfship` binary as a child process.
 #![allow(dead_code)]
 
-use cfship_cloudflare::simulator::{
-    self, Faults, SimAccount, SimCredentials, SimZone, SimulatorConfig,
-};
 use cfship_cloudflare::{AuditCursor, LogpullCursor, SourceId};
+use cfship_cloudflare_sim::{
+    self as simulator, Faults, SimAccount, SimCredentials, SimZone, SimulatorConfig,
+};
 use cfship_state::CursorStore;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

@@ -11,11 +11,11 @@
 //! ```text
 //! ```
 
-use cfship_cloudflare::simulator::{self, SimCredentials, SimZone, SimulatorConfig};
 use cfship_cloudflare::{
     backfill_logpull, Auth, ClientConfig, CloudflareClient, LogpullConfig, RecordSink, SinkError,
     Unit,
 };
+use cfship_cloudflare_sim::{self as simulator, SimCredentials, SimZone, SimulatorConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

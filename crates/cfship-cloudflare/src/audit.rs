@@ -653,7 +653,7 @@ pub fn v2_to_v1(record: &[u8]) -> Result<Bytes, CfError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::data::{audit_events, audit_v1_json, audit_v2_json};
+    use cfship_cloudflare_sim::data::{audit_events, audit_v1_json, audit_v2_json};
 
     #[test]
     fn v2_records_convert_to_the_v1_shape() {

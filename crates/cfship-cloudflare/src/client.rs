@@ -50,15 +50,21 @@ impl RetryPolicy {
     }
 }
 
+/// SplitMix64 finalizer (spreads a counter into uniform bits).
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 fn jitter_fraction() -> f64 {
     static CTR: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u64)
         .unwrap_or(0);
-    let x = crate::simulator::data::mix(
-        CTR.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos,
-    );
+    let x = splitmix(CTR.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos);
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 

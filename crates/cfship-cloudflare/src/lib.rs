@@ -1,5 +1,5 @@
-//! cfship-cloudflare: Cloudflare API client (audit logs v1/v2, Logpull), collectors with durable
-//! cursors, and a strict Cloudflare API simulator.
+//! cfship-cloudflare: Cloudflare API client (audit logs v1/v2, Logpull) and collectors with durable
+//! cursors. The simulator the tests run against is its own crate, `cfship-cloudflare-sim`.
 
 pub mod audit;
 pub mod auth;
@@ -9,7 +9,6 @@ pub mod logpull;
 mod logpull_stream;
 pub mod logpush;
 pub mod ratelimit;
-pub mod simulator;
 pub mod sink;
 pub mod stats;
 mod util;
@@ -19,7 +18,8 @@ pub use auth::{Auth, Secret};
 pub use client::{ClientConfig, CloudflareClient, RetryPolicy, TokenStatus, DEFAULT_API_URL};
 pub use error::{ApiMessage, CfError, StreamFailure, StreamPosition};
 pub use logpull::{
-    backfill_logpull, LogpullCollector, LogpullConfig, LogpullCursor, Timestamps, DEFAULT_FIELDS,
+    backfill_logpull, LogpullCollector, LogpullConfig, LogpullCursor, Timestamps,
+    ELASTIC_BOT_FIELDS, ELASTIC_DEFAULT_FIELDS,
 };
 pub use logpull_stream::LogpullStream;
 pub use logpush::{

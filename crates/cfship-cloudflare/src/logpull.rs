@@ -20,10 +20,34 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::simulator::data::Timestamps;
+/// Timestamp format of the Logpull `timestamps` parameter (docs/cloudflare-api.md, "Logpull").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Timestamps {
+    /// Integer nanoseconds (Cloudflare's default).
+    #[default]
+    UnixNano,
+    /// Integer seconds.
+    Unix,
+    /// RFC3339 string with second precision.
+    Rfc3339,
+}
 
-/// Elastic's default Logpull `fields` list (integration 2.22.0, spec §3), in its order.
-pub const DEFAULT_FIELDS: &[&str] = &[
+impl Timestamps {
+    /// The value of the `timestamps` query parameter.
+    pub fn as_param(&self) -> &'static str {
+        match self {
+            Timestamps::UnixNano => "unixnano",
+            Timestamps::Unix => "unix",
+            Timestamps::Rfc3339 => "rfc3339",
+        }
+    }
+}
+
+/// Elastic's default Logpull `fields` list (Elastic's Cloudflare integration 2.22.0,
+/// `data_stream/logpull/manifest.yml`; see docs/cloudflare-api.md), in its order. The client sends
+/// it when the configuration names no `fields`. Not Cloudflare's own default set.
+pub const ELASTIC_DEFAULT_FIELDS: &[&str] = &[
     "CacheCacheStatus",
     "CacheResponseBytes",
     "CacheResponseStatus",
@@ -88,7 +112,7 @@ pub const DEFAULT_FIELDS: &[&str] = &[
 ];
 
 /// Added in front of the list by `bot_fields: true` (as Elastic's `enable_bot_fields`).
-pub const BOT_FIELDS: &[&str] = &["BotScore", "BotScoreSrc"];
+pub const ELASTIC_BOT_FIELDS: &[&str] = &["BotScore", "BotScoreSrc"];
 
 /// The names a user's own `fields` list requests (with the bot fields when enabled); `None` when
 /// there is no list or it is Elastic's list: the transform then reproduces Elastic exactly.
@@ -103,11 +127,11 @@ pub fn custom_field_set(
         .filter(|f| !f.is_empty())
         .collect();
     if bot_fields {
-        set.extend(BOT_FIELDS.iter().map(|s| s.to_string()));
+        set.extend(ELASTIC_BOT_FIELDS.iter().map(|s| s.to_string()));
     }
-    let elastic: std::collections::BTreeSet<String> = DEFAULT_FIELDS
+    let elastic: std::collections::BTreeSet<String> = ELASTIC_DEFAULT_FIELDS
         .iter()
-        .chain(if bot_fields { BOT_FIELDS } else { &[] })
+        .chain(if bot_fields { ELASTIC_BOT_FIELDS } else { &[] })
         .map(|s| s.to_string())
         .collect();
     (set != elastic).then_some(set)
@@ -126,7 +150,7 @@ pub struct LogpullConfig {
     pub auth: Auth,
     /// Polling interval once caught up (Elastic default 5m).
     pub interval: Duration,
-    /// `None` = Elastic's default list ([`DEFAULT_FIELDS`]).
+    /// `None` = Elastic's default list ([`ELASTIC_DEFAULT_FIELDS`]).
     pub fields: Option<Vec<String>>,
     /// Prefix BotScore,BotScoreSrc (needs Bot Management).
     pub bot_fields: bool,
@@ -175,7 +199,7 @@ impl LogpullConfig {
     pub fn fields_param(&self) -> String {
         let mut v: Vec<String> = Vec::new();
         if self.bot_fields {
-            v.extend(BOT_FIELDS.iter().map(|s| s.to_string()));
+            v.extend(ELASTIC_BOT_FIELDS.iter().map(|s| s.to_string()));
         }
         match &self.fields {
             Some(f) => {
@@ -186,7 +210,7 @@ impl LogpullConfig {
                     }
                 }
             }
-            None => v.extend(DEFAULT_FIELDS.iter().map(|s| s.to_string())),
+            None => v.extend(ELASTIC_DEFAULT_FIELDS.iter().map(|s| s.to_string())),
         }
         v.join(",")
     }
@@ -881,13 +905,16 @@ mod tests {
             .fields_param()
             .starts_with("BotScore,BotScoreSrc,CacheCacheStatus"));
         assert_eq!(custom_field_set(None, true), None);
-        let elastic: Vec<String> = DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect();
+        let elastic: Vec<String> = ELASTIC_DEFAULT_FIELDS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(custom_field_set(Some(&elastic), false), None);
         assert_eq!(custom_field_set(Some(&elastic), true), None);
         let set = custom_field_set(Some(&["RayID".into(), " ClientIP".into()]), true).unwrap();
         assert!(set.contains("ClientIP") && set.contains("BotScore") && set.len() == 4);
         cfg.fields = Some(vec!["RayID".into(), " ClientIP".into(), "BotScore".into()]);
         assert_eq!(cfg.fields_param(), "BotScore,BotScoreSrc,RayID,ClientIP");
-        assert!(DEFAULT_FIELDS.len() == 61);
+        assert!(ELASTIC_DEFAULT_FIELDS.len() == 61);
     }
 }

@@ -2,11 +2,11 @@
 
 mod common;
 
-use cfship_cloudflare::simulator::{self, Faults};
 use cfship_cloudflare::{
     AuditApi, AuditCollector, AuditConfig, Auth, Clock, LogpullCollector, LogpullConfig,
     LogpullCursor, SourceId,
 };
+use cfship_cloudflare_sim::{self as simulator, Faults};
 use cfship_state::CursorStore;
 use chrono::Duration as CDur;
 use common::*;
@@ -594,7 +594,7 @@ async fn audit_cursor_handles_shared_instants_across_restarts() {
                 &[
                     (
                         "since",
-                        cfship_cloudflare::simulator::data::format_when(
+                        cfship_cloudflare_sim::data::format_when(
                             (now - CDur::hours(3)).timestamp_micros(),
                         ),
                     ),

@@ -3,12 +3,12 @@
 
 mod common;
 
-use cfship_cloudflare::simulator::{self, Faults};
 use cfship_cloudflare::{
     backfill_audit, backfill_logpull, AuditApi, AuditCollector, AuditConfig, Auth, CfError,
     ClientConfig, Clock, CloudflareClient, LogpullCollector, LogpullConfig, LogpullCursor,
     ProgressEvent, RetryPolicy, SourceId, StreamFailure, Timestamps,
 };
+use cfship_cloudflare_sim::{self as simulator, Faults};
 use cfship_state::CursorStore;
 use chrono::Duration as CDur;
 use common::*;
@@ -256,7 +256,7 @@ async fn auth_failures_quote_code_10000_and_are_not_retried() {
         .logpull_fields(&Auth::token(TOKEN), "za")
         .await
         .unwrap();
-    for f in cfship_cloudflare::DEFAULT_FIELDS {
+    for f in cfship_cloudflare::ELASTIC_DEFAULT_FIELDS {
         assert!(fields.iter().any(|x| x == f), "{f} listed");
     }
     client
@@ -480,7 +480,7 @@ async fn framing_and_timestamp_forms() {
                 }
                 assert_eq!(
                     v.as_object().unwrap().len(),
-                    cfship_cloudflare::DEFAULT_FIELDS.len()
+                    cfship_cloudflare::ELASTIC_DEFAULT_FIELDS.len()
                 );
             }
         }

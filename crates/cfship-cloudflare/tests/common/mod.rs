@@ -2,11 +2,11 @@
 //! Shared helpers for the integration tests: a recording sink and simulator/client setup.
 
 use bytes::Bytes;
-use cfship_cloudflare::simulator::{
-    self, SimAccount, SimCredentials, SimZone, SimulatorConfig, SimulatorHandle,
-};
 use cfship_cloudflare::{
     ClientConfig, CloudflareClient, RecordSink, RetryPolicy, SinkError, SourceId, Unit, UnitOutcome,
+};
+use cfship_cloudflare_sim::{
+    self as simulator, SimAccount, SimCredentials, SimZone, SimulatorConfig, SimulatorHandle,
 };
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;

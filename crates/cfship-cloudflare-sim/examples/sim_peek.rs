@@ -1,22 +1,28 @@
-//! Prints a few simulated records (Logpull with bot fields, audit v1 and v2) for eyeballing.
+//! Prints a few simulated records (Logpull with every known field, audit v1 and v2) for eyeballing.
 //!
 //! ```text
-//! cargo run -p cfship-cloudflare --example sim_peek
+//! cargo run -p cfship-cloudflare-sim --example sim_peek
 //! ```
 
-use cfship_cloudflare::simulator::data::{
-    audit_events, audit_v1_json, audit_v2_json, for_each_record, write_record, Timestamps,
+use cfship_cloudflare_sim::data::{
+    audit_events, audit_v1_json, audit_v2_json, for_each_record, write_record, TimestampFormat,
+    KNOWN_FIELDS,
 };
 
 fn main() {
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-    let mut fields: Vec<&str> = vec!["BotScore", "BotScoreSrc"];
-    fields.extend(cfship_cloudflare::DEFAULT_FIELDS.iter().copied());
     let mut n = 0;
     for_each_record(1, "zone", 30, now - 3_600_000_000_000, now, |t, h| {
         if n < 2 {
             let mut out = Vec::new();
-            write_record(&mut out, "zone", t, h, &fields, Timestamps::UnixNano);
+            write_record(
+                &mut out,
+                "zone",
+                t,
+                h,
+                KNOWN_FIELDS,
+                TimestampFormat::UnixNano,
+            );
             println!("{}", String::from_utf8_lossy(&out));
         }
         n += 1;
