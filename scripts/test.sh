@@ -38,8 +38,8 @@ if [ -z "${CFSHIP_NO_ENGINES:-}" ]; then
   step "search engines (real Elasticsearch 8, Elasticsearch 9, OpenSearch)"
   # Started one after the other: three JVMs booting at once on two cores take longer than in sequence.
   for e in es8 es9 opensearch; do
+    started+=("$e")   # before the start: a node that fails to become ready is stopped too
     url=$(scripts/search-engine.sh start "$e" --name "$TEST_NAME" --port "${TEST_PORT[$e]}")
-    started+=("$e")
     echo "$e: $url"
     case "$e" in
       # CFSHIP_ES8_HOME: Elasticsearch's jars for the date oracle (crates/cfship-ecs/tests/java_date_oracle.rs).
