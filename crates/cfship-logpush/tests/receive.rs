@@ -224,6 +224,8 @@ async fn batches_with_faults_land_exactly_once() {
 
     f.drained().await;
     let http = f.index("http_request");
+    // exact: every distinct record once, and the validation upload (sent first) is not a document
+    // (`event.original` is not searchable in the template, as in Elastic's, so the count is the proof)
     assert_eq!(count(&f.url, &http, None).await, expected_http);
     assert_eq!(
         count(&f.url, &f.index("firewall_event"), None).await,
@@ -236,14 +238,6 @@ async fn batches_with_faults_land_exactly_once() {
     )
     .await;
     assert_eq!(errors, 1);
-    // the validation upload is not a document
-    let probes = count(
-        &f.url,
-        &http,
-        Some(serde_json::json!({"match_phrase": {"event.original": "{\"content\":\"tests\"}"}})),
-    )
-    .await;
-    assert_eq!(probes, 0);
     // every delivery of the duplicated batches reached the spool and Elasticsearch deduplicated it
     let st = f.spool.status();
     assert_eq!(delivered, 8000);
