@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod canonical;
+pub mod community_id;
 pub mod convert;
 pub mod doc;
 pub mod fingerprint;

@@ -770,3 +770,143 @@ fn logpull_custom_field_lists_give_correct_documents() {
     let (d, _) = doc_of(&custom, Dataset::Logpull, &rec);
     assert_eq!(d["event"]["kind"], "pipeline_error");
 }
+
+mod logpush_steps {
+    //! Logpush engine steps on their own: a context with a record, one table, the result.
+
+    use cfship_ecs::doc::{Obj, Val};
+    use cfship_ecs::logpush::engine::{self, Ctx, OnFail, Step};
+    use cfship_ecs::logpush::{Era, Spec};
+    use cfship_ecs::{Options, Transformer};
+    use serde_json::{json, Value};
+
+    static SPEC: Spec = Spec {
+        name: "steps",
+        dataset: "cloudflare_logpush.steps",
+        cloudflare: "steps",
+        version: "0",
+        ecs: "8.11.0",
+        era: Era::V1_LATE_TAG_UNQUOTED,
+        json_ignore_failure: false,
+        steps: &[],
+    };
+
+    /// Runs `steps` on `record` (as `json`) and `doc` (the output so far); returns the output.
+    fn run(steps: &[Step], record: Value, doc: Value) -> (Value, Result<(), String>) {
+        let t = Transformer::new(Options::default(), None).unwrap();
+        let json = match Val::from_json(record) {
+            Val::Obj(o) => Some(o),
+            _ => None,
+        };
+        let doc = match Val::from_json(doc) {
+            Val::Obj(o) => o,
+            _ => Obj::new(),
+        };
+        let mut ctx = Ctx {
+            t: &t,
+            spec: &SPEC,
+            doc,
+            json,
+            keep_duplicates: true,
+            pipeline: String::new(),
+        };
+        let r = engine::run(&mut ctx, steps).map_err(|f| f.message);
+        let out = serde_json::to_value(&ctx.doc).unwrap();
+        (out, r)
+    }
+
+    const PAIR: &[Step] = &[Step::Spellings("json.New", "json.Old", "x.v")];
+
+    #[test]
+    fn spellings_prefer_the_new_name_and_keep_a_different_old_value() {
+        assert_eq!(
+            run(PAIR, json!({"New": 5}), json!({})).0,
+            json!({"x": {"v": 5}})
+        );
+        assert_eq!(
+            run(PAIR, json!({"Old": 5}), json!({})).0,
+            json!({"x": {"v": 5}})
+        );
+        assert_eq!(
+            run(PAIR, json!({"New": 5, "Old": 5.0}), json!({})).0,
+            json!({"x": {"v": 5}}),
+            "Painless compares numbers by value"
+        );
+        assert_eq!(
+            run(PAIR, json!({"New": 5, "Old": 6}), json!({})).0,
+            json!({"x": {"v": [5, "6"]}})
+        );
+        assert_eq!(
+            run(PAIR, json!({"New": 5, "Old": "5"}), json!({})).0,
+            json!({"x": {"v": [5, "5"]}}),
+            "a string is not equal to a number"
+        );
+        assert_eq!(
+            run(PAIR, json!({"New": "", "Old": 7}), json!({})).0,
+            json!({"x": {"v": 7}})
+        );
+        assert_eq!(
+            run(PAIR, json!({"New": null, "Old": ""}), json!({})).0,
+            json!({})
+        );
+        // A target that already holds a value: the new name's rename fails, as in Elasticsearch.
+        let (_, r) = run(PAIR, json!({"New": 1}), json!({"x": {"v": 0}}));
+        assert_eq!(r, Err("field [x.v] already exists".to_string()));
+    }
+
+    #[test]
+    fn community_id_reads_the_ecs_flow_fields() {
+        let steps = &[Step::CommunityId(OnFail::Append)];
+        let flow = json!({
+            "source": {"ip": "128.232.110.120", "port": 34855},
+            "destination": {"ip": "66.35.250.204", "port": 80},
+            "network": {"transport": "TCP"}
+        });
+        let (d, r) = run(steps, json!({}), flow.clone());
+        assert!(r.is_ok());
+        assert_eq!(
+            d["network"]["community_id"],
+            "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+        );
+        // network.iana_number wins over network.transport.
+        let mut f = flow.clone();
+        f["network"]["iana_number"] = json!("6");
+        f["network"]["transport"] = json!("udp");
+        assert_eq!(
+            run(steps, json!({}), f).0["network"]["community_id"],
+            "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+        );
+        // No destination: nothing, no error.
+        let mut f = flow.clone();
+        f["destination"].as_object_mut().unwrap().remove("ip");
+        let (d, r) = run(steps, json!({}), f);
+        assert!(
+            r.is_ok() && d["network"].get("community_id").is_none() && d.get("error").is_none()
+        );
+        // A bad address: the processor's error, appended in the era's format.
+        let mut f = flow;
+        f["source"]["ip"] = json!("300.1.1.1");
+        let (d, _) = run(steps, json!({}), f);
+        assert_eq!(
+            d["error"]["message"],
+            json!(["Processor \"community_id\" with tag  in pipeline \"\" failed with message \"'300.1.1.1' is not an IP string literal.\""])
+        );
+    }
+
+    #[test]
+    fn append_message_writes_the_bare_message() {
+        let steps = &[
+            Step::Date("json.T", "@timestamp", OnFail::AppendMessage),
+            Step::Tagged("t1", &Step::Date("json.T", "@timestamp", OnFail::Append)),
+        ];
+        let (d, r) = run(steps, json!({"T": "soon"}), json!({}));
+        assert!(r.is_ok());
+        assert_eq!(
+            d["error"]["message"],
+            json!([
+                "For input string: \"soon\"",
+                "Processor \"date\" with tag t1 in pipeline \"\" failed with message \"For input string: \"soon\"\""
+            ])
+        );
+    }
+}

@@ -69,6 +69,10 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/magic_ids.json"),
     ),
     (
+        "network_analytics",
+        include_str!("../templates/logpush/network_analytics.json"),
+    ),
+    (
         "sinkhole_http",
         include_str!("../templates/logpush/sinkhole_http.json"),
     ),

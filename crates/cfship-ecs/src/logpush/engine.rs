@@ -29,6 +29,10 @@ pub enum OnFail {
     Append,
     /// `ignore_failure: true`.
     Ignore,
+    /// `on_failure: append error.message '{{{_ingest.on_failure_message}}}'` (the bare message,
+    /// whatever the era's format): the `date` processors of pipelines whose other processors
+    /// append the tagged format.
+    AppendMessage,
 }
 
 /// `set { copy_from }` variants.
@@ -175,6 +179,21 @@ pub enum Step {
     RemoveJson,
     /// `remove { field: [...], if: tags lack preserve_duplicate_custom_fields }`.
     RemoveDuplicates(&'static [&'static str]),
+    /// The 1.38+ pair of spellings of one Cloudflare field (`new` = Cloudflare's current key,
+    /// `old` = the earlier one) into `to`, as the three processors
+    /// `rename { field: new, if: new != null && new != '' }`,
+    /// `append { field: to, value: '{{{old}}}', allow_duplicates: false,
+    /// if: to != null && old != null && old != '' && old != to }` and
+    /// `rename { field: old, if: to == null && old != null && old != '' }`
+    /// (all `ignore_missing: true`). Both present and different: `to` becomes a list of both (the
+    /// old one rendered as text).
+    Spellings(&'static str, &'static str, &'static str),
+    /// `community_id { target_field: network.community_id }` with the ECS default fields
+    /// (`source.ip`/`port`, `destination.ip`/`port`, `network.iana_number` else
+    /// `network.transport`, `icmp.type`/`code`), `ignore_missing: true` (see
+    /// [`crate::community_id`]). Missing addresses or protocol: nothing; the member is the
+    /// handling of the processor's errors (bad address, unknown protocol, port out of range).
+    CommunityId(OnFail),
 }
 
 /// A processor failure: type, tag and message.
@@ -203,6 +222,7 @@ impl Failure {
             ErrorStyle::V2 => self.tagged(pipeline),
             ErrorStyle::Quoted => self.quoted(),
             ErrorStyle::V1Tagged => self.double_quoted(pipeline),
+            ErrorStyle::V1TagUnquoted => self.tag_unquoted(pipeline),
         }
     }
 
@@ -216,7 +236,15 @@ impl Failure {
             ErrorStyle::V2 => self.tagged(pipeline),
             ErrorStyle::Quoted | ErrorStyle::V1Quoted => self.quoted(),
             ErrorStyle::V1Tagged | ErrorStyle::V1TaggedPipeline => self.double_quoted(pipeline),
+            ErrorStyle::V1TagUnquoted => self.tag_unquoted(pipeline),
         }
+    }
+
+    fn tag_unquoted(&self, pipeline: &str) -> String {
+        format!(
+            "Processor \"{}\" with tag {} in pipeline \"{}\" failed with message \"{}\"",
+            self.processor, self.tag, pipeline, self.message
+        )
     }
 
     fn double_quoted(&self, pipeline: &str) -> String {
@@ -529,8 +557,74 @@ fn run_step<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), Failure> {
             ctx.append_error(&f);
             Ok(())
         }
+        Err((f, OnFail::AppendMessage)) => {
+            let _ = ctx
+                .doc
+                .append("error.message", Val::Str(Cow::Owned(f.message)), true);
+            Ok(())
+        }
         Err((f, OnFail::Abort)) => Err(f),
     }
+}
+
+/// Painless `a != b` on two `def` values: numbers compare by value, everything else by equality.
+fn painless_ne(a: &Val<'_>, b: &Val<'_>) -> bool {
+    let num = |v: &Val<'_>| match v {
+        Val::I64(i) => Some(*i as f64),
+        Val::U64(u) => Some(*u as f64),
+        Val::F64(f) => Some(*f),
+        _ => None,
+    };
+    match (num(a), num(b)) {
+        (Some(x), Some(y)) => x != y,
+        _ => a != b,
+    }
+}
+
+fn spellings<'a>(
+    ctx: &mut Ctx<'_, 'a>,
+    new: &'static str,
+    old: &'static str,
+    to: &'static str,
+) -> Result<(), (Failure, OnFail)> {
+    let usable = |v: Option<&Val<'_>>| !matches!(v, None | Some(Val::Null)) && !is_empty_str(v);
+    if usable(ctx.get(new)) {
+        eval(ctx, &Step::Rename(new, to))?;
+    }
+    let to_present = ctx.has(to);
+    if to_present && usable(ctx.get(old)) {
+        let differs = match (ctx.get(old), ctx.get(to)) {
+            (Some(o), Some(t)) => painless_ne(o, t),
+            _ => false,
+        };
+        if differs {
+            let s = ctx.get(old).map(mustache).unwrap_or_default();
+            ctx.append(to, Val::Str(Cow::Owned(s)))
+                .map_err(|m| (Failure::new("append", "", m), OnFail::Abort))?;
+        }
+    }
+    if !ctx.has(to) && usable(ctx.get(old)) {
+        eval(ctx, &Step::Rename(old, to))?;
+    }
+    Ok(())
+}
+
+fn community_id_step(ctx: &mut Ctx<'_, '_>) -> Result<(), String> {
+    let get = |p: &str| ctx.doc.get_path(p).filter(|v| !matches!(v, Val::Null));
+    let flow = crate::community_id::FlowFields {
+        source_ip: get("source.ip"),
+        destination_ip: get("destination.ip"),
+        iana_number: get("network.iana_number"),
+        transport: get("network.transport"),
+        source_port: get("source.port"),
+        destination_port: get("destination.port"),
+        icmp_type: get("icmp.type"),
+        icmp_code: get("icmp.code"),
+    };
+    if let Some(id) = crate::community_id::community_id(&flow, 0)? {
+        ctx.set("network.community_id", Val::Str(Cow::Owned(id)))?;
+    }
+    Ok(())
 }
 
 fn convert_step<'a>(
@@ -821,6 +915,10 @@ fn eval<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), (Failure, OnFail)>
             ctx.json = None;
             ctx.doc.remove("_conf");
             Ok(())
+        }
+        Step::Spellings(new, old, to) => spellings(ctx, new, old, to),
+        Step::CommunityId(on_fail) => {
+            community_id_step(ctx).map_err(|m| (Failure::new("community_id", "", m), on_fail))
         }
         Step::RemoveDuplicates(list) => {
             if !ctx.keep_duplicates {

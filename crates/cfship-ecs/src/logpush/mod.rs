@@ -51,6 +51,11 @@ pub enum ErrorStyle {
     /// [`V1`]: ErrorStyle::V1
     /// [`V1Tagged`]: ErrorStyle::V1Tagged
     V1TaggedPipeline,
+    /// 1.38 – 1.44 pipelines whose tagged processors and pipeline `on_failure` write
+    /// `Processor "<type>" with tag <tag> in pipeline "<pipeline>" failed with message "<message>"`
+    /// (the tag without quotes; network_analytics). Processors that append only
+    /// `{{{_ingest.on_failure_message}}}` use [`engine::OnFail::AppendMessage`].
+    V1TagUnquoted,
 }
 
 /// The conventions of one package era that are not processors of the table.
@@ -99,6 +104,13 @@ impl Era {
     /// double-quoted while processors append the bare message (sinkhole_http).
     pub const V1_LATE_TAGGED_PIPELINE: Era = Era {
         errors: ErrorStyle::V1TaggedPipeline,
+        tag_on_failure: true,
+        kind_on_error_message: false,
+        drop_na: false,
+    };
+    /// Packages 1.38 – 1.44 of the data streams in the unquoted-tag style (network_analytics).
+    pub const V1_LATE_TAG_UNQUOTED: Era = Era {
+        errors: ErrorStyle::V1TagUnquoted,
         tag_on_failure: true,
         kind_on_error_message: false,
         drop_na: false,
@@ -190,6 +202,7 @@ data_streams! {
     GatewayHttp => gateway_http,
     HttpRequest => http_request,
     MagicIds => magic_ids,
+    NetworkAnalytics => network_analytics,
     SinkholeHttp => sinkhole_http,
     WorkersTrace => workers_trace,
 }

@@ -1,6 +1,8 @@
 //! Locating Elastic's golden pipeline tests and the MaxMind test databases.
 #![allow(dead_code)]
 
+pub mod logpush;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
