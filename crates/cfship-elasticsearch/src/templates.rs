@@ -77,6 +77,10 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/sinkhole_http.json"),
     ),
     (
+        "spectrum_event",
+        include_str!("../templates/logpush/spectrum_event.json"),
+    ),
+    (
         "workers_trace",
         include_str!("../templates/logpush/workers_trace.json"),
     ),

@@ -204,6 +204,7 @@ data_streams! {
     MagicIds => magic_ids,
     NetworkAnalytics => network_analytics,
     SinkholeHttp => sinkhole_http,
+    SpectrumEvent => spectrum_event,
     WorkersTrace => workers_trace,
 }
 
