@@ -131,12 +131,17 @@ pub fn audit_config(cfg: &Config, account: &Source) -> AuditConfig {
 
 /// Connects to Elasticsearch, retrying while it is unreachable (until `cancel`), and installs the
 /// index templates when asked.
+/// `/healthz` is "not ready: waiting for Elasticsearch since …" (in `metrics`) until it answers.
 pub async fn connect_es_retrying(
     es_cfg: cfship_elasticsearch::EsConfig,
     install_templates: bool,
     cancel: &CancellationToken,
+    metrics: Option<&Metrics>,
 ) -> Result<ElasticsearchSink> {
     let mut delay = Duration::from_millis(500);
+    if let Some(m) = metrics {
+        m.health.es_waiting(chrono::Utc::now(), "connecting");
+    }
     loop {
         let r = async {
             let sink = ElasticsearchSink::connect(es_cfg.clone()).await?;
@@ -149,13 +154,21 @@ pub async fn connect_es_retrying(
         }
         .await;
         match r {
-            Ok(s) => return Ok(s),
+            Ok(s) => {
+                if let Some(m) = metrics {
+                    m.health.es_ready();
+                }
+                return Ok(s);
+            }
             Err(
                 e @ (EsError::Unreachable { .. }
                 | EsError::Http {
                     status: 500..=599, ..
                 }),
             ) => {
+                if let Some(m) = metrics {
+                    m.health.es_waiting(chrono::Utc::now(), &e.to_string());
+                }
                 tracing::warn!(error = %e, retry_in = ?delay, "Elasticsearch not available yet, retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -283,7 +296,7 @@ pub async fn build_outputs(
     let mut outputs: Vec<Arc<dyn Output>> = Vec::new();
     let es = match es_config(cfg) {
         Some(c) => {
-            let sink = connect_es_retrying(c, true, cancel).await?;
+            let sink = connect_es_retrying(c, true, cancel, Some(&metrics)).await?;
             // a second signal must make pending Elasticsearch retries give up
             let _ = es_slot.set(sink.clone());
             metrics.set_sink_stats(sink.stats());
@@ -337,6 +350,57 @@ impl Sources {
     }
 }
 
+/// Stall watchdog default: this many intervals without a successful unit…
+pub const STALL_INTERVALS: u32 = 3;
+/// …and never less than this (rate-limit waits and retries of a healthy source stay below it).
+pub const MIN_STALL_AFTER: Duration = Duration::from_secs(300);
+
+/// Registers every source of `sources` with the health report and the lag metric before anything
+/// slow starts: each one is listed from the start, with the lag of its saved cursor (so a restart
+/// does not hide a source until its next event).
+pub fn watch_sources(
+    cfg: &Config,
+    sources: &Sources,
+    store: &CursorStore,
+    client: &CloudflareClient,
+    metrics: &Metrics,
+) {
+    let now = crate::metrics::now_unix();
+    let stall = |interval: Duration| {
+        cfg.metrics
+            .stall_after
+            .unwrap_or((interval * STALL_INTERVALS).max(MIN_STALL_AFTER))
+    };
+    for lc in &sources.logpull {
+        let id = cfship_cloudflare::SourceId::Logpull {
+            zone_id: lc.zone_id.clone(),
+        };
+        let st = client.stats().source(&id);
+        if let Ok(Some(c)) = store.load::<cfship_cloudflare::LogpullCursor>(&id.state_key()) {
+            st.cursor_unix.store(
+                c.next_start.timestamp(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        metrics
+            .health
+            .watch("logpull", &lc.zone_id, stall(lc.interval), now);
+    }
+    for ac in &sources.audit {
+        let id = cfship_cloudflare::SourceId::Audit {
+            account_id: ac.account_id.clone(),
+        };
+        let st = client.stats().source(&id);
+        if let Ok(Some(c)) = store.load::<cfship_cloudflare::AuditCursor>(&id.state_key()) {
+            st.cursor_unix
+                .store(c.when.timestamp(), std::sync::atomic::Ordering::Relaxed);
+        }
+        metrics
+            .health
+            .watch("audit", &ac.account_id, stall(ac.interval), now);
+    }
+}
+
 /// Hears the progress of a backfill: (source name, event).
 pub type Progress = Arc<dyn Fn(&str, ProgressEvent) + Send + Sync>;
 
@@ -374,8 +438,13 @@ pub fn spawn_sources(
                 let once = *once;
                 tasks.spawn(async move {
                     let r = if once {
-                        c.run_once(cancel).await.inspect(|s| {
-                            tracing::info!(source = %name, windows = s.units_done, records = s.records, "Logpull caught up");
+                        c.run_once(cancel.clone()).await.inspect(|s| {
+                            // only a true statement: a signal or --timeout may have stopped it first
+                            if cancel.is_cancelled() {
+                                tracing::info!(source = %name, windows = s.units_done, records = s.records, "Logpull stopped before catching up; cursor saved");
+                            } else {
+                                tracing::info!(source = %name, windows = s.units_done, records = s.records, "Logpull caught up");
+                            }
                         })
                     } else {
                         c.run(cancel).await.map(|()| RunSummary::default())
@@ -410,8 +479,13 @@ pub fn spawn_sources(
                 let once = *once;
                 tasks.spawn(async move {
                     let r = if once {
-                        c.run_once(cancel).await.inspect(|s| {
-                            tracing::info!(source = %name, pages = s.units_done, records = s.records, "audit caught up");
+                        c.run_once(cancel.clone()).await.inspect(|s| {
+                            // only a true statement: a signal or --timeout may have stopped it first
+                            if cancel.is_cancelled() {
+                                tracing::info!(source = %name, pages = s.units_done, records = s.records, "audit stopped before catching up; cursor saved");
+                            } else {
+                                tracing::info!(source = %name, pages = s.units_done, records = s.records, "audit caught up");
+                            }
                         })
                     } else {
                         c.run(cancel).await.map(|()| RunSummary::default())

@@ -257,12 +257,17 @@ pub struct MetricsSection {
     /// `host:port`; `off` (or empty) disables the endpoint.
     #[serde(default = "default_metrics_listen")]
     pub listen: String,
+    /// A source with no successful unit for this long is stalled (`/healthz` failing,
+    /// `cfship_source_stalled` 1). Default: 3 × the source's interval, at least 5m.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub stall_after: Option<Duration>,
 }
 
 impl Default for MetricsSection {
     fn default() -> Self {
         MetricsSection {
             listen: default_metrics_listen(),
+            stall_after: None,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! `cfship-elasticsearch`'s `SinkStats`) and are rendered at scrape time. Labels carry only
 //! datasets, source ids (zone / account ids), status classes: never a credential.
 
+pub mod health;
+
 use crate::sync::lock;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -46,6 +48,8 @@ pub struct Metrics {
     es: Mutex<Option<Arc<cfship_elasticsearch::SinkStats>>>,
     /// Set when a collector stopped with an error that retrying cannot fix.
     pub unhealthy: AtomicBool,
+    /// Readiness (Elasticsearch) and the sources the stall watchdog follows.
+    pub health: health::Health,
 }
 
 /// `audit` / `logpull` and the id of a collection source.
@@ -69,6 +73,11 @@ impl Metrics {
         *lock(&self.es) = Some(s);
     }
 
+    /// The collector counters, when set.
+    pub fn collector_snapshot(&self) -> Option<cfship_cloudflare::StatsSnapshot> {
+        lock(&self.cf).clone().map(|cf| cf.snapshot())
+    }
+
     /// Counters of one source (created on first use).
     pub fn source(&self, dataset: &str, id: &str) -> Arc<SourceCounters> {
         lock(&self.sources)
@@ -86,20 +95,48 @@ impl Metrics {
             .sum()
     }
 
-    /// Lag (now − cursor) per source, seconds; sources without a cursor yet are left out.
-    pub fn lags(&self, now_unix: i64) -> Vec<(String, String, i64)> {
-        let Some(cf) = lock(&self.cf).clone() else {
-            return Vec::new();
-        };
-        cf.snapshot()
-            .sources
-            .iter()
-            .filter(|s| s.cursor_unix > 0)
-            .map(|s| {
-                let (ds, id) = split_source_name(&s.source);
-                (ds, id, (now_unix - s.cursor_unix).max(0))
-            })
-            .collect()
+    /// Every watched source (all configured ones, from the start) with its lag (now − cursor,
+    /// `None` without a cursor yet), its last success and its watchdog state; then any other
+    /// source the collector counters know.
+    pub fn source_reports(&self, now_unix: i64) -> Vec<health::SourceReport> {
+        let snap = lock(&self.cf).clone().map(|cf| cf.snapshot());
+        let mut by_name: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+        for s in snap.iter().flat_map(|s| s.sources.iter()) {
+            let (ds, id) = split_source_name(&s.source);
+            by_name.insert((ds, id), (s.cursor_unix, s.last_success_unix));
+        }
+        let mut out = Vec::new();
+        for w in self.health.watched() {
+            let (cursor, last) = by_name
+                .remove(&(w.dataset.clone(), w.id.clone()))
+                .unwrap_or((0, 0));
+            out.push(health::SourceReport {
+                lag_seconds: (cursor > 0).then(|| (now_unix - cursor).max(0)),
+                last_success_unix: last,
+                state: health::state_of(&w, last, now_unix),
+                dataset: w.dataset,
+                id: w.id,
+            });
+        }
+        for ((ds, id), (cursor, last)) in by_name {
+            out.push(health::SourceReport {
+                dataset: ds,
+                id,
+                lag_seconds: (cursor > 0).then(|| (now_unix - cursor).max(0)),
+                last_success_unix: last,
+                state: health::SourceState::Ok,
+            });
+        }
+        out
+    }
+
+    /// `/healthz`: (healthy, body).
+    pub fn healthz(&self, now_unix: i64) -> (bool, serde_json::Value) {
+        health::report_json(
+            self.health.not_ready_reason(),
+            &self.source_reports(now_unix),
+            self.unhealthy.load(Ordering::Relaxed),
+        )
     }
 
     /// The Prometheus text exposition (format 0.0.4).
@@ -200,17 +237,6 @@ impl Metrics {
             ] {
                 let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
             }
-            let _ = writeln!(o, "# HELP cfship_source_lag_seconds now minus the source's cursor.\n# TYPE cfship_source_lag_seconds gauge");
-            for src in s.sources.iter().filter(|x| x.cursor_unix > 0) {
-                let (ds, id) = split_source_name(&src.source);
-                let _ = writeln!(
-                    o,
-                    "cfship_source_lag_seconds{{dataset=\"{}\",source=\"{}\"}} {}",
-                    esc(&ds),
-                    esc(&id),
-                    (now_unix - src.cursor_unix).max(0)
-                );
-            }
             let _ = writeln!(o, "# HELP cfship_source_windows_total Windows (Logpull) / pages (audit) completed or failed.\n# TYPE cfship_source_windows_total counter");
             for src in &s.sources {
                 let (ds, id) = split_source_name(&src.source);
@@ -224,6 +250,44 @@ impl Metrics {
                 }
             }
         }
+        let reports = self.source_reports(now_unix);
+        let _ = writeln!(o, "# HELP cfship_source_lag_seconds now minus the source's cursor (saved cursor after a restart).\n# TYPE cfship_source_lag_seconds gauge");
+        for r in &reports {
+            if let Some(lag) = r.lag_seconds {
+                let _ = writeln!(
+                    o,
+                    "cfship_source_lag_seconds{{dataset=\"{}\",source=\"{}\"}} {lag}",
+                    esc(&r.dataset),
+                    esc(&r.id)
+                );
+            }
+        }
+        let _ = writeln!(o, "# HELP cfship_source_stalled 1 when the source had no successful unit for its stall_after, or stopped on an error retrying cannot fix.\n# TYPE cfship_source_stalled gauge");
+        for r in &reports {
+            let _ = writeln!(
+                o,
+                "cfship_source_stalled{{dataset=\"{}\",source=\"{}\",state=\"{}\"}} {}",
+                esc(&r.dataset),
+                esc(&r.id),
+                r.state.label(),
+                u8::from(!r.state.is_ok())
+            );
+        }
+        let _ = writeln!(o, "# HELP cfship_source_last_success_timestamp_seconds Unix time of the source's last successful unit or pass (0: none yet).\n# TYPE cfship_source_last_success_timestamp_seconds gauge");
+        for r in &reports {
+            let _ = writeln!(
+                o,
+                "cfship_source_last_success_timestamp_seconds{{dataset=\"{}\",source=\"{}\"}} {}",
+                esc(&r.dataset),
+                esc(&r.id),
+                r.last_success_unix
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP cfship_ready 0 while Elasticsearch is being waited for.\n# TYPE cfship_ready gauge\ncfship_ready {}",
+            u8::from(self.health.not_ready_reason().is_none())
+        );
         if let Some(es) = lock(&self.es).clone() {
             let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
             let _ = writeln!(o, "# HELP cfship_es_bulk_requests_total Bulk requests by status class.\n# TYPE cfship_es_bulk_requests_total counter");
@@ -269,8 +333,8 @@ impl Metrics {
         }
         let _ = writeln!(
             o,
-            "# HELP cfship_up 1 while no collector stopped on an unrecoverable error.\n# TYPE cfship_up gauge\ncfship_up {}",
-            if self.unhealthy.load(Ordering::Relaxed) { 0 } else { 1 }
+            "# HELP cfship_up 1 while /healthz reports ok (ready, no source stalled or stopped).\n# TYPE cfship_up gauge\ncfship_up {}",
+            u8::from(self.healthz(now_unix).0)
         );
         o
     }
@@ -291,7 +355,7 @@ fn esc(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn now_unix() -> i64 {
+pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -309,13 +373,7 @@ async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
 }
 
 async fn healthz_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
-    let lags: Vec<serde_json::Value> = m
-        .lags(now_unix())
-        .into_iter()
-        .map(|(d, s, l)| serde_json::json!({"dataset": d, "source": s, "lag_seconds": l}))
-        .collect();
-    let ok = !m.unhealthy.load(Ordering::Relaxed);
-    let body = serde_json::json!({"status": if ok {"ok"} else {"failing"}, "sources": lags});
+    let (ok, body) = m.healthz(now_unix());
     (
         if ok {
             StatusCode::OK

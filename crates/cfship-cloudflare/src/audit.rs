@@ -424,12 +424,20 @@ impl AuditCollector {
                 }
             }
         };
+        // where the source stands, also before (or without) a new event
+        self.sweeper
+            .sstats
+            .cursor_unix
+            .store(cursor.when.timestamp(), Ordering::Relaxed);
         let before = now - chrono_dur(cfg.end_lag);
         let mut summary = RunSummary {
             cursor: Some(cursor.when),
             ..Default::default()
         };
         if before <= cursor.when || cancel.is_cancelled() {
+            if !cancel.is_cancelled() {
+                self.sweeper.sstats.mark_success();
+            }
             return Ok(summary);
         }
         let store = self.store.clone();
@@ -442,10 +450,18 @@ impl AuditCollector {
             failed.fetch_add(1, Ordering::Relaxed);
         };
         let mut out = SweepOut::default();
+        let began = std::time::Instant::now();
+        let since = cursor.when;
         let r = self
             .sweeper
             .sweep_retrying(&mut cursor, before, &save, &cancel, &on_retry, &mut out)
             .await;
+        if r.is_ok() {
+            self.sweeper.sstats.mark_success();
+            tracing::info!(source = %self.sweeper.source, since = %since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                before = %before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), pages = out.pages, records = out.records,
+                duration_ms = began.elapsed().as_millis() as u64, "audit sweep done");
+        }
         summary.failed_attempts = failed.load(Ordering::Relaxed);
         summary.cursor = Some(cursor.when);
         summary.units_done = out.pages;

@@ -654,6 +654,7 @@ impl LogpullCollector {
                     "Logpull cursor is older than Cloudflare's 168h retention: the records received in \
                      [hole_start, hole_end) are lost and skipped");
             }
+            let began = std::time::Instant::now();
             let n = match r
                 .run(plan.start, plan.end, &cancel, &|_, _| {}, Some(SPLIT_AFTER))
                 .await
@@ -712,7 +713,13 @@ impl LogpullCollector {
             r.sstats
                 .cursor_unix
                 .store(cursor.timestamp(), Ordering::Relaxed);
-            tracing::debug!(zone = %cfg.zone_id, start = %plan.start, end = %plan.end, records = n, "Logpull window done");
+            r.sstats.mark_success();
+            tracing::info!(source = %r.source, start = %rfc3339_secs(plan.start), end = %rfc3339_secs(plan.end),
+                records = n, duration_ms = began.elapsed().as_millis() as u64, "Logpull window done");
+        }
+        if !cancel.is_cancelled() {
+            // a pass that found nothing to fetch (caught up) is a success too
+            r.sstats.mark_success();
         }
         Ok(summary)
     }

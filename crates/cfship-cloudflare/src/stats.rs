@@ -15,6 +15,20 @@ pub struct SourceStats {
     pub cursor_unix: AtomicI64,
     /// Seconds of data skipped because they were older than Logpull retention.
     pub gap_seconds: AtomicU64,
+    /// Unix seconds of the last successful unit or pass (0: none yet in this process); the stall
+    /// watchdog of `/healthz` compares it with now.
+    pub last_success_unix: AtomicI64,
+}
+
+impl SourceStats {
+    /// Records a successful unit or pass now.
+    pub fn mark_success(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        self.last_success_unix.store(now, Ordering::Relaxed);
+    }
 }
 
 /// Process-wide counters. Cheap to read at any time (e.g. for `/metrics` or progress output).
@@ -42,6 +56,7 @@ pub struct SourceSnapshot {
     pub windows_failed: u64,
     pub cursor_unix: i64,
     pub gap_seconds: u64,
+    pub last_success_unix: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -109,6 +124,7 @@ impl CollectorStats {
                     windows_failed: l(&s.windows_failed),
                     cursor_unix: s.cursor_unix.load(Ordering::Relaxed),
                     gap_seconds: l(&s.gap_seconds),
+                    last_success_unix: s.last_success_unix.load(Ordering::Relaxed),
                 })
                 .collect(),
         }
