@@ -45,6 +45,10 @@ const LOGPUSH: &[(&str, &str)] = &[
     ),
     ("dns", include_str!("../templates/logpush/dns.json")),
     (
+        "dns_firewall",
+        include_str!("../templates/logpush/dns_firewall.json"),
+    ),
+    (
         "firewall_event",
         include_str!("../templates/logpush/firewall_event.json"),
     ),

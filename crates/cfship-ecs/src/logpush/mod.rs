@@ -196,6 +196,7 @@ data_streams! {
     DevicePosture => device_posture,
     DlpForensicCopies => dlp_forensic_copies,
     Dns => dns,
+    DnsFirewall => dns_firewall,
     FirewallEvent => firewall_event,
     GatewayDns => gateway_dns,
     GatewayNetwork => gateway_network,
