@@ -77,6 +77,10 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/network_analytics.json"),
     ),
     (
+        "page_shield_events",
+        include_str!("../templates/logpush/page_shield_events.json"),
+    ),
+    (
         "sinkhole_http",
         include_str!("../templates/logpush/sinkhole_http.json"),
     ),

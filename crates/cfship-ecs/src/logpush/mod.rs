@@ -204,6 +204,7 @@ data_streams! {
     HttpRequest => http_request,
     MagicIds => magic_ids,
     NetworkAnalytics => network_analytics,
+    PageShieldEvents => page_shield_events,
     SinkholeHttp => sinkhole_http,
     SpectrumEvent => spectrum_event,
     WorkersTrace => workers_trace,
