@@ -69,6 +69,8 @@ pub struct TypeSupport {
     pub constant_keyword: bool,
     pub wildcard: bool,
     pub match_only_text: bool,
+    /// `scaled_float` (Elasticsearch's `mapper-extras` module, absent from the minimal zip).
+    pub scaled_float: bool,
 }
 
 impl TypeSupport {
@@ -80,6 +82,7 @@ impl TypeSupport {
             "constant_keyword" => self.constant_keyword,
             "wildcard" => self.wildcard,
             "match_only_text" => self.match_only_text,
+            "scaled_float" => self.scaled_float,
             _ => true,
         }
     }
@@ -90,18 +93,20 @@ impl TypeSupport {
             "constant_keyword" => self.constant_keyword = v,
             "wildcard" => self.wildcard = v,
             "match_only_text" => self.match_only_text = v,
+            "scaled_float" => self.scaled_float = v,
             _ => {}
         }
     }
 }
 
 /// Types that are probed with `_simulate` at connect time.
-pub const PROBED_TYPES: [&str; 5] = [
+pub const PROBED_TYPES: [&str; 6] = [
     "flattened",
     "flat_object",
     "constant_keyword",
     "wildcard",
     "match_only_text",
+    "scaled_float",
 ];
 
 /// What the sink talks to.
@@ -133,6 +138,8 @@ impl Backend {
             "flattened" | "flat_object" => serde_json::json!({"type": "object", "enabled": false}),
             "constant_keyword" | "wildcard" => t("keyword"),
             "match_only_text" => t("text"),
+            // The scaling factor only rounds what is indexed: a float holds the same values.
+            "scaled_float" => t("float"),
             other => t(other),
         }
     }
@@ -199,6 +206,7 @@ pub fn detect_backend(root: Option<&Value>, nodes: Option<&Value>) -> Result<Bac
             constant_keyword: has("constant-keyword").unwrap_or(version.at_least(7, 7)),
             wildcard: has("wildcard").unwrap_or(version.at_least(7, 9)),
             match_only_text: has("mapper-extras").unwrap_or(version.at_least(7, 14)),
+            scaled_float: has("mapper-extras").unwrap_or(true),
         },
         Distribution::OpenSearch => TypeSupport {
             flattened: false,
@@ -207,6 +215,7 @@ pub fn detect_backend(root: Option<&Value>, nodes: Option<&Value>) -> Result<Bac
             constant_keyword: false,
             wildcard: version.at_least(2, 15),
             match_only_text: version.at_least(2, 12),
+            scaled_float: true,
         },
     };
     Ok(Backend {
@@ -251,6 +260,11 @@ mod tests {
         );
         assert!(b.types.flattened);
         assert!(!b.types.constant_keyword && !b.types.wildcard && !b.types.match_only_text);
+        assert!(!b.types.scaled_float, "no mapper-extras module");
+        assert_eq!(
+            b.translate("scaled_float"),
+            serde_json::json!({"type": "float"})
+        );
         assert_eq!(b.translate("constant_keyword")["type"], "keyword");
         assert_eq!(b.translate("wildcard")["type"], "keyword");
         assert_eq!(b.translate("match_only_text")["type"], "text");
@@ -282,11 +296,12 @@ mod tests {
         assert_eq!(b.distribution, Distribution::Elasticsearch);
         assert_eq!(b.version.to_string(), "8.15.0");
         assert!(b.types.constant_keyword && b.types.wildcard && b.types.match_only_text);
-        assert!(b.types.flattened && !b.types.flat_object);
+        assert!(b.types.flattened && !b.types.flat_object && b.types.scaled_float);
         for t in [
             "constant_keyword",
             "wildcard",
             "match_only_text",
+            "scaled_float",
             "flattened",
         ] {
             assert_eq!(b.translate(t)["type"], t);
@@ -316,7 +331,7 @@ mod tests {
             let b = detect_backend(Some(&fixture(root)), Some(&fixture(nodes))).unwrap();
             assert_eq!(b.distribution, Distribution::OpenSearch, "{root}");
             assert_eq!(b.version.major, major);
-            assert!(!b.types.flattened && b.types.flat_object);
+            assert!(!b.types.flattened && b.types.flat_object && b.types.scaled_float);
             assert_eq!(b.translate("flattened")["type"], "flat_object");
             assert_eq!(b.translate("constant_keyword")["type"], "keyword");
             assert_eq!(b.translate("wildcard")["type"], "wildcard");

@@ -897,10 +897,15 @@ fn glob_match(pattern: &str, s: &str) -> bool {
 
 /// `Some(supported)` when `_simulate` gave a clear answer for `ty`, `None` when it could not be asked.
 async fn probe_type(t: &Transport, ty: &str) -> Option<bool> {
+    let mut field = json!({ "type": ty });
+    if ty == "scaled_float" {
+        // a required parameter: without it every backend refuses the type
+        field["scaling_factor"] = json!(1000);
+    }
     let body = json!({
         "index_patterns": ["cfship-type-probe-do-not-use"],
         "priority": 0,
-        "template": {"mappings": {"properties": {"f": {"type": ty}}}}
+        "template": {"mappings": {"properties": {"f": field}}}
     });
     let r = t
         .json(Method::POST, "/_index_template/_simulate", Some(&body))

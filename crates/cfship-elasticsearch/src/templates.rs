@@ -40,6 +40,14 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/device_posture.json"),
     ),
     (
+        "dex_application_tests",
+        include_str!("../templates/logpush/dex_application_tests.json"),
+    ),
+    (
+        "dex_device_state_events",
+        include_str!("../templates/logpush/dex_device_state_events.json"),
+    ),
+    (
         "dlp_forensic_copies",
         include_str!("../templates/logpush/dlp_forensic_copies.json"),
     ),
@@ -346,7 +354,15 @@ fn nest(fields: &BTreeMap<String, Value>) -> Value {
                 let entry = map
                     .entry((*head).to_string())
                     .or_insert_with(|| json!({ "properties": {} }));
-                // a leaf already declared where an object is needed is left as is
+                // a `nested` (or `object`) field declared with its own mapping takes sub-fields
+                let container = matches!(
+                    entry.get("type").and_then(Value::as_str),
+                    Some("nested" | "object")
+                ) && entry.get("enabled") != Some(&Value::Bool(false));
+                if container && entry.get("properties").is_none() {
+                    entry["properties"] = json!({});
+                }
+                // any other leaf already declared where an object is needed is left as is
                 if let Some(props) = entry.get_mut("properties").and_then(Value::as_object_mut) {
                     insert(props, rest, mapping);
                 }
@@ -495,6 +511,34 @@ mod tests {
         assert_eq!(body["priority"], TEMPLATE_PRIORITY);
         assert_eq!(body["_meta"]["version"], TEMPLATE_VERSION);
         assert_eq!(body["index_patterns"][0], "logs-cloudflare.audit-*");
+    }
+
+    #[test]
+    fn nested_fields_keep_their_sub_fields() {
+        let os = backend(json!({"version": {"distribution": "opensearch", "number": "3.6.0"}}));
+        let body = template_body(Dataset::Logpush("dex_application_tests"), &os);
+        let dex = &body["template"]["mappings"]["properties"]["cloudflare_logpush"]["properties"]
+            ["dex_application_tests"]["properties"];
+        let hops = &dex["traceroute"]["properties"]["hops"];
+        assert_eq!(hops["type"], "nested");
+        assert_eq!(
+            hops["properties"]["ip"]["properties"]["address"]["type"],
+            "ip"
+        );
+        assert_eq!(hops["properties"]["rtts"]["type"], "long");
+        let name = &hops["properties"]["name"];
+        assert_eq!(
+            (&name["type"], &name["ignore_above"]),
+            (&json!("keyword"), &json!(1024))
+        );
+        let headers = &dex["http"]["properties"]["response"]["properties"]["headers"];
+        assert_eq!(headers["type"], "nested");
+        assert_eq!(headers["properties"]["value"]["type"], "keyword");
+        // A disabled object (flattened on a backend without it) takes no sub-fields.
+        let mut f = BTreeMap::new();
+        f.insert("a".to_string(), json!({"type": "object", "enabled": false}));
+        f.insert("a.b".to_string(), json!({"type": "keyword"}));
+        assert_eq!(nest(&f)["a"], json!({"type": "object", "enabled": false}));
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct Era {
     pub kind_on_error_message: bool,
     /// The drop-empty script also removes the string `"N/A"` from maps (1.45.0+).
     pub drop_na: bool,
+    /// The `json` processor's `tag`, named by its failure message (`""`: untagged, or a tag the
+    /// era's pipeline text did not show).
+    pub json_tag: &'static str,
 }
 
 impl Era {
@@ -78,6 +81,7 @@ impl Era {
         tag_on_failure: false,
         kind_on_error_message: false,
         drop_na: false,
+        json_tag: "",
     };
     /// Packages 1.27 – 1.44.
     pub const V1_LATE: Era = Era {
@@ -85,6 +89,7 @@ impl Era {
         tag_on_failure: true,
         kind_on_error_message: false,
         drop_na: false,
+        json_tag: "",
     };
     /// Packages 1.8 – 1.26 of the data streams whose pipeline `on_failure` is quoted (audit).
     pub const V1_EARLY_QUOTED: Era = Era {
@@ -92,6 +97,7 @@ impl Era {
         tag_on_failure: false,
         kind_on_error_message: false,
         drop_na: false,
+        json_tag: "",
     };
     /// Packages 1.8 – 1.26 of the data streams that tag every processor (workers_trace).
     pub const V1_EARLY_TAGGED: Era = Era {
@@ -99,6 +105,7 @@ impl Era {
         tag_on_failure: false,
         kind_on_error_message: false,
         drop_na: false,
+        json_tag: "",
     };
     /// Packages 1.27 – 1.44 of the data streams whose pipeline `on_failure` is tagged and
     /// double-quoted while processors append the bare message (sinkhole_http).
@@ -107,6 +114,7 @@ impl Era {
         tag_on_failure: true,
         kind_on_error_message: false,
         drop_na: false,
+        json_tag: "",
     };
     /// Packages 1.38 – 1.44 of the data streams in the unquoted-tag style (network_analytics).
     pub const V1_LATE_TAG_UNQUOTED: Era = Era {
@@ -114,6 +122,7 @@ impl Era {
         tag_on_failure: true,
         kind_on_error_message: false,
         drop_na: false,
+        json_tag: "",
     };
     /// Data streams written for 1.36 – 1.44 in the quoted style: processors append the quoted
     /// message, `event.kind: pipeline_error` and the tag whenever `error.message` exists.
@@ -122,6 +131,7 @@ impl Era {
         tag_on_failure: true,
         kind_on_error_message: true,
         drop_na: false,
+        json_tag: "",
     };
     /// Packages 1.45 and later (2.x).
     pub const V2: Era = Era {
@@ -129,6 +139,13 @@ impl Era {
         tag_on_failure: true,
         kind_on_error_message: true,
         drop_na: true,
+        json_tag: "",
+    };
+    /// Package 2.1.0 (the DEX data streams): the 2.x conventions, and the `json` processor is
+    /// tagged `json_event_original_to_json`.
+    pub const V2_1: Era = Era {
+        json_tag: "json_event_original_to_json",
+        ..Era::V2
     };
 }
 
@@ -194,6 +211,8 @@ data_streams! {
     Audit => audit,
     Casb => casb,
     DevicePosture => device_posture,
+    DexApplicationTests => dex_application_tests,
+    DexDeviceStateEvents => dex_device_state_events,
     DlpForensicCopies => dlp_forensic_copies,
     Dns => dns,
     DnsFirewall => dns_firewall,
@@ -298,7 +317,7 @@ pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Docu
             if !spec.json_ignore_failure {
                 failure = Some(Failure {
                     processor: "json",
-                    tag: "",
+                    tag: spec.era.json_tag,
                     message: format!(
                         "cannot parse a JSON {} as a record: expected a JSON object",
                         crate::convert::java_type(&other)
@@ -310,7 +329,7 @@ pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Docu
             if !spec.json_ignore_failure {
                 failure = Some(Failure {
                     processor: "json",
-                    tag: "",
+                    tag: spec.era.json_tag,
                     message: crate::json_error_message(text, &e),
                 });
             }

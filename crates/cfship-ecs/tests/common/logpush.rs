@@ -1,9 +1,10 @@
 //! Helpers shared by the `logpush_<ds>.rs` tests: a transformer with the golden tags, records
-//! patched from a base, and one call that runs a record through a data stream.
+//! patched from a base, one call that runs a record through a data stream, and the checks several
+//! data streams share (2.x error shape, both input shapes, the hostile-input sweep).
 
 use cfship_ecs::logpush::{self, Ds, Input};
-use cfship_ecs::{GeoIp, Options, Transformer};
-use serde_json::Value;
+use cfship_ecs::{Document, GeoIp, Options, Transformer};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// A transformer with `preserve_original_event` and, when `duplicates`,
@@ -63,4 +64,104 @@ pub fn errors(d: &Value) -> Vec<String> {
         Value::String(s) => vec![s.clone()],
         _ => Vec::new(),
     }
+}
+
+/// A transformer keeping `event.original` when `tags` hold `preserve_original_event`, with
+/// exactly `tags` (e.g. the 2.1.0 configs' `[preserve_original_event]`, or none).
+pub fn transformer_with_tags(geo: Option<Arc<GeoIp>>, tags: &[&str]) -> Transformer {
+    let opts = Options {
+        preserve_original: tags.contains(&"preserve_original_event"),
+        tags: tags.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    Transformer::new(opts, geo).expect("transformer")
+}
+
+/// A raw line given as `message`: the document and cfship's [`Document`] (id, first error).
+pub fn run_doc(t: &Transformer, ds: Ds, line: &str) -> (Value, Document) {
+    let d = logpush::transform(t, ds, Input::Message(line), 0);
+    let v = serde_json::from_str(&d.source).expect("document is JSON");
+    (v, d)
+}
+
+/// Asserts the 2.x error shape: `event.kind: pipeline_error`, the tag `preserve_original_event`,
+/// and `error.message` == `want`.
+pub fn assert_pipeline_error(doc: &Value, want: &[&str]) {
+    assert_eq!(doc["event"]["kind"], "pipeline_error", "{doc}");
+    assert!(
+        doc["tags"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("preserve_original_event"))),
+        "{doc}"
+    );
+    assert_eq!(errors(doc), want, "{doc}");
+}
+
+/// The record with each of its keys in turn replaced by each hostile value, plus non-records.
+pub fn hostile_lines(base: &Value) -> Vec<String> {
+    let mut lines: Vec<String> = ["", "x", "[]", "[1,2]", "{}", "null", "\"s\"", "{\"a\":"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some(o) = base.as_object() {
+        for k in o.keys() {
+            for bad in [
+                json!(true),
+                json!({"o": [1]}),
+                json!([]),
+                json!([null, ""]),
+                json!(1e300),
+                json!(-1),
+                json!(18446744073709551615u64),
+                json!(""),
+                json!("N/A"),
+                json!("\u{0}\u{ffff}"),
+            ] {
+                let mut rec = base.clone();
+                rec[k.as_str()] = bad;
+                lines.push(rec.to_string());
+            }
+        }
+    }
+    lines
+}
+
+/// Every line in both input shapes gives one JSON object document (never a panic); a
+/// `pipeline_error` document names its first error in [`Document::error`], any other document
+/// has none; the `_id` is the fingerprint of the line.
+pub fn assert_hostile_lines_give_documents(t: &Transformer, ds: Ds, lines: &[String]) {
+    for line in lines {
+        for input in [Input::Message(line), Input::Json(line)] {
+            let d = logpush::transform(t, ds, input, 0);
+            let v: Value = serde_json::from_str(&d.source)
+                .unwrap_or_else(|e| panic!("{line}: invalid document: {e}"));
+            assert!(v.is_object(), "{line}");
+            assert!(!d.id.is_empty(), "{line}");
+            if v["event"]["kind"] == "pipeline_error" {
+                let e = errors(&v);
+                assert!(!e.is_empty(), "{line}: {v}");
+                assert_eq!(d.error.as_deref(), Some(e[0].as_str()), "{line}");
+            } else {
+                assert!(d.error.is_none(), "{line}: {:?}", d.error);
+            }
+        }
+        let (_, d) = run_doc(t, ds, line);
+        assert_eq!(d.id, cfship_ecs::fingerprint::fingerprint_str(line));
+    }
+}
+
+/// The same record as `message` and parsed under `json` gives the same document but for
+/// `event.original` (Agent's re-encoding).
+pub fn assert_both_shapes_agree(t: &Transformer, ds: Ds, rec: &Value) {
+    let line = rec.to_string();
+    let a = logpush::transform(t, ds, Input::Message(&line), 0);
+    let b = logpush::transform(t, ds, Input::Json(&line), 0);
+    let mut a: Value = serde_json::from_str(&a.source).expect("JSON");
+    let mut b: Value = serde_json::from_str(&b.source).expect("JSON");
+    for d in [&mut a, &mut b] {
+        if let Some(e) = d["event"].as_object_mut() {
+            e.remove("original");
+        }
+    }
+    assert_eq!(a, b);
 }

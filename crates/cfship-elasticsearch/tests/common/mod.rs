@@ -250,12 +250,15 @@ fn walk_mapping(prefix: &str, props: &Value, out: &mut BTreeMap<String, String>)
 }
 
 /// Fields a document emits, stopping at fields whose expected type is a whole-object type
-/// (geo_point, flattened, flat_object, disabled object). Leaves without an expectation are returned too.
+/// (geo_point, flattened, flat_object, disabled object); a `nested` field is returned and its
+/// sub-fields too. Leaves without an expectation are returned too.
 pub fn emitted_fields(doc: &Value, expected: &BTreeMap<String, String>) -> Vec<String> {
     fn walk(prefix: &str, v: &Value, expected: &BTreeMap<String, String>, out: &mut Vec<String>) {
         if !prefix.is_empty() && expected.contains_key(prefix) {
             out.push(prefix.to_string());
-            return;
+            if expected[prefix] != "nested" {
+                return;
+            }
         }
         match v {
             Value::Object(m) => {
