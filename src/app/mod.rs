@@ -2,5 +2,6 @@
 //! collector configurations, the outputs and the pipeline, and spawns the sources, the same way for
 //! `run`, `backfill`, `demo` and `check`; [`signals`] is what SIGINT / SIGTERM do.
 
+pub mod logpush;
 pub mod signals;
 pub mod wiring;

@@ -64,6 +64,7 @@ pub fn check_components(cfg: &Config) -> Result<(), ConfigError> {
     for a in cfg.accounts() {
         audit_config(cfg, &a).validate().map_err(setting)?;
     }
+    super::logpush::check(cfg)?;
     if let Some(es) = es_config(cfg) {
         es.validate().map_err(|e| match e {
             EsError::Setting { key, reason } => cfg.error_at(

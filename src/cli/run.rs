@@ -84,9 +84,10 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
         args.summary_every,
         metrics_cancel.clone(),
     ));
+    let opts = pipeline_options(&cfg)?;
     let built = build_outputs(
         &cfg,
-        pipeline_options(&cfg)?,
+        opts.clone(),
         Collection::Daemon,
         false,
         &cancel,
@@ -125,6 +126,9 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
         // catch up to the "now" of the start
         fix_clocks(&mut sources, chrono::Utc::now());
     }
+    let mut logpush =
+        crate::app::logpush::spawn(&cfg, &opts, &outputs, store.clone(), args.once, &cancel)
+            .await?;
     let mode = Mode::Daemon {
         store,
         once: args.once,
@@ -133,6 +137,8 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
     tracing::info!(
         zones = cfg.zones().len(),
         accounts = cfg.accounts().len(),
+        logpush_receiver = cfg.logpush.is_some() && !args.once,
+        logpush_buckets = cfg.logpush_bucket.as_ref().map_or(0, |b| b.len()),
         once = args.once,
         "cfship running"
     );
@@ -140,9 +146,30 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
     let mut finished: BTreeSet<String> = BTreeSet::new();
     let mut timed_out: Option<String> = None;
     let mut hard_deadline: Option<Instant> = None;
+    // every source until it ends: the pull sources at the signal (`--once`: caught up), the
+    // Logpush ones at the signal (`--once`: the buckets' pass done, the spool drained)
     loop {
+        if tasks.is_empty() && logpush.is_empty() {
+            break;
+        }
         let j = tokio::select! {
-            j = tasks.join_next() => match j { Some(j) => j, None => break },
+            Some(j) = tasks.join_next(), if !tasks.is_empty() => j,
+            Some(j) = logpush.join_next(), if !logpush.is_empty() => {
+                match j {
+                    Ok((_, Ok(()))) => {}
+                    Ok((name, Err(e))) => {
+                        tracing::error!(source = %name, error = %e, "source stopped");
+                        outputs.metrics.unhealthy.store(true, Ordering::Relaxed);
+                        report.failed_sources.push(format!("{name}: {e}"));
+                    }
+                    Err(e) if e.is_cancelled() => {}
+                    Err(e) => {
+                        outputs.metrics.unhealthy.store(true, Ordering::Relaxed);
+                        report.failed_sources.push(format!("source task: {e}"));
+                    }
+                }
+                continue;
+            }
             _ = sleep_until_opt(if timed_out.is_none() { deadline } else { None }) => {
                 let why = not_done(&m, &finished);
                 tracing::error!(timeout = %humantime::format_duration(timeout.unwrap_or_default()), not_done = %why,
@@ -155,6 +182,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
             _ = sleep_until_opt(hard_deadline) => {
                 tracing::error!("windows in flight did not finish after the timeout: stopping them (they are collected again next run)");
                 tasks.abort_all();
+                logpush.abort_all();
                 hard_deadline = None;
                 continue;
             }
@@ -180,14 +208,14 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
             Err(e) if e.is_cancelled() => {}
             Err(e) => {
                 outputs.metrics.unhealthy.store(true, Ordering::Relaxed);
-                report.failed_sources.push(format!("collector task: {e}"));
+                report.failed_sources.push(format!("source task: {e}"));
             }
         }
     }
     metrics_cancel.cancel();
     let _ = watchdog.await;
     let m = &outputs.metrics;
-    for ds in ["audit", "logpull"] {
+    for ds in ["audit", "logpull", "logpush"] {
         tracing::info!(
             dataset = ds,
             collected = m.total(ds, |c| &c.collected),

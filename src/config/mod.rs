@@ -68,6 +68,19 @@ impl Config {
         ConfigError(self.origin.expanded.redact(&format!("{place}: {msg}")))
     }
 
+    /// An error about `key` of the list entry where `value` appears (e.g. a bucket's url): the
+    /// line of the first `key:` from that line on, secrets redacted.
+    pub fn error_near(&self, value: &str, key: &str, msg: &str) -> ConfigError {
+        let line = validate::find_value_line(&self.origin.text, value).and_then(|l| {
+            validate::find_key_line(&self.origin.text, key, l.saturating_sub(1)).or(Some(l))
+        });
+        let place = match line {
+            Some(l) => format!("{} line {l}", self.origin.name),
+            None => self.origin.name.clone(),
+        };
+        ConfigError(self.origin.expanded.redact(&format!("{place}: {msg}")))
+    }
+
     /// Reads, expands and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -167,6 +180,17 @@ impl Config {
         if let Some(es) = &self.elasticsearch {
             add(es.api_key.as_ref());
             add(es.password.as_ref());
+            add(es.bearer_token.as_ref());
+        }
+        if let Some(lp) = &self.logpush {
+            add(lp.secret.as_ref().map(|s| &s.value));
+        }
+        for b in self.logpush_bucket.iter().flatten() {
+            add(b.access_key_id.as_ref());
+            add(b.secret_access_key.as_ref());
+            for v in b.options.values() {
+                add(Some(v));
+            }
         }
         v.retain(|s| !s.is_empty());
         v

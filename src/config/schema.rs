@@ -23,6 +23,10 @@ pub struct Config {
     pub cloudflare: CloudflareSection,
     pub audit: Option<AuditSection>,
     pub logpull: Option<LogpullSection>,
+    /// The Logpush HTTPS destination (`cfship-logpush`'s receiver).
+    pub logpush: Option<LogpushSection>,
+    /// Buckets Cloudflare's Logpush writes into.
+    pub logpush_bucket: Option<Vec<LogpushBucketEntry>>,
     pub elasticsearch: Option<ElasticsearchSection>,
     pub file: Option<FileSection>,
     #[serde(default)]
@@ -180,6 +184,83 @@ pub struct LogpullSection {
     /// First start without a cursor: now − 1m − initial_lookback (default 5m).
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub initial_lookback: Option<Duration>,
+}
+
+/// `logpush:` — the HTTPS destination Cloudflare's Logpush jobs POST to. Defaults left out are the
+/// receiver's (`cfship_logpush::ReceiverConfig`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogpushSection {
+    /// `host:port`, e.g. `0.0.0.0:9560` (Elastic Agent's port).
+    pub listen: String,
+    /// Certificate chain and key (PEM); without it plain HTTP, for a TLS-terminating proxy.
+    pub tls: Option<LogpushTls>,
+    /// The shared secret header (Elastic's `secret.header` / `secret.value`).
+    pub secret: Option<LogpushSecret>,
+    /// Extra URL paths → data stream (besides `/cloudflare_logpush/<data stream>`).
+    #[serde(default)]
+    pub paths: std::collections::BTreeMap<String, String>,
+    /// The durable spool every accepted batch is fsynced into before the 2xx.
+    #[serde(default)]
+    pub spool: LogpushSpool,
+    /// Largest body accepted, MiB uncompressed (default 1100: Cloudflare's `max_upload_bytes`
+    /// reaches 1000).
+    pub max_body_mib: Option<u64>,
+    /// Batches decoded at once (default the receiver's, 8).
+    pub max_concurrent: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogpushTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogpushSecret {
+    #[serde(default = "default_secret_header")]
+    pub header: String,
+    pub value: Secret,
+}
+
+fn default_secret_header() -> String {
+    "X-Logpush-Secret".to_string()
+}
+
+/// `logpush.spool`: where (default `<state.dir>/logpush-spool`) and how large (MiB, default 4096).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogpushSpool {
+    pub dir: Option<PathBuf>,
+    pub max_mib: Option<u64>,
+}
+
+/// One `logpush_bucket:` entry. Defaults left out are the reader's (`cfship_logpush::BucketConfig`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogpushBucketEntry {
+    /// `s3://bucket/prefix/` (S3, or R2 and other S3-compatible servers with `endpoint`),
+    /// `gs://…`, `az://…`.
+    pub url: String,
+    /// The data stream of the objects (`http_request`) or Cloudflare's dataset (`http_requests`).
+    pub dataset: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    /// Further `object_store` options (gs:// and az:// credentials…), treated as secrets.
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, Secret>,
+    /// `YYYYMMDD`: Cloudflare's daily folders before it are not read.
+    pub start_date: Option<String>,
+    /// Delete each object once all its documents are indexed.
+    #[serde(default)]
+    pub delete_after: bool,
+    /// How often the bucket is listed (default 60s).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub poll_interval: Option<Duration>,
 }
 
 /// `elasticsearch:` (optional output).

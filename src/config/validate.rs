@@ -30,11 +30,22 @@ impl Config {
     }
 
     fn validate_sources(&self) -> Result<(), ConfigError> {
-        if self.audit.is_none() && self.logpull.is_none() {
+        if self.audit.is_none()
+            && self.logpull.is_none()
+            && self.logpush.is_none()
+            && self.logpush_bucket.is_none()
+        {
             return Err(ConfigError(format!(
-                "{}: no source configured: add an `audit:` section with `accounts:` and/or a \
-                 `logpull:` section with `zones:`",
+                "{}: no source configured: add an `audit:` section with `accounts:`, a \
+                 `logpull:` section with `zones:`, a `logpush:` section (the HTTPS destination) \
+                 and/or `logpush_bucket:` (a list of buckets)",
                 self.origin.name
+            )));
+        }
+        if self.logpush_bucket.as_ref().is_some_and(|b| b.is_empty()) {
+            return Err(ConfigError(format!(
+                "{}: `logpush_bucket` is empty: list at least one bucket {{url, dataset}} (or remove the section)",
+                self.at("logpush_bucket", "logpush_bucket")
             )));
         }
         if self.audit.as_ref().is_some_and(|a| a.accounts.is_empty()) {
@@ -191,7 +202,7 @@ pub(super) fn find_key_line_in(text: &str, section: &str, key: &str) -> Option<u
 }
 
 /// 1-based line of the first `key:` at or after line `from` (0-based).
-fn find_key_line(text: &str, key: &str, from: usize) -> Option<usize> {
+pub(super) fn find_key_line(text: &str, key: &str, from: usize) -> Option<usize> {
     for (i, line) in text.lines().enumerate().skip(from) {
         let t = line.trim_start().trim_start_matches("- ").trim_start();
         if t.starts_with('#') {
@@ -205,7 +216,7 @@ fn find_key_line(text: &str, key: &str, from: usize) -> Option<usize> {
 }
 
 /// 1-based line where a value (e.g. a zone id) first appears outside comments.
-fn find_value_line(text: &str, value: &str) -> Option<usize> {
+pub(super) fn find_value_line(text: &str, value: &str) -> Option<usize> {
     if value.is_empty() {
         return None;
     }

@@ -40,10 +40,28 @@ pub struct SourceCounters {
     pub dropped: AtomicU64,
 }
 
+/// A Logpush source's own state, read at scrape time.
+#[derive(Debug, Clone)]
+pub enum LogpushProbe {
+    /// The HTTPS destination and its spool.
+    Receiver {
+        stats: Arc<cfship_logpush::ReceiverStats>,
+        spool: cfship_logpush::Spool,
+    },
+    /// The spool alone (`run --once`: drained, not served).
+    Spool(cfship_logpush::Spool),
+    /// A bucket reader (`source`: its URL without query).
+    Bucket {
+        source: String,
+        stats: Arc<cfship_logpush::BucketStats>,
+    },
+}
+
 /// Everything `/metrics` shows.
 #[derive(Debug, Default)]
 pub struct Metrics {
     sources: Mutex<BTreeMap<(String, String), Arc<SourceCounters>>>,
+    logpush: Mutex<Vec<LogpushProbe>>,
     cf: Mutex<Option<Arc<cfship_cloudflare::CollectorStats>>>,
     es: Mutex<Option<Arc<cfship_elasticsearch::SinkStats>>>,
     /// Set when a collector stopped with an error that retrying cannot fix.
@@ -76,6 +94,89 @@ impl Metrics {
     /// The collector counters, when set.
     pub fn collector_snapshot(&self) -> Option<cfship_cloudflare::StatsSnapshot> {
         lock(&self.cf).clone().map(|cf| cf.snapshot())
+    }
+
+    /// Adds a Logpush source to `/metrics` and `/healthz`.
+    pub fn add_logpush(&self, p: LogpushProbe) {
+        lock(&self.logpush).push(p);
+    }
+
+    /// The Logpush sources' probes.
+    pub fn logpush(&self) -> Vec<LogpushProbe> {
+        lock(&self.logpush).clone()
+    }
+
+    /// A Logpush spool is full: new batches are refused (503) until Elasticsearch catches up.
+    pub fn logpush_spool_full(&self) -> bool {
+        lock(&self.logpush).iter().any(|p| match p {
+            LogpushProbe::Receiver { spool, .. } | LogpushProbe::Spool(spool) => {
+                spool.status().full()
+            }
+            LogpushProbe::Bucket { .. } => false,
+        })
+    }
+
+    fn render_logpush(&self, o: &mut String) {
+        let probes = self.logpush();
+        let mut buckets = Vec::new();
+        for p in &probes {
+            match p {
+                LogpushProbe::Receiver { stats, spool } => stats.render(spool, o),
+                LogpushProbe::Spool(spool) => cfship_logpush::receiver::render_spool(spool, o),
+                LogpushProbe::Bucket { source, stats } => buckets.push((source, stats)),
+            }
+        }
+        if buckets.is_empty() {
+            return;
+        }
+        type Pick = fn(&cfship_logpush::BucketStats) -> &AtomicU64;
+        let families: [(&str, &str, Pick); 7] = [
+            (
+                "objects_done",
+                "Bucket objects read to the end and indexed.",
+                |s| &s.objects_done,
+            ),
+            (
+                "objects_bad",
+                "Bucket objects skipped as not gzip/NDJSON (named in the log).",
+                |s| &s.objects_bad,
+            ),
+            (
+                "objects_deleted",
+                "Bucket objects deleted after indexing.",
+                |s| &s.objects_deleted,
+            ),
+            ("documents", "Documents indexed from bucket objects.", |s| {
+                &s.documents
+            }),
+            (
+                "pipeline_errors",
+                "Documents of bucket objects with event.kind pipeline_error.",
+                |s| &s.pipeline_errors,
+            ),
+            (
+                "list_errors",
+                "Failed bucket listings (retried at the next poll).",
+                |s| &s.list_errors,
+            ),
+            (
+                "read_errors",
+                "Failed bucket object reads (retried at the next poll).",
+                |s| &s.read_errors,
+            ),
+        ];
+        for (k, help, pick) in families {
+            let name = format!("cfship_logpush_bucket_{k}_total");
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (src, st) in &buckets {
+                let _ = writeln!(
+                    o,
+                    "{name}{{source=\"{}\"}} {}",
+                    esc(src),
+                    pick(st).load(Ordering::Relaxed)
+                );
+            }
+        }
     }
 
     /// Counters of one source (created on first use).
@@ -132,11 +233,50 @@ impl Metrics {
 
     /// `/healthz`: (healthy, body).
     pub fn healthz(&self, now_unix: i64) -> (bool, serde_json::Value) {
-        health::report_json(
+        let (mut ok, mut body) = health::report_json(
             self.health.not_ready_reason(),
             &self.source_reports(now_unix),
             self.unhealthy.load(Ordering::Relaxed),
-        )
+        );
+        let logpush = self.logpush_json();
+        if !logpush.is_empty() {
+            body["logpush"] = serde_json::Value::from(logpush);
+        }
+        if ok && self.logpush_spool_full() {
+            ok = false;
+            body["status"] = "not ready".into();
+            body["reason"] = "Logpush spool full: new batches are refused (503, Cloudflare retries) until Elasticsearch catches up".into();
+        }
+        (ok, body)
+    }
+
+    /// Each Logpush source for `/healthz`.
+    fn logpush_json(&self) -> Vec<serde_json::Value> {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        self.logpush()
+            .iter()
+            .map(|p| match p {
+                LogpushProbe::Receiver { stats, spool } => {
+                    let st = spool.status();
+                    serde_json::json!({"source": "receiver", "accepted": l(&stats.accepted),
+                        "unauthorized": l(&stats.unauthorized), "unavailable": l(&stats.unavailable),
+                        "spool_bytes": st.used_bytes, "spool_max_bytes": st.max_bytes,
+                        "spool_pending_documents": st.pending_docs, "spool_full": st.full(),
+                        "sink_failing": st.sink_failing})
+                }
+                LogpushProbe::Spool(spool) => {
+                    let st = spool.status();
+                    serde_json::json!({"source": "spool", "spool_bytes": st.used_bytes,
+                        "spool_max_bytes": st.max_bytes, "spool_pending_documents": st.pending_docs,
+                        "spool_full": st.full(), "sink_failing": st.sink_failing})
+                }
+                LogpushProbe::Bucket { source, stats } => {
+                    serde_json::json!({"source": source, "objects_done": l(&stats.objects_done),
+                        "objects_bad": l(&stats.objects_bad), "documents": l(&stats.documents),
+                        "list_errors": l(&stats.list_errors), "read_errors": l(&stats.read_errors)})
+                }
+            })
+            .collect()
     }
 
     /// The Prometheus text exposition (format 0.0.4).
@@ -331,6 +471,7 @@ impl Metrics {
                 l(&es.latency_count)
             );
         }
+        self.render_logpush(&mut o);
         let _ = writeln!(
             o,
             "# HELP cfship_up 1 while /healthz reports ok (ready, no source stalled or stopped).\n# TYPE cfship_up gauge\ncfship_up {}",

@@ -269,6 +269,16 @@ impl SummaryOutput {
     pub fn summary(&self) -> DemoSummary {
         lock(&self.state).done.clone()
     }
+
+    /// Documents of a source without units (Logpush: a chunk is final once every output holds
+    /// it), as `(dataset, source)`.
+    pub fn add_documents<'a>(&self, docs: impl IntoIterator<Item = (&'a str, &'a [u8])>) {
+        let mut part = DemoSummary::default();
+        for (ds, src) in docs {
+            part.add(ds, src);
+        }
+        lock(&self.state).done.merge(part);
+    }
 }
 
 impl Output for SummaryOutput {

@@ -13,6 +13,7 @@ pub mod bucket;
 pub mod datasets;
 pub mod decode;
 pub mod receiver;
+pub mod settings;
 pub mod sim;
 pub mod sink;
 pub mod spool;
@@ -24,6 +25,7 @@ pub use decode::{decode_batch, BatchError, Encoding, Limits, Summary};
 pub use receiver::{
     serve, Receiver, ReceiverConfig, ReceiverError, ReceiverStats, SecretHeader, TlsFiles,
 };
+pub use settings::SettingError;
 pub use sink::DocSink;
 pub use spool::{SegmentWriter, Spool, SpoolError, SpoolStatus};
 pub use transform::{Doc, EcsTransform, RawTransform, RecordTransform, Shape};

@@ -1,0 +1,473 @@
+//! `cfship run` with a configuration of only Logpush sources — the HTTPS destination (`logpush:`)
+//! and a bucket (`logpush_bucket:`, a real S3 server: s3s-fs) — into a real Elasticsearch and the
+//! file output: batches pushed as Cloudflare does (gzip, the secret header, a re-delivered batch,
+//! a wrong secret, a body that is not gzip), objects across two days; /metrics and /healthz show
+//! each Logpush source; SIGTERM exits 0; `run --once` reads new objects to the end and exits, and
+//! a second `--once` finds nothing new (the bucket checkpoint is in the state store). Every record
+//! is in Elasticsearch and in the file exactly once.
+
+mod common;
+
+use common::*;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStoreExt, PutPayload};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "cfshipe2ekey";
+const SECRET: &str = "cfshipe2esecret";
+const PUSH_SECRET: &str = "push s3cret&x";
+
+/// `s3s-fs` from `CFSHIP_S3S_FS`, `~/.cargo/bin` or PATH.
+fn s3s_fs_binary(test: &str) -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var("CFSHIP_S3S_FS").ok().map(Into::into),
+        std::env::var("HOME")
+            .ok()
+            .map(|h| std::path::PathBuf::from(h).join(".cargo/bin/s3s-fs")),
+        Some("s3s-fs".into()),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if Command::new(&c)
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+        {
+            return Some(c);
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("s3s-fs is not installed but CI=true (cargo install s3s-fs --features binary)");
+    }
+    eprintln!("\n*** SKIPPED: {test}: s3s-fs not installed (cargo install s3s-fs@0.14.1 --features binary --locked) ***\n");
+    None
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+fn start_s3(bin: &Path, root: &Path, bucket: &str) -> (Killed, String) {
+    std::fs::create_dir_all(root.join(bucket)).expect("bucket dir");
+    let port = free_port();
+    let child = Command::new(bin)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", KEY, "--secret-key", SECRET])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start s3s-fs");
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "s3s-fs did not start"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    (Killed(child), format!("http://127.0.0.1:{port}"))
+}
+
+fn gz(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// `n` firewall events (what the HTTPS destination receives here).
+fn firewall(from: usize, n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in from..from + n {
+        let _ = writeln!(
+            out,
+            r#"{{"Action":"block","ClientIP":"192.0.2.{}","ClientRequestHost":"example.com","Datetime":"2026-12-01T00:{:02}:00Z","RayID":"fw{i:012x}","Source":"firewallrules"}}"#,
+            i % 250,
+            i % 60
+        );
+    }
+    out
+}
+
+/// `n` HTTP requests (what the bucket's objects hold).
+fn requests(from: usize, n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in from..from + n {
+        let _ = writeln!(
+            out,
+            r#"{{"ClientIP":"198.51.100.{}","ClientRequestHost":"example.com","ClientRequestURI":"/b/{i}","EdgeResponseStatus":200,"EdgeStartTimestamp":"2026-12-01T00:00:{:02}Z","RayID":"bk{i:012x}"}}"#,
+            i % 250,
+            i % 60
+        );
+    }
+    out
+}
+
+fn post(port: u16, secret: &str, encoding: Option<&str>, body: Vec<u8>) -> u16 {
+    let mut r = http()
+        .post(format!(
+            "http://127.0.0.1:{port}/cloudflare_logpush/firewall_event"
+        ))
+        .header("X-Logpush-Secret", secret)
+        .header("Content-Type", "application/json");
+    if let Some(e) = encoding {
+        r = r.header("Content-Encoding", e);
+    }
+    r.body(body)
+        .send()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+fn es_count(es: &str, index: &str) -> u64 {
+    refresh(es, index);
+    http()
+        .get(format!("{es}/{index}/_count"))
+        .send()
+        .ok()
+        .and_then(|r| r.json::<serde_json::Value>().ok())
+        .and_then(|v| v["count"].as_u64())
+        .unwrap_or(0)
+}
+
+fn wait_count(es: &str, index: &str, want: u64, log: &Path) {
+    let t = Instant::now();
+    loop {
+        let n = es_count(es, index);
+        assert!(n <= want, "{index}: {n} documents, more than {want}");
+        if n == want {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "{index}: {n} of {want} documents; log:\n{}",
+            tail(log, 40)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn file_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn metrics(port: u16) -> String {
+    http()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default()
+}
+
+fn sample(text: &str, line_start: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_logpush_and_reads_a_bucket_exactly_once() {
+    let test = "run_serves_logpush_and_reads_a_bucket_exactly_once";
+    let Some(es) = engine_url("CFSHIP_ES8_URL", test) else {
+        return;
+    };
+    let Some(bin) = s3s_fs_binary(test) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_s3, endpoint) = start_s3(&bin, &tmp.path().join("s3"), "logs");
+    let mut bc = cfship_logpush::BucketConfig::new(
+        "s3://logs/",
+        cfship_logpush::datasets::find("http_request").expect("ds"),
+    );
+    bc.endpoint = Some(endpoint.clone());
+    bc.access_key_id = Some(cfship_secret::Secret::new(KEY));
+    bc.secret_access_key = Some(cfship_secret::Secret::new(SECRET));
+    let (store, _) = cfship_logpush::bucket::open_store(&bc).expect("store");
+    let put = |key: String, body: Vec<u8>| {
+        let store = &store;
+        async move {
+            store
+                .put(&ObjPath::from(key.as_str()), PutPayload::from(body))
+                .await
+                .expect("put");
+        }
+    };
+    let ns = unique_ns("lprun");
+    let fw_index = format!("logs-cloudflare_logpush.firewall_event-{ns}");
+    let rq_index = format!("logs-cloudflare_logpush.http_request-{ns}");
+    let state = tmp.path().join("state");
+    let out = tmp.path().join("out");
+    let (port, mport) = (free_port(), free_port());
+    let conf = tmp.path().join("cfship.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"logpush:
+  listen: "127.0.0.1:{port}"
+  secret: {{ header: X-Logpush-Secret, value: "${{LP_SECRET}}" }}
+logpush_bucket:
+  - url: s3://logs/cloudflare/http_requests/
+    dataset: http_requests
+    endpoint: {endpoint}
+    access_key_id: ${{R2_KEY_ID}}
+    secret_access_key: ${{R2_SECRET}}
+    poll_interval: 1s
+elasticsearch:
+  hosts: ["{es}"]
+  namespace: {ns}
+file:
+  path: {}/{{dataset}}.ndjson
+state:
+  dir: {}
+metrics:
+  listen: "127.0.0.1:{mport}"
+"#,
+            out.display(),
+            state.display()
+        ),
+    )
+    .expect("config");
+    let envs = [
+        ("LP_SECRET", PUSH_SECRET),
+        ("R2_KEY_ID", KEY),
+        ("R2_SECRET", SECRET),
+    ];
+    let log = tmp.path().join("cfship.log");
+    let conf_s = conf.to_str().expect("path");
+
+    // two days of objects before the start
+    let mut bucket_records = 0u64;
+    for (day, o) in [("20261130", 0), ("20261130", 1), ("20261201", 2)] {
+        put(
+            format!(
+                "cloudflare/http_requests/{day}/{day}T00{o:02}00Z_{day}T00{o:02}30Z_{o:08x}.log.gz"
+            ),
+            gz(&requests(o * 300, 300)),
+        )
+        .await;
+        bucket_records += 300;
+    }
+    let child =
+        tokio::task::block_in_place(|| spawn_running(&["run", "--config", conf_s], &log, &envs));
+    let mut child = Killed(child);
+
+    // pushes: 6 batches, one delivered twice; a wrong secret; a body that is not gzip
+    let pushed = tokio::task::block_in_place(|| {
+        let mut pushed = 0u64;
+        for b in 0..6 {
+            let body = gz(&firewall(b * 250, 250));
+            assert_eq!(
+                post(port, PUSH_SECRET, Some("gzip"), body.clone()),
+                200,
+                "batch {b}"
+            );
+            if b == 3 {
+                assert_eq!(
+                    post(port, PUSH_SECRET, Some("gzip"), body),
+                    200,
+                    "re-delivery"
+                );
+            }
+            pushed += 250;
+        }
+        assert_eq!(post(port, "wrong", Some("gzip"), gz(&firewall(0, 5))), 401);
+        assert_eq!(
+            post(port, PUSH_SECRET, Some("gzip"), b"not gzip at all".to_vec()),
+            400
+        );
+        pushed
+    });
+    tokio::task::block_in_place(|| {
+        wait_count(&es, &fw_index, pushed, &log);
+        wait_count(&es, &rq_index, bucket_records, &log);
+    });
+    // a new object while running
+    put(
+        "cloudflare/http_requests/20261201/20261201T010000Z_20261201T010030Z_new.log.gz".into(),
+        gz(&requests(5000, 120)),
+    )
+    .await;
+    bucket_records += 120;
+    tokio::task::block_in_place(|| wait_count(&es, &rq_index, bucket_records, &log));
+
+    let m = tokio::task::block_in_place(|| metrics(mport));
+    assert_eq!(
+        sample(&m, "cfship_logpush_requests_total{outcome=\"accepted\"}"),
+        Some(7),
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "cfship_logpush_requests_total{outcome=\"unauthorized\"}"
+        ),
+        Some(1)
+    );
+    assert_eq!(
+        sample(&m, "cfship_logpush_requests_total{outcome=\"bad_request\"}"),
+        Some(1)
+    );
+    assert_eq!(sample(&m, "cfship_logpush_spool_full"), Some(0));
+    let bucket = "{source=\"s3://logs/cloudflare/http_requests/\"}";
+    assert_eq!(
+        sample(
+            &m,
+            &format!("cfship_logpush_bucket_objects_done_total{bucket}")
+        ),
+        Some(4),
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "cfship_events_indexed_total{dataset=\"logpush\",source=\"receiver\"}"
+        ),
+        Some(pushed)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "cfship_events_duplicate_total{dataset=\"logpush\",source=\"receiver\"}"
+        ),
+        Some(250),
+        "the re-delivered batch is counted as duplicates"
+    );
+    assert!(!m.contains(PUSH_SECRET) && !m.contains(SECRET));
+    let h: serde_json::Value = tokio::task::block_in_place(|| {
+        http()
+            .get(format!("http://127.0.0.1:{mport}/healthz"))
+            .send()
+            .and_then(|r| r.json())
+    })
+    .expect("healthz");
+    assert_eq!(h["status"], "ok", "{h}");
+    let lp = h["logpush"].as_array().cloned().unwrap_or_default();
+    assert!(
+        lp.iter()
+            .any(|s| s["source"] == "receiver" && s["spool_full"] == false),
+        "{h}"
+    );
+    assert!(lp.iter().any(|s| s["objects_done"] == 4), "{h}");
+
+    tokio::task::block_in_place(|| {
+        sigterm(&child.0);
+        let st = wait_for(
+            &mut child.0,
+            Duration::from_secs(60),
+            "cfship run after SIGTERM",
+            &log,
+        );
+        assert!(st.success(), "exit {st}; log:\n{}", tail(&log, 30));
+    });
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !text.contains(PUSH_SECRET) && !text.contains(SECRET),
+        "a secret in the log"
+    );
+
+    // --once: the new objects (a new day), read to the end, then exit; again: nothing new
+    put(
+        "cloudflare/http_requests/20261202/20261202T000000Z_20261202T000030Z_d3.log.gz".into(),
+        gz(&requests(7000, 200)),
+    )
+    .await;
+    bucket_records += 200;
+    for round in 0..2 {
+        tokio::task::block_in_place(|| {
+            let mut c = spawn(&["run", "--once", "--config", conf_s], &log, &envs);
+            let st = wait_for(&mut c, Duration::from_secs(120), "cfship run --once", &log);
+            assert!(
+                st.success(),
+                "--once round {round}: {st}; log:\n{}",
+                tail(&log, 30)
+            );
+            assert_eq!(es_count(&es, &rq_index), bucket_records, "round {round}");
+        });
+    }
+    tokio::task::block_in_place(|| assert_eq!(es_count(&es, &fw_index), pushed));
+    // the file output holds each document once
+    for (name, want) in [
+        ("logpush-firewall_event", pushed),
+        ("logpush-http_request", bucket_records),
+    ] {
+        let lines = file_lines(&out.join(format!("{name}.ndjson")));
+        let mut rays: Vec<String> = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|mut v| {
+                if let Some(e) = v.get_mut("event").and_then(|e| e.as_object_mut()) {
+                    e.remove("ingested");
+                }
+                v.to_string()
+            })
+            .collect();
+        assert_eq!(lines.len() as u64, want, "{name}");
+        rays.sort();
+        rays.dedup();
+        assert_eq!(rays.len() as u64, want, "{name}: a line twice");
+    }
+}
+
+#[test]
+fn config_errors_name_the_line_and_hide_secrets() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let check = |yaml: &str, want: &str| {
+        let conf = tmp.path().join("bad.yml");
+        std::fs::write(&conf, yaml).expect("write");
+        let out = Command::new(BIN)
+            .args(["run", "--once", "--config", conf.to_str().expect("path")])
+            .env("LP_SECRET", "hunter2-secret")
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{yaml}");
+        assert!(err.contains(want), "want {want:?} in {err}");
+        assert!(!err.contains("hunter2-secret"), "{err}");
+    };
+    let es = "elasticsearch:\n  hosts: [\"http://127.0.0.1:1\"]\n";
+    check(
+        &format!("logpush:\n  listen: \"nope\"\n{es}"),
+        "line 2: `logpush.listen` \"nope\" is not host:port",
+    );
+    check(
+        &format!("logpush:\n  listen: \"127.0.0.1:0\"\n  secret: {{ header: \"X Bad\", value: ${{LP_SECRET}} }}\n{es}"),
+        "`logpush.secret.header`",
+    );
+    check(
+        &format!("logpush_bucket:\n  - url: s3://b/p/\n    dataset: nope\n{es}"),
+        "line 3: `logpush_bucket.dataset` \"nope\" is not a Logpush data stream",
+    );
+    check(
+        &format!("logpush_bucket:\n  - url: s3://b/p/\n    dataset: dns\n  - url: s3://c/p/\n    dataset: dns\n    start_date: 2026-12-01\n{es}"),
+        "line 6: `logpush_bucket.start_date` \"2026-12-01\" is not a date YYYYMMDD",
+    );
+    check(
+        &format!("logpush_bucket: []\n{es}"),
+        "`logpush_bucket` is empty",
+    );
+    check(
+        &format!("logpush:\n  listen: \"127.0.0.1:0\"\n  secrte: x\n{es}"),
+        "secrte",
+    );
+}
