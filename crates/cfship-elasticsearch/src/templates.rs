@@ -85,6 +85,10 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/network_analytics.json"),
     ),
     (
+        "network_session",
+        include_str!("../templates/logpush/network_session.json"),
+    ),
+    (
         "page_shield_events",
         include_str!("../templates/logpush/page_shield_events.json"),
     ),

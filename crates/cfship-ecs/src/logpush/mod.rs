@@ -223,6 +223,7 @@ data_streams! {
     HttpRequest => http_request,
     MagicIds => magic_ids,
     NetworkAnalytics => network_analytics,
+    NetworkSession => network_session,
     PageShieldEvents => page_shield_events,
     SinkholeHttp => sinkhole_http,
     SpectrumEvent => spectrum_event,
