@@ -142,7 +142,7 @@ fn setup_installs_templates() {
     );
     // and one template per cloudflare_logpush data stream cfship transforms
     for ds in cfship_ecs::logpush::Ds::ALL {
-        let name = format!("cfship-logs-cloudflare_logpush.{}", ds.name());
+        let name = format!("cfship-logs-cloudflare_logpush.{}", ds.data_stream());
         assert!(out.contains(&format!("index template {name}")), "{out}");
         let t: serde_json::Value = http()
             .get(format!("{es}/_index_template/{name}"))
@@ -152,7 +152,7 @@ fn setup_installs_templates() {
             .unwrap();
         assert_eq!(
             t["index_templates"][0]["index_template"]["index_patterns"][0],
-            format!("logs-cloudflare_logpush.{}-*", ds.name())
+            format!("logs-cloudflare_logpush.{}-*", ds.data_stream())
         );
     }
     // without an elasticsearch section: a clear error

@@ -60,12 +60,12 @@ mod tests {
     #[test]
     fn every_logpush_data_stream_has_a_template() {
         for ds in Ds::ALL {
-            let t = Dataset::logpush(ds.name()).unwrap_or_else(|| {
+            let t = Dataset::logpush(ds.data_stream()).unwrap_or_else(|| {
                 panic!(
                     "{}: no index template: add templates/logpush/{}.json and its line in LOGPUSH \
                      (crates/cfship-elasticsearch/src/templates.rs)",
                     ds.name(),
-                    ds.name()
+                    ds.data_stream()
                 )
             });
             assert_eq!(t.event_dataset(), ds.dataset());

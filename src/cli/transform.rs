@@ -142,10 +142,15 @@ pub fn dataset_list() -> String {
             Dataset::Logpull => ("Logpull http_requests", "cloudflare 2.22".to_string()),
             Dataset::Logpush(l) => {
                 let spec = l.spec();
-                (
-                    spec.cloudflare,
-                    format!("cloudflare_logpush {}", spec.version),
-                )
+                let pkg = if l.is_elastic() {
+                    format!("cloudflare_logpush {}", spec.version)
+                } else {
+                    format!(
+                        "no Elastic pipeline: mapped onto {} (cloudflare_logpush {})",
+                        spec.dataset, spec.version
+                    )
+                };
+                (spec.cloudflare, pkg)
             }
         };
         out.push_str(&format!("{:<42} {:<32} {pkg}\n", ds.name(), cf));

@@ -81,7 +81,7 @@ impl Pipeline {
         let c = self.metrics.source(ds, id);
         let n = records.len() as u64;
         c.collected.fetch_add(n, Ordering::Relaxed);
-        let t = match self.transform.batch(source, records).await {
+        let t = match self.transform.batch(source, unit.format, records).await {
             Ok(t) => t,
             Err(e) => {
                 c.failed.fetch_add(n, Ordering::Relaxed);
@@ -164,6 +164,10 @@ mod tests {
         let t = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
         Unit {
             source: source.clone(),
+            format: match source {
+                SourceId::Audit { .. } => cfship_cloudflare::RecordFormat::AuditV1,
+                SourceId::Logpull { .. } => cfship_cloudflare::RecordFormat::Logpull,
+            },
             start: t(1_700_000_000),
             end: t(1_700_000_060),
         }
@@ -322,6 +326,7 @@ mod tests {
         };
         let unit = |a: i64, b: i64| Unit {
             source: source.clone(),
+            format: cfship_cloudflare::RecordFormat::Logpull,
             start: t(a),
             end: t(b),
         };
@@ -420,6 +425,7 @@ mod tests {
         let t = |m: i64| chrono::DateTime::from_timestamp(1_700_000_000 + m * 60, 0).unwrap();
         let unit = |a: i64, b: i64| Unit {
             source: source.clone(),
+            format: cfship_cloudflare::RecordFormat::Logpull,
             start: t(a),
             end: t(b),
         };

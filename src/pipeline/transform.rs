@@ -7,7 +7,7 @@ use crate::config::TransformSection;
 use crate::metrics::source_labels;
 use crate::sync::{lock, now_ms};
 use bytes::Bytes;
-use cfship_cloudflare::{SinkError, SourceId};
+use cfship_cloudflare::{RecordFormat, SinkError, SourceId};
 use cfship_ecs::canonical::Numbers;
 use cfship_ecs::{Dataset, Options, Outcome, Transformer};
 use cfship_elasticsearch::IndexRequest;
@@ -86,6 +86,7 @@ impl Transform {
     pub(super) async fn batch(
         &self,
         source: &SourceId,
+        format: RecordFormat,
         records: Vec<Bytes>,
     ) -> Result<Transformed, SinkError> {
         let _permit = self
@@ -94,9 +95,9 @@ impl Transform {
             .await
             .map_err(|_| SinkError::fatal("transform pool closed"))?;
         let t = self.transformer(source);
-        let ds = match source {
-            SourceId::Audit { .. } => Dataset::Audit,
-            SourceId::Logpull { .. } => Dataset::Logpull,
+        let ds = match format {
+            RecordFormat::AuditV1 | RecordFormat::AuditV2 => Dataset::Audit,
+            RecordFormat::Logpull => Dataset::Logpull,
         };
         let index = ds.data_stream(&self.namespace);
         let now = now_ms();
@@ -108,12 +109,6 @@ impl Transform {
                 dropped: 0,
             };
             for raw in records {
-                // Audit Logs v2 records are mapped onto the v1 shape the pipeline reads.
-                let raw = if ds == Dataset::Audit && is_audit_v2(&raw) {
-                    cfship_cloudflare::v2_to_v1(&raw).unwrap_or(raw)
-                } else {
-                    raw
-                };
                 // Bytes that are not UTF-8 are never silently "repaired" into a normal document:
                 // they become a pipeline_error document keeping what was read.
                 let outcome = match std::str::from_utf8(&raw) {
@@ -123,6 +118,14 @@ impl Transform {
                         &format!("record is not valid UTF-8: {e}"),
                         now,
                     )),
+                    // Audit Logs v2 records are mapped onto the v1 record the pipeline reads; one
+                    // that cannot be is an error document naming the reason, the record kept.
+                    Ok(text) if format == RecordFormat::AuditV2 => {
+                        match cfship_ecs::audit_v2::to_v1(text) {
+                            Ok(v1) => t.transform_collected(ds, &v1, now),
+                            Err(e) => Outcome::Doc(t.error_document(ds, text, &e.to_string(), now)),
+                        }
+                    }
                     Ok(text) => t.transform_collected(ds, text, now),
                 };
                 match outcome {
@@ -149,49 +152,54 @@ impl Transform {
     }
 }
 
-/// An Audit Logs v2 record: `action.time` and no top-level `when` (v1's timestamp).
-fn is_audit_v2(raw: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        when: Option<serde::de::IgnoredAny>,
-        action: Option<ProbeAction>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ProbeAction {
-        time: Option<serde::de::IgnoredAny>,
-    }
-    match serde_json::from_slice::<Probe>(raw) {
-        Ok(p) => p.when.is_none() && p.action.is_some_and(|a| a.time.is_some()),
-        Err(_) => false,
-    }
-}
-
 #[cfg(test)]
 mod audit_v2_tests {
-    use super::is_audit_v2;
-    use cfship_ecs::{Dataset, Options, Outcome, Transformer};
+    use super::Transform;
+    use crate::pipeline::PipelineOptions;
+    use bytes::Bytes;
+    use cfship_cloudflare::{RecordFormat, SourceId};
 
-    #[test]
-    fn v2_records_are_detected_and_mapped_to_the_v1_document() {
+    /// The unit says what its records are: a v2 unit's records are mapped (no probe of the
+    /// record), a v1 unit's are not, and a v2 record that cannot be mapped is an error document
+    /// that names the reason.
+    #[tokio::test]
+    async fn v2_units_are_mapped_to_the_v1_document() {
         let v2 = br#"{"id":"0b1c2d3e-v2","account":{"id":"acc","name":"Acme"},"action":{"description":"Create token","result":"success","time":"2026-03-01T10:00:00.123456Z","type":"token_create"},"actor":{"context":"dash","email":"ops@example.net","id":"u1","ip_address":"198.51.100.9","type":"user"},"resource":{"id":"r1","type":"account"},"zone":{}}"#;
-        let v1 =
-            br#"{"action":{"result":true,"type":"login"},"id":"x","when":"2026-03-01T10:00:00Z"}"#;
-        assert!(is_audit_v2(v2));
-        assert!(!is_audit_v2(v1));
-        assert!(!is_audit_v2(b"not json"));
-        let mapped = cfship_cloudflare::v2_to_v1(v2).unwrap();
-        let t = Transformer::new(Options::default(), None).unwrap();
-        let Outcome::Doc(d) = t.transform(Dataset::Audit, std::str::from_utf8(&mapped).unwrap(), 0)
-        else {
-            panic!("dropped")
+        let t = Transform::new(PipelineOptions::default()).unwrap();
+        let src = SourceId::Audit {
+            account_id: "acc".into(),
         };
-        assert!(d.error.is_none(), "{:?}", d.error);
-        let doc: serde_json::Value = serde_json::from_str(&d.source).unwrap();
+        let out = t
+            .batch(
+                &src,
+                RecordFormat::AuditV2,
+                vec![Bytes::from_static(v2), Bytes::from_static(br#"{"id":"x"}"#)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.docs.len(), 2);
+        assert_eq!(out.pipeline_errors, 1);
+        let doc: serde_json::Value = serde_json::from_slice(&out.docs[0].source).unwrap();
+        assert!(doc["error"].is_null(), "{doc}");
         assert_eq!(doc["event"]["action"], "token_create");
         assert_eq!(doc["event"]["outcome"], "success");
         assert_eq!(doc["event"]["provider"], "UI");
         assert_eq!(doc["@timestamp"], "2026-03-01T10:00:00.123Z");
         assert_eq!(doc["source"]["ip"], "198.51.100.9");
         assert_eq!(doc["event"]["id"], "0b1c2d3e-v2");
+        let bad: serde_json::Value = serde_json::from_slice(&out.docs[1].source).unwrap();
+        assert_eq!(bad["event"]["kind"], "pipeline_error");
+        assert_eq!(
+            bad["error"]["message"],
+            serde_json::json!(["audit v2 record has no action.time"])
+        );
+        assert_eq!(bad["event"]["original"], r#"{"id":"x"}"#);
+        // The same v2 record in a v1 unit is read as v1 (no v1 `when`): not mapped.
+        let v1 = t
+            .batch(&src, RecordFormat::AuditV1, vec![Bytes::from_static(v2)])
+            .await
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&v1.docs[0].source).unwrap();
+        assert_ne!(doc["event"]["provider"], "UI", "{doc}");
     }
 }

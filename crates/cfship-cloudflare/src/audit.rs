@@ -5,7 +5,7 @@
 use crate::auth::Auth;
 use crate::client::CloudflareClient;
 use crate::error::CfError;
-use crate::sink::{RecordSink, SourceId, Unit, UnitOutcome};
+use crate::sink::{RecordFormat, RecordSink, SourceId, Unit, UnitOutcome};
 use crate::stats::SourceStats;
 use crate::util::{blocking, rfc3339_micros, sleep_or_cancel, Clock, ProgressEvent, RunSummary};
 use bytes::Bytes;
@@ -171,6 +171,10 @@ impl Sweeper {
         let cfg = &self.cfg;
         let unit = Unit {
             source: self.source.clone(),
+            format: match cfg.api {
+                AuditApi::V1 => RecordFormat::AuditV1,
+                AuditApi::V2 => RecordFormat::AuditV2,
+            },
             start: cursor.when,
             end: before,
         };
@@ -557,145 +561,5 @@ pub async fn backfill_audit(
         Some(e) => Err(e),
         None if cancel.is_cancelled() => Err(CfError::Cancelled),
         None => Ok(summary),
-    }
-}
-
-/// Converts one audit **v2** record (`/accounts/{id}/logs/audit`) into the audit **v1** record shape
-/// (`/accounts/{id}/audit_logs`), so v2 sources can go through the same ECS transform as v1:
-///
-/// | v1 field | from v2 |
-/// |---|---|
-/// | `id` | `id` (32 chars, not a dashed UUID) |
-/// | `when` | `action.time` |
-/// | `action.type` / `action.result` | `action.type` (create/update/delete/…) / `action.result == "success"` |
-/// | `action.info` | `action.description` |
-/// | `actor.{id,email,type}` / `actor.ip` | same / `actor.ip_address` |
-/// | `interface` | `actor.context`: `dash` → `UI`; `api_key`, `api_token`, `oauth`, `origin_ca_key` → `API` |
-/// | `owner.id` | `account.id` |
-/// | `resource` | `resource` without `request`/`response` (`id`, `type`, `product`, `scope`) |
-/// | `metadata` | non-empty of `actor.context`, `actor.token_id`, `actor.token_name`, `account.name`, `zone.id`, `zone.name`, `raw.*` |
-/// | `newValue`/`oldValue` | `""` — v2 has no before/after values (Cloudflare: use v1 for those) |
-pub fn v2_to_v1(record: &[u8]) -> Result<Bytes, CfError> {
-    use serde_json::{json, Map, Value};
-    let bad = |reason: String| CfError::Decode {
-        context: "audit v2 record".into(),
-        reason,
-    };
-    let v: Value = serde_json::from_slice(record).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let get = |path: &[&str]| -> Option<&Value> {
-        let mut cur = &v;
-        for p in path {
-            cur = cur.get(p)?;
-        }
-        (!cur.is_null()).then_some(cur)
-    };
-    let s = |path: &[&str]| get(path).and_then(Value::as_str).unwrap_or("").to_string();
-    let id = s(&["id"]);
-    let when = s(&["action", "time"]);
-    if id.is_empty() || when.is_empty() {
-        return Err(bad("missing id or action.time".into()));
-    }
-    let interface = match s(&["actor", "context"]).as_str() {
-        "dash" => "UI",
-        "api_key" | "api_token" | "oauth" | "origin_ca_key" => "API",
-        _ => "",
-    };
-    let mut actor = Map::new();
-    for (k, from) in [
-        ("email", "email"),
-        ("id", "id"),
-        ("ip", "ip_address"),
-        ("type", "type"),
-    ] {
-        let x = s(&["actor", from]);
-        if !x.is_empty() {
-            actor.insert(k.into(), Value::String(x));
-        }
-    }
-    let mut metadata = Map::new();
-    for (k, path) in [
-        ("actor_context", &["actor", "context"][..]),
-        ("token_id", &["actor", "token_id"]),
-        ("token_name", &["actor", "token_name"]),
-        ("account_name", &["account", "name"]),
-        ("zone_id", &["zone", "id"]),
-        ("zone_name", &["zone", "name"]),
-        ("cf_ray_id", &["raw", "cf_ray_id"]),
-        ("method", &["raw", "method"]),
-        ("uri", &["raw", "uri"]),
-        ("user_agent", &["raw", "user_agent"]),
-    ] {
-        let x = s(path);
-        if !x.is_empty() {
-            metadata.insert(k.into(), Value::String(x));
-        }
-    }
-    if let Some(code) = get(&["raw", "status_code"]) {
-        metadata.insert("status_code".into(), code.clone());
-    }
-    let mut resource = Map::new();
-    if let Some(Value::Object(r)) = get(&["resource"]) {
-        for (k, x) in r {
-            if k != "request" && k != "response" && !x.is_null() {
-                resource.insert(k.clone(), x.clone());
-            }
-        }
-    }
-    let mut action = json!({
-        "result": s(&["action", "result"]).eq_ignore_ascii_case("success"),
-        "type": s(&["action", "type"]),
-    });
-    let desc = s(&["action", "description"]);
-    if !desc.is_empty() {
-        action["info"] = Value::String(desc);
-    }
-    let out = json!({
-        "action": action,
-        "actor": actor,
-        "id": id,
-        "interface": interface,
-        "metadata": metadata,
-        "newValue": "",
-        "oldValue": "",
-        "owner": {"id": s(&["account", "id"])},
-        "resource": resource,
-        "when": when,
-    });
-    serde_json::to_vec(&out)
-        .map(Bytes::from)
-        .map_err(|e| bad(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cfship_cloudflare_sim::data::{audit_events, audit_v1_json, audit_v2_json};
-
-    #[test]
-    fn v2_records_convert_to_the_v1_shape() {
-        let ev = audit_events(3, "acc", 50, 1_764_000_000_000_000, 1_764_036_000_000_000);
-        assert!(ev.len() > 100);
-        for e in &ev {
-            let v1 = audit_v1_json(3, "acc", e);
-            let v2 = audit_v2_json(3, "acc", e);
-            let conv: serde_json::Value =
-                serde_json::from_slice(&v2_to_v1(v2.to_string().as_bytes()).unwrap()).unwrap();
-            assert_eq!(conv["when"], v1["when"]);
-            assert_eq!(conv["id"], v1["id"].as_str().unwrap().replace('-', ""));
-            assert_eq!(conv["action"]["result"], v1["action"]["result"]);
-            assert_eq!(conv["actor"].get("ip"), v1["actor"].get("ip"));
-            assert_eq!(conv["actor"]["type"], v1["actor"]["type"]);
-            assert_eq!(conv["resource"]["id"], v1["resource"]["id"]);
-            assert_eq!(conv["resource"]["type"], v1["resource"]["type"]);
-            assert_eq!(conv["owner"]["id"], "acc");
-            assert!(conv["metadata"].is_object());
-            let want_iface = match v1["interface"].as_str().unwrap() {
-                "UI" => "UI",
-                _ => "API",
-            };
-            assert_eq!(conv["interface"], want_iface);
-        }
-        assert!(v2_to_v1(b"{\"id\":\"x\"}").is_err());
-        assert!(v2_to_v1(b"nope").is_err());
     }
 }

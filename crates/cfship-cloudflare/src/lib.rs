@@ -13,7 +13,7 @@ pub mod sink;
 pub mod stats;
 mod util;
 
-pub use audit::{backfill_audit, v2_to_v1, AuditApi, AuditCollector, AuditConfig, AuditCursor};
+pub use audit::{backfill_audit, AuditApi, AuditCollector, AuditConfig, AuditCursor};
 pub use auth::{Auth, Secret};
 pub use client::{ClientConfig, CloudflareClient, RetryPolicy, TokenStatus, DEFAULT_API_URL};
 pub use error::{ApiMessage, CfError, StreamFailure, StreamPosition};
@@ -25,6 +25,6 @@ pub use logpull_stream::LogpullStream;
 pub use logpush::{
     is_bucket_destination, redact_destination, JobHealth, JobScope, LogpushJob, NewJob,
 };
-pub use sink::{RecordSink, SinkError, SourceId, Unit, UnitOutcome};
+pub use sink::{RecordFormat, RecordSink, SinkError, SourceId, Unit, UnitOutcome};
 pub use stats::{CollectorStats, StatsSnapshot};
 pub use util::{Clock, ProgressEvent, RunSummary};

@@ -6,7 +6,7 @@
 use crate::auth::Auth;
 use crate::client::CloudflareClient;
 use crate::error::CfError;
-use crate::sink::{RecordSink, SourceId, Unit, UnitOutcome};
+use crate::sink::{RecordFormat, RecordSink, SourceId, Unit, UnitOutcome};
 use crate::stats::SourceStats;
 use crate::util::{
     blocking, floor_secs, rfc3339_secs, sleep_or_cancel, Clock, ProgressEvent, RunSummary,
@@ -392,6 +392,7 @@ impl WindowRunner {
     fn unit(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Unit {
         Unit {
             source: self.source.clone(),
+            format: RecordFormat::Logpull,
             start,
             end,
         }

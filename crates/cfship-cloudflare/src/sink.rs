@@ -82,8 +82,22 @@ pub enum UnitOutcome {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Unit {
     pub source: SourceId,
+    /// What the unit's records are, so the transform never parses a record to find out.
+    pub format: RecordFormat,
     pub start: chrono::DateTime<chrono::Utc>,
     pub end: chrono::DateTime<chrono::Utc>,
+}
+
+/// The shape of the records a unit delivers, as the API that returned them defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordFormat {
+    /// Audit Logs v1 (`/accounts/{id}/audit_logs`): the record Elastic's `cloudflare.audit` reads.
+    AuditV1,
+    /// Audit Logs v2 (`/accounts/{id}/logs/audit`): mapped onto v1 by the transform
+    /// (`cfship_ecs::audit_v2`).
+    AuditV2,
+    /// Logpull (`/zones/{id}/logs/received`).
+    Logpull,
 }
 
 impl fmt::Display for Unit {

@@ -11,6 +11,7 @@
 //! the processor and the reason, `event.original` and the tag `preserve_original_event`.
 
 pub mod audit;
+pub mod audit_v2;
 pub mod canonical;
 pub mod community_id;
 pub mod convert;
@@ -44,7 +45,7 @@ impl Dataset {
         match self {
             Dataset::Audit => "audit",
             Dataset::Logpull => "logpull",
-            Dataset::Logpush(ds) => ds.dataset(),
+            Dataset::Logpush(ds) => ds.qualified_name(),
         }
     }
 

@@ -27,6 +27,9 @@ pub struct DataStream {
     /// Cloudflare's dataset id (`http_requests`).
     pub cloudflare: &'static str,
     pub scope: Scope,
+    /// The data stream its documents go to: its own name, or for a dataset with no Elastic
+    /// pipeline that cfship maps onto another one's, that one (`audit_logs_v2` → `audit`).
+    pub data_stream: &'static str,
 }
 
 impl DataStream {
@@ -35,9 +38,9 @@ impl DataStream {
         format!("{PATH_PREFIX}{}", self.name)
     }
 
-    /// `logs-cloudflare_logpush.<name>-<namespace>`.
+    /// `logs-cloudflare_logpush.<data stream>-<namespace>`.
     pub fn index(&self, namespace: &str) -> String {
-        format!("logs-cloudflare_logpush.{}-{namespace}", self.name)
+        format!("logs-cloudflare_logpush.{}-{namespace}", self.data_stream)
     }
 }
 
@@ -46,18 +49,23 @@ pub const PATH_PREFIX: &str = "/cloudflare_logpush/";
 
 macro_rules! ds {
     ($n:literal, $c:literal, $s:ident) => {
+        ds!($n, $c, $s, $n)
+    };
+    ($n:literal, $c:literal, $s:ident, $into:literal) => {
         DataStream {
             name: $n,
             cloudflare: $c,
             scope: Scope::$s,
+            data_stream: $into,
         }
     };
 }
 
-/// All 23 data streams.
+/// The 23 data streams of Elastic's package, and `audit_logs_v2` (docs/audit-v2.md).
 pub const DATA_STREAMS: &[DataStream] = &[
     ds!("access_request", "access_requests", Account),
     ds!("audit", "audit_logs", Account),
+    ds!("audit_logs_v2", "audit_logs_v2", Account, "audit"),
     ds!("casb", "casb_findings", Account),
     ds!("device_posture", "device_posture_results", Account),
     ds!("dex_application_tests", "dex_application_tests", Account),
@@ -108,7 +116,11 @@ mod tests {
 
     #[test]
     fn both_names_resolve_and_are_unique() {
-        assert_eq!(DATA_STREAMS.len(), 23);
+        assert_eq!(DATA_STREAMS.len(), 24);
+        assert_eq!(
+            find("audit_logs_v2").map(|d| d.index("default")),
+            Some("logs-cloudflare_logpush.audit-default".to_string())
+        );
         for d in DATA_STREAMS {
             assert_eq!(find(d.name), Some(d));
             assert_eq!(find(d.cloudflare), Some(d));

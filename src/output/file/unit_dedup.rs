@@ -118,6 +118,7 @@ mod tests {
             source: SourceId::Logpull {
                 zone_id: zone.into(),
             },
+            format: cfship_cloudflare::RecordFormat::Logpull,
             start: t(start_min),
             end: t(end_min),
         }

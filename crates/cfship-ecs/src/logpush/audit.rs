@@ -11,7 +11,7 @@
 //! `ctx.json?.interface != ''` (lower-case `interface`, always true), so an empty `Interface` is
 //! renamed too (then dropped as empty).
 
-use super::engine::{Const, CopyMode::IgnoreFailure, Ctx, OnFail, Step::*, Ty};
+use super::engine::{Const, CopyMode::IgnoreFailure, Ctx, OnFail, Step, Step::*, Ty};
 use super::{Era, Spec};
 use crate::doc::Val;
 
@@ -33,7 +33,11 @@ pub static SPEC: Spec = Spec {
     ecs: "8.9.0",
     era: Era::V1_EARLY_QUOTED,
     json_ignore_failure: true,
-    steps: &[
+    steps: STEPS,
+};
+
+/// The processors, shared with `audit_logs_v2` (which maps its records onto these fields first).
+pub(super) const STEPS: &[Step] = &[
         Set("event.type", Const::List(&["info"])),
         Set("event.kind", Const::Str("event")),
         Set("event.category", Const::List(&["authentication"])),
@@ -75,5 +79,4 @@ pub static SPEC: Spec = Spec {
             "cloudflare_logpush.audit.actor.email",
             "cloudflare_logpush.audit.actor.id",
         ]),
-    ],
-};
+];

@@ -194,6 +194,9 @@ pub enum Step {
     /// [`crate::community_id`]). Missing addresses or protocol: nothing; the member is the
     /// handling of the processor's errors (bad address, unknown protocol, port out of range).
     CommunityId(OnFail),
+    /// A shared sequence of processors run in place, each with its own failure handling, as if
+    /// written here (a table reused by another data stream, e.g. `audit_logs_v2` runs `audit`'s).
+    Steps(&'static [Step]),
 }
 
 /// A processor failure: type, tag and message.
@@ -550,6 +553,9 @@ pub fn url_object<'a>(p: crate::uri::UriParts<'_>, original: Option<Val<'a>>) ->
 
 /// Runs one step. `Err` = the pipeline fails (a processor without its own handler failed).
 fn run_step<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), Failure> {
+    if let Step::Steps(steps) = step {
+        return run(ctx, steps);
+    }
     match eval(ctx, step) {
         Ok(()) => Ok(()),
         Err((_, OnFail::Ignore)) => Ok(()),
@@ -928,6 +934,8 @@ fn eval<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), (Failure, OnFail)>
             }
             Ok(())
         }
+        // Inside `Tagged` (the only way `eval` meets it): the first failure stops the sequence.
+        Step::Steps(steps) => run(ctx, steps).map_err(|f| (f, OnFail::Abort)),
     }
 }
 

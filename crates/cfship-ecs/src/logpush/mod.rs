@@ -201,6 +201,11 @@ macro_rules! data_streams {
             pub fn spec(self) -> &'static Spec {
                 match self { $(Ds::$variant => &$module::SPEC),* }
             }
+
+            /// `cloudflare_logpush.<data stream>`: the name `transform --dataset` takes.
+            pub fn qualified_name(self) -> &'static str {
+                match self { $(Ds::$variant => concat!("cloudflare_logpush.", stringify!($module))),* }
+            }
         }
     };
 }
@@ -209,6 +214,7 @@ macro_rules! data_streams {
 data_streams! {
     AccessRequest => access_request,
     Audit => audit,
+    AuditLogsV2 => audit_logs_v2,
     Casb => casb,
     DevicePosture => device_posture,
     DexApplicationTests => dex_application_tests,
@@ -236,9 +242,25 @@ impl Ds {
         self.spec().name
     }
 
-    /// `cloudflare_logpush.<name>`.
+    /// `cloudflare_logpush.<data stream>`: the dataset of the documents (`event.dataset`).
     pub fn dataset(self) -> &'static str {
         self.spec().dataset
+    }
+
+    /// The data stream the documents go to (`logs-cloudflare_logpush.<this>-*`): the data stream's
+    /// own, or, for a Cloudflare dataset Elastic has no pipeline for that cfship maps onto another
+    /// one's records, that one (`audit_logs_v2` → `audit`).
+    pub fn data_stream(self) -> &'static str {
+        let spec = self.spec();
+        spec.dataset
+            .strip_prefix("cloudflare_logpush.")
+            .unwrap_or(spec.name)
+    }
+
+    /// Whether this is one of the data streams of Elastic's `cloudflare_logpush` package (with its
+    /// pipeline tests), rather than a cfship mapping onto one of them.
+    pub fn is_elastic(self) -> bool {
+        self.data_stream() == self.name()
     }
 
     /// By data stream name (`dns`) or dataset (`cloudflare_logpush.dns`).
