@@ -85,7 +85,13 @@ mod exit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    // `check` is a report: its retries and warnings are in the report, not on stderr before it
+    let level = if matches!(cli.command, Command::Check(_)) {
+        "error,cfship_cloudflare::client=off"
+    } else {
+        "info"
+    };
+    logging::init(cli.log_format, level);
     let name = cli.command.name();
     match dispatch(cli.command) {
         Ok(code) => code,

@@ -73,7 +73,7 @@ async fn secrets_never_leak() {
     let broken = dir.path().join("broken.yml");
     std::fs::write(
         &broken,
-        "cloudflare:\n  api_token: ${CFSHIP_E2E_TOKEN}\n  requests_per_5min: ${CFSHIP_E2E_TOKEN}\nlogpull:\n  zones: [z]\nfile:\n  path: x\n",
+        "cloudflare:\n  api_token: ${CFSHIP_E2E_TOKEN}\n  requests_per_5min: ${CFSHIP_E2E_TOKEN}\nlogpull:\n  zones: [023e105f4ecef8ad9ca31a8372d0c353]\nfile:\n  path: x\n",
     )
     .unwrap();
     let envs = [

@@ -29,6 +29,14 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
+/// [`load_config`] plus what collecting needs (`run`, `backfill`): a source and an output.
+pub fn load_config_to_collect(path: &std::path::Path) -> Result<Config, ConfigError> {
+    let cfg = load_config(path)?;
+    cfg.require_source()?;
+    cfg.require_output()?;
+    Ok(cfg)
+}
+
 /// [`load_config`] of a text (`origin` names it in errors; `env` looks variables up).
 pub fn parse_config(
     text: &str,

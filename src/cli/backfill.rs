@@ -42,7 +42,7 @@ pub struct BackfillReport {
 }
 
 pub async fn run(args: BackfillArgs) -> Result<BackfillReport> {
-    let cfg = crate::app::wiring::load_config(&args.config)?;
+    let cfg = crate::app::wiring::load_config_to_collect(&args.config)?;
     let now = chrono::Utc::now();
     let since = parse_time(&args.since, now)?;
     let until = match &args.until {

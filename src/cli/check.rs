@@ -1,10 +1,11 @@
 //! `cfship check --config FILE`: every pre-flight check, one line each, with the fix in words.
 
-use crate::app::wiring::{cloudflare_client, logpull_config};
+use crate::app::wiring::logpull_config;
 use crate::config::Credentials;
-use cfship_cloudflare::CfError;
+use cfship_cloudflare::{CfError, ClientConfig, CloudflareClient, RetryPolicy};
 use clap::Args;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -54,16 +55,36 @@ impl Check {
     }
 }
 
-fn cf_fix(e: &CfError, what: &str) -> String {
-    match e.status() {
-        Some(401) | Some(403) => format!(
-            "the credentials are refused for {what}: create an API token with the needed permission \
-             (Zone → Logs → Read for Logpull, Account → Account Settings → Read for audit logs) and put it in \
-             `cloudflare.api_token` (or the entry's own `api_token`)"
+/// The whole pre-flight's budget: the live checks run concurrently and each one is given up
+/// after this long (one attempt and one quick retry fit in it).
+pub const CHECK_BUDGET: Duration = Duration::from_secs(10);
+
+/// What a failed Cloudflare check should make the user do. `object`: the zone or account the
+/// request was about (`None`: the token check).
+fn cf_fix(e: &CfError, object: Option<&str>) -> String {
+    let not_found =
+        matches!(e.status(), Some(404)) || e.codes().contains(&7003) || e.codes().contains(&7000);
+    match (e.status(), object) {
+        (_, Some(what)) if not_found => format!(
+            "the {what} does not exist or the token cannot see it: check the id in the config (the \
+             dashboard shows it on the Overview page, API section) and that the token's resources include it"
         ),
-        Some(404) => format!("check the id of {what} in the config (copy it from the Cloudflare dashboard's Overview page)"),
-        Some(429) => "Cloudflare rate-limited the checks: wait a few minutes and run again".into(),
-        _ => format!("check `cloudflare.api_url` and network access to it ({what})"),
+        (Some(401) | Some(403), Some(what)) => format!(
+            "the credentials are refused for the {what}: give the token the needed permission \
+             (Zone → Logs → Read for Logpull, Account → Account Settings → Read for audit logs) on this {what}, \
+             or set the entry's own `api_token`"
+        ),
+        (Some(401) | Some(403), None) | (Some(400), None) => {
+            "the token is not valid: create an API token (Zone → Logs → Read for Logpull, Account → \
+             Account Settings → Read for audit logs) and put it in `cloudflare.api_token` (or the entry's own `api_token`)"
+                .into()
+        }
+        (Some(429), _) => "Cloudflare rate-limited the checks: wait a few minutes and run again".into(),
+        (Some(500..=599), _) => {
+            "Cloudflare answered with a server error: try again in a few minutes (cloudflarestatus.com)".into()
+        }
+        _ => "Cloudflare did not answer: check `cloudflare.api_url` and network access to it (proxy, firewall, DNS)"
+            .into(),
     }
 }
 
@@ -74,7 +95,51 @@ fn cred_name(c: &Credentials) -> String {
     }
 }
 
-/// Runs every check; never fails itself (each failure is a line).
+/// The Cloudflare client of `check`: one attempt and one quick retry, short timeouts.
+fn check_client(cfg: &crate::config::Config) -> anyhow::Result<CloudflareClient> {
+    let mut cc = ClientConfig::with_api_url(&cfg.cloudflare.api_url)?;
+    if let Some(n) = cfg.cloudflare.requests_per_5min {
+        cc.requests_per_5min = n.max(1);
+    }
+    cc.retry = RetryPolicy {
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(500),
+        max_backoff: Duration::from_secs(1),
+    };
+    cc.connect_timeout = Duration::from_secs(3);
+    cc.response_timeout = Duration::from_secs(4);
+    cc.idle_body_timeout = Duration::from_secs(4);
+    Ok(CloudflareClient::new(cc)?)
+}
+
+/// `fut`, or one failed check named `name` when it takes longer than the budget.
+async fn within_budget(
+    name: String,
+    fix: &'static str,
+    fut: impl std::future::Future<Output = Vec<Check>>,
+) -> Vec<Check> {
+    match tokio::time::timeout(CHECK_BUDGET, fut).await {
+        Ok(v) => v,
+        Err(_) => vec![Check::fail(
+            name,
+            format!("no answer within {}s", CHECK_BUDGET.as_secs()),
+            fix,
+        )],
+    }
+}
+
+/// The fix of a configuration error: the line when the message names one.
+fn config_fix(msg: &str) -> &'static str {
+    if msg.contains(" line ") {
+        "edit the line named above"
+    } else {
+        "fix the configuration as the message says"
+    }
+}
+
+/// Runs every check; never fails itself (each failure is a line). First the same validation as
+/// `run` (the file, every component's rules, a source and an output), then the live checks, all
+/// at once, each within [`CHECK_BUDGET`].
 pub async fn checks(args: &CheckArgs) -> Vec<Check> {
     let mut out = Vec::new();
     let cfg = match crate::app::wiring::load_config(&args.config) {
@@ -91,15 +156,26 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
             c
         }
         Err(e) => {
-            out.push(Check::fail(
-                "config",
-                e.to_string(),
-                "edit the line named above",
-            ));
+            let msg = e.to_string();
+            let fix = config_fix(&msg);
+            out.push(Check::fail("config", msg, fix));
             return out;
         }
     };
-    let client = match cloudflare_client(&cfg) {
+    if let Err(e) = cfg.require_output() {
+        out.push(Check::fail(
+            "outputs",
+            e.to_string(),
+            "add an `elasticsearch:` section and/or `file: {path: …}`: `run` refuses a config without an output",
+        ));
+    }
+    if cfg.require_source().is_err() {
+        out.push(Check::ok(
+            "sources",
+            "none configured: enough for `cfship setup`; `run` and `backfill` need an `audit:` or `logpull:` section",
+        ));
+    }
+    let client = match check_client(&cfg) {
         Ok(c) => c,
         Err(e) => {
             out.push(Check::fail(
@@ -110,101 +186,111 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
             return out;
         }
     };
-    // credentials: each distinct set once
-    let mut seen: Vec<Credentials> = Vec::new();
-    for s in cfg.zones().into_iter().chain(cfg.accounts()) {
-        if seen.contains(&s.credentials) {
-            continue;
-        }
-        seen.push(s.credentials.clone());
-        let name = format!(
-            "cloudflare credentials ({}, used by {})",
-            cred_name(&s.credentials),
-            s.id
-        );
-        match client.verify_token(&s.credentials.to_auth()).await {
-            Ok(t) if t.status == "active" => out.push(Check::ok(name, "valid and active")),
-            Ok(t) => out.push(Check::fail(
-                name,
-                format!("token status is {:?}", t.status),
-                "the token is disabled or expired: roll it or create a new one in the Cloudflare dashboard",
-            )),
-            Err(e) => {
-                let fix = cf_fix(&e, "the token check");
-                out.push(Check::fail(name, e.to_string(), fix))
+    let cfg = &cfg;
+    let client = &client;
+    let cloudflare = async {
+        // credentials: each distinct set once, all at once
+        let mut creds: Vec<(Credentials, String)> = Vec::new();
+        for s in cfg.zones().into_iter().chain(cfg.accounts()) {
+            if !creds.iter().any(|(c, _)| *c == s.credentials) {
+                creds.push((s.credentials.clone(), s.id.clone()));
             }
         }
-    }
-    for z in cfg.zones() {
-        let auth = z.credentials.to_auth();
-        let name = format!("logpull zone {}", z.id);
-        match client.logpull_retention(&auth, &z.id).await {
-            Ok(true) => out.push(Check::ok(&name, "log retention is on and the credentials may read logs")),
-            Ok(false) => out.push(Check::fail(
-                &name,
-                "Logpull log retention is off: Cloudflare keeps no logs for this zone",
-                format!(
-                    "turn it on: POST /zones/{}/logs/control/retention/flag with {{\"flag\":true}} (token with Zone → Logs → Edit); logs exist only from then on",
-                    z.id
-                ),
-            )),
-            Err(e) => {
-                let fix = cf_fix(&e, &format!("zone {}", z.id));
-                out.push(Check::fail(&name, e.to_string(), fix))
-            }
-        }
-        let lc = logpull_config(&cfg, &z);
-        let requested: Vec<String> = lc.fields_param().split(',').map(str::to_string).collect();
-        match client.logpull_fields(&auth, &z.id).await {
-            Ok(available) => out.extend(field_checks(
-                &z.id,
-                &requested,
-                &available,
-                lc.fields.is_none(),
-            )),
-            Err(e) => {
-                let fix = cf_fix(&e, &format!("zone {}", z.id));
-                out.push(Check::fail(
-                    format!("logpull zone {} fields", z.id),
-                    e.to_string(),
-                    fix,
-                ))
-            }
-        }
-    }
-    for a in cfg.accounts() {
-        let name = format!("audit account {}", a.id);
-        match client.audit_readable(&a.credentials.to_auth(), &a.id).await {
-            Ok(()) => out.push(Check::ok(&name, "audit logs are readable")),
-            Err(e) => {
-                let fix = cf_fix(&e, &format!("account {}", a.id));
-                out.push(Check::fail(&name, e.to_string(), fix))
-            }
-        }
-    }
-    match crate::app::wiring::es_config(&cfg) {
-        None => out.push(Check::ok("elasticsearch", "not configured (file output only)")),
-        Some(es_cfg) => match cfship_elasticsearch::ElasticsearchSink::connect(es_cfg).await {
-            Ok(sink) => {
-                for r in sink.check().await {
-                    if r.ok {
-                        out.push(Check::ok(format!("elasticsearch {}", r.name), r.detail));
-                    } else {
-                        out.push(Check::fail(
-                            format!("elasticsearch {}", r.name),
-                            r.detail,
-                            "give the user/API key the privileges named above (e.g. index templates: manage_index_templates; data streams logs-cloudflare.*: create_doc, auto_configure)",
-                        ));
+        let verified = futures::future::join_all(creds.iter().map(|(c, used_by)| {
+            let name = format!("cloudflare credentials ({}, used by {used_by})", cred_name(c));
+            within_budget(name.clone(), NO_ANSWER, async move {
+                vec![match client.verify_token(&c.to_auth()).await {
+                    Ok(t) if t.status == "active" => Check::ok(name, "valid and active"),
+                    Ok(t) => Check::fail(
+                        name,
+                        format!("token status is {:?}", t.status),
+                        "the token is disabled or expired: roll it or create a new one in the Cloudflare dashboard",
+                    ),
+                    Err(e) => {
+                        let fix = cf_fix(&e, None);
+                        Check::fail(name, e.to_string(), fix)
                     }
+                }]
+            })
+        }))
+        .await;
+        let good: Vec<&Credentials> = creds
+            .iter()
+            .zip(&verified)
+            .filter(|(_, v)| v.iter().all(|c| c.ok))
+            .map(|(c, _)| &c.0)
+            .collect();
+        let mut lines: Vec<Check> = verified.into_iter().flatten().collect();
+        // per source, only with credentials that passed (one error per token, not one per source)
+        let skipped = |name: String| {
+            vec![Check::fail(
+                name,
+                "not checked: its credentials failed above",
+                "fix the credentials first",
+            )]
+        };
+        let zones = cfg.zones();
+        let accounts = cfg.accounts();
+        let zone_checks = zones.iter().map(|z| {
+            let name = format!("logpull zone {}", z.id);
+            let ok = good.contains(&&z.credentials);
+            async move {
+                if !ok {
+                    return skipped(name);
                 }
+                within_budget(name.clone(), NO_ANSWER, zone_check(cfg, client, z)).await
             }
-            Err(e) => out.push(Check::fail(
-                "elasticsearch",
-                e.to_string(),
-                "check `elasticsearch.hosts`/`cloud_id`, that Elasticsearch runs, and the credentials",
-            )),
-        },
-    }
+        });
+        let account_checks = accounts.iter().map(|a| {
+            let name = format!("audit account {}", a.id);
+            let ok = good.contains(&&a.credentials);
+            async move {
+                if !ok {
+                    return skipped(name);
+                }
+                within_budget(name.clone(), NO_ANSWER, async move {
+                    vec![
+                        match client.audit_readable(&a.credentials.to_auth(), &a.id).await {
+                            Ok(()) => Check::ok(&name, "audit logs are readable"),
+                            Err(e) => {
+                                let fix = cf_fix(&e, Some("account"));
+                                Check::fail(&name, e.to_string(), fix)
+                            }
+                        },
+                    ]
+                })
+                .await
+            }
+        });
+        let (z, a) = futures::future::join(
+            futures::future::join_all(zone_checks),
+            futures::future::join_all(account_checks),
+        )
+        .await;
+        lines.extend(z.into_iter().flatten());
+        lines.extend(a.into_iter().flatten());
+        lines
+    };
+    let es = async {
+        match crate::app::wiring::es_config(cfg) {
+            None if cfg.file.is_some() => {
+                vec![Check::ok(
+                    "elasticsearch",
+                    "not configured (file output only)",
+                )]
+            }
+            None => Vec::new(),
+            Some(es_cfg) => within_budget(
+                "elasticsearch".into(),
+                "check `elasticsearch.hosts`/`cloud_id`, that Elasticsearch runs, and the network",
+                es_checks(es_cfg),
+            )
+            .await,
+        }
+    };
+    let (cf_lines, es_lines) = futures::future::join(cloudflare, es).await;
+    out.extend(cf_lines);
+    out.extend(es_lines);
     if let Some(f) = &cfg.file {
         let out_f = crate::output::FileWriter::new(&f.path);
         for p in out_f.paths() {
@@ -236,6 +322,88 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
         )),
     }
     out
+}
+
+const NO_ANSWER: &str =
+    "Cloudflare did not answer in time: check `cloudflare.api_url` and network access to it";
+
+/// Retention flag and field list of one zone (both requests at once).
+async fn zone_check(
+    cfg: &crate::config::Config,
+    client: &CloudflareClient,
+    z: &crate::config::Source,
+) -> Vec<Check> {
+    let auth = z.credentials.to_auth();
+    let name = format!("logpull zone {}", z.id);
+    let lc = logpull_config(cfg, z);
+    let requested: Vec<String> = lc.fields_param().split(',').map(str::to_string).collect();
+    let (retention, fields) = futures::future::join(
+        client.logpull_retention(&auth, &z.id),
+        client.logpull_fields(&auth, &z.id),
+    )
+    .await;
+    let mut out = Vec::new();
+    match retention {
+        Ok(true) => out.push(Check::ok(&name, "log retention is on and the credentials may read logs")),
+        Ok(false) => out.push(Check::fail(
+            &name,
+            "Logpull log retention is off: Cloudflare keeps no logs for this zone",
+            format!(
+                "turn it on: POST /zones/{}/logs/control/retention/flag with {{\"flag\":true}} (token with Zone → Logs → Edit); logs exist only from then on",
+                z.id
+            ),
+        )),
+        Err(e) => {
+            let fix = cf_fix(&e, Some("zone"));
+            out.push(Check::fail(&name, e.to_string(), fix));
+            // the field list fails for the same reason: one line is enough
+            return out;
+        }
+    }
+    match fields {
+        Ok(available) => out.extend(field_checks(
+            &z.id,
+            &requested,
+            &available,
+            lc.fields.is_none(),
+        )),
+        Err(e) => {
+            let fix = cf_fix(&e, Some("zone"));
+            out.push(Check::fail(
+                format!("logpull zone {} fields", z.id),
+                e.to_string(),
+                fix,
+            ))
+        }
+    }
+    out
+}
+
+/// Reachability, privileges and templates of Elasticsearch.
+async fn es_checks(es_cfg: cfship_elasticsearch::EsConfig) -> Vec<Check> {
+    match cfship_elasticsearch::ElasticsearchSink::connect(es_cfg).await {
+        Ok(sink) => sink
+            .check()
+            .await
+            .into_iter()
+            .map(|r| {
+                if r.ok {
+                    Check::ok(format!("elasticsearch {}", r.name), r.detail)
+                } else {
+                    Check::fail(
+                        format!("elasticsearch {}", r.name),
+                        r.detail,
+                        "give the user/API key the privileges named above (e.g. index templates: manage_index_templates; data streams logs-cloudflare.*: create_doc, auto_configure)",
+                    )
+                }
+            })
+            .collect(),
+        Err(e) => vec![Check::fail(
+            "elasticsearch",
+            e.to_string(),
+            "check `elasticsearch.hosts`/`cloud_id`, that Elasticsearch runs, and the credentials",
+        )],
+    }
 }
 
 /// Logpull fields that need Cloudflare Bot Management (Enterprise add-on): without it Cloudflare

@@ -52,7 +52,7 @@ pub struct RunReport {
 }
 
 pub async fn run(args: RunArgs) -> Result<RunReport> {
-    let cfg = crate::app::wiring::load_config(&args.config)?;
+    let cfg = crate::app::wiring::load_config_to_collect(&args.config)?;
     let cancel = CancellationToken::new();
     // Signals before anything slow (connecting to Elasticsearch may wait).
     let es_slot = install_signal_handlers(cancel.clone());

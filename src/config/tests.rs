@@ -7,13 +7,13 @@ cloudflare:
   api_url: https://api.cloudflare.com/client/v4
   api_token: ${CLOUDFLARE_API_TOKEN}
 audit:
-  accounts: [ "acc1" ]
+  accounts: [ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaac1" ]
   interval: 1h
   initial_lookback: 720h
 logpull:
   zones:
-    - zone1
-    - id: zone2
+    - 1111111111111111111111111111111f
+    - id: 2222222222222222222222222222222f
       email: me@example.com
       api_key: ${ZONE2_KEY}
   interval: 5m
@@ -59,7 +59,7 @@ fn full_example_parses_with_overrides_and_defaults() {
     assert_eq!(c.cloudflare.api_url, "https://api.cloudflare.com/client/v4");
     let zones = c.zones();
     assert_eq!(zones.len(), 2);
-    assert_eq!(zones[0].id, "zone1");
+    assert_eq!(zones[0].id, "1111111111111111111111111111111f");
     assert_eq!(
         zones[0].credentials,
         Credentials::Token(Secret::new("cf-token-SECRET-1"))
@@ -71,7 +71,7 @@ fn full_example_parses_with_overrides_and_defaults() {
             key: Secret::new("zone2-key-SECRET-2")
         }
     );
-    assert_eq!(c.accounts()[0].id, "acc1");
+    assert_eq!(c.accounts()[0].id, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaac1");
     // the effective settings, defaults from the components
     let a = crate::app::wiring::audit_config(&c, &c.accounts()[0]);
     assert_eq!(a.interval, Duration::from_secs(3600));
@@ -130,7 +130,7 @@ fn missing_variable_names_the_line_and_variable() {
 
 #[test]
 fn variable_default_and_escape_and_comments() {
-    let text = "cloudflare:\n  api_token: ${T:-dflt-token}  # ${NOT_EXPANDED}\n  api_url: \"http://x/$${KEEP}\"\nlogpull:\n  zones: [z]\n";
+    let text = "cloudflare:\n  api_token: ${T:-dflt-token}  # ${NOT_EXPANDED}\n  api_url: \"http://x/$${KEEP}\"\nlogpull:\n  zones: [3333333333333333333333333333333f]\n";
     let c = crate::app::wiring::parse_config(text, "f", &env_of(&[])).unwrap();
     assert_eq!(c.cloudflare.api_token.unwrap().expose(), "dflt-token");
     assert_eq!(c.cloudflare.api_url, "http://x/${KEEP}");
@@ -138,7 +138,8 @@ fn variable_default_and_escape_and_comments() {
 
 #[test]
 fn values_with_yaml_syntax_stay_one_string() {
-    let text = "cloudflare:\n  api_token: ${T}\nlogpull:\n  zones: [z]\n";
+    let text =
+        "cloudflare:\n  api_token: ${T}\nlogpull:\n  zones: [3333333333333333333333333333333f]\n";
     let c =
         crate::app::wiring::parse_config(text, "f", &env_of(&[("T", "*weird: #token")])).unwrap();
     assert_eq!(c.cloudflare.api_token.unwrap().expose(), "*weird: #token");
@@ -146,18 +147,20 @@ fn values_with_yaml_syntax_stay_one_string() {
 
 #[test]
 fn unknown_key_names_line_and_suggests() {
-    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z]\n  intervall: 5m\n";
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [3333333333333333333333333333333f]\n  intervall: 5m\n";
     let e = err(text, &env_of(&[]));
     assert!(e.contains("line 5"), "{e}");
     assert!(e.contains("intervall"), "{e}");
     assert!(e.contains("did you mean `interval`"), "{e}");
-    let text = "cloudflare:\n  api_tokn: t\nlogpull:\n  zones: [z]\n";
+    let text =
+        "cloudflare:\n  api_tokn: t\nlogpull:\n  zones: [3333333333333333333333333333333f]\n";
     let e = err(text, &env_of(&[]));
     assert!(
         e.contains("line 2") && e.contains("did you mean `api_token`"),
         "{e}"
     );
-    let text = "cloudflare:\n  api_token: t\nlogpul:\n  zones: [z]\n";
+    let text =
+        "cloudflare:\n  api_token: t\nlogpul:\n  zones: [3333333333333333333333333333333f]\n";
     let e = err(text, &env_of(&[]));
     assert!(
         e.contains("line 3") && e.contains("did you mean `logpull`"),
@@ -167,11 +170,11 @@ fn unknown_key_names_line_and_suggests() {
 
 #[test]
 fn bad_duration_names_the_line() {
-    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [a]\n  interval: 5 parsecs\n";
+    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [4444444444444444444444444444444f]\n  interval: 5 parsecs\n";
     let e = err(text, &env_of(&[]));
     assert!(e.contains("line 5"), "{e}");
     assert!(e.contains("invalid duration"), "{e}");
-    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [a]\n  interval: 0s\n";
+    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [4444444444444444444444444444444f]\n  interval: 0s\n";
     assert!(err(text, &env_of(&[])).contains("greater than zero"));
 }
 
@@ -183,32 +186,71 @@ fn empty_source_lists_are_errors_naming_the_line() {
     let text = "cloudflare:\n  api_token: t\naudit:\n  interval: 1h\n  accounts: []\n";
     let e = err(text, &env_of(&[]));
     assert!(e.contains("line 5") && e.contains("audit.accounts"), "{e}");
-    let text = "cloudflare:\n  api_token: t\n";
-    assert!(err(text, &env_of(&[])).contains("no source configured"));
+    // a file with no source is valid (setup, check); collecting needs a source and an output
+    let text = "cloudflare:\n  api_token: t\nelasticsearch:\n  hosts: [\"http://es:9200\"]\n";
+    let c = crate::app::wiring::parse_config(text, "cfship.yml", &env_of(&[])).unwrap();
+    assert!(c.require_output().is_ok());
+    let e = c.require_source().unwrap_err().0;
+    assert!(e.contains("no source configured"), "{e}");
+    let text =
+        "cloudflare:\n  api_token: t\nlogpull:\n  zones: [3333333333333333333333333333333f]\n";
+    let c = crate::app::wiring::parse_config(text, "cfship.yml", &env_of(&[])).unwrap();
+    assert!(c.require_source().is_ok());
+    let e = c.require_output().unwrap_err().0;
+    assert!(e.contains("no output configured"), "{e}");
+}
+
+#[test]
+fn ids_are_32_hex_digits_and_listed_once() {
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones:\n    - 3333333333333333333333333333333f\n    - example.com\n";
+    let e = err(text, &env_of(&[]));
+    assert!(
+        e.starts_with(
+            "cfship.yml line 6: `logpull.zones` entry \"example.com\" is not a valid zone id"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("32 hex digits"), "{e}");
+    // one digit short (a copy-paste slip)
+    let text =
+        "cloudflare:\n  api_token: t\naudit:\n  accounts: [444444444444444444444444444444f]\n";
+    let e = err(text, &env_of(&[]));
+    assert!(
+        e.contains("line 4") && e.contains("is not a valid account id"),
+        "{e}"
+    );
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones:\n    - 3333333333333333333333333333333f\n    - 1111111111111111111111111111111f\n    - id: 3333333333333333333333333333333f\n      api_token: other\n";
+    let e = err(text, &env_of(&[]));
+    assert_eq!(
+        e,
+        "cfship.yml: `logpull.zones` lists zone 3333333333333333333333333333333f twice (lines 5 and 7): list each zone once"
+    );
 }
 
 #[test]
 fn credentials_rules() {
     // no credentials at all
-    let text = "logpull:\n  zones: [zone-abc]\n";
+    let text = "logpull:\n  zones: [6666666666666666666666666666666f]\n";
     let e = err(text, &env_of(&[]));
     assert!(e.contains("line 2") && e.contains("no credentials"), "{e}");
     // token and key together
     let text =
-        "cloudflare:\n  api_token: t\n  email: a@b.c\n  api_key: k\nlogpull:\n  zones: [z]\n";
+        "cloudflare:\n  api_token: t\n  email: a@b.c\n  api_key: k\nlogpull:\n  zones: [3333333333333333333333333333333f]\n";
     assert!(err(text, &env_of(&[])).contains("not both"));
     // email without key
-    let text = "cloudflare:\n  email: a@b.c\nlogpull:\n  zones: [z]\n";
+    let text =
+        "cloudflare:\n  email: a@b.c\nlogpull:\n  zones: [3333333333333333333333333333333f]\n";
     assert!(err(text, &env_of(&[])).contains("needs `api_key`"));
     // per-source only credentials are fine
-    let text = "logpull:\n  zones:\n    - id: z1\n      api_token: own\n";
+    let text =
+        "logpull:\n  zones:\n    - id: 5555555555555555555555555555555f\n      api_token: own\n";
     let c = crate::app::wiring::parse_config(text, "f", &env_of(&[])).unwrap();
     assert_eq!(
         c.zones()[0].credentials,
         Credentials::Token(Secret::new("own"))
     );
     // unknown key inside a source entry
-    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones:\n    - id: z1\n      api_tokn: x\n";
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones:\n    - id: 5555555555555555555555555555555f\n      api_tokn: x\n";
     let e = err(text, &env_of(&[]));
     assert!(
         e.contains("line 6") && e.contains("did you mean `api_token`"),
@@ -220,7 +262,7 @@ fn credentials_rules() {
 fn errors_never_echo_secrets_from_env() {
     // a secret put where a number is expected would be echoed by the YAML parser
     let text =
-        "cloudflare:\n  api_token: t\n  requests_per_5min: ${TOKEN}\nlogpull:\n  zones: [z]\n";
+        "cloudflare:\n  api_token: t\n  requests_per_5min: ${TOKEN}\nlogpull:\n  zones: [3333333333333333333333333333333f]\n";
     let e = err(text, &env_of(&[("TOKEN", "topsecretvalue")]));
     assert!(!e.contains("topsecretvalue"), "{e}");
     assert!(e.contains("line 3"), "{e}");
@@ -228,7 +270,8 @@ fn errors_never_echo_secrets_from_env() {
 
 #[test]
 fn elasticsearch_and_metrics_validation() {
-    let base = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z]\n";
+    let base =
+        "cloudflare:\n  api_token: t\nlogpull:\n  zones: [3333333333333333333333333333333f]\n";
     let e = err(
         &format!("{base}elasticsearch:\n  namespace: default\n"),
         &env_of(&[]),
@@ -278,7 +321,7 @@ fn shipped_example_is_valid() {
 
 #[test]
 fn elasticsearch_bearer_client_cert_headers_timeout_and_dead_letter_index() {
-    let yaml = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z1]\nelasticsearch:\n  hosts: [\"https://es:9200\"]\n  bearer_token: s3cr3t-bearer\n  client_cert: /etc/cfship/client.pem\n  client_key: /etc/cfship/client-key.pem\n  headers: {X-Opaque-Id: cfship}\n  timeout: 90s\n  dead_letter_index: cfship-deadletter-default\n";
+    let yaml = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [5555555555555555555555555555555f]\nelasticsearch:\n  hosts: [\"https://es:9200\"]\n  bearer_token: s3cr3t-bearer\n  client_cert: /etc/cfship/client.pem\n  client_key: /etc/cfship/client-key.pem\n  headers: {X-Opaque-Id: cfship}\n  timeout: 90s\n  dead_letter_index: cfship-deadletter-default\n";
     let cfg = crate::app::wiring::parse_config(yaml, "test.yml", &|_: &str| None).unwrap();
     let es = crate::app::wiring::es_config(&cfg).unwrap();
     assert!(matches!(es.auth, cfship_elasticsearch::Auth::Bearer(_)));
@@ -301,7 +344,8 @@ fn elasticsearch_bearer_client_cert_headers_timeout_and_dead_letter_index() {
 
 #[test]
 fn logpull_timestamps_default_choice_and_bad_value() {
-    let base = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z]\n";
+    let base =
+        "cloudflare:\n  api_token: t\nlogpull:\n  zones: [3333333333333333333333333333333f]\n";
     let c = crate::app::wiring::parse_config(base, "cfship.yml", &env_of(&[])).unwrap();
     let zone = &c.zones()[0];
     assert_eq!(
@@ -323,19 +367,19 @@ fn logpull_timestamps_default_choice_and_bad_value() {
 /// the collector's `validate`), and keys are found in their own section.
 #[test]
 fn collector_rules_name_the_line_of_the_key() {
-    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [a]\n  per_page: 5000\nlogpull:\n  zones: [z]\n";
+    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [4444444444444444444444444444444f]\n  per_page: 5000\nlogpull:\n  zones: [3333333333333333333333333333333f]\n";
     let e = err(text, &env_of(&[]));
     assert!(
         e.contains("line 5") && e.contains("`audit.per_page` must be 1..=1000, got 5000"),
         "{e}"
     );
-    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [z]\n  sample: 1.5\n";
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [3333333333333333333333333333333f]\n  sample: 1.5\n";
     let e = err(text, &env_of(&[]));
     assert!(
         e.contains("line 5") && e.contains("`logpull.sample` must be > 0 and <= 1, got 1.5"),
         "{e}"
     );
-    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [a]\n  interval: 1h\nlogpull:\n  zones: [z]\n  interval: 5m\n  max_window: 2h\n";
+    let text = "cloudflare:\n  api_token: t\naudit:\n  accounts: [4444444444444444444444444444444f]\n  interval: 1h\nlogpull:\n  zones: [3333333333333333333333333333333f]\n  interval: 5m\n  max_window: 2h\n";
     let e = err(text, &env_of(&[]));
     assert!(
         e.contains("line 9") && e.contains("`logpull.max_window` must be at most 1h"),

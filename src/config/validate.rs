@@ -9,6 +9,7 @@ impl Config {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         self.validate_sources()?;
         self.validate_credentials()?;
+        self.validate_ids()?;
         self.validate_elasticsearch()?;
         self.validate_metrics()
     }
@@ -29,7 +30,9 @@ impl Config {
         }
     }
 
-    fn validate_sources(&self) -> Result<(), ConfigError> {
+    /// What `run` and `backfill` need besides a valid file: a source to collect (`setup` and
+    /// `check` accept a file with only an `elasticsearch:` section).
+    pub fn require_source(&self) -> Result<(), ConfigError> {
         if self.audit.is_none()
             && self.logpull.is_none()
             && self.logpush.is_none()
@@ -42,6 +45,64 @@ impl Config {
                 self.origin.name
             )));
         }
+        Ok(())
+    }
+
+    /// What `run` and `backfill` need besides a valid file: somewhere to put the documents.
+    pub fn require_output(&self) -> Result<(), ConfigError> {
+        if self.elasticsearch.is_none() && self.file.is_none() {
+            return Err(ConfigError(format!(
+                "{}: no output configured: add an `elasticsearch:` section and/or `file: {{path: …}}`",
+                self.origin.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Zone and account ids are 32 lower-case hex digits (Cloudflare's tag format; a mistyped
+    /// or pasted-name id is named with its line), and each is listed once (a duplicate would be
+    /// collected twice: double the rate-limit budget, duplicate file lines).
+    fn validate_ids(&self) -> Result<(), ConfigError> {
+        for (kind, what, list) in [
+            (
+                "audit.accounts",
+                "account",
+                self.audit.as_ref().map(|a| &a.accounts),
+            ),
+            (
+                "logpull.zones",
+                "zone",
+                self.logpull.as_ref().map(|l| &l.zones),
+            ),
+        ] {
+            let mut seen: Vec<&str> = Vec::new();
+            for e in list.into_iter().flatten() {
+                let id = e.id.trim();
+                if !is_cloudflare_id(id) {
+                    return Err(ConfigError(self.origin.expanded.redact(&format!(
+                        "{}: `{kind}` entry {id:?} is not a valid {what} id: Cloudflare ids are 32 hex \
+                         digits (copy it from the dashboard's Overview page, API section)",
+                        self.at_value(id)
+                    ))));
+                }
+                if seen.contains(&id) {
+                    return Err(ConfigError(format!(
+                        "{}: `{kind}` lists {what} {id} twice (lines {}): list each {what} once",
+                        self.origin.name,
+                        value_lines(&self.origin.text, id)
+                            .iter()
+                            .map(|l| l.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    )));
+                }
+                seen.push(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_sources(&self) -> Result<(), ConfigError> {
         if self.logpush_bucket.as_ref().is_some_and(|b| b.is_empty()) {
             return Err(ConfigError(format!(
                 "{}: `logpush_bucket` is empty: list at least one bucket {{url, dataset}} (or remove the section)",
@@ -213,6 +274,24 @@ pub(super) fn find_key_line(text: &str, key: &str, from: usize) -> Option<usize>
         }
     }
     None
+}
+
+/// Cloudflare's id (tag) format: 32 hex digits.
+pub fn is_cloudflare_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// 1-based lines where a value appears outside comments.
+fn value_lines(text: &str, value: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            l.split(" #")
+                .next()
+                .is_some_and(|code| !code.trim_start().starts_with('#') && code.contains(value))
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 /// 1-based line where a value (e.g. a zone id) first appears outside comments.
