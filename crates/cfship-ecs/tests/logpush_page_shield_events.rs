@@ -184,3 +184,13 @@ fn both_input_shapes_and_hostile_records() {
         assert_eq!(d["ecs"]["version"], "9.3.0", "{line}");
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+    /// Any field of a full record replaced by any JSON value, or removed: one valid document.
+    #[test]
+    fn mutated_records_give_one_document(rec in common::logpush::mutations(base())) {
+        common::logpush::assert_one_document(&transformer(None, true), DS, &rec);
+        common::logpush::assert_one_document(&transformer(None, false), DS, &rec);
+    }
+}

@@ -171,3 +171,94 @@ pub fn assert_both_shapes_agree(t: &Transformer, ds: Ds, rec: &Value) {
     }
     assert_eq!(a, b);
 }
+
+/// Arbitrary JSON values, with the strings pipelines react to (times, addresses, zeros, `N/A`).
+pub fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".{0,30}".prop_map(Value::from),
+        prop::sample::select(vec![
+            "",
+            "0",
+            "N/A",
+            "none",
+            "unknown",
+            "TLSv1.3",
+            "tcp",
+            "UDP",
+            "1,2, 3",
+            "::1",
+            "::ffff:1.2.3.4",
+            "2023-09-19T12:30:00Z",
+            "1970-01-01T00:00:00Z",
+            "1695126600",
+            "1695126600000000000",
+            "https://a.example/b?c=d",
+            "true",
+            "pass",
+            "drop",
+        ])
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(2, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map("[A-Za-z]{1,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// `base` with up to `base.len()` of its keys replaced by arbitrary values or removed.
+pub fn mutations(base: Value) -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let keys: Vec<String> = base
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let n = keys.len().max(1);
+    prop::collection::vec(
+        (prop::sample::select(keys), prop::option::of(json_value())),
+        0..n,
+    )
+    .prop_map(move |changes| {
+        let mut rec = base.clone();
+        if let Some(o) = rec.as_object_mut() {
+            for (k, v) in changes {
+                match v {
+                    Some(v) => {
+                        o.insert(k, v);
+                    }
+                    None => {
+                        o.remove(&k);
+                    }
+                }
+            }
+        }
+        rec
+    })
+}
+
+/// One record in both input shapes gives one JSON object document with the data stream's ECS
+/// version, a 28-character id, and `event.kind: pipeline_error` whenever the transform reports
+/// an error.
+pub fn assert_one_document(t: &Transformer, ds: Ds, rec: &Value) {
+    let line = rec.to_string();
+    for input in [Input::Message(&line), Input::Json(&line)] {
+        let d = logpush::transform(t, ds, input, 0);
+        let v: Value = serde_json::from_str(&d.source).expect("document is JSON");
+        assert!(v.is_object(), "{line}");
+        assert_eq!(v["ecs"]["version"], ds.spec().ecs, "{line}");
+        assert_eq!(d.id.len(), 28, "{line}");
+        if d.error.is_some() {
+            assert_eq!(v["event"]["kind"], "pipeline_error", "{line}: {v}");
+        }
+    }
+}
