@@ -809,6 +809,7 @@ mod logpush_steps {
             json,
             keep_duplicates: true,
             pipeline: String::new(),
+            unwalked: Vec::new(),
         };
         let r = engine::run(&mut ctx, steps).map_err(|f| f.message);
         let out = serde_json::to_value(&ctx.doc).unwrap();
@@ -908,5 +909,45 @@ mod logpush_steps {
                 "Processor \"date\" with tag t1 in pipeline \"\" failed with message \"For input string: \"soon\"\""
             ])
         );
+    }
+
+    /// A Painless `HashSet` comes out in Java's order: the expected orders were printed by
+    /// OpenJDK 17's `java.util.HashSet` filled with the same values in the same order (16 distinct
+    /// strings, so the table grew from 16 to 32 buckets; mixed boxed types).
+    #[test]
+    fn java_hash_set_order_is_javas() {
+        let strings = [
+            "example.com",
+            "servername",
+            "cloudflare.com",
+            "a.example",
+            "b.example",
+            "c.example",
+            "mail.example.org",
+            "x.y",
+            "zz.top",
+            "alpha.beta",
+            "gamma.delta",
+            "epsilon",
+            "zeta.eta",
+            "theta.iota",
+            "",
+            "kappa.lambda",
+            "example.com",
+        ];
+        let got = engine::java_hash_set_order(strings.iter().map(|s| Val::str(*s)).collect());
+        let got: Vec<String> = got
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let want = "mail.example.org||x.y|c.example|epsilon|b.example|a.example|kappa.lambda|gamma.delta|servername|zeta.eta|cloudflare.com|zz.top|alpha.beta|example.com|theta.iota";
+        assert_eq!(got.join("|"), want);
+        let mixed = Val::from_json(json!(["x", 7, true, 5000000000u64, 1.5]));
+        let Val::Arr(mixed) = mixed else { panic!() };
+        let got: Vec<String> = engine::java_hash_set_order(mixed)
+            .iter()
+            .map(Val::to_display_string)
+            .collect();
+        assert_eq!(got.join("|"), "5000000000|7|x|1.5|true");
     }
 }

@@ -57,6 +57,10 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/dns_firewall.json"),
     ),
     (
+        "email_security_alerts",
+        include_str!("../templates/logpush/email_security_alerts.json"),
+    ),
+    (
         "firewall_event",
         include_str!("../templates/logpush/firewall_event.json"),
     ),

@@ -222,6 +222,7 @@ data_streams! {
     DlpForensicCopies => dlp_forensic_copies,
     Dns => dns,
     DnsFirewall => dns_firewall,
+    EmailSecurityAlerts => email_security_alerts,
     FirewallEvent => firewall_event,
     GatewayDns => gateway_dns,
     GatewayNetwork => gateway_network,
@@ -332,6 +333,7 @@ pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Docu
         json: None,
         keep_duplicates,
         pipeline,
+        unwalked: Vec::new(),
     };
     let mut failure: Option<Failure> = None;
     match serde_json::from_str::<Val<'_>>(text) {
@@ -361,7 +363,9 @@ pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Docu
     if failure.is_none() {
         failure = engine::run(&mut ctx, spec.steps).err();
     }
-    let Ctx { mut doc, .. } = ctx;
+    let Ctx {
+        mut doc, unwalked, ..
+    } = ctx;
     let mut error = None;
     let mut keep = keep_original;
     if let Some(f) = failure {
@@ -383,10 +387,18 @@ pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Docu
     if !keep {
         doc.remove_path("event.original");
     }
+    // Painless Sets are neither maps nor lists: the drop-empty script leaves them as they are.
+    let sets: Vec<(&'static str, Val<'_>)> = unwalked
+        .into_iter()
+        .filter_map(|p| doc.remove_path(p).map(|v| (p, v)))
+        .collect();
     if spec.era.drop_na {
         engine::clean_na(&mut doc);
     } else {
         doc.clean();
+    }
+    for (p, v) in sets {
+        let _ = doc.set(p, v);
     }
     indexing_fields(t, &mut doc, spec, now_ms);
     let source = serde_json::to_string(&doc).unwrap_or_default();
