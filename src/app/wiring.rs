@@ -104,7 +104,12 @@ pub fn logpull_config(cfg: &Config, zone: &Source) -> LogpullConfig {
             c.interval = i;
         }
         c.bot_fields = l.bot_fields;
-        c.fields = l.fields.clone();
+        c.fields = l
+            .fields
+            .as_ref()
+            .and_then(|f| f.list())
+            .map(<[String]>::to_vec);
+        c.modern = l.fields == Some(crate::config::LogpullFields::Modern);
         c.sample = l.sample;
         c.timestamps = l.timestamps;
         if let Some(w) = l.max_window {
@@ -257,8 +262,11 @@ pub fn pipeline_options(cfg: &Config) -> Result<PipelineOptions, PipelineError> 
         transform: cfg.transform.clone(),
         geoip,
         logpull_fields: cfg.logpull.as_ref().and_then(|l| {
-            cfship_cloudflare::logpull::custom_field_set(l.fields.as_deref(), l.bot_fields)
-                .map(Arc::new)
+            cfship_cloudflare::logpull::custom_field_set(
+                l.fields.as_ref().and_then(|f| f.list()),
+                l.bot_fields,
+            )
+            .map(Arc::new)
         }),
         ..Default::default()
     })

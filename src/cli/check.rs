@@ -453,7 +453,7 @@ pub fn field_checks(
             out.push(Check::ok(
                 &name,
                 format!(
-                    "Elastic's list asks for {} that Cloudflare does not offer for this zone: {}; `run` drops what Cloudflare refuses (a warning names them)",
+                    "the built-in list (Elastic's, or `modern`) asks for {} that Cloudflare does not offer for this zone: {}; `run` requests the others",
                     plural(unknown.len(), "field"),
                     described.join(", ")
                 ),

@@ -170,8 +170,9 @@ pub struct LogpullSection {
     pub interval: Option<Duration>,
     #[serde(default)]
     pub bot_fields: bool,
-    /// Explicit `fields` list (default: Elastic's list).
-    pub fields: Option<Vec<String>>,
+    /// Explicit `fields` list, or `modern` (default: Elastic's list).
+    #[serde(default, deserialize_with = "de_logpull_fields")]
+    pub fields: Option<LogpullFields>,
     /// 0 < sample <= 1.
     pub sample: Option<f64>,
     /// Timestamp format asked of Cloudflare: `unixnano` (Cloudflare's and Elastic's default),
@@ -373,6 +374,58 @@ pub struct TransformSection {
     /// `unixnano` timestamps; default keeps Cloudflare's digits.
     #[serde(default)]
     pub agent_numbers: bool,
+}
+
+/// `logpull.fields`: a list of Cloudflare field names, or `modern`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogpullFields {
+    /// The current fields Elastic's `cloudflare_logpush` `http_request` pipeline maps
+    /// (`cfship_cloudflare::logpull::MODERN_FIELDS`); documents go to that data stream.
+    Modern,
+    /// The user's own list (documents of Elastic's `cloudflare.logpull` pipeline).
+    List(Vec<String>),
+}
+
+impl LogpullFields {
+    /// The user's own list, if that is what was given.
+    pub fn list(&self) -> Option<&[String]> {
+        match self {
+            LogpullFields::List(l) => Some(l),
+            LogpullFields::Modern => None,
+        }
+    }
+}
+
+fn de_logpull_fields<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LogpullFields>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<LogpullFields>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of Logpull field names, or `modern`")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            match s {
+                "modern" => Ok(Some(LogpullFields::Modern)),
+                other => Err(E::custom(format!(
+                    "unknown field list {other:?}: give a list of field names, or `modern`"
+                ))),
+            }
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut v = Vec::new();
+            while let Some(s) = seq.next_element::<String>()? {
+                v.push(s);
+            }
+            Ok(Some(LogpullFields::List(v)))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
 }
 
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

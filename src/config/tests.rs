@@ -442,3 +442,35 @@ elasticsearch:
     );
     assert!(!e.contains("r2-key-id"), "{e}");
 }
+
+#[test]
+fn logpull_fields_take_a_list_or_modern() {
+    let with = |f: &str| {
+        FULL.replace(
+            "  bot_fields: false\n",
+            &format!("  bot_fields: false\n  fields: {f}\n"),
+        )
+    };
+    let c = crate::app::wiring::parse_config(&with("modern"), "cfship.yml", &full_env()).unwrap();
+    let l = c.logpull.as_ref().unwrap();
+    assert_eq!(l.fields, Some(LogpullFields::Modern));
+    let z = &c.zones()[0];
+    let lc = crate::app::wiring::logpull_config(&c, z);
+    assert!(lc.modern && lc.fields.is_none());
+    assert!(lc.fields_param().contains("SecurityAction"));
+    let c = crate::app::wiring::parse_config(
+        &with("[RayID, EdgeStartTimestamp]"),
+        "cfship.yml",
+        &full_env(),
+    )
+    .unwrap();
+    let lc = crate::app::wiring::logpull_config(&c, &c.zones()[0]);
+    assert!(!lc.modern);
+    assert_eq!(lc.fields_param(), "RayID,EdgeStartTimestamp");
+    let e = err(&with("modrn"), &full_env());
+    assert!(
+        e.contains("unknown field list \"modrn\": give a list of field names, or `modern`"),
+        "{e}"
+    );
+    assert!(e.starts_with("cfship.yml line 17: logpull.fields: "), "{e}");
+}

@@ -98,6 +98,9 @@ impl Transform {
         let ds = match format {
             RecordFormat::AuditV1 | RecordFormat::AuditV2 => Dataset::Audit,
             RecordFormat::Logpull => Dataset::Logpull,
+            // The modern field list is the Logpush http_requests record: Elastic's
+            // cloudflare_logpush http_request pipeline maps it (docs/fidelity.md).
+            RecordFormat::LogpullModern => Dataset::Logpush(cfship_ecs::logpush::Ds::HttpRequest),
         };
         let index = ds.data_stream(&self.namespace);
         let now = now_ms();

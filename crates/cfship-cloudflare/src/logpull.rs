@@ -114,6 +114,121 @@ pub const ELASTIC_DEFAULT_FIELDS: &[&str] = &[
 /// Added in front of the list by `bot_fields: true` (as Elastic's `enable_bot_fields`).
 pub const ELASTIC_BOT_FIELDS: &[&str] = &["BotScore", "BotScoreSrc"];
 
+/// `logpull.fields: modern`: the current Logpull fields (not removed, not deprecated with a
+/// replacement, not Logpush-only custom fields) that Elastic's `cloudflare_logpush` `http_request`
+/// pipeline (2.0.0) maps to ECS — the `Security*` family that replaced the removed
+/// `WAF*`/`FirewallMatches*`/`EdgeRateLimit*` fields, `ClientRequestScheme`, `ZoneName`,
+/// `EdgeResponseBodyBytes`, `OriginResponseDurationMs` and the origin timings, fraud and leaked
+/// credential fields, Worker script names. Records of such a zone become
+/// `cloudflare_logpush.http_request` documents (docs/fidelity.md, "The modern field list"). The
+/// client first asks the zone which fields it offers (`/logs/received/fields`) and requests those.
+pub const MODERN_FIELDS: &[&str] = &[
+    "CacheCacheStatus",
+    "CacheReserveUsed",
+    "CacheResponseBytes",
+    "CacheTieredFill",
+    "ClientASN",
+    "ClientCity",
+    "ClientCountry",
+    "ClientDeviceType",
+    "ClientIP",
+    "ClientIPClass",
+    "ClientLatitude",
+    "ClientLongitude",
+    "ClientMTLSAuthCertFingerprint",
+    "ClientMTLSAuthStatus",
+    "ClientRegionCode",
+    "ClientRequestBytes",
+    "ClientRequestHost",
+    "ClientRequestMethod",
+    "ClientRequestPath",
+    "ClientRequestProtocol",
+    "ClientRequestReferer",
+    "ClientRequestScheme",
+    "ClientRequestSource",
+    "ClientRequestURI",
+    "ClientRequestUserAgent",
+    "ClientSSLCipher",
+    "ClientSSLProtocol",
+    "ClientSrcPort",
+    "ClientTCPRTTMs",
+    "ClientXRequestedWith",
+    "ContentScanObjResults",
+    "ContentScanObjSizes",
+    "ContentScanObjTypes",
+    "EdgeCFConnectingO2O",
+    "EdgeColoCode",
+    "EdgeColoID",
+    "EdgeEndTimestamp",
+    "EdgePathingOp",
+    "EdgePathingSrc",
+    "EdgePathingStatus",
+    "EdgeRequestHost",
+    "EdgeResponseBodyBytes",
+    "EdgeResponseBytes",
+    "EdgeResponseCompressionRatio",
+    "EdgeResponseContentType",
+    "EdgeResponseStatus",
+    "EdgeServerIP",
+    "EdgeStartTimestamp",
+    "EdgeTimeToFirstByteMs",
+    "FraudAttack",
+    "FraudDetectionIDs",
+    "FraudDetectionTags",
+    "FraudEmailRisk",
+    "FraudUserID",
+    "JSDetectionPassed",
+    "LeakedCredentialCheckResult",
+    "OriginDNSResponseTimeMs",
+    "OriginIP",
+    "OriginRequestHeaderSendDurationMs",
+    "OriginResponseDurationMs",
+    "OriginResponseHTTPExpires",
+    "OriginResponseHTTPLastModified",
+    "OriginResponseHeaderReceiveDurationMs",
+    "OriginResponseStatus",
+    "OriginSSLProtocol",
+    "OriginTCPHandshakeDurationMs",
+    "OriginTLSHandshakeDurationMs",
+    "ParentRayID",
+    "PayPerCrawlStatus",
+    "RayID",
+    "SecurityAction",
+    "SecurityActions",
+    "SecurityRuleDescription",
+    "SecurityRuleID",
+    "SecurityRuleIDs",
+    "SecuritySources",
+    "SmartRouteColoID",
+    "UpperTierColoID",
+    "WAFAttackScore",
+    "WAFRCEAttackScore",
+    "WAFSQLiAttackScore",
+    "WAFXSSAttackScore",
+    "WebAssetsLabelsManaged",
+    "WebAssetsOperationID",
+    "WorkerCPUTime",
+    "WorkerScriptName",
+    "WorkerStatus",
+    "WorkerSubrequest",
+    "WorkerSubrequestCount",
+    "WorkerWallTimeUs",
+    "ZoneName",
+];
+
+/// Added to [`MODERN_FIELDS`] by `bot_fields: true`: the Bot Management fields the
+/// `http_request` pipeline maps (a zone without Bot Management refuses them).
+pub const MODERN_BOT_FIELDS: &[&str] = &[
+    "BotDetectionTags",
+    "BotScore",
+    "BotScoreSrc",
+    "BotTags",
+    "JA3Hash",
+    "JA4",
+    "JA4Signals",
+    "VerifiedBotCategory",
+];
+
 /// The names a user's own `fields` list requests (with the bot fields when enabled); `None` when
 /// there is no list or it is Elastic's list: the transform then reproduces Elastic exactly.
 pub fn custom_field_set(
@@ -150,8 +265,11 @@ pub struct LogpullConfig {
     pub auth: Auth,
     /// Polling interval once caught up (Elastic default 5m).
     pub interval: Duration,
-    /// `None` = Elastic's default list ([`ELASTIC_DEFAULT_FIELDS`]).
+    /// `None` = Elastic's default list ([`ELASTIC_DEFAULT_FIELDS`]), unless `modern`.
     pub fields: Option<Vec<String>>,
+    /// `logpull.fields: modern`: request [`MODERN_FIELDS`] (those the zone offers) and deliver
+    /// units of [`RecordFormat::LogpullModern`]. `fields` is then ignored.
+    pub modern: bool,
     /// Prefix BotScore,BotScoreSrc (needs Bot Management).
     pub bot_fields: bool,
     pub timestamps: Timestamps,
@@ -181,6 +299,7 @@ impl LogpullConfig {
             auth,
             interval: Duration::from_secs(300),
             fields: None,
+            modern: false,
             bot_fields: false,
             timestamps: Timestamps::UnixNano,
             sample: None,
@@ -197,6 +316,19 @@ impl LogpullConfig {
 
     /// The `fields` query value.
     pub fn fields_param(&self) -> String {
+        if self.modern {
+            let bot = if self.bot_fields {
+                MODERN_BOT_FIELDS
+            } else {
+                &[]
+            };
+            return MODERN_FIELDS
+                .iter()
+                .chain(bot)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(",");
+        }
         let mut v: Vec<String> = Vec::new();
         if self.bot_fields {
             v.extend(ELASTIC_BOT_FIELDS.iter().map(|s| s.to_string()));
@@ -311,6 +443,8 @@ struct WindowRunner {
     sstats: Arc<SourceStats>,
     /// The `fields` query value; fields Cloudflare refuses (400/403 naming them) are dropped.
     fields: std::sync::Mutex<String>,
+    /// `modern`: the list was narrowed to the zone's offered fields.
+    offered_checked: std::sync::atomic::AtomicBool,
 }
 
 /// The requested fields a 400/403 answer names as unknown or not allowed (e.g. `unknown fields:
@@ -359,6 +493,41 @@ impl WindowRunner {
             source,
             sstats,
             fields: std::sync::Mutex::new(fields),
+            offered_checked: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// `modern`: once, before the first window, narrows the list to the fields the zone offers
+    /// (`/logs/received/fields`), so a field Cloudflare has not rolled out to Logpull yet is not
+    /// requested (a refused request would cost a round trip and a warning). A failed lookup is
+    /// tried again before the next window; the full list is used meanwhile (and a refusal still
+    /// drops what Cloudflare names).
+    async fn narrow_to_offered(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.cfg.modern || self.offered_checked.load(Ordering::Relaxed) {
+            return;
+        }
+        match self
+            .client
+            .logpull_fields(&self.cfg.auth, &self.cfg.zone_id)
+            .await
+        {
+            Ok(offered) => {
+                self.offered_checked.store(true, Ordering::Relaxed);
+                if let Ok(mut fields) = self.fields.lock() {
+                    let (kept, left): (Vec<&str>, Vec<&str>) = fields
+                        .split(',')
+                        .partition(|f| offered.iter().any(|o| o == f));
+                    if !left.is_empty() && !kept.is_empty() {
+                        tracing::info!(zone = %self.cfg.zone_id, not_offered = %left.join(","),
+                            requested = kept.len(), "modern Logpull field list: the zone does not offer some fields; requesting the others");
+                        *fields = kept.join(",");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(zone = %self.cfg.zone_id, error = %e, "could not read the zone's Logpull fields; requesting the whole modern list");
+            }
         }
     }
 
@@ -392,7 +561,11 @@ impl WindowRunner {
     fn unit(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Unit {
         Unit {
             source: self.source.clone(),
-            format: RecordFormat::Logpull,
+            format: if self.cfg.modern {
+                RecordFormat::LogpullModern
+            } else {
+                RecordFormat::Logpull
+            },
             start,
             end,
         }
@@ -418,6 +591,7 @@ impl WindowRunner {
         ctx: &str,
         cancel: &CancellationToken,
     ) -> Result<u64, (CfError, u64)> {
+        self.narrow_to_offered().await;
         let q = self.query(start, end);
         // Waiting for the rate limiter / the response headers can be cancelled (nothing delivered
         // yet); once records flow, the window is finished.
@@ -899,6 +1073,32 @@ mod tests {
         assert_eq!(p.gap.unwrap().0, t("2026-11-01T00:00:00Z"));
         assert_eq!(p.gap.unwrap().1, p.start);
         assert!(p.end - p.start <= chrono::Duration::hours(1));
+    }
+
+    #[test]
+    fn modern_fields_param() {
+        let mut cfg = LogpullConfig::new("z", Auth::token("x"));
+        cfg.modern = true;
+        cfg.fields = Some(vec!["Ignored".into()]);
+        let f = cfg.fields_param();
+        assert_eq!(f, MODERN_FIELDS.join(","));
+        for removed in [
+            "WAFAction",
+            "FirewallMatchesActions",
+            "EdgeRateLimitID",
+            "SecurityLevel",
+        ] {
+            assert!(!f.split(',').any(|x| x == removed), "{removed}");
+        }
+        assert!(!f.contains("BotScore"));
+        cfg.bot_fields = true;
+        let f = cfg.fields_param();
+        assert!(f.ends_with(&MODERN_BOT_FIELDS.join(",")), "{f}");
+        let mut all: Vec<&str> = f.split(',').collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "no field twice");
     }
 
     #[test]

@@ -96,8 +96,12 @@ pub enum RecordFormat {
     /// Audit Logs v2 (`/accounts/{id}/logs/audit`): mapped onto v1 by the transform
     /// (`cfship_ecs::audit_v2`).
     AuditV2,
-    /// Logpull (`/zones/{id}/logs/received`).
+    /// Logpull (`/zones/{id}/logs/received`) with Elastic's or the user's field list: the record
+    /// Elastic's `cloudflare.logpull` reads.
     Logpull,
+    /// Logpull with the modern field list (`logpull.fields: modern`): the record Elastic's
+    /// `cloudflare_logpush.http_request` reads (the same fields as the Logpush dataset).
+    LogpullModern,
 }
 
 impl fmt::Display for Unit {
