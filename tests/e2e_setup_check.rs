@@ -325,7 +325,7 @@ fn setup_and_check_accept_a_config_with_only_elasticsearch() {
         assert!(
             out.contains(&format!(
                 "index template cfship-logs-cloudflare_logpush.{}",
-                ds.name()
+                ds.data_stream()
             )),
             "{out}"
         );
