@@ -1,5 +1,5 @@
 //! `cloudflare.audit`: Elastic's audit `default.yml` ingest pipeline (package 2.22.0), processor
-//! by processor. See `shared/spec/elastic-cloudflare.md` §4.
+//! by processor (docs/cloudflare-pipelines.md).
 
 use crate::convert::java_type;
 use crate::doc::{Obj, Val};

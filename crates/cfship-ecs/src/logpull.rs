@@ -1,5 +1,5 @@
 //! `cloudflare.logpull`: Elastic's `default.yml` + `http.yml` ingest pipelines (package 2.22.0),
-//! processor by processor. See `shared/spec/elastic-cloudflare.md` §5.
+//! processor by processor (docs/cloudflare-pipelines.md).
 
 use crate::convert::{is_ip, java_type, normalise_epoch, painless_long, painless_ne_zero};
 use crate::doc::{Obj, Val};
