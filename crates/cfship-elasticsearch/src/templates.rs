@@ -85,6 +85,10 @@ const LOGPUSH: &[(&str, &str)] = &[
         include_str!("../templates/logpush/magic_ids.json"),
     ),
     (
+        "nel_report",
+        include_str!("../templates/logpush/nel_report.json"),
+    ),
+    (
         "network_analytics",
         include_str!("../templates/logpush/network_analytics.json"),
     ),

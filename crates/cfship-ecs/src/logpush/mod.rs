@@ -229,6 +229,7 @@ data_streams! {
     GatewayHttp => gateway_http,
     HttpRequest => http_request,
     MagicIds => magic_ids,
+    NelReport => nel_report,
     NetworkAnalytics => network_analytics,
     NetworkSession => network_session,
     PageShieldEvents => page_shield_events,
