@@ -3,7 +3,7 @@
 
 use crate::convert::java_type;
 use crate::doc::{Obj, Val};
-use crate::pipeline::{rename, Fail};
+use crate::processors::{rename, Fail};
 use crate::time::{parse_date, Formats};
 use crate::Transformer;
 use std::borrow::Cow;
@@ -188,7 +188,7 @@ pub(crate) fn process<'a>(
             doc.set("source.geo", Val::Obj(geo.to_obj()))
                 .map_err(|e| Fail::path("geoip_source_ip", "geoip", e))?;
         }
-        crate::pipeline::source_asn(doc, t.geo_asn(*ip).as_deref())?;
+        crate::processors::source_asn(doc, t.geo_asn(*ip).as_deref())?;
     }
     rename(
         doc,
@@ -208,7 +208,7 @@ pub(crate) fn process<'a>(
     // interface → event.provider unless "".
     match take(&mut json, "interface") {
         Some(Val::Str(s)) if s.is_empty() => {}
-        other => crate::pipeline::cond(rename(
+        other => crate::processors::cond(rename(
             doc,
             other,
             "event.provider",
@@ -251,7 +251,7 @@ pub(crate) fn process<'a>(
     ] {
         match take(&mut json, key) {
             Some(Val::Str(s)) if s == "null" => {}
-            other => crate::pipeline::cond(rename(doc, other, target, tag, key))?,
+            other => crate::processors::cond(rename(doc, other, target, tag, key))?,
         }
     }
     rename(

@@ -20,7 +20,7 @@ pub mod fingerprint;
 pub mod geoip;
 pub mod logpull;
 pub mod logpush;
-mod pipeline;
+mod processors;
 pub mod time;
 pub mod uri;
 
@@ -364,7 +364,7 @@ impl Transformer {
             error = Some(message);
         }
         self.indexing_fields(&mut doc, dataset, now_ms);
-        pipeline::finish(&mut doc, keep_original);
+        processors::finish(&mut doc, keep_original);
         let source = serde_json::to_string(&doc).unwrap_or_else(|e| {
             // Serialising our own tree cannot fail (no non-string keys); keep a valid document anyway.
             format!(

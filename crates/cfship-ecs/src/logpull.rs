@@ -3,7 +3,7 @@
 
 use crate::convert::{is_ip, java_type, normalise_epoch, painless_long, painless_ne_zero};
 use crate::doc::{Obj, Val};
-use crate::pipeline::{cond, convert_long, copy_if_not_empty, rename, Fail};
+use crate::processors::{cond, convert_long, copy_if_not_empty, rename, Fail};
 use crate::time::{parse_date, parse_http_date, Formats};
 use crate::Transformer;
 use serde::Deserialize;
@@ -958,7 +958,7 @@ fn source_fields<'a>(t: &Transformer, doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Res
             "json.ClientCountry",
         ))?;
     }
-    crate::pipeline::source_asn(doc, ip.and_then(|ip| t.geo_asn(ip)).as_deref())?;
+    crate::processors::source_asn(doc, ip.and_then(|ip| t.geo_asn(ip)).as_deref())?;
     if !doc.has("source.as.number") {
         cond(rename(
             doc,

@@ -41,7 +41,7 @@ impl Default for Limits {
 
 /// What a decoded batch contained.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Summary {
+pub struct BatchSummary {
     /// Documents produced (records, including `pipeline_error` ones).
     pub docs: u64,
     /// Of which `pipeline_error` documents.
@@ -158,7 +158,7 @@ pub fn decode_batch<R: Read>(
     transform: &dyn RecordTransform,
     now_ms: i64,
     out: &mut dyn FnMut(Doc) -> Result<(), SpoolError>,
-) -> Result<Summary, BatchError> {
+) -> Result<BatchSummary, BatchError> {
     let failed = std::rc::Rc::new(std::cell::Cell::new(false));
     let mut raw = BufReader::with_capacity(
         64 << 10,
@@ -196,9 +196,9 @@ pub fn decode_batch<R: Read>(
         failed: failed.clone(),
         error: None,
     };
-    let mut summary = Summary {
+    let mut summary = BatchSummary {
         gzip,
-        ..Summary::default()
+        ..BatchSummary::default()
     };
     let mut valid_objects = 0u64;
     let mut first: Option<(Kind, Vec<u8>, u64)> = None;
@@ -208,7 +208,7 @@ pub fn decode_batch<R: Read>(
         let mut emit = |kind: Kind,
                         bytes: &[u8],
                         line: u64,
-                        summary: &mut Summary|
+                        summary: &mut BatchSummary|
          -> Result<(), BatchError> {
             let doc = record_doc(kind, bytes, line, ds, transform, limits, now_ms);
             if doc.error.is_some() {
@@ -335,7 +335,7 @@ mod tests {
         e.finish().unwrap()
     }
 
-    fn run(body: &[u8], enc: Encoding) -> (Result<Summary, BatchError>, Vec<Doc>) {
+    fn run(body: &[u8], enc: Encoding) -> (Result<BatchSummary, BatchError>, Vec<Doc>) {
         let ds = find("http_request").unwrap();
         let t = RawTransform::new("default");
         let mut docs = Vec::new();

@@ -21,7 +21,7 @@ pub mod transform;
 
 pub use bucket::{BucketConfig, BucketError, BucketReader, BucketState, BucketStats};
 pub use datasets::{DataStream, Scope, DATA_STREAMS};
-pub use decode::{decode_batch, BatchError, Encoding, Limits, Summary};
+pub use decode::{decode_batch, BatchError, BatchSummary, Encoding, Limits};
 pub use receiver::{
     serve, Receiver, ReceiverConfig, ReceiverError, ReceiverStats, SecretHeader, TlsFiles,
 };
