@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use cfship_cloudflare::{ProgressEvent, RecordSink};
 use cfship_cloudflare_sim::{self as simulator, SimulatorConfig};
 use clap::Args;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -179,29 +180,36 @@ pub async fn run(args: DemoArgs) -> Result<DemoReport> {
         .map(|s| s.summary())
         .unwrap_or_default();
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    // a closed stdout (`cfship demo | head`) ends the demo quietly (main's broken-pipe rule)
+    let mut out = crate::stdio::stdout();
+    writeln!(
+        out,
         "\ncfship demo: {} simulated hours collected in {secs:.1}s → {destination}\n",
         args.hours
-    );
-    println!("{}", summary.render());
-    println!(
+    )?;
+    writeln!(out, "{}", summary.render())?;
+    writeln!(
+        out,
         "ground truth (simulator): {expected_logpull} Logpull records, {expected_audit} audit events in [{since}, {until})"
-    );
+    )?;
     let dl = metrics.total("logpull", |c| &c.dead_lettered)
         + metrics.total("audit", |c| &c.dead_lettered);
     if dl > 0 {
-        println!(
+        writeln!(
+            out,
             "dead-lettered documents: {dl} (see {})",
             args.out.join("dead-letter.ndjson").display()
-        );
+        )?;
     }
     if args.elasticsearch.is_some() {
-        println!(
+        writeln!(
+        out,
             "try: curl -s '{}/logs-cloudflare.logpull-{}/_search?q=source.geo.country_iso_code:us&size=1'",
             args.elasticsearch.as_deref().unwrap_or_default().trim_end_matches('/'),
             args.namespace
-        );
+        )?;
     }
+    out.flush()?;
     Ok(DemoReport {
         summary,
         expected_logpull,

@@ -146,6 +146,9 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
     let mut finished: BTreeSet<String> = BTreeSet::new();
     let mut timed_out: Option<String> = None;
     let mut hard_deadline: Option<Instant> = None;
+    // collectors that returned cleanly (each committed unit's cursor saved)
+    let mut settled: Vec<String> = Vec::new();
+    let mut aborted = false;
     // every source until it ends: the pull sources at the signal (`--once`: caught up), the
     // Logpush ones at the signal (`--once`: the buckets' pass done, the spool drained)
     loop {
@@ -183,6 +186,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
                 tracing::error!("windows in flight did not finish after the timeout: stopping them (they are collected again next run)");
                 tasks.abort_all();
                 logpush.abort_all();
+                aborted = true;
                 hard_deadline = None;
                 continue;
             }
@@ -191,12 +195,16 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
             Ok((name, r)) => {
                 finished.insert(name.clone());
                 match r {
-                    Ok(_) => {}
+                    Ok(_) => settled.push(name),
                     Err(cfship_cloudflare::CfError::Cancelled) => {
                         tracing::debug!(source = %name, "cancelled");
+                        settled.push(name);
                     }
                     Err(e) => {
-                        tracing::error!(source = %name, error = %e, "source stopped");
+                        // once: `--once` prints the failed sources when it exits
+                        if !args.once {
+                            tracing::error!(source = %name, error = %e, "source stopped");
+                        }
                         outputs.metrics.unhealthy.store(true, Ordering::Relaxed);
                         if let Some((ds, id)) = split_name(&name) {
                             outputs.metrics.health.stopped(ds, id, &e.to_string());
@@ -214,6 +222,24 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
     }
     metrics_cancel.cancel();
     let _ = watchdog.await;
+    if let (Some(f), false) = (&outputs.file, aborted) {
+        // a clean end leaves an empty journal (the next start recovers nothing)
+        let keys: Vec<String> = settled
+            .iter()
+            .filter_map(|n| split_name(n))
+            .filter_map(|(ds, id)| match ds {
+                "logpull" => Some(cfship_cloudflare::SourceId::Logpull {
+                    zone_id: id.to_string(),
+                }),
+                "audit" => Some(cfship_cloudflare::SourceId::Audit {
+                    account_id: id.to_string(),
+                }),
+                _ => None,
+            })
+            .map(|s| s.state_key())
+            .collect();
+        f.settle(&keys);
+    }
     let m = &outputs.metrics;
     for ds in ["audit", "logpull", "logpush"] {
         tracing::info!(

@@ -133,6 +133,65 @@ fn transform_item(
     }
 }
 
+/// The shape a raw record has, by its top-level keys: Logpull (and Logpush http_requests) records
+/// carry `RayID` / `EdgeStartTimestamp` / `ClientRequestHost`…, audit records `action` and `actor`
+/// (v1 and v2 alike). `None`: neither (another Logpush dataset, or not an object).
+fn shape_of(record: &[u8]) -> Option<Dataset> {
+    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(record).ok()?;
+    const LOGPULL: &[&str] = &[
+        "RayID",
+        "EdgeStartTimestamp",
+        "EdgeEndTimestamp",
+        "ClientRequestHost",
+        "ClientIP",
+        "EdgeResponseStatus",
+    ];
+    if LOGPULL.iter().any(|k| v.contains_key(*k)) {
+        return Some(Dataset::Logpull);
+    }
+    if v.contains_key("action") && v.contains_key("actor") {
+        return Some(Dataset::Audit);
+    }
+    None
+}
+
+/// Records of the first chunk looked at for [`mismatch_warning`].
+const SHAPE_SAMPLE: usize = 1000;
+
+/// The warning when most records do not look like `dataset` (`transform --dataset logpull` on
+/// audit records, or the reverse): `shapes` are the sampled records' [`shape_of`]. Only audit and
+/// Logpull are told apart; other datasets are not judged.
+fn mismatch_warning(dataset: Dataset, shapes: &[Option<Dataset>]) -> Option<String> {
+    if !matches!(dataset, Dataset::Audit | Dataset::Logpull) || shapes.is_empty() {
+        return None;
+    }
+    let alike = shapes.iter().filter(|s| **s == Some(dataset)).count();
+    if alike * 2 >= shapes.len() {
+        return None;
+    }
+    let other = if dataset == Dataset::Audit {
+        Dataset::Logpull
+    } else {
+        Dataset::Audit
+    };
+    let like_other = shapes.iter().filter(|s| **s == Some(other)).count();
+    let hint = if like_other * 2 > shapes.len() {
+        format!(
+            "they look like {} records: use --dataset {}",
+            other.name(),
+            other.name()
+        )
+    } else {
+        "is --dataset right? (--list-datasets)".to_string()
+    };
+    Some(format!(
+        "{} of the first {} records do not look like {} records: {hint}",
+        shapes.len() - alike,
+        shapes.len(),
+        dataset.name()
+    ))
+}
+
 /// The `--list-datasets` text: one line per dataset.
 pub fn dataset_list() -> String {
     let mut out = String::new();
@@ -231,6 +290,14 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
         if chunk.is_empty() {
             break;
         }
+        if s.records == 0 {
+            let shapes: Vec<Option<Dataset>> = (0..chunk.len().min(SHAPE_SAMPLE))
+                .map(|i| shape_of(chunk.get(i).bytes))
+                .collect();
+            if let Some(w) = mismatch_warning(dataset, &shapes) {
+                tracing::warn!("{w}");
+            }
+        }
         let results: Vec<Option<Document>> = (0..chunk.len())
             .into_par_iter()
             .map(|i| transform_item(&t, dataset, &chunk.get(i), reencode, now))
@@ -272,4 +339,29 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
         dl.flush().context("writing dead-letter file")?;
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    #[test]
+    fn records_of_the_other_dataset_are_told() {
+        let audit = br#"{"id":"x","action":{"type":"login"},"actor":{"email":"a@b.c"},"when":"2026-01-01T00:00:00Z"}"#;
+        let logpull = br#"{"RayID":"r1","EdgeStartTimestamp":1,"ClientIP":"192.0.2.1"}"#;
+        assert_eq!(shape_of(audit), Some(Dataset::Audit));
+        assert_eq!(shape_of(logpull), Some(Dataset::Logpull));
+        assert_eq!(shape_of(b"not json"), None);
+        let audits = vec![Some(Dataset::Audit); 10];
+        let w = mismatch_warning(Dataset::Logpull, &audits).unwrap();
+        assert!(
+            w.contains("10 of the first 10 records do not look like logpull records"),
+            "{w}"
+        );
+        assert!(w.contains("use --dataset audit"), "{w}");
+        assert!(mismatch_warning(Dataset::Audit, &audits).is_none());
+        // mostly garbage: no guess at the other dataset
+        let w = mismatch_warning(Dataset::Audit, &[None, None, Some(Dataset::Audit)]).unwrap();
+        assert!(w.contains("is --dataset right?"), "{w}");
+    }
 }

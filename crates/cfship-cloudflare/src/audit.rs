@@ -364,7 +364,13 @@ impl Sweeper {
                     self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
                     let retryable = e.is_retryable()
                         || matches!(&e, CfError::RetriesExhausted { last, .. } if last.is_retryable());
-                    if !retryable || attempt >= policy.max_attempts.max(1) {
+                    if !retryable {
+                        // the caller reports it (once): the collector's error ends the source
+                        tracing::debug!(account = %self.cfg.account_id, since = %cursor.when, before = %before,
+                            attempt, error = %e, "audit log sweep failed (not retryable)");
+                        return Err(e);
+                    }
+                    if attempt >= policy.max_attempts.max(1) {
                         tracing::error!(account = %self.cfg.account_id, since = %cursor.when, before = %before,
                             attempt, error = %e, "audit log sweep failed");
                         return Err(e);

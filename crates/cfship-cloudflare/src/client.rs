@@ -365,7 +365,8 @@ impl CloudflareClient {
                         .failed_requests
                         .fetch_add(1, Ordering::Relaxed);
                     if !e.is_retryable() {
-                        tracing::error!(context, error = %e, "Cloudflare request failed (not retryable)");
+                        // the error is returned: whoever made the request reports it (once)
+                        tracing::debug!(context, error = %e, "Cloudflare request failed (not retryable)");
                         return Err(e);
                     }
                     if attempt >= policy.max_attempts.max(1) {

@@ -680,7 +680,8 @@ impl WindowRunner {
                     st.failed_requests.fetch_add(1, Ordering::Relaxed);
                     self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
                     if !e.is_retryable() {
-                        tracing::error!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
+                        // the caller reports it (once): the collector's error ends the source
+                        tracing::debug!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
                             attempt, delivered, error = %e, "Logpull window failed (not retryable)");
                         return Err(e);
                     }
@@ -778,7 +779,7 @@ impl LogpullCollector {
             let e = CfError::RetentionDisabled {
                 zone: cfg.zone_id.clone(),
             };
-            tracing::error!(zone = %cfg.zone_id, error = %e, "Logpull retention is off");
+            tracing::debug!(zone = %cfg.zone_id, error = %e, "Logpull retention is off");
             return Err(e);
         }
         self.retention_checked.store(true, Ordering::Relaxed);

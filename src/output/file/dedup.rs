@@ -100,6 +100,17 @@ impl SourceDedup {
         }
     }
 
+    /// Whether the last unit of `key` was committed (and no aborted unit waits for its replay).
+    pub(super) fn settled(&self, key: &str) -> bool {
+        lock(&self.committed).contains(key) && !lock(&self.aborted_until).contains_key(key)
+    }
+
+    /// Forgets `key` entirely (its last unit committed, its cursor saved).
+    pub(super) fn forget(&self, key: &str) {
+        lock(&self.committed).remove(key);
+        lock(&self.written).remove(key);
+    }
+
     /// Id hashes remembered in all.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {

@@ -125,6 +125,33 @@ impl FileOutput {
     }
 }
 
+impl FileOutput {
+    /// At a clean end of `run` (every collector of `keys` returned, so each committed unit's cursor
+    /// is saved): drops the journal entries of those sources whose last unit was committed. A clean
+    /// exit so leaves an empty journal, and the next start recovers nothing; the entries of a unit
+    /// that failed after writing stay for its replay. Returns the sources cleared.
+    pub fn settle(&self, keys: &[String]) -> usize {
+        let Dedup::PerSource { ids, .. } = &self.dedup else {
+            return 0;
+        };
+        let mut n = 0;
+        for key in keys {
+            if ids.settled(key) {
+                match self.writer.forget(key) {
+                    Ok(()) => {
+                        ids.forget(key);
+                        n += 1;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "file output journal not trimmed (harmless: the next start recovers and trims it)")
+                    }
+                }
+            }
+        }
+        n
+    }
+}
+
 impl Output for FileOutput {
     fn write<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Result<Written, OutputError>> {
         Box::pin(async move {
