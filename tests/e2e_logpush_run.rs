@@ -353,6 +353,23 @@ metrics:
         Some(250),
         "the re-delivered batch is counted as duplicates"
     );
+    assert_eq!(
+        sample(
+            &m,
+            &format!("cfship_logpush_bucket_pending_objects{bucket}")
+        ),
+        Some(0),
+        "caught up"
+    );
+    assert_eq!(
+        sample(&m, &format!("cfship_logpush_bucket_lag_seconds{bucket}")),
+        Some(0)
+    );
+    assert!(sample(
+        &m,
+        &format!("cfship_logpush_bucket_last_pass_timestamp_seconds{bucket}")
+    )
+    .is_some_and(|t| t > 1_700_000_000));
     assert!(!m.contains(PUSH_SECRET) && !m.contains(SECRET));
     let h: serde_json::Value = tokio::task::block_in_place(|| {
         http()
@@ -470,4 +487,217 @@ fn config_errors_name_the_line_and_hide_secrets() {
         &format!("logpush:\n  listen: \"127.0.0.1:0\"\n  secrte: x\n{es}"),
         "secrte",
     );
+}
+
+/// A simulated Cloudflare (the jobs API and its pusher) pointed at `cfship run`: jobs created with
+/// `cfship logpush create` against the running receiver (Cloudflare's validation upload), batches
+/// pushed as Cloudflare does land in Elasticsearch exactly once; then one job is disabled and one
+/// fails: `/metrics` shows it per job, the run logs an ERROR, `cfship check` prints FAIL lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_health_in_metrics_and_check_and_the_pusher_delivers() {
+    use cfship_logpush::sim::{LogpushSim, PushPolicy};
+    let test = "jobs_health_in_metrics_and_check_and_the_pusher_delivers";
+    let Some(es) = engine_url("CFSHIP_ES8_URL", test) else {
+        return;
+    };
+    const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+    let token = "jobs-e2e-token";
+    let sim = LogpushSim::new(
+        token,
+        None,
+        PushPolicy {
+            attempts: 3,
+            backoff: Duration::from_millis(50),
+            ..PushPolicy::default()
+        },
+    );
+    let (api, _t) = sim
+        .serve("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sim");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ns = unique_ns("lpjobs");
+    let index = format!("logs-cloudflare_logpush.http_request-{ns}");
+    let (port, mport) = (free_port(), free_port());
+    let conf = tmp.path().join("cfship.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"cloudflare:
+  api_url: {api}
+  api_token: ${{CF_TOKEN}}
+logpush:
+  listen: "127.0.0.1:{port}"
+  secret: {{ value: "${{LP_SECRET}}" }}
+logpush_jobs:
+  zones: ["{ZONE}"]
+  interval: 1s
+elasticsearch:
+  hosts: ["{es}"]
+  namespace: {ns}
+state:
+  dir: {}
+metrics:
+  listen: "127.0.0.1:{mport}"
+"#,
+            tmp.path().join("state").display()
+        ),
+    )
+    .expect("config");
+    let envs = [("LP_SECRET", PUSH_SECRET), ("CF_TOKEN", token)];
+    let log = tmp.path().join("cfship.log");
+    let conf_s = conf.to_str().expect("path").to_string();
+    let child =
+        tokio::task::block_in_place(|| spawn_running(&["run", "--config", &conf_s], &log, &envs));
+    let mut child = Killed(child);
+    let create = |name: &str| {
+        let out = Command::new(BIN)
+            .args([
+                "logpush",
+                "create",
+                "--zone",
+                ZONE,
+                "--dataset",
+                "http_requests",
+            ])
+            .args([
+                "--destination",
+                &format!("http://127.0.0.1:{port}"),
+                "--name",
+                name,
+            ])
+            .env("CLOUDFLARE_API_TOKEN", token)
+            .env("CLOUDFLARE_API_URL", &api)
+            .env("LOGPUSH_SECRET", PUSH_SECRET)
+            .output()
+            .expect("cfship logpush create");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+    };
+    tokio::task::block_in_place(|| {
+        create("first");
+        create("second");
+    });
+    let jobs = sim.jobs(&format!("zones/{ZONE}"));
+    assert_eq!(jobs.len(), 2);
+    let ids: Vec<u64> = jobs.iter().filter_map(|j| j["id"].as_u64()).collect();
+    // Cloudflare's pusher: 8 batches of 150 records, the third one twice (a re-delivery)
+    for b in 0..8usize {
+        let recs: Vec<String> = String::from_utf8(requests(10_000 + b * 150, 150))
+            .expect("utf8")
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(sim.push_batch(ids[0], &recs).await, Ok(true), "batch {b}");
+        if b == 2 {
+            assert_eq!(sim.push_batch(ids[0], &recs).await, Ok(true));
+        }
+    }
+    let unique = 8 * 150;
+    tokio::task::block_in_place(|| wait_count(&es, &index, unique, &log));
+    assert_eq!(
+        sim.delivered_records
+            .load(std::sync::atomic::Ordering::Relaxed),
+        unique + 150
+    );
+
+    // the first job starts failing, the second is disabled
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    sim.update_job(ids[0], |j| {
+        j["last_error"] = serde_json::json!(later);
+        j["error_message"] = serde_json::json!("error uploading: 502 Bad Gateway");
+    });
+    sim.update_job(ids[1], |j| j["enabled"] = serde_json::json!(false));
+    let labels = |id: u64, name: &str| {
+        format!("{{scope=\"zone\",scope_id=\"{ZONE}\",job_id=\"{id}\",dataset=\"http_requests\",name=\"{name}\"}}")
+    };
+    tokio::task::block_in_place(|| {
+        let t = Instant::now();
+        loop {
+            let m = metrics(mport);
+            let failing = sample(
+                &m,
+                &format!("cfship_logpush_job_failing{}", labels(ids[0], "first")),
+            );
+            let enabled = sample(
+                &m,
+                &format!("cfship_logpush_job_enabled{}", labels(ids[1], "second")),
+            );
+            if failing == Some(1) && enabled == Some(0) {
+                assert_eq!(
+                    sample(
+                        &m,
+                        &format!("cfship_logpush_job_healthy{}", labels(ids[1], "second"))
+                    ),
+                    Some(0)
+                );
+                assert!(!m.contains(PUSH_SECRET));
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "job gauges not updated:\n{m}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let h: serde_json::Value = http()
+            .get(format!("http://127.0.0.1:{mport}/healthz"))
+            .send()
+            .and_then(|r| r.json())
+            .expect("healthz");
+        let jobs = h["logpush_jobs"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            jobs.iter().filter(|j| j["healthy"] == false).count(),
+            2,
+            "{h}"
+        );
+    });
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("Cloudflare Logpush job is not delivering"),
+        "no ERROR line; log:\n{}",
+        tail(&log, 30)
+    );
+    assert!(!text.contains(PUSH_SECRET), "a secret in the log");
+
+    let out = tokio::task::block_in_place(|| {
+        let mut c = Command::new(BIN);
+        c.args(["check", "--config", &conf_s]);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().expect("cfship check")
+    });
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("[FAIL] logpush job")
+            && l.contains(&format!("job {}", ids[1]))
+            && l.contains("DISABLED")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("[FAIL] logpush job")
+            && l.contains(&format!("job {}", ids[0]))
+            && l.contains("FAILING since")
+            && l.contains("502 Bad Gateway")),
+        "{text}"
+    );
+    assert!(text.contains("[ ok ] logpush spool"), "{text}");
+    assert!(!text.contains(PUSH_SECRET), "{text}");
+
+    tokio::task::block_in_place(|| {
+        sigterm(&child.0);
+        let st = wait_for(
+            &mut child.0,
+            Duration::from_secs(60),
+            "cfship run after SIGTERM",
+            &log,
+        );
+        assert!(st.success(), "exit {st}; log:\n{}", tail(&log, 30));
+        assert_eq!(es_count(&es, &index), unique);
+    });
 }

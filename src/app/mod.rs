@@ -3,5 +3,6 @@
 //! `run`, `backfill`, `demo` and `check`; [`signals`] is what SIGINT / SIGTERM do.
 
 pub mod logpush;
+pub mod logpush_jobs;
 pub mod signals;
 pub mod wiring;

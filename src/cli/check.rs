@@ -288,8 +288,10 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
             .await,
         }
     };
-    let (cf_lines, es_lines) = futures::future::join(cloudflare, es).await;
+    let logpush = within_budget("logpush".into(), NO_ANSWER, logpush_checks(cfg, client));
+    let (cf_lines, es_lines, lp_lines) = futures::future::join3(cloudflare, es, logpush).await;
     out.extend(cf_lines);
+    out.extend(lp_lines);
     out.extend(es_lines);
     if let Some(f) = &cfg.file {
         let out_f = crate::output::FileWriter::new(&f.path);
@@ -404,6 +406,81 @@ async fn es_checks(es_cfg: cfship_elasticsearch::EsConfig) -> Vec<Check> {
             "check `elasticsearch.hosts`/`cloud_id`, that Elasticsearch runs, and the credentials",
         )],
     }
+}
+
+/// The Logpush checks: each job of `logpush_jobs:` (a disabled or failing job is a FAIL: logs
+/// are being lost), the receiver's spool directory, each bucket's listing.
+async fn logpush_checks(
+    cfg: &crate::config::Config,
+    client: &cfship_cloudflare::CloudflareClient,
+) -> Vec<Check> {
+    use crate::app::logpush_jobs;
+    let mut out = Vec::new();
+    let scopes = logpush_jobs::scopes(cfg);
+    for (scope, r) in logpush_jobs::fetch(client, &scopes).await {
+        match r {
+            Ok(jobs) if jobs.is_empty() => out.push(Check::fail(
+                format!("logpush jobs {}", scope.describe()),
+                "no Logpush job: Cloudflare pushes nothing from here",
+                "create one: cfship logpush create --zone|--account … --dataset … --destination …",
+            )),
+            Ok(jobs) => {
+                for j in &jobs {
+                    let (name, problem) = logpush_jobs::describe(&scope, j);
+                    match problem {
+                        None => out.push(Check::ok(
+                            name,
+                            format!(
+                                "enabled, last complete {}",
+                                j.last_complete.as_deref().unwrap_or("never (no batch yet)")
+                            ),
+                        )),
+                        Some((detail, fix)) => out.push(Check::fail(name, detail, fix)),
+                    }
+                }
+            }
+            Err(e) => {
+                let fix = cf_fix(
+                    &e,
+                    Some(match scope {
+                        cfship_cloudflare::JobScope::Zone(_) => "zone",
+                        cfship_cloudflare::JobScope::Account(_) => "account",
+                    }),
+                );
+                out.push(Check::fail(
+                    format!("logpush jobs {}", scope.describe()),
+                    e.to_string(),
+                    fix,
+                ))
+            }
+        }
+    }
+    if let Ok(Some(rs)) = crate::app::logpush::receiver_settings(cfg) {
+        let name = format!("logpush spool {}", rs.spool_dir.display());
+        match std::fs::create_dir_all(&rs.spool_dir).and_then(|_| tempfile_in(&rs.spool_dir)) {
+            Ok(()) => out.push(Check::ok(name, "directory is writable")),
+            Err(e) => out.push(Check::fail(
+                name,
+                e.to_string(),
+                "create the directory or fix its permissions (`logpush.spool.dir`)",
+            )),
+        }
+    }
+    for b in crate::app::logpush::bucket_configs(cfg).unwrap_or_default() {
+        let name = format!("logpush bucket {}", b.label());
+        match cfship_logpush::bucket::list_top(&b).await {
+            Ok(n) => out.push(Check::ok(
+                name,
+                format!("listable ({n} entries at the prefix)"),
+            )),
+            Err(e) => out.push(Check::fail(
+                name,
+                e.to_string(),
+                "check `url`, `endpoint` and the keys (the key needs list and read on the bucket)",
+            )),
+        }
+    }
+    out
 }
 
 /// Logpull fields that need Cloudflare Bot Management (Enterprise add-on): without it Cloudflare

@@ -79,6 +79,13 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
                 format!("metrics.listen {addr}: cannot listen (change it or set `off`)")
             })?;
     }
+    let jobs = crate::app::logpush_jobs::JobsMonitor::new();
+    if let Some(t) =
+        crate::app::logpush_jobs::spawn_monitor(&cfg, &client, jobs.clone(), metrics_cancel.clone())
+    {
+        m.set_logpush_jobs(jobs);
+        drop(t);
+    }
     let watchdog = tokio::spawn(watchdog(
         m.clone(),
         args.summary_every,

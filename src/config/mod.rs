@@ -158,6 +158,14 @@ impl Config {
         self.resolve(self.logpull.as_ref().map(|l| &l.zones))
     }
 
+    /// The zones and accounts of `logpush_jobs:` with their effective credentials.
+    pub fn logpush_job_scopes(&self) -> (Vec<Source>, Vec<Source>) {
+        (
+            self.resolve(self.logpush_jobs.as_ref().map(|j| &j.zones)),
+            self.resolve(self.logpush_jobs.as_ref().map(|j| &j.accounts)),
+        )
+    }
+
     /// Every secret value of the configuration (to scrub from any text shown to users).
     pub fn secrets(&self) -> Vec<String> {
         let mut v = Vec::new();
@@ -173,6 +181,11 @@ impl Config {
             .iter()
             .flat_map(|a| a.accounts.iter())
             .chain(self.logpull.iter().flat_map(|l| l.zones.iter()))
+            .chain(
+                self.logpush_jobs
+                    .iter()
+                    .flat_map(|j| j.zones.iter().chain(j.accounts.iter())),
+            )
         {
             add(e.api_token.as_ref());
             add(e.api_key.as_ref());

@@ -27,6 +27,8 @@ pub struct Config {
     pub logpush: Option<LogpushSection>,
     /// Buckets Cloudflare's Logpush writes into.
     pub logpush_bucket: Option<Vec<LogpushBucketEntry>>,
+    /// The Cloudflare Logpush jobs whose health `check` and `/metrics` report.
+    pub logpush_jobs: Option<LogpushJobsSection>,
     pub elasticsearch: Option<ElasticsearchSection>,
     pub file: Option<FileSection>,
     #[serde(default)]
@@ -236,6 +238,21 @@ fn default_secret_header() -> String {
 pub struct LogpushSpool {
     pub dir: Option<PathBuf>,
     pub max_mib: Option<u64>,
+}
+
+/// `logpush_jobs:` — zones and accounts whose Logpush jobs (`enabled`, `last_complete`,
+/// `last_error`, `error_message`) `cfship check` and `/metrics` report; credentials as for
+/// `logpull.zones` / `audit.accounts` (the token needs Logs: Read).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogpushJobsSection {
+    #[serde(default)]
+    pub zones: Vec<SourceEntry>,
+    #[serde(default)]
+    pub accounts: Vec<SourceEntry>,
+    /// How often `run` asks the jobs API (default 5m).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub interval: Option<Duration>,
 }
 
 /// One `logpush_bucket:` entry. Defaults left out are the reader's (`cfship_logpush::BucketConfig`).

@@ -74,6 +74,16 @@ impl Config {
                 "zone",
                 self.logpull.as_ref().map(|l| &l.zones),
             ),
+            (
+                "logpush_jobs.zones",
+                "zone",
+                self.logpush_jobs.as_ref().map(|j| &j.zones),
+            ),
+            (
+                "logpush_jobs.accounts",
+                "account",
+                self.logpush_jobs.as_ref().map(|j| &j.accounts),
+            ),
         ] {
             let mut seen: Vec<&str> = Vec::new();
             for e in list.into_iter().flatten() {
@@ -103,6 +113,16 @@ impl Config {
     }
 
     fn validate_sources(&self) -> Result<(), ConfigError> {
+        if self
+            .logpush_jobs
+            .as_ref()
+            .is_some_and(|j| j.zones.is_empty() && j.accounts.is_empty())
+        {
+            return Err(ConfigError(format!(
+                "{}: `logpush_jobs` lists no `zones:` or `accounts:` (or remove the section)",
+                self.at("logpush_jobs", "logpush_jobs")
+            )));
+        }
         if self.logpush_bucket.as_ref().is_some_and(|b| b.is_empty()) {
             return Err(ConfigError(format!(
                 "{}: `logpush_bucket` is empty: list at least one bucket {{url, dataset}} (or remove the section)",
@@ -145,6 +165,14 @@ impl Config {
         for (kind, list) in [
             ("audit.accounts", self.audit.as_ref().map(|a| &a.accounts)),
             ("logpull.zones", self.logpull.as_ref().map(|l| &l.zones)),
+            (
+                "logpush_jobs.zones",
+                self.logpush_jobs.as_ref().map(|j| &j.zones),
+            ),
+            (
+                "logpush_jobs.accounts",
+                self.logpush_jobs.as_ref().map(|j| &j.accounts),
+            ),
         ] {
             for e in list.into_iter().flatten() {
                 if e.id.trim().is_empty() {

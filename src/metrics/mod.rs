@@ -62,6 +62,7 @@ pub enum LogpushProbe {
 pub struct Metrics {
     sources: Mutex<BTreeMap<(String, String), Arc<SourceCounters>>>,
     logpush: Mutex<Vec<LogpushProbe>>,
+    logpush_jobs: Mutex<Option<Arc<crate::app::logpush_jobs::JobsMonitor>>>,
     cf: Mutex<Option<Arc<cfship_cloudflare::CollectorStats>>>,
     es: Mutex<Option<Arc<cfship_elasticsearch::SinkStats>>>,
     /// Set when a collector stopped with an error that retrying cannot fix.
@@ -101,6 +102,11 @@ impl Metrics {
         lock(&self.logpush).push(p);
     }
 
+    /// Adds the Cloudflare Logpush jobs' health to `/metrics` and `/healthz`.
+    pub fn set_logpush_jobs(&self, m: Arc<crate::app::logpush_jobs::JobsMonitor>) {
+        *lock(&self.logpush_jobs) = Some(m);
+    }
+
     /// The Logpush sources' probes.
     pub fn logpush(&self) -> Vec<LogpushProbe> {
         lock(&self.logpush).clone()
@@ -117,6 +123,9 @@ impl Metrics {
     }
 
     fn render_logpush(&self, o: &mut String) {
+        if let Some(j) = lock(&self.logpush_jobs).clone() {
+            j.render(o);
+        }
         let probes = self.logpush();
         let mut buckets = Vec::new();
         for p in &probes {
@@ -165,6 +174,19 @@ impl Metrics {
                 |s| &s.read_errors,
             ),
         ];
+        let now = now_unix();
+        type Gauge = fn(&cfship_logpush::BucketStats, i64) -> i64;
+        let gauges: [(&str, &str, Gauge); 3] = [
+            ("cfship_logpush_bucket_pending_objects", "Bucket objects listed and not read yet.", |s, _| s.pending_objects.load(Ordering::Relaxed) as i64),
+            ("cfship_logpush_bucket_lag_seconds", "now minus the write time of the oldest bucket object not read yet (0 when caught up).", |s, now| s.lag_seconds(now)),
+            ("cfship_logpush_bucket_last_pass_timestamp_seconds", "End of the bucket's last complete pass (Unix seconds).", |s, _| s.last_pass_unix.load(Ordering::Relaxed)),
+        ];
+        for (name, help, pick) in gauges {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (src, st) in &buckets {
+                let _ = writeln!(o, "{name}{{source=\"{}\"}} {}", esc(src), pick(st, now));
+            }
+        }
         for (k, help, pick) in families {
             let name = format!("cfship_logpush_bucket_{k}_total");
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -242,6 +264,9 @@ impl Metrics {
         if !logpush.is_empty() {
             body["logpush"] = serde_json::Value::from(logpush);
         }
+        if let Some(j) = lock(&self.logpush_jobs).clone() {
+            body["logpush_jobs"] = serde_json::Value::from(j.json());
+        }
         if ok && self.logpush_spool_full() {
             ok = false;
             body["status"] = "not ready".into();
@@ -272,6 +297,7 @@ impl Metrics {
                 }
                 LogpushProbe::Bucket { source, stats } => {
                     serde_json::json!({"source": source, "objects_done": l(&stats.objects_done),
+                        "pending_objects": l(&stats.pending_objects), "lag_seconds": stats.lag_seconds(now_unix()),
                         "objects_bad": l(&stats.objects_bad), "documents": l(&stats.documents),
                         "list_errors": l(&stats.list_errors), "read_errors": l(&stats.read_errors)})
                 }

@@ -16,7 +16,7 @@
 //!   appeared), so the state stays small.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -146,6 +146,23 @@ pub struct BucketStats {
     pub pipeline_errors: AtomicU64,
     pub list_errors: AtomicU64,
     pub read_errors: AtomicU64,
+    /// Objects listed and not done yet (gauge, updated as the pass goes).
+    pub pending_objects: AtomicU64,
+    /// When the oldest object not done yet was written (Unix seconds; 0 when none is pending):
+    /// the bucket's lag is now minus this.
+    pub oldest_pending_unix: AtomicI64,
+    /// End of the last complete pass (Unix seconds).
+    pub last_pass_unix: AtomicI64,
+}
+
+impl BucketStats {
+    /// now − the write time of the oldest object not read yet; 0 when caught up.
+    pub fn lag_seconds(&self, now_unix: i64) -> i64 {
+        match self.oldest_pending_unix.load(Ordering::Relaxed) {
+            0 => 0,
+            t => (now_unix - t).max(0),
+        }
+    }
 }
 
 impl BucketStats {
@@ -167,6 +184,16 @@ impl BucketStats {
                 l(v)
             );
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "cfship_logpush_bucket_pending_objects{{source=\"{source}\"}} {}\ncfship_logpush_bucket_lag_seconds{{source=\"{source}\"}} {}",
+            l(&self.pending_objects),
+            self.lag_seconds(now)
+        );
     }
 }
 
@@ -228,6 +255,19 @@ pub fn open_store(cfg: &BucketConfig) -> Result<(Arc<dyn ObjectStore>, ObjPath),
             source: e,
         })?;
     Ok((Arc::from(store), prefix))
+}
+
+/// Lists the source's prefix once (`cfship check`): the number of objects and folders there.
+pub async fn list_top(cfg: &BucketConfig) -> Result<usize, BucketError> {
+    let (store, prefix) = open_store(cfg)?;
+    let top = store
+        .list_with_delimiter(Some(&prefix))
+        .await
+        .map_err(|source| BucketError::Store {
+            url: cfg.label(),
+            source,
+        })?;
+    Ok(top.objects.len() + top.common_prefixes.len())
 }
 
 /// A Logpush bucket destination (`s3://`, `r2://`, `gs://`, `azure://`).
@@ -365,6 +405,7 @@ impl BucketReader {
             folders.push((name, Some(p)));
         }
         let mut n = 0u64;
+        let mut todo: Vec<(String, Vec<object_store::ObjectMeta>)> = Vec::new();
         for (folder, path) in &folders {
             let objects = match path {
                 None => top.objects.clone(),
@@ -384,17 +425,37 @@ impl BucketReader {
             };
             let mut objects = objects;
             objects.sort_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
-            for meta in objects {
-                if cancel.is_cancelled() {
-                    return Ok(n);
-                }
+            objects.retain(|meta| {
+                let name = meta.location.filename().unwrap_or_default();
+                !(name.is_empty()
+                    || is_challenge(name)
+                    || st.done.get(folder).is_some_and(|s| s.contains(name)))
+            });
+            todo.push((folder.clone(), objects));
+        }
+        // in reading order, with the oldest write time from each one on (the lag while reading)
+        let todo: Vec<(String, object_store::ObjectMeta)> = todo
+            .into_iter()
+            .flat_map(|(f, objs)| objs.into_iter().map(move |m| (f.clone(), m)))
+            .collect();
+        let mut oldest_from = vec![0i64; todo.len()];
+        let mut min = i64::MAX;
+        for (i, (_, m)) in todo.iter().enumerate().rev() {
+            min = min.min(m.last_modified.timestamp());
+            oldest_from[i] = min;
+        }
+        for (i, (folder, meta)) in todo.iter().enumerate() {
+            self.stats
+                .pending_objects
+                .store((todo.len() - i) as u64, Ordering::Relaxed);
+            self.stats
+                .oldest_pending_unix
+                .store(oldest_from[i], Ordering::Relaxed);
+            if cancel.is_cancelled() {
+                return Ok(n);
+            }
+            {
                 let name = meta.location.filename().unwrap_or_default().to_string();
-                if name.is_empty() || is_challenge(&name) {
-                    continue;
-                }
-                if st.done.get(folder).is_some_and(|s| s.contains(&name)) {
-                    continue;
-                }
                 self.read_object(&meta.location).await?;
                 st.done.entry(folder.clone()).or_default().insert(name);
                 self.save_state(&st)?;
@@ -411,6 +472,15 @@ impl BucketReader {
                 }
             }
         }
+        self.stats.pending_objects.store(0, Ordering::Relaxed);
+        self.stats.oldest_pending_unix.store(0, Ordering::Relaxed);
+        self.stats.last_pass_unix.store(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+            Ordering::Relaxed,
+        );
         // settle: every folder older than the newest `settle_days + 1` is done for good
         let days: Vec<&String> = folders
             .iter()

@@ -198,6 +198,13 @@ async fn bucket_objects_across_days_exactly_once() {
         .await
         .expect_err("the flaky sink stops the pass");
     assert!(e.to_string().contains("simulated crash"), "{e}");
+    // stopped in the second of 13 objects: it and the 11 after it are pending, the lag is the
+    // age of the oldest of them
+    assert_eq!(r1.stats.pending_objects.load(Ordering::Relaxed), 12);
+    let now = chrono::Utc::now().timestamp();
+    let oldest = r1.stats.oldest_pending_unix.load(Ordering::Relaxed);
+    assert!(oldest > 0 && oldest <= now, "{oldest}");
+    assert_eq!(r1.stats.lag_seconds(oldest + 7), 7);
     // 3 chunks of the first object (100+100+50), 2 of the second
     assert_eq!(count(&es, &index, None).await, 450);
 
@@ -215,6 +222,9 @@ async fn bucket_objects_across_days_exactly_once() {
         "12 good objects minus the first, plus the bad one"
     );
     assert_eq!(r2.stats.objects_bad.load(Ordering::Relaxed), 1);
+    assert_eq!(r2.stats.pending_objects.load(Ordering::Relaxed), 0);
+    assert_eq!(r2.stats.lag_seconds(now + 100), 0, "caught up");
+    assert!(r2.stats.last_pass_unix.load(Ordering::Relaxed) >= now);
     assert_eq!(count(&es, &index, None).await, expected);
     // the old day is before start_date (the same query finds the read days' records)
     assert!(
