@@ -809,39 +809,7 @@ fn url_fields<'a>(doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Result<(), Fail> {
     // uri_parts (ignore_failure): replaces `url` with the parsed parts plus `original`.
     if let Some(Val::Str(uri)) = r.client_request_uri.take() {
         if let Ok(p) = crate::uri::uri_parts(&uri) {
-            let mut url = Obj::with_capacity(8);
-            let own = |c: Cow<'_, str>| Val::Str(Cow::Owned(c.into_owned()));
-            if let Some(v) = p.domain {
-                url.insert("domain", own(v));
-            }
-            if let Some(v) = p.extension {
-                url.insert("extension", own(v));
-            }
-            if let Some(v) = p.fragment {
-                url.insert("fragment", own(v));
-            }
-            if let Some(v) = p.path {
-                url.insert("path", own(v));
-            }
-            if let Some(v) = p.port {
-                url.insert("port", Val::I64(i64::from(v)));
-            }
-            if let Some(v) = p.query {
-                url.insert("query", own(v));
-            }
-            if let Some(v) = p.scheme {
-                url.insert("scheme", own(v));
-            }
-            if let Some(v) = p.user_info {
-                url.insert("user_info", own(v));
-            }
-            if let Some(v) = p.username {
-                url.insert("username", own(v));
-            }
-            if let Some(v) = p.password {
-                url.insert("password", own(v));
-            }
-            url.insert("original", Val::Str(uri));
+            let url = crate::uri::url_object(p, Some(Val::Str(uri.clone())));
             doc.insert("url", Val::Obj(url));
         }
     }

@@ -5,6 +5,7 @@
 //! taken from the last path segment. `docs/fidelity.md` describes the rules and the Java oracle
 //! (`oracles/java/UriOracle.java`) the test suite compares this module with.
 
+use crate::doc::{Obj, Val};
 use std::borrow::Cow;
 
 /// What `uri_parts` puts under `url.*` (`original` is added by the caller).
@@ -1132,6 +1133,47 @@ fn java_parse_int(s: &str) -> Option<i32> {
         return None;
     }
     s.parse().ok()
+}
+
+/// The `url` object `uri_parts` writes: the parts present, and `original` (with `keep_original`).
+/// Both pipelines' `uri_parts` steps build it here.
+pub fn url_object<'a>(p: UriParts<'_>, original: Option<Val<'a>>) -> Obj<'a> {
+    let mut url = Obj::with_capacity(8);
+    let own = |c: Cow<'_, str>| Val::Str(Cow::Owned(c.into_owned()));
+    if let Some(v) = p.domain {
+        url.insert("domain", own(v));
+    }
+    if let Some(v) = p.extension {
+        url.insert("extension", own(v));
+    }
+    if let Some(v) = p.fragment {
+        url.insert("fragment", own(v));
+    }
+    if let Some(v) = original {
+        url.insert("original", v);
+    }
+    if let Some(v) = p.password {
+        url.insert("password", own(v));
+    }
+    if let Some(v) = p.path {
+        url.insert("path", own(v));
+    }
+    if let Some(v) = p.port {
+        url.insert("port", Val::I64(i64::from(v)));
+    }
+    if let Some(v) = p.query {
+        url.insert("query", own(v));
+    }
+    if let Some(v) = p.scheme {
+        url.insert("scheme", own(v));
+    }
+    if let Some(v) = p.user_info {
+        url.insert("user_info", own(v));
+    }
+    if let Some(v) = p.username {
+        url.insert("username", own(v));
+    }
+    url
 }
 
 #[cfg(test)]

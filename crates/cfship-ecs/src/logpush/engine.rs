@@ -524,46 +524,6 @@ pub fn convert<'a>(v: &Val<'a>, ty: Ty) -> Result<Val<'a>, String> {
     }
 }
 
-/// Builds the `url` object of `uri_parts`.
-pub fn url_object<'a>(p: crate::uri::UriParts<'_>, original: Option<Val<'a>>) -> Obj<'a> {
-    let mut url = Obj::with_capacity(8);
-    let own = |c: Cow<'_, str>| Val::Str(Cow::Owned(c.into_owned()));
-    if let Some(v) = p.domain {
-        url.insert("domain", own(v));
-    }
-    if let Some(v) = p.extension {
-        url.insert("extension", own(v));
-    }
-    if let Some(v) = p.fragment {
-        url.insert("fragment", own(v));
-    }
-    if let Some(v) = original {
-        url.insert("original", v);
-    }
-    if let Some(v) = p.password {
-        url.insert("password", own(v));
-    }
-    if let Some(v) = p.path {
-        url.insert("path", own(v));
-    }
-    if let Some(v) = p.port {
-        url.insert("port", Val::I64(i64::from(v)));
-    }
-    if let Some(v) = p.query {
-        url.insert("query", own(v));
-    }
-    if let Some(v) = p.scheme {
-        url.insert("scheme", own(v));
-    }
-    if let Some(v) = p.user_info {
-        url.insert("user_info", own(v));
-    }
-    if let Some(v) = p.username {
-        url.insert("username", own(v));
-    }
-    url
-}
-
 /// Runs one step. `Err` = the pipeline fails (a processor without its own handler failed).
 fn run_step<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), Failure> {
     if let Step::Steps(steps) = step {
@@ -874,7 +834,7 @@ fn eval<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), (Failure, OnFail)>
                 let text = v.to_display_string();
                 match crate::uri::uri_parts(&text) {
                     Ok(p) => {
-                        let url = url_object(p, keep_original.then_some(v));
+                        let url = crate::uri::url_object(p, keep_original.then_some(v));
                         ctx.doc.insert("url", Val::Obj(url));
                         Ok(())
                     }

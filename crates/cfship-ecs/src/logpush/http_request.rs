@@ -13,7 +13,7 @@
 //! counterpart here (cfship sets `_id` itself).
 
 use super::engine::{
-    dissect_field, mustache, url_object, Const, CopyMode::IgnoreEmpty, Ctx, OnFail, Step::*, Ty,
+    dissect_field, mustache, Const, CopyMode::IgnoreEmpty, Ctx, OnFail, Step::*, Ty,
 };
 use super::{Era, Spec};
 use crate::convert::normalise_epoch;
@@ -160,7 +160,7 @@ fn uri_parts(ctx: &mut Ctx<'_, '_>) -> Result<(), String> {
         ));
     };
     let p = crate::uri::uri_parts(s).map_err(|e| e.to_string())?;
-    let url = url_object(p, Some(v.clone()));
+    let url = crate::uri::url_object(p, Some(v.clone()));
     ctx.doc.insert("url", Val::Obj(url));
     Ok(())
 }
