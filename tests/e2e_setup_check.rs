@@ -288,6 +288,36 @@ async fn check_names_the_right_fix() {
         assert_eq!(code, Some(1), "{out}");
         assert!(out.contains("[FAIL] config") && out.contains("line 5") && out.contains("32 hex digits"), "{out}");
         assert!(out.contains("fix: edit the line named above"), "{out}");
+        // an unknown name in a custom field list: failed, with the likely name
+        let fields = write(
+            "fields.yml",
+            base("${CFSHIP_E2E_TOKEN}", &real, true).replace(
+                "logpull:\n",
+                "logpull:\n  fields: [RayID, EdgeStartTimestamp, EdgeEndTimestamp, ClientIp]\n",
+            ),
+        );
+        let (code, out, _) = check_out(&fields);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.contains("unknown Logpull field names: ClientIp (did you mean ClientIP?)"),
+            "{out}"
+        );
+        // what run opens first: GeoIP databases, the metrics address
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let opened = write(
+            "opened.yml",
+            format!(
+                "{}geoip:\n  dir: {}\nmetrics:\n  listen: \"{}\"\n",
+                base("${CFSHIP_E2E_TOKEN}", &real, true),
+                d.join("no-geoip").display(),
+                busy.local_addr().unwrap()
+            ),
+        );
+        let (code, out, _) = check_out(&opened);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains("[FAIL] geoip "), "{out}");
+        assert!(out.contains("[FAIL] metrics.listen "), "{out}");
+        drop(busy);
         // no line to name: no "edit the line named above"
         let (_, out, _) = check_out(&d.join("missing.yml"));
         assert!(out.contains("[FAIL] config") && !out.contains("line named above"), "{out}");
@@ -308,7 +338,7 @@ fn setup_and_check_accept_a_config_with_only_elasticsearch() {
     std::fs::write(
         &conf,
         format!(
-            "elasticsearch:\n  hosts: [\"{es}\"]\nstate:\n  dir: {}\n",
+            "elasticsearch:\n  hosts: [\"{es}\"]\nstate:\n  dir: {}\nmetrics:\n  listen: \"off\"\n",
             dir.path().join("state").display()
         ),
     )

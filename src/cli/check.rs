@@ -312,6 +312,29 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
             }
         }
     }
+    // what `run` opens before collecting: the GeoIP databases and the metrics address
+    if let Some(g) = &cfg.geoip {
+        let name = format!("geoip {}", g.dir.display());
+        match cfship_ecs::GeoIp::open_dir(&g.dir) {
+            Ok(_) => out.push(Check::ok(name, "the databases open")),
+            Err(e) => out.push(Check::fail(
+                name,
+                e.to_string(),
+                "put GeoLite2-City.mmdb / GeoLite2-ASN.mmdb in `geoip.dir`, or remove the `geoip:` section",
+            )),
+        }
+    }
+    if let Some(addr) = cfg.metrics_addr() {
+        let name = format!("metrics.listen {addr}");
+        match std::net::TcpListener::bind(addr) {
+            Ok(_) => out.push(Check::ok(name, "free")),
+            Err(e) => out.push(Check::fail(
+                name,
+                e.to_string(),
+                "another process (a running cfship?) holds the address: stop it, change `metrics.listen`, or set `off`",
+            )),
+        }
+    }
     match cfship_state::CursorStore::open(&cfg.state.dir) {
         Ok(_) => out.push(Check::ok(
             format!("state dir {}", cfg.state.dir.display()),
