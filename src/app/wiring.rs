@@ -448,86 +448,142 @@ pub fn spawn_sources(
     let mut tasks = JoinSet::new();
     for lc in sources.logpull {
         let name = format!("logpull zone {}", lc.zone_id);
-        let cancel = cancel.clone();
         match mode {
             Mode::Daemon { store, once } => {
                 let c = LogpullCollector::new(client.clone(), lc, store.clone(), sink.clone())?;
-                let once = *once;
-                tasks.spawn(async move {
-                    let r = if once {
-                        c.run_once(cancel.clone()).await.inspect(|s| {
-                            // only a true statement: a signal or --timeout may have stopped it first
-                            if cancel.is_cancelled() {
-                                tracing::info!(source = %name, windows = s.units_done, records = s.records, "Logpull stopped before catching up; cursor saved");
-                            } else {
-                                tracing::info!(source = %name, windows = s.units_done, records = s.records, "Logpull caught up");
-                            }
-                        })
-                    } else {
-                        c.run(cancel).await.map(|()| RunSummary::default())
-                    };
-                    (name, r)
-                });
+                spawn_daemon(&mut tasks, name, c, *once, cancel.clone());
             }
             Mode::Backfill {
                 since,
                 until,
                 progress,
             } => {
-                let (client, sink, p) = (client.clone(), sink.clone(), progress.clone());
-                let (since, until) = (*since, *until);
-                tasks.spawn(async move {
-                    let n = name.clone();
-                    let r = backfill_logpull(&client, lc, since, until, sink, cancel, move |e| {
-                        p(&n, e)
-                    })
-                    .await;
-                    (name, r)
-                });
+                let (client, sink, since, until) = (client.clone(), sink.clone(), *since, *until);
+                spawn_backfill(
+                    &mut tasks,
+                    name,
+                    progress,
+                    cancel,
+                    move |p, cancel| async move {
+                        backfill_logpull(&client, lc, since, until, sink, cancel, p).await
+                    },
+                );
             }
         }
     }
     for ac in sources.audit {
         let name = format!("audit account {}", ac.account_id);
-        let cancel = cancel.clone();
         match mode {
             Mode::Daemon { store, once } => {
                 let c = AuditCollector::new(client.clone(), ac, store.clone(), sink.clone())?;
-                let once = *once;
-                tasks.spawn(async move {
-                    let r = if once {
-                        c.run_once(cancel.clone()).await.inspect(|s| {
-                            // only a true statement: a signal or --timeout may have stopped it first
-                            if cancel.is_cancelled() {
-                                tracing::info!(source = %name, pages = s.units_done, records = s.records, "audit stopped before catching up; cursor saved");
-                            } else {
-                                tracing::info!(source = %name, pages = s.units_done, records = s.records, "audit caught up");
-                            }
-                        })
-                    } else {
-                        c.run(cancel).await.map(|()| RunSummary::default())
-                    };
-                    (name, r)
-                });
+                spawn_daemon(&mut tasks, name, c, *once, cancel.clone());
             }
             Mode::Backfill {
                 since,
                 until,
                 progress,
             } => {
-                let (client, sink, p) = (client.clone(), sink.clone(), progress.clone());
-                let (since, until) = (*since, *until);
-                tasks.spawn(async move {
-                    let n = name.clone();
-                    let r =
-                        backfill_audit(&client, ac, since, until, sink, cancel, move |e| p(&n, e))
-                            .await;
-                    (name, r)
-                });
+                let (client, sink, since, until) = (client.clone(), sink.clone(), *since, *until);
+                spawn_backfill(
+                    &mut tasks,
+                    name,
+                    progress,
+                    cancel,
+                    move |p, cancel| async move {
+                        backfill_audit(&client, ac, since, until, sink, cancel, p).await
+                    },
+                );
             }
         }
     }
     Ok(tasks)
+}
+
+/// What the daemon runs of a collector (both collectors have these methods).
+trait Collector: Send + Sync + 'static {
+    /// For log lines: `Logpull`, `audit`.
+    const KIND: &'static str;
+    fn run_once(
+        &self,
+        cancel: CancellationToken,
+    ) -> impl std::future::Future<Output = Result<RunSummary, CfError>> + Send;
+    fn run(
+        &self,
+        cancel: CancellationToken,
+    ) -> impl std::future::Future<Output = Result<(), CfError>> + Send;
+}
+
+impl Collector for LogpullCollector {
+    const KIND: &'static str = "Logpull";
+    fn run_once(
+        &self,
+        cancel: CancellationToken,
+    ) -> impl std::future::Future<Output = Result<RunSummary, CfError>> + Send {
+        LogpullCollector::run_once(self, cancel)
+    }
+    fn run(
+        &self,
+        cancel: CancellationToken,
+    ) -> impl std::future::Future<Output = Result<(), CfError>> + Send {
+        LogpullCollector::run(self, cancel)
+    }
+}
+
+impl Collector for AuditCollector {
+    const KIND: &'static str = "audit";
+    fn run_once(
+        &self,
+        cancel: CancellationToken,
+    ) -> impl std::future::Future<Output = Result<RunSummary, CfError>> + Send {
+        AuditCollector::run_once(self, cancel)
+    }
+    fn run(
+        &self,
+        cancel: CancellationToken,
+    ) -> impl std::future::Future<Output = Result<(), CfError>> + Send {
+        AuditCollector::run(self, cancel)
+    }
+}
+
+/// One daemon task: forever, or (`once`) until caught up — saying so only when true (a signal or
+/// `--timeout` may have stopped it first).
+fn spawn_daemon<C: Collector>(
+    tasks: &mut SourceTasks,
+    name: String,
+    c: C,
+    once: bool,
+    cancel: CancellationToken,
+) {
+    tasks.spawn(async move {
+        let r = if once {
+            c.run_once(cancel.clone()).await.inspect(|s| {
+                if cancel.is_cancelled() {
+                    tracing::info!(source = %name, units = s.units_done, records = s.records, "{} stopped before catching up; cursor saved", C::KIND);
+                } else {
+                    tracing::info!(source = %name, units = s.units_done, records = s.records, "{} caught up", C::KIND);
+                }
+            })
+        } else {
+            c.run(cancel).await.map(|()| RunSummary::default())
+        };
+        (name, r)
+    });
+}
+
+/// One backfill task; `run` gets the progress callback (naming the source) and the cancellation.
+fn spawn_backfill<F, Fut>(
+    tasks: &mut SourceTasks,
+    name: String,
+    progress: &Progress,
+    cancel: &CancellationToken,
+    run: F,
+) where
+    F: FnOnce(Box<dyn Fn(ProgressEvent) + Send + Sync>, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<RunSummary, CfError>> + Send + 'static,
+{
+    let (p, n) = (progress.clone(), name.clone());
+    let fut = run(Box::new(move |e| p(&n, e)), cancel.clone());
+    tasks.spawn(async move { (name, fut.await) });
 }
 
 /// `--once`: every collector's clock fixed at `now` (with a moving now, a slow run would keep
