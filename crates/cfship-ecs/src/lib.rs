@@ -9,6 +9,7 @@
 //! Bad input never panics and is never lost: a record that is not JSON, or on which a pipeline
 //! step fails, becomes a document with `event.kind: pipeline_error`, an `error.message` naming
 //! the processor and the reason, `event.original` and the tag `preserve_original_event`.
+#![deny(unreachable_pub)]
 
 pub mod audit;
 pub mod audit_v2;

@@ -5,14 +5,18 @@ use crate::doc::{Obj, PathConflict, Val};
 
 /// A processor failure (the pipeline's `on_failure` turns it into `error.message`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fail {
+pub(crate) struct Fail {
     pub processor: &'static str,
     pub tag: &'static str,
     pub message: String,
 }
 
 impl Fail {
-    pub fn new(processor: &'static str, tag: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        processor: &'static str,
+        tag: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Fail {
             processor,
             tag,
@@ -21,14 +25,14 @@ impl Fail {
     }
 
     /// `Processor "<type>" with tag "<tag>" in pipeline "<pipeline>" failed with message "<msg>"`.
-    pub fn describe(&self, pipeline: &str) -> String {
+    pub(crate) fn describe(&self, pipeline: &str) -> String {
         format!(
             "Processor \"{}\" with tag \"{}\" in pipeline \"{}\" failed with message \"{}\"",
             self.processor, self.tag, pipeline, self.message
         )
     }
 
-    pub fn path(tag: &'static str, processor: &'static str, e: PathConflict) -> Self {
+    pub(crate) fn path(tag: &'static str, processor: &'static str, e: PathConflict) -> Self {
         Fail::new(processor, tag, e.to_string())
     }
 
@@ -36,22 +40,22 @@ impl Fail {
     /// wrapped in a `ConditionalProcessor`, whose type `conditional` (with the inner tag) is what
     /// `CompoundProcessor` puts in `_ingest.on_failure_processor_type`, whether the condition or
     /// the processor itself failed.
-    pub fn conditional(mut self) -> Self {
+    pub(crate) fn conditional(mut self) -> Self {
         self.processor = CONDITIONAL;
         self
     }
 }
 
 /// `ConditionalProcessor.TYPE`.
-pub const CONDITIONAL: &str = "conditional";
+pub(crate) const CONDITIONAL: &str = "conditional";
 
 /// Marks the failure of a processor that has an `if:` (see [`Fail::conditional`]).
-pub fn cond<T>(r: Result<T, Fail>) -> Result<T, Fail> {
+pub(crate) fn cond<T>(r: Result<T, Fail>) -> Result<T, Fail> {
     r.map_err(Fail::conditional)
 }
 
 /// `rename` with `ignore_missing: true`: moves `v` to `target`; fails when the target exists.
-pub fn rename<'a>(
+pub(crate) fn rename<'a>(
     doc: &mut Obj<'a>,
     v: Option<Val<'a>>,
     target: &'static str,
@@ -71,7 +75,7 @@ pub fn rename<'a>(
 }
 
 /// `convert { type: long, ignore_missing: true }`.
-pub fn convert_long<'a>(
+pub(crate) fn convert_long<'a>(
     doc: &mut Obj<'a>,
     v: Option<Val<'a>>,
     target: &'static str,
@@ -84,7 +88,7 @@ pub fn convert_long<'a>(
 }
 
 /// `set { copy_from, ignore_empty_value: true }`: copies unless the source is missing, null or "".
-pub fn copy_if_not_empty(
+pub(crate) fn copy_if_not_empty(
     doc: &mut Obj<'_>,
     from: &str,
     to: &'static str,
@@ -99,7 +103,7 @@ pub fn copy_if_not_empty(
 }
 
 /// The final step of both pipelines: remove `event.original` unless tagged, then clean up.
-pub fn finish(doc: &mut Obj<'_>, keep_original: bool) {
+pub(crate) fn finish(doc: &mut Obj<'_>, keep_original: bool) {
     if !keep_original {
         doc.remove_path("event.original");
     }
@@ -108,7 +112,7 @@ pub fn finish(doc: &mut Obj<'_>, keep_original: bool) {
 
 /// The ASN `geoip` processor on `source.ip` followed by the pipelines' renames
 /// (`source.as.asn` → `source.as.number`, `organization_name` → `organization.name`).
-pub fn source_asn(doc: &mut Obj<'_>, asn: Option<&crate::geoip::Asn>) -> Result<(), Fail> {
+pub(crate) fn source_asn(doc: &mut Obj<'_>, asn: Option<&crate::geoip::Asn>) -> Result<(), Fail> {
     let Some(asn) = asn else { return Ok(()) };
     if let Some(n) = asn.number {
         doc.set("source.as.number", Val::I64(i64::from(n)))

@@ -4,6 +4,7 @@
 //! values are all [`Secret`]s: `Debug` and `Display` print `[redacted]`, so a secret cannot reach a
 //! log line, an error message or a `{:?}` of a configuration by accident. The value comes out only
 //! through [`Secret::expose`], where a client puts it into a request header.
+#![deny(unreachable_pub)]
 
 use serde::Deserialize;
 use std::fmt;

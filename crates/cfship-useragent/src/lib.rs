@@ -23,7 +23,7 @@
 //! whose required literals occur in the input are run.
 //!
 //! [`CachedParser`] puts a bounded, thread-safe cache in front of the parser.
-
+#![deny(unreachable_pub)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
