@@ -474,3 +474,17 @@ fn logpull_fields_take_a_list_or_modern() {
     );
     assert!(e.starts_with("cfship.yml line 17: logpull.fields: "), "{e}");
 }
+
+#[test]
+fn logpull_field_names_are_checked_at_load_with_the_line() {
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [3333333333333333333333333333333f]\n  fields: [RayID, client_ip, EdgeStartTimestamp]\n";
+    let e = err(text, &env_of(&[]));
+    assert!(
+        e.starts_with(
+            "cfship.yml line 5: `logpull.fields` entry \"client_ip\" is not a Logpull field name"
+        ),
+        "{e}"
+    );
+    let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [3333333333333333333333333333333f]\n  fields: [RayID, ClientIP, EdgeStartTimestamp]\n";
+    assert!(crate::app::wiring::parse_config(text, "cfship.yml", &env_of(&[])).is_ok());
+}

@@ -360,6 +360,22 @@ impl LogpullConfig {
         if self.zone_id.trim().is_empty() {
             return bad("zone_id", "is empty".into());
         }
+        // Cloudflare's field names are CamelCase letters and digits: anything else (a space, a
+        // comma inside one entry, a dotted ECS name) is refused by Cloudflare, so refuse it here
+        for f in self.fields.iter().flatten().map(|f| f.trim()) {
+            let ok = f.is_empty()
+                || (f.starts_with(|c: char| c.is_ascii_uppercase())
+                    && f.chars().all(|c| c.is_ascii_alphanumeric()));
+            if !ok {
+                return bad(
+                    "fields",
+                    format!(
+                        "entry {f:?} is not a Logpull field name (CamelCase letters and digits, \
+                         e.g. ClientIP; GET /zones/<zone>/logs/received/fields lists them)"
+                    ),
+                );
+            }
+        }
         if let Some(s) = self.sample {
             if !(s > 0.0 && s <= 1.0) {
                 return bad("sample", format!("must be > 0 and <= 1, got {s}"));
