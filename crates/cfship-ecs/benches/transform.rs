@@ -276,14 +276,14 @@ fn vary(v: &mut Value, key: &str, i: usize) {
     match v {
         Value::String(s) => {
             if let Ok(ip) = s.parse::<std::net::Ipv4Addr>() {
-                if i % 4 != 0 {
+                if !i.is_multiple_of(4) {
                     let [a, b, c, d] = ip.octets();
                     let c = (c as usize + i / 250) as u8;
                     let d = (d as usize + i) as u8;
                     *s = std::net::Ipv4Addr::new(a, b, c, d).to_string();
                 }
             } else if let Ok(ip) = s.parse::<std::net::Ipv6Addr>() {
-                if i % 4 != 0 {
+                if !i.is_multiple_of(4) {
                     let mut seg = ip.segments();
                     seg[7] ^= (i as u16) | 1;
                     *s = std::net::Ipv6Addr::from(seg).to_string();
