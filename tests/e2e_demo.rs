@@ -56,6 +56,31 @@ fn demo_writes_ndjson_files_without_elasticsearch() {
     d.dedup();
     assert_eq!(d.len(), lp_lines.len(), "no duplicate RayIDs");
     assert_eq!(table_count(&stdout, "logpull"), lp);
+    // Logpush: the simulated job's batches (one delivered twice) reach the demo's receiver and
+    // land once each in their own file
+    let lpush = file_values(
+        &dir.path().join("cfship-demo/logpush-http_request.ndjson"),
+        "cloudflare_logpush.http_request.ray.id",
+    );
+    assert_eq!(lpush.len(), 3000, "{stdout}");
+    let mut d = lpush.clone();
+    d.sort();
+    d.dedup();
+    assert_eq!(d.len(), 3000, "a Logpush record twice in the file");
+    assert_eq!(table_count(&stdout, "logpush-http_request"), 3000);
+    assert!(
+        stdout.contains("3250 Logpush records acknowledged"),
+        "{stdout}"
+    );
+    assert!(
+        !dir.path()
+            .join("cfship-demo/logpush-spool")
+            .read_dir()
+            .map(|mut d| d
+                .any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "seg"))))
+            .unwrap_or(false),
+        "the spool is drained"
+    );
     assert!(
         stdout.contains("top status codes") && stdout.contains("firewall actions"),
         "{stdout}"
@@ -94,6 +119,13 @@ fn demo_documents_are_searchable_in_elasticsearch() {
         au,
         "every audit event indexed once"
     );
+    let lpush_idx = format!("logs-cloudflare_logpush.http_request-{ns}");
+    assert_eq!(
+        count(&es, &lpush_idx, "*"),
+        3000,
+        "every pushed Logpush record indexed once (a re-delivered batch is no new document)"
+    );
+    assert!(count(&es, &lpush_idx, "http.response.status_code:200") > 0);
     let rays = all_values(&es, &lp_idx, "cloudflare.ray_id");
     let mut d = rays.clone();
     d.dedup();

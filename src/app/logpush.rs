@@ -235,6 +235,8 @@ pub struct LogpushOutput {
     /// Ids recently appended to the file: a chunk sent again (another output failed, or
     /// Cloudflare delivered the batch twice) does not append them again.
     in_file: Mutex<Recent>,
+    /// The same for the demo summary (a re-delivered batch is not counted twice).
+    in_summary: Mutex<Recent>,
 }
 
 /// The last [`RECENT_IDS`] document ids (hashed) appended to the file output.
@@ -280,6 +282,7 @@ impl LogpushOutput {
             metrics: outputs.metrics.clone(),
             source: source.into(),
             in_file: Mutex::default(),
+            in_summary: Mutex::default(),
         })
     }
 
@@ -352,7 +355,18 @@ impl DocSink for LogpushOutput {
                 }
             }
             if let Some(s) = &self.summary {
-                s.add_documents(docs.iter().map(|d| {
+                let fresh: Vec<&IndexRequest> = {
+                    let mut seen = lock(&self.in_summary);
+                    docs.iter()
+                        .filter(|d| {
+                            let h = id_hash(&d.id);
+                            let new = !seen.contains(h);
+                            seen.insert(h);
+                            new
+                        })
+                        .collect()
+                };
+                s.add_documents(fresh.into_iter().map(|d| {
                     let ds = data_stream_of(&d.index)
                         .map(file_dataset)
                         .unwrap_or("logpush");
@@ -387,6 +401,13 @@ pub fn transform(
 /// The running Logpush sources: `(name, result)` per task.
 pub type LogpushTasks = JoinSet<(String, Result<(), String>)>;
 
+/// What [`spawn`] started.
+pub struct Started {
+    pub tasks: LogpushTasks,
+    /// The HTTPS destination's bound address (`listen` may ask for port 0).
+    pub receiver_addr: Option<std::net::SocketAddr>,
+}
+
 /// Starts the configured Logpush sources with the run's outputs: the spool's drain, the HTTPS
 /// destination (not with `once`: it has no end; the spool left by earlier runs is drained) and
 /// every bucket reader (`once`: one pass to the end of the bucket). Each source's probe goes to
@@ -399,9 +420,10 @@ pub async fn spawn(
     store: Arc<CursorStore>,
     once: bool,
     cancel: &CancellationToken,
-) -> anyhow::Result<LogpushTasks> {
+) -> anyhow::Result<Started> {
     use anyhow::Context;
     let mut tasks = JoinSet::new();
+    let mut receiver_addr = None;
     let metrics = outputs.metrics.clone();
     if let Some(rs) = receiver_settings(cfg)? {
         let spool = Spool::open(&rs.spool_dir, rs.spool_max_bytes)
@@ -439,6 +461,7 @@ pub async fn spawn(
             .await
             .with_context(|| format!("logpush.listen {listen}"))?;
             tracing::info!(addr = %rx.local_addr, "logpush: HTTPS destination listening");
+            receiver_addr = Some(rx.local_addr);
             metrics.add_logpush(LogpushProbe::Receiver {
                 stats: rx.stats.clone(),
                 spool,
@@ -478,7 +501,10 @@ pub async fn spawn(
             });
         }
     }
-    Ok(tasks)
+    Ok(Started {
+        tasks,
+        receiver_addr,
+    })
 }
 
 #[cfg(test)]

@@ -135,7 +135,8 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
     }
     let mut logpush =
         crate::app::logpush::spawn(&cfg, &opts, &outputs, store.clone(), args.once, &cancel)
-            .await?;
+            .await?
+            .tasks;
     let mode = Mode::Daemon {
         store,
         once: args.once,

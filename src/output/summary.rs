@@ -226,9 +226,9 @@ impl DemoSummary {
                     .join(", ")
             }
         };
-        o.push_str("dataset        documents\n");
+        o.push_str("dataset                documents\n");
         for (d, n) in &self.per_dataset {
-            o.push_str(&format!("{d:<14} {n:>9}\n"));
+            o.push_str(&format!("{d:<22} {n:>9}\n"));
         }
         o.push('\n');
         o.push_str(&format!(
