@@ -15,6 +15,7 @@ use cfship_cloudflare::{
 };
 use cfship_ecs::GeoIp;
 use cfship_elasticsearch::{ElasticsearchSink, EsConfig, EsError};
+use cfship_retry::{retry, Backoff, Decision, Jitter, Policy, Retrying, Stop};
 use cfship_state::CursorStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,46 +153,50 @@ pub async fn connect_es_retrying(
     cancel: &CancellationToken,
     metrics: Option<&Metrics>,
 ) -> Result<ElasticsearchSink> {
-    let mut delay = Duration::from_millis(500);
     if let Some(m) = metrics {
         m.health.es_waiting(chrono::Utc::now(), "connecting");
     }
-    loop {
-        let r = async {
-            let sink = ElasticsearchSink::connect(es_cfg.clone()).await?;
-            if install_templates {
-                for o in sink.ensure_templates().await? {
-                    tracing::debug!(outcome = ?o, "index template");
-                }
+    // Doubling from 500 ms to 15 s, no jitter: one connection, nobody to spread out.
+    let policy = Policy::forever(Backoff::new(
+        Duration::from_millis(500),
+        Duration::from_secs(15),
+        Jitter::None,
+    ));
+    let connect = || async {
+        let sink = ElasticsearchSink::connect(es_cfg.clone()).await?;
+        if install_templates {
+            for o in sink.ensure_templates().await? {
+                tracing::debug!(outcome = ?o, "index template");
             }
-            Ok::<_, EsError>(sink)
         }
-        .await;
-        match r {
-            Ok(s) => {
-                if let Some(m) = metrics {
-                    m.health.es_ready();
-                }
-                return Ok(s);
+        Ok::<_, EsError>(sink)
+    };
+    let classify = |e: &EsError| match e {
+        EsError::Unreachable { .. }
+        | EsError::Http {
+            status: 500..=599, ..
+        } => {
+            if let Some(m) = metrics {
+                m.health.es_waiting(chrono::Utc::now(), &e.to_string());
             }
-            Err(
-                e @ (EsError::Unreachable { .. }
-                | EsError::Http {
-                    status: 500..=599, ..
-                }),
-            ) => {
-                if let Some(m) = metrics {
-                    m.health.es_waiting(chrono::Utc::now(), &e.to_string());
-                }
-                tracing::warn!(error = %e, retry_in = ?delay, "Elasticsearch not available yet, retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = cancel.cancelled() => anyhow::bail!("cancelled while waiting for Elasticsearch: {e}"),
-                }
-                delay = (delay * 2).min(Duration::from_secs(15));
-            }
-            Err(e) => return Err(anyhow::Error::new(e).context("Elasticsearch output")),
+            Decision::Backoff
         }
+        _ => Decision::GiveUp,
+    };
+    let on_retry = |r: &Retrying<'_, EsError>| {
+        tracing::warn!(error = %r.error, retry_in = ?r.wait, "Elasticsearch not available yet, retrying");
+    };
+    match retry(policy, Some(cancel), connect, classify, on_retry).await {
+        Ok(s) => {
+            if let Some(m) = metrics {
+                m.health.es_ready();
+            }
+            Ok(s)
+        }
+        Err(Stop::Cancelled { error, .. }) => {
+            anyhow::bail!("cancelled while waiting for Elasticsearch: {error}")
+        }
+        Err(stop) => Err(anyhow::Error::new(stop.into_error()).context("Elasticsearch output")),
     }
 }
 

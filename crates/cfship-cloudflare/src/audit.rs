@@ -7,8 +7,9 @@ use crate::client::CloudflareClient;
 use crate::error::CfError;
 use crate::sink::{RecordFormat, RecordSink, SourceId, Unit, UnitOutcome};
 use crate::stats::SourceStats;
-use crate::util::{blocking, rfc3339_micros, sleep_or_cancel, Clock, ProgressEvent, RunSummary};
+use crate::util::{blocking, rfc3339_micros, Clock, ProgressEvent, RunSummary};
 use bytes::Bytes;
+use cfship_retry::{Decision, Retrier, Retrying, Stop};
 use cfship_state::CursorStore;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -348,41 +349,50 @@ impl Sweeper {
         on_retry: &(dyn Fn(u32, &CfError) + Send + Sync),
         out: &mut SweepOut,
     ) -> Result<(), CfError> {
-        let policy = self.client.config().retry.clone();
-        let mut attempt = 0u32;
+        // Each attempt resumes from the cursor the previous one committed, so the loop keeps its
+        // state (`cursor`, `out`) between attempts: the stateful form of the retry driver.
+        let mut retrier = Retrier::new(self.client.config().retry.policy()).cancel_on(cancel);
         loop {
-            attempt += 1;
-            match self.sweep(cursor, before, save, out, cancel).await {
+            let e = match self.sweep(cursor, before, save, out, cancel).await {
                 Ok(()) => return Ok(()),
                 Err(CfError::Cancelled) => return Err(CfError::Cancelled),
                 Err(e) if self.page_size_rejected(&e) => {
                     let old = self.page_size.swap(100, Ordering::Relaxed);
                     tracing::warn!(account = %self.cfg.account_id, rejected = old, error = %e,
                         "Cloudflare rejected the audit page size; continuing with 100");
+                    continue;
                 }
-                Err(e) => {
-                    self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
-                    let retryable = e.is_retryable()
-                        || matches!(&e, CfError::RetriesExhausted { last, .. } if last.is_retryable());
-                    if !retryable {
-                        // the caller reports it (once): the collector's error ends the source
-                        tracing::debug!(account = %self.cfg.account_id, since = %cursor.when, before = %before,
-                            attempt, error = %e, "audit log sweep failed (not retryable)");
-                        return Err(e);
-                    }
-                    if attempt >= policy.max_attempts.max(1) {
-                        tracing::error!(account = %self.cfg.account_id, since = %cursor.when, before = %before,
-                            attempt, error = %e, "audit log sweep failed");
-                        return Err(e);
-                    }
-                    let wait = policy.backoff(attempt);
-                    tracing::warn!(account = %self.cfg.account_id, since = %cursor.when, before = %before,
-                        attempt, ?wait, error = %e, "audit log sweep failed, resuming from the last committed page");
-                    on_retry(attempt, &e);
-                    self.client.stats().retries.fetch_add(1, Ordering::Relaxed);
-                    if !sleep_or_cancel(wait, cancel).await {
-                        return Err(CfError::Cancelled);
-                    }
+                Err(e) => e,
+            };
+            self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
+            // A page whose own retries ran out is worth another sweep after the backoff.
+            let retryable = e.is_retryable()
+                || matches!(&e, CfError::RetriesExhausted { last, .. } if last.is_retryable());
+            let decision = if retryable {
+                Decision::Backoff
+            } else {
+                Decision::GiveUp
+            };
+            let since = cursor.when;
+            let hook = |r: &Retrying<'_, CfError>| {
+                tracing::warn!(account = %self.cfg.account_id, since = %since, before = %before,
+                    attempt = r.attempt, wait = ?r.wait, error = %r.error, "audit log sweep failed, resuming from the last committed page");
+                on_retry(r.attempt, r.error);
+                self.client.stats().retries.fetch_add(1, Ordering::Relaxed);
+            };
+            match retrier.failed(e, decision, hook).await {
+                Ok(()) => {}
+                Err(Stop::Cancelled { .. }) => return Err(CfError::Cancelled),
+                Err(Stop::GaveUp { attempts, error }) => {
+                    // the caller reports it (once): the collector's error ends the source
+                    tracing::debug!(account = %self.cfg.account_id, since = %cursor.when, before = %before,
+                        attempt = attempts, error = %error, "audit log sweep failed (not retryable)");
+                    return Err(error);
+                }
+                Err(Stop::Exhausted { attempts, error }) => {
+                    tracing::error!(account = %self.cfg.account_id, since = %cursor.when, before = %before,
+                        attempt = attempts, error = %error, "audit log sweep failed");
+                    return Err(error);
                 }
             }
         }

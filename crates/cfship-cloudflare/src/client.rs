@@ -6,10 +6,11 @@ use crate::error::{hint_for, ApiMessage, CfError};
 use crate::logpull_stream::LogpullStream;
 use crate::ratelimit::{RateLimiter, RateLimits};
 use crate::stats::CollectorStats;
+use cfship_retry::{retry, Backoff, Decision, Jitter, Policy, Retrying, Stop};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -38,34 +39,28 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Backoff before attempt `attempt + 1` (attempt counts from 1): exponential with "equal jitter"
-    /// (half fixed, half random).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        let d = exp.min(self.max_backoff);
-        let half = d / 2;
-        half + half.mul_f64(jitter_fraction())
+    /// The [`cfship_retry::Policy`] of these settings: exponential from `initial_backoff`, capped at
+    /// `max_backoff`, with equal jitter (half fixed, half random: a rate-limited API always gets at
+    /// least half the wait), at most `max_attempts` attempts.
+    pub fn policy(&self) -> Policy {
+        Policy::limited(
+            Backoff::new(self.initial_backoff, self.max_backoff, Jitter::Equal),
+            self.max_attempts,
+        )
     }
 }
 
-/// SplitMix64 finalizer (spreads a counter into uniform bits).
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn jitter_fraction() -> f64 {
-    static CTR: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    let x = splitmix(CTR.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos);
-    (x >> 11) as f64 / (1u64 << 53) as f64
+/// How a failed Cloudflare request (or Logpull window, audit sweep) is retried: not at all when
+/// retrying cannot help, at once after a 429 (the shared limiter already pauses every request for
+/// `Retry-After`), else after the backoff.
+pub(crate) fn decide(e: &CfError) -> Decision {
+    if !e.is_retryable() {
+        Decision::GiveUp
+    } else if e.status() == Some(429) {
+        Decision::After(Duration::ZERO)
+    } else {
+        Decision::Backoff
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -350,42 +345,33 @@ impl CloudflareClient {
     /// Runs `f` with the retry policy (backoff + jitter; a 429 waits for Retry-After via the limiter).
     async fn retrying<T, F, Fut>(&self, context: &str, f: F) -> Result<T, CfError>
     where
-        F: Fn() -> Fut,
+        F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, CfError>>,
     {
-        let policy = self.inner.cfg.retry.clone();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            match f().await {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    self.inner
-                        .stats
-                        .failed_requests
-                        .fetch_add(1, Ordering::Relaxed);
-                    if !e.is_retryable() {
-                        // the error is returned: whoever made the request reports it (once)
-                        tracing::debug!(context, error = %e, "Cloudflare request failed (not retryable)");
-                        return Err(e);
-                    }
-                    if attempt >= policy.max_attempts.max(1) {
-                        tracing::error!(context, attempts = attempt, error = %e, "Cloudflare request failed, giving up");
-                        return Err(CfError::RetriesExhausted {
-                            context: context.to_string(),
-                            attempts: attempt,
-                            last: Box::new(e),
-                        });
-                    }
-                    let wait = if e.status() == Some(429) {
-                        Duration::ZERO // the limiter already pauses for Retry-After
-                    } else {
-                        policy.backoff(attempt)
-                    };
-                    tracing::warn!(context, attempt, ?wait, error = %e, "Cloudflare request failed, retrying");
-                    self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(wait).await;
-                }
+        let stats = &self.inner.stats;
+        let classify = |e: &CfError| {
+            stats.failed_requests.fetch_add(1, Ordering::Relaxed);
+            decide(e)
+        };
+        let on_retry = |r: &Retrying<'_, CfError>| {
+            tracing::warn!(context, attempt = r.attempt, wait = ?r.wait, error = %r.error, "Cloudflare request failed, retrying");
+            stats.retries.fetch_add(1, Ordering::Relaxed);
+        };
+        match retry(self.inner.cfg.retry.policy(), None, f, classify, on_retry).await {
+            Ok(v) => Ok(v),
+            Err(Stop::Exhausted { attempts, error }) => {
+                tracing::error!(context, attempts, error = %error, "Cloudflare request failed, giving up");
+                Err(CfError::RetriesExhausted {
+                    context: context.to_string(),
+                    attempts,
+                    last: Box::new(error),
+                })
+            }
+            Err(stop) => {
+                let e = stop.into_error();
+                // the error is returned: whoever made the request reports it (once)
+                tracing::debug!(context, error = %e, "Cloudflare request failed (not retryable)");
+                Err(e)
             }
         }
     }
@@ -743,15 +729,17 @@ mod tests {
         for attempt in 1..=10u32 {
             let full =
                 (Duration::from_millis(100) * 2u32.pow(attempt - 1)).min(Duration::from_secs(2));
-            let d = p.backoff(attempt);
+            let d = p.policy().backoff.delay(attempt - 1);
             assert!(
                 d >= full / 2 && d <= full,
                 "attempt {attempt}: {d:?} vs {full:?}"
             );
         }
-        let samples: std::collections::HashSet<u128> =
-            (0..20).map(|_| p.backoff(5).as_nanos()).collect();
+        let samples: std::collections::HashSet<u128> = (0..20)
+            .map(|_| p.policy().backoff.delay(4).as_nanos())
+            .collect();
         assert!(samples.len() > 1, "jittered");
+        assert_eq!(p.policy().max_attempts, Some(10));
     }
 
     #[test]

@@ -4,13 +4,12 @@
 //! the sink acknowledged every record; a failed window is retried whole.
 
 use crate::auth::Auth;
-use crate::client::CloudflareClient;
+use crate::client::{decide, CloudflareClient};
 use crate::error::CfError;
 use crate::sink::{RecordFormat, RecordSink, SourceId, Unit, UnitOutcome};
 use crate::stats::SourceStats;
-use crate::util::{
-    blocking, floor_secs, rfc3339_secs, sleep_or_cancel, Clock, ProgressEvent, RunSummary,
-};
+use crate::util::{blocking, floor_secs, rfc3339_secs, Clock, ProgressEvent, RunSummary};
+use cfship_retry::{retry, Decision, Retrying, Stop};
 use cfship_state::CursorStore;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -669,77 +668,92 @@ impl WindowRunner {
             rfc3339_secs(start),
             rfc3339_secs(end)
         );
-        let policy = self.client.config().retry.clone();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            match self.attempt(start, end, &ctx, cancel).await {
-                Ok(n) => {
-                    self.sink
-                        .end_unit(&self.unit(start, end), UnitOutcome::Committed);
-                    return Ok(n);
-                }
-                Err((CfError::Cancelled, _)) => return Err(CfError::Cancelled),
-                // 400/403 naming fields (unknown, or Bot Management without the licence): ask
-                // again without them instead of failing the whole stream as Elastic Agent does.
-                Err((e, 0)) if self.drop_refused(&e) => {
-                    attempt -= 1;
-                    continue;
-                }
-                Err((e, delivered)) => {
-                    // A failed `deliver` may have handled part of its batch: abort then too.
-                    if delivered > 0 || matches!(e, CfError::Sink { .. }) {
-                        self.sink
-                            .end_unit(&self.unit(start, end), UnitOutcome::Aborted);
-                    }
-                    let st = self.client.stats();
-                    st.failed_requests.fetch_add(1, Ordering::Relaxed);
-                    self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
-                    if !e.is_retryable() {
-                        // the caller reports it (once): the collector's error ends the source
-                        tracing::debug!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
-                            attempt, delivered, error = %e, "Logpull window failed (not retryable)");
-                        return Err(e);
-                    }
-                    if let Some(k) = split_after {
-                        if attempt >= k
-                            && matches!(e, CfError::Stream { .. })
-                            && end - start >= chrono::Duration::seconds(MIN_SPLIT_SECS * 2)
-                        {
-                            tracing::warn!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
-                                attempt, error = %e, "Logpull stream failed repeatedly: splitting the window in halves");
-                            return Err(e);
+        let ctx = &ctx;
+        // One attempt of the window; a refused field list is asked again at once without the
+        // refused fields (instead of failing the whole stream as Elastic Agent does) and is no
+        // failed attempt.
+        let op = || async move {
+            loop {
+                match self.attempt(start, end, ctx, cancel).await {
+                    Ok(n) => return Ok(n),
+                    Err((CfError::Cancelled, d)) => return Err((CfError::Cancelled, d)),
+                    Err((e, 0)) if self.drop_refused(&e) => continue,
+                    Err((e, delivered)) => {
+                        // A failed `deliver` may have handled part of its batch: abort then too.
+                        if delivered > 0 || matches!(e, CfError::Sink { .. }) {
+                            self.sink
+                                .end_unit(&self.unit(start, end), UnitOutcome::Aborted);
                         }
-                    }
-                    if split_after.is_some() && e.is_logpull_too_late() {
-                        // The collector re-plans with a larger end lag.
-                        return Err(e);
-                    }
-                    if attempt >= policy.max_attempts.max(1) {
-                        tracing::error!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
-                            attempt, delivered, error = %e, "Logpull window failed, giving up for now");
-                        return Err(CfError::RetriesExhausted {
-                            context: ctx,
-                            attempts: attempt,
-                            last: Box::new(e),
-                        });
-                    }
-                    let wait = if e.status() == Some(429) {
-                        Duration::ZERO // the shared limiter pauses for Retry-After
-                    } else if e.is_logpull_too_late() {
-                        policy.backoff(attempt).max(Duration::from_secs(5))
-                    } else {
-                        policy.backoff(attempt)
-                    };
-                    tracing::warn!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
-                        attempt, delivered, ?wait, error = %e, "Logpull window failed, retrying the whole window");
-                    on_retry(attempt, &e);
-                    st.retries.fetch_add(1, Ordering::Relaxed);
-                    if !sleep_or_cancel(wait, cancel).await {
-                        return Err(CfError::Cancelled);
+                        self.client
+                            .stats()
+                            .failed_requests
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
+                        return Err((e, delivered));
                     }
                 }
             }
+        };
+        let mut attempt = 0u32;
+        let classify = |(e, delivered): &(CfError, u64)| {
+            attempt += 1;
+            if matches!(e, CfError::Cancelled) {
+                return Decision::GiveUp;
+            }
+            if !e.is_retryable() {
+                // the caller reports it (once): the collector's error ends the source
+                tracing::debug!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
+                    attempt, delivered, error = %e, "Logpull window failed (not retryable)");
+                return Decision::GiveUp;
+            }
+            if let Some(k) = split_after {
+                if attempt >= k
+                    && matches!(e, CfError::Stream { .. })
+                    && end - start >= chrono::Duration::seconds(MIN_SPLIT_SECS * 2)
+                {
+                    tracing::warn!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
+                        attempt, error = %e, "Logpull stream failed repeatedly: splitting the window in halves");
+                    return Decision::GiveUp;
+                }
+                if e.is_logpull_too_late() {
+                    // The collector re-plans with a larger end lag.
+                    return Decision::GiveUp;
+                }
+            }
+            if e.is_logpull_too_late() {
+                Decision::AtLeast(Duration::from_secs(5))
+            } else {
+                decide(e)
+            }
+        };
+        let hook = |r: &Retrying<'_, (CfError, u64)>| {
+            let (e, delivered) = r.error;
+            tracing::warn!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
+                attempt = r.attempt, delivered, wait = ?r.wait, error = %e, "Logpull window failed, retrying the whole window");
+            on_retry(r.attempt, e);
+            self.client.stats().retries.fetch_add(1, Ordering::Relaxed);
+        };
+        let policy = self.client.config().retry.policy();
+        match retry(policy, Some(cancel), op, classify, hook).await {
+            Ok(n) => {
+                self.sink
+                    .end_unit(&self.unit(start, end), UnitOutcome::Committed);
+                Ok(n)
+            }
+            Err(Stop::Exhausted {
+                attempts,
+                error: (e, delivered),
+            }) => {
+                tracing::error!(zone = %self.cfg.zone_id, window_start = %start, window_end = %end,
+                    attempt = attempts, delivered, error = %e, "Logpull window failed, giving up for now");
+                Err(CfError::RetriesExhausted {
+                    context: ctx.clone(),
+                    attempts,
+                    last: Box::new(e),
+                })
+            }
+            Err(Stop::Cancelled { .. }) => Err(CfError::Cancelled),
+            Err(Stop::GaveUp { error: (e, _), .. }) => Err(e),
         }
     }
 }

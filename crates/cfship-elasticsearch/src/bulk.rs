@@ -1,9 +1,8 @@
-//! Bulk request building, batch splitting, item classification and retry backoff (pure functions).
+//! Bulk request building, batch splitting and item classification (pure functions).
 
 use std::io::Write as _;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -181,38 +180,6 @@ pub(crate) fn parse_bulk_response(body: &[u8]) -> Result<Vec<ItemResult>, String
         .collect()
 }
 
-/// Exponential backoff with full jitter: attempt `n` (0-based) sleeps uniformly in
-/// `[0, min(max, initial * 2^n)]`.
-pub fn backoff_delay(attempt: u32, initial: Duration, max: Duration) -> Duration {
-    let cap = backoff_cap(attempt, initial, max);
-    let nanos = cap.as_nanos().min(u128::from(u64::MAX)) as u64;
-    if nanos == 0 {
-        return Duration::ZERO;
-    }
-    Duration::from_nanos(random_u64() % (nanos + 1))
-}
-
-/// The upper bound of [`backoff_delay`] for `attempt`.
-pub fn backoff_cap(attempt: u32, initial: Duration, max: Duration) -> Duration {
-    let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
-    initial.saturating_mul(factor).min(max)
-}
-
-fn random_u64() -> u64 {
-    // splitmix64 over a global counter seeded from the clock: plenty for jitter.
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0x9E37_79B9_7F4A_7C15);
-    let mut z = STATE
-        .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-        .wrapping_add(seed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// RFC 3339 UTC timestamp with milliseconds, for dead-letter records.
 pub(crate) fn now_rfc3339() -> String {
     let d = SystemTime::now()
@@ -318,31 +285,6 @@ mod tests {
             next = r.end;
         }
         assert_eq!(next, 1000);
-    }
-
-    #[test]
-    fn backoff_bounds() {
-        let initial = Duration::from_millis(100);
-        let max = Duration::from_secs(30);
-        assert_eq!(backoff_cap(0, initial, max), initial);
-        assert_eq!(backoff_cap(3, initial, max), Duration::from_millis(800));
-        assert_eq!(backoff_cap(20, initial, max), max);
-        assert_eq!(backoff_cap(u32::MAX, initial, max), max);
-        let mut seen_low = false;
-        let mut seen_high = false;
-        for attempt in 0..40 {
-            for _ in 0..200 {
-                let d = backoff_delay(attempt, initial, max);
-                let cap = backoff_cap(attempt, initial, max);
-                assert!(d <= cap, "{d:?} > {cap:?}");
-                if attempt == 10 {
-                    seen_low |= d < cap / 4;
-                    seen_high |= d > cap * 3 / 4;
-                }
-            }
-        }
-        assert!(seen_low && seen_high, "full jitter spreads over [0, cap]");
-        assert_eq!(backoff_delay(5, Duration::ZERO, max), Duration::ZERO);
     }
 
     #[test]

@@ -100,6 +100,18 @@ pub struct RetryConfig {
     pub max: Duration,
 }
 
+impl RetryConfig {
+    /// The [`cfship_retry::Policy`] of these settings: full jitter (many writers retrying against
+    /// one cluster spread the most), no attempt limit (the sink retries until shut down).
+    pub fn policy(&self) -> cfship_retry::Policy {
+        cfship_retry::Policy::forever(cfship_retry::Backoff::new(
+            self.initial,
+            self.max,
+            cfship_retry::Jitter::Full,
+        ))
+    }
+}
+
 impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
@@ -236,6 +248,17 @@ pub fn decode_cloud_id(cloud_id: &str) -> Result<String, EsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_policy_is_full_jitter_forever() {
+        // The policy itself is tested in cfship-retry; this pins what the sink asks of it.
+        let p = RetryConfig::default().policy();
+        assert_eq!(p.max_attempts, None);
+        assert_eq!(p.backoff.jitter, cfship_retry::Jitter::Full);
+        assert_eq!(p.backoff.cap(0), Duration::from_millis(100));
+        assert_eq!(p.backoff.cap(3), Duration::from_millis(800));
+        assert_eq!(p.backoff.cap(20), Duration::from_secs(30));
+    }
 
     #[test]
     fn cloud_id_decodes_default_port() {

@@ -20,9 +20,7 @@ mod transport;
 use std::time::{Duration, Instant};
 
 pub use backend::{detect_backend, Backend, Distribution, TypeSupport, Version, PROBED_TYPES};
-pub use bulk::{
-    backoff_cap, backoff_delay, classify_item, split_batches, IndexRequest, ItemOutcome,
-};
+pub use bulk::{classify_item, split_batches, IndexRequest, ItemOutcome};
 pub use config::{
     decode_cloud_id, encode_api_key, Auth, BatchConfig, DeadLetterConfig, EsConfig, RetryConfig,
     Secret,

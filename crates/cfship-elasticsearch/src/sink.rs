@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use cfship_retry::{retry, CancellationToken, Decision, Retrier};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt as _;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::backend::{detect_backend, Backend, PROBED_TYPES};
 use crate::bulk::{
-    backoff_delay, build_body, classify_item, now_rfc3339, parse_bulk_response, prepare,
-    split_batches, IndexRequest, ItemOutcome, Prepared,
+    build_body, classify_item, now_rfc3339, parse_bulk_response, prepare, split_batches,
+    IndexRequest, ItemOutcome, Prepared,
 };
 use crate::config::EsConfig;
 use crate::stats::SinkStats;
@@ -75,7 +76,8 @@ struct Inner {
     backend: Backend,
     permits: Semaphore,
     stats: Arc<SinkStats>,
-    shutdown: watch::Sender<bool>,
+    /// Cancelled by [`ElasticsearchSink::shutdown`]: every retry wait ends.
+    shutdown: CancellationToken,
     dl_file_lock: tokio::sync::Mutex<()>,
     bulk_path: String,
 }
@@ -144,7 +146,6 @@ impl ElasticsearchSink {
         if cfg.skip_default_pipeline {
             bulk_path.push_str("&pipeline=_none");
         }
-        let (tx, _) = watch::channel(false);
         Ok(ElasticsearchSink {
             inner: Arc::new(Inner {
                 permits: Semaphore::new(cfg.max_in_flight.max(1)),
@@ -152,7 +153,7 @@ impl ElasticsearchSink {
                 transport,
                 backend,
                 stats: Arc::new(SinkStats::default()),
-                shutdown: tx,
+                shutdown: CancellationToken::new(),
                 dl_file_lock: tokio::sync::Mutex::new(()),
                 bulk_path,
             }),
@@ -181,28 +182,17 @@ impl ElasticsearchSink {
 
     /// Make pending and future retries give up with [`EsError::ShuttingDown`].
     pub fn shutdown(&self) {
-        self.inner.shutdown.send_replace(true);
-    }
-
-    fn is_shutting_down(&self) -> bool {
-        *self.inner.shutdown.borrow()
+        self.inner.shutdown.cancel();
     }
 
     async fn wait_shutdown(&self) {
-        let mut rx = self.inner.shutdown.subscribe();
-        let _ = rx.wait_for(|v| *v).await;
+        self.inner.shutdown.cancelled().await
     }
 
-    async fn backoff(&self, attempt: u32) -> Result<(), EsError> {
-        if self.is_shutting_down() {
-            return Err(EsError::ShuttingDown);
-        }
-        let r = &self.inner.cfg.retry;
-        let d = backoff_delay(attempt, r.initial, r.max);
-        tokio::select! {
-            _ = tokio::time::sleep(d) => Ok(()),
-            _ = self.wait_shutdown() => Err(EsError::ShuttingDown),
-        }
+    /// The retry loop state of one operation: the configured backoff, forever, until
+    /// [`shutdown`](Self::shutdown).
+    fn retrier(&self) -> Retrier<'_> {
+        Retrier::new(self.inner.cfg.retry.policy()).cancel_on(&self.inner.shutdown)
     }
 
     /// Install or upgrade the index templates of every data stream cfship knows
@@ -329,7 +319,7 @@ impl ElasticsearchSink {
     async fn run_chunk(&self, items: Vec<Prepared>) -> Result<Ack, EsError> {
         let mut ack = Ack::default();
         let mut pending = items;
-        let mut attempt: u32 = 0;
+        let mut retrier = self.retrier();
         let stats = &self.inner.stats;
         while !pending.is_empty() {
             let (body, raw_len) = build_body(&pending, self.inner.cfg.compression);
@@ -366,16 +356,15 @@ impl ElasticsearchSink {
                     stats
                         .bulk_requests_transport_error
                         .fetch_add(1, Ordering::Relaxed);
-                    if loud(attempt) {
-                        tracing::warn!(url = %e.url, error = %e.message, docs = pending.len(), attempt,
+                    if loud(retrier.failures()) {
+                        tracing::warn!(url = %e.url, error = %e.message, docs = pending.len(), attempt = retrier.failures(),
                             "bulk request failed; will retry");
                     } else {
-                        tracing::debug!(url = %e.url, error = %e.message, docs = pending.len(), attempt,
+                        tracing::debug!(url = %e.url, error = %e.message, docs = pending.len(), attempt = retrier.failures(),
                             "bulk request failed; will retry");
                     }
-                    self.backoff(attempt).await?;
+                    pause(&mut retrier).await?;
                     stats.request_retries.fetch_add(1, Ordering::Relaxed);
-                    attempt = attempt.saturating_add(1);
                     continue;
                 }
             };
@@ -412,20 +401,19 @@ impl ElasticsearchSink {
                     return Ok(ack);
                 }
                 status => {
-                    if loud(attempt) {
+                    if loud(retrier.failures()) {
                         tracing::warn!(status, url = %resp.url, body = %resp.excerpt(), docs = pending.len(),
-                            attempt, "bulk request not accepted; will retry");
+                            attempt = retrier.failures(), "bulk request not accepted; will retry");
                     } else {
                         tracing::debug!(
                             status,
                             docs = pending.len(),
-                            attempt,
+                            attempt = retrier.failures(),
                             "bulk request not accepted; will retry"
                         );
                     }
-                    self.backoff(attempt).await?;
+                    pause(&mut retrier).await?;
                     stats.request_retries.fetch_add(1, Ordering::Relaxed);
-                    attempt = attempt.saturating_add(1);
                     continue;
                 }
             }
@@ -437,14 +425,12 @@ impl ElasticsearchSink {
                         got = r.len(),
                         "bulk response item count mismatch; retrying the batch"
                     );
-                    self.backoff(attempt).await?;
-                    attempt = attempt.saturating_add(1);
+                    pause(&mut retrier).await?;
                     continue;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "unparsable bulk response; retrying the batch");
-                    self.backoff(attempt).await?;
-                    attempt = attempt.saturating_add(1);
+                    pause(&mut retrier).await?;
                     continue;
                 }
             };
@@ -485,12 +471,11 @@ impl ElasticsearchSink {
                 stats
                     .item_retries
                     .fetch_add(pending.len() as u64, Ordering::Relaxed);
-                if let Some((status, ty)) = retry_reason.filter(|_| loud(attempt)) {
-                    tracing::warn!(status, error_type = %ty, docs = pending.len(), attempt,
+                if let Some((status, ty)) = retry_reason.filter(|_| loud(retrier.failures())) {
+                    tracing::warn!(status, error_type = %ty, docs = pending.len(), attempt = retrier.failures(),
                         "bulk items not accepted; will retry them");
                 }
-                self.backoff(attempt).await?;
-                attempt = attempt.saturating_add(1);
+                pause(&mut retrier).await?;
             }
         }
         Ok(ack)
@@ -527,18 +512,19 @@ impl ElasticsearchSink {
             None => records,
         };
         if !to_file.is_empty() {
-            let mut attempt = 0;
-            loop {
-                match self.write_dead_letter_file(&to_file).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::error!(error = %e, path = %self.inner.cfg.dead_letter.path.display(),
-                            "cannot write the dead-letter file; will retry");
-                        self.backoff(attempt).await?;
-                        attempt += 1;
-                    }
-                }
-            }
+            let path = self.inner.cfg.dead_letter.path.display();
+            retry(
+                self.inner.cfg.retry.policy(),
+                Some(&self.inner.shutdown),
+                || self.write_dead_letter_file(&to_file),
+                |e| {
+                    tracing::error!(error = %e, path = %path, "cannot write the dead-letter file; will retry");
+                    Decision::Backoff
+                },
+                |_| {},
+            )
+            .await
+            .map_err(|_| EsError::ShuttingDown)?;
         }
         self.inner
             .stats
@@ -568,7 +554,7 @@ impl ElasticsearchSink {
             }
         }
         let items: Vec<Prepared> = prepared.iter().map(|(p, _)| p.clone()).collect();
-        let mut attempt = 0;
+        let mut retrier = self.retrier();
         loop {
             let (body, _) = build_body(&items, self.inner.cfg.compression);
             let res = self
@@ -604,8 +590,7 @@ impl ElasticsearchSink {
                     tracing::warn!(error = %e.message, "dead-letter index request failed; will retry")
                 }
             }
-            self.backoff(attempt).await?;
-            attempt += 1;
+            pause(&mut retrier).await?;
         }
     }
 
@@ -773,6 +758,12 @@ fn body_refusal(body: &[u8]) -> bool {
     ]
     .iter()
     .any(|t| text.contains(t))
+}
+
+/// Waits before the next round of a retry loop; `ShuttingDown` once [`ElasticsearchSink::shutdown`]
+/// was called.
+async fn pause(retrier: &mut Retrier<'_>) -> Result<(), EsError> {
+    retrier.pause().await.map_err(|_| EsError::ShuttingDown)
 }
 
 /// Warn on the first retry and every tenth, not on each (a busy cluster would flood the log).
