@@ -9,6 +9,11 @@
 //! - this crate: the CLI (`cli`), the configuration file (`config`), the wiring of a configuration
 //!   into running parts and the signals (`app`), the pipeline (transform fan-out and
 //!   acknowledgement, `pipeline`), the outputs (`output`) and `/metrics`.
+//!
+//! `cfship-logpush` receives Logpush (HTTPS destination, spool, bucket reader).
+
+// The `cli` argument docs are clap's `--help` texts, whose `<placeholders>` are not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 pub mod app;
 pub mod cli;

@@ -29,7 +29,7 @@ pub struct Obj<'a> {
 }
 
 /// Setting a field failed because a parent on the path is not an object (Elasticsearch:
-/// "cannot set [x] with parent object of type [java.lang.String] as part of path [a.x]").
+/// `cannot set [x] with parent object of type [java.lang.String] as part of path [a.x]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathConflict {
     pub path: String,

@@ -7,7 +7,7 @@
 //!   the source's last committed unit are remembered; with the journal they survive a crash, so a
 //!   replayed unit never writes a line twice, even after SIGKILL.
 //! * [`FileOutput::per_unit`] (`backfill`, `demo`): several units of one source run in parallel and
-//!   no cursor is kept. Ids are remembered per unit in flight ([`unit_dedup`]), so a failed window
+//!   no cursor is kept. Ids are remembered per unit in flight (`unit_dedup`), so a failed window
 //!   replayed whole or in halves writes nothing twice, and memory is bounded by the units in flight.
 
 mod dedup;

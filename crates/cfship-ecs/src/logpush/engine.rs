@@ -335,7 +335,7 @@ impl<'a> Ctx<'_, 'a> {
         r.map_err(|e| cannot_set(&e.segment, &e.path))
     }
 
-    /// Elasticsearch's "field [x] not present as part of path [p]" for a path that resolves to
+    /// Elasticsearch's `field [x] not present as part of path [p]` for a path that resolves to
     /// nothing (x = the first missing segment).
     pub fn missing_message(&self, path: &str) -> String {
         let (root, rest): (Option<&Obj<'a>>, &str) = match path.strip_prefix("json.") {

@@ -6,7 +6,7 @@
 //! `pub static SPEC: Spec`: the package version it matches, the era's conventions ([`Era`]), and
 //! its processors in pipeline order. Painless scripts are Rust functions next to the table
 //! ([`engine::Step::Script`]). To add a data stream: write its file and add one line to the
-//! [`data_streams!`] list below. See `docs/logpush-pipelines.md`.
+//! `data_streams!` list below. See `docs/logpush-pipelines.md`.
 //!
 //! Two input shapes reach the pipelines ([`Input`]): the record text as `message` (object-store
 //! inputs and Elastic's pipeline tests) and the record already parsed under `json` (Elastic

@@ -1,5 +1,5 @@
 //! `nel_report` (Cloudflare `nel_reports`): package ≤ 1.0 (ECS 8.6.0, the oldest golden era; one
-//! test document, at 51da75b3). No pipeline text of that era was at hand [derived]: the table is the
+//! test document, at 51da75b3). No pipeline text of that era was at hand \[derived\]: the table is the
 //! stored later pipeline
 //! (`packages/cloudflare_logpush/data_stream/nel_report/elasticsearch/ingest_pipeline/default.yml`
 //! at 12fefe4e, ECS 8.11.0), processor by processor, taken back to the conventions of the ≤ 1.1

@@ -3,7 +3,7 @@
 //! (`packages/cloudflare_logpush/data_stream/network_session/elasticsearch/ingest_pipeline/default.yml`
 //! at 12b5f8f0 in brijesh-elastic/integrations: the 1.x layout, untagged, bare error messages),
 //! processor by processor, taken back to 1.10.0 with what the changelog and the 1.10.0 test
-//! documents show [derived]: ECS 8.10.0; `vlan.id` at the root (moved to `network.vlan.id` by the
+//! documents show \[derived\]: ECS 8.10.0; `vlan.id` at the root (moved to `network.vlan.id` by the
 //! 1.11.0 root-level ECS fixes); the `set … copy_from` processors without `ignore_empty_value`
 //! (added 1.32 / 1.33), as in the 1.10.0 pipelines of the data streams of the same pull request
 //! (gateway_http, read at 026ead0e); `DetectedProtocol`, a later Cloudflare field, not mapped.
