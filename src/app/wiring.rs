@@ -30,6 +30,24 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
+/// The cursor store of `run`: the state directory (locked for this process) or, with
+/// `state.backend: elasticsearch`, the state index on the output's cluster (created by `setup`).
+pub fn open_state(cfg: &Config) -> anyhow::Result<CursorStore> {
+    use anyhow::Context;
+    match cfg.state.backend {
+        crate::config::StateBackend::File => CursorStore::open_exclusive(&cfg.state.dir)
+            .with_context(|| format!("state dir {}", cfg.state.dir.display())),
+        crate::config::StateBackend::Elasticsearch => {
+            let es = es_config(cfg)
+                .context("`state.backend: elasticsearch` needs an `elasticsearch:` section")?;
+            let index = cfg.state.index_name();
+            let store = cfship_state::EsStore::open(&es, index)
+                .with_context(|| format!("state index {index}"))?;
+            Ok(store.into())
+        }
+    }
+}
+
 /// [`load_config`] plus what collecting needs (`run`, `backfill`): a source and an output.
 pub fn load_config_to_collect(path: &std::path::Path) -> Result<Config, ConfigError> {
     let cfg = load_config(path)?;

@@ -335,16 +335,38 @@ pub async fn checks(args: &CheckArgs) -> Vec<Check> {
             )),
         }
     }
-    match cfship_state::CursorStore::open(&cfg.state.dir) {
-        Ok(_) => out.push(Check::ok(
-            format!("state dir {}", cfg.state.dir.display()),
-            "usable",
-        )),
-        Err(e) => out.push(Check::fail(
-            format!("state dir {}", cfg.state.dir.display()),
-            e.to_string(),
-            "create the directory or fix its permissions (`state.dir`)",
-        )),
+    if cfg.state.backend == crate::config::StateBackend::Elasticsearch {
+        let index = cfg.state.index_name().to_string();
+        let name = format!("state index {index}");
+        let opened = match crate::app::wiring::es_config(cfg) {
+            Some(es) => tokio::task::spawn_blocking(move || {
+                cfship_state::EsStore::open(&es, &index).map(|_| ())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+            None => Err("no `elasticsearch:` section".to_string()),
+        };
+        match opened {
+            Ok(()) => out.push(Check::ok(name, "exists, format understood")),
+            Err(e) => out.push(Check::fail(
+                name,
+                e,
+                "run `cfship setup --config FILE` (it creates the state index)",
+            )),
+        }
+    } else {
+        match cfship_state::CursorStore::open(&cfg.state.dir) {
+            Ok(_) => out.push(Check::ok(
+                format!("state dir {}", cfg.state.dir.display()),
+                "usable",
+            )),
+            Err(e) => out.push(Check::fail(
+                format!("state dir {}", cfg.state.dir.display()),
+                e.to_string(),
+                "create the directory or fix its permissions (`state.dir`)",
+            )),
+        }
     }
     out
 }

@@ -56,10 +56,8 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
     let cancel = CancellationToken::new();
     // Signals before anything slow (connecting to Elasticsearch may wait).
     let es_slot = install_signal_handlers(cancel.clone());
-    let store = Arc::new(
-        CursorStore::open_exclusive(&cfg.state.dir)
-            .with_context(|| format!("state dir {}", cfg.state.dir.display()))?,
-    );
+    let store: Arc<CursorStore> = Arc::new(crate::app::wiring::open_state(&cfg)?);
+    tracing::info!(state = %store.describe(), "cursor store open");
     let client = cloudflare_client(&cfg)?;
     let metrics_cancel = CancellationToken::new();
     let timeout = args

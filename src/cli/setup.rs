@@ -25,7 +25,31 @@ pub async fn run(args: SetupArgs) -> Result<Vec<String>> {
         .await
         .context("installing index templates")?;
     let backend = sink.backend().describe();
-    Ok(outcomes
+    let mut lines = Vec::new();
+    if cfg.state.backend == crate::config::StateBackend::Elasticsearch {
+        let index = cfg.state.index_name().to_string();
+        let es_cfg = crate::app::wiring::es_config(&cfg).context("elasticsearch section")?;
+        let outcome = tokio::task::spawn_blocking(move || {
+            cfship_state::EsStore::connect(&es_cfg, &index)?.ensure_index()
+        })
+        .await
+        .context("state index task")?
+        .with_context(|| format!("state index {}", cfg.state.index_name()))?;
+        let what = match outcome {
+            cfship_state::IndexOutcome::Created => "created".to_string(),
+            cfship_state::IndexOutcome::Unchanged => "already up to date".to_string(),
+            cfship_state::IndexOutcome::Updated { from } => match from {
+                Some(f) => format!("mapping upgraded from format {f}"),
+                None => "mapping brought up to date".to_string(),
+            },
+        };
+        lines.push(format!(
+            "state index {} (format {}): {what} on {backend}",
+            cfg.state.index_name(),
+            cfship_state::STATE_MAPPING_VERSION
+        ));
+    }
+    let mut out: Vec<String> = outcomes
         .into_iter()
         .map(|o| {
             let what = match &o {
@@ -47,7 +71,9 @@ pub async fn run(args: SetupArgs) -> Result<Vec<String>> {
             };
             format!("index template {}: {what} on {backend}", o.name())
         })
-        .collect())
+        .collect();
+    out.extend(lines);
+    Ok(out)
 }
 
 #[cfg(test)]

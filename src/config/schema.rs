@@ -322,19 +322,42 @@ pub struct FileSection {
     pub path: PathBuf,
 }
 
-/// `state:`
+/// `state:` — where cursors live: files in `dir` (the default) or documents in an Elasticsearch
+/// index (`backend: elasticsearch`, `index`, default `cfship-state`, on the `elasticsearch:` output's
+/// cluster). `dir` is still used for the dead-letter file and the Logpush spool.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateSection {
     #[serde(default = "default_state_dir")]
     pub dir: PathBuf,
+    #[serde(default)]
+    pub backend: StateBackend,
+    pub index: Option<String>,
+}
+
+/// `state.backend`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    #[default]
+    File,
+    Elasticsearch,
 }
 
 impl Default for StateSection {
     fn default() -> Self {
         StateSection {
             dir: default_state_dir(),
+            backend: StateBackend::File,
+            index: None,
         }
+    }
+}
+
+impl StateSection {
+    /// The state index of `backend: elasticsearch`.
+    pub fn index_name(&self) -> &str {
+        self.index.as_deref().unwrap_or(cfship_state::DEFAULT_INDEX)
     }
 }
 

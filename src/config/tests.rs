@@ -488,3 +488,40 @@ fn logpull_field_names_are_checked_at_load_with_the_line() {
     let text = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [3333333333333333333333333333333f]\n  fields: [RayID, ClientIP, EdgeStartTimestamp]\n";
     assert!(crate::app::wiring::parse_config(text, "cfship.yml", &env_of(&[])).is_ok());
 }
+
+#[test]
+fn state_backend_elasticsearch_needs_the_output_and_index_needs_the_backend() {
+    let c = crate::app::wiring::parse_config(FULL, "cfship.yml", &full_env()).unwrap();
+    assert_eq!(c.state.backend, StateBackend::File);
+    let es = FULL.replace(
+        "state:\n  dir: ./cfship-state\n",
+        "state:\n  dir: ./cfship-state\n  backend: elasticsearch\n  index: my-cfship-state\n",
+    );
+    let c = crate::app::wiring::parse_config(&es, "cfship.yml", &full_env()).unwrap();
+    assert_eq!(c.state.backend, StateBackend::Elasticsearch);
+    assert_eq!(c.state.index_name(), "my-cfship-state");
+    let default_index = FULL.replace(
+        "state:\n  dir: ./cfship-state\n",
+        "state:\n  backend: elasticsearch\n",
+    );
+    let c = crate::app::wiring::parse_config(&default_index, "cfship.yml", &full_env()).unwrap();
+    assert_eq!(c.state.index_name(), "cfship-state");
+    let no_output = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [1111111111111111111111111111111f]\nfile:\n  path: ./x.ndjson\nstate:\n  backend: elasticsearch\n";
+    let e = err(no_output, &env_of(&[("CLOUDFLARE_API_TOKEN", "t")]));
+    assert!(
+        e.contains("line 8") && e.contains("add an `elasticsearch:` section"),
+        "{e}"
+    );
+    let index_without = FULL.replace(
+        "state:\n  dir: ./cfship-state\n",
+        "state:\n  dir: ./cfship-state\n  index: x\n",
+    );
+    let e = err(&index_without, &full_env());
+    assert!(e.contains("`state.index`"), "{e}");
+    let bad = FULL.replace(
+        "state:\n  dir: ./cfship-state\n",
+        "state:\n  backend: redis\n",
+    );
+    let e = err(&bad, &full_env());
+    assert!(e.contains("redis"), "{e}");
+}

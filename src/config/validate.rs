@@ -11,7 +11,29 @@ impl Config {
         self.validate_credentials()?;
         self.validate_ids()?;
         self.validate_elasticsearch()?;
+        self.validate_state()?;
         self.validate_metrics()
+    }
+
+    /// `state.backend: elasticsearch` keeps cursors on the `elasticsearch:` output's cluster;
+    /// `state.index` only means something with it.
+    fn validate_state(&self) -> Result<(), ConfigError> {
+        use super::schema::StateBackend;
+        match self.state.backend {
+            StateBackend::Elasticsearch if self.elasticsearch.is_none() => {
+                Err(ConfigError(format!(
+                    "{}: `state.backend: elasticsearch` keeps cursors on the cluster of the \
+                 `elasticsearch:` output: add an `elasticsearch:` section (or use `backend: file`)",
+                    self.at("state", "backend")
+                )))
+            }
+            StateBackend::File if self.state.index.is_some() => Err(ConfigError(format!(
+                "{}: `state.index` is the index of `backend: elasticsearch`; with the file backend \
+                 cursors live in `state.dir`: remove `index` or set `backend: elasticsearch`",
+                self.at("state", "index")
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// "file line N" of `key` (the first one after `section:` when there is one).

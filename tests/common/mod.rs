@@ -85,7 +85,11 @@ pub fn floor(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Writes cursors so that every source starts at `t0` (the ground truth's start).
 pub fn seed_cursors(state: &Path, cfg: &SimulatorConfig, t0: DateTime<Utc>) {
-    let store = CursorStore::open(state).unwrap();
+    seed_cursors_in(&CursorStore::open(state).unwrap(), cfg, t0)
+}
+
+/// [`seed_cursors`] into any cursor store (e.g. the Elasticsearch backend).
+pub fn seed_cursors_in(store: &CursorStore, cfg: &SimulatorConfig, t0: DateTime<Utc>) {
     for z in &cfg.zones {
         let k = SourceId::Logpull {
             zone_id: z.id.clone(),
@@ -116,7 +120,15 @@ pub fn ground_truth(
     cfg: &SimulatorConfig,
     t0: DateTime<Utc>,
 ) -> (Vec<String>, Vec<String>) {
-    let store = CursorStore::open(state).unwrap();
+    ground_truth_in(&CursorStore::open(state).unwrap(), cfg, t0)
+}
+
+/// [`ground_truth`] from any cursor store.
+pub fn ground_truth_in(
+    store: &CursorStore,
+    cfg: &SimulatorConfig,
+    t0: DateTime<Utc>,
+) -> (Vec<String>, Vec<String>) {
     let mut rays = Vec::new();
     for z in &cfg.zones {
         let k = SourceId::Logpull {

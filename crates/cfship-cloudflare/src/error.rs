@@ -183,6 +183,7 @@ impl CfError {
             CfError::Transport { .. } | CfError::Stream { .. } => true,
             CfError::Decode { .. } => true,
             CfError::Sink { source, .. } => source.retryable,
+            CfError::State(e) => e.is_transient(),
             _ => false,
         }
     }

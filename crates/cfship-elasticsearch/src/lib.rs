@@ -12,6 +12,7 @@ mod backend;
 mod bulk;
 mod config;
 mod error;
+mod raw;
 mod sink;
 mod stats;
 mod templates;
@@ -26,6 +27,7 @@ pub use config::{
     Secret,
 };
 pub use error::EsError;
+pub use raw::{Method, RawClient, RawResponse};
 pub use sink::{Ack, CheckResult, ElasticsearchSink};
 pub use stats::{SinkStats, LATENCY_BUCKETS};
 pub use templates::{

@@ -1,17 +1,27 @@
-//! cfship-state: a small durable cursor store.
+//! cfship-state: a small durable cursor store with two backends.
 //!
-//! One versioned JSON file per source (`<dir>/<key>.json`). Every save writes a temporary file in the
-//! same directory, fsyncs it, renames it over the old file (atomic on POSIX) and fsyncs the directory,
-//! so a crash leaves either the old or the new cursor, never a torn file. A corrupt file or a file
-//! written by a newer cfship (higher format version) is an explicit error: the store never resets a
-//! cursor silently.
+//! * [`FileStore`] (the default): one versioned JSON file per source (`<dir>/<key>.json`). Every save
+//!   writes a temporary file in the same directory, fsyncs it, renames it over the old file (atomic on
+//!   POSIX) and fsyncs the directory, so a crash leaves either the old or the new cursor, never a torn
+//!   file.
+//! * [`EsStore`] (`state.backend: elasticsearch`): one document per source in a normal index (default
+//!   `cfship-state`) with a strict mapping, written with optimistic concurrency control
+//!   (`if_seq_no`/`if_primary_term`): a save succeeds only over the version this store last read or
+//!   wrote, so two writers can never silently overwrite each other's cursor.
+//!
+//! Both keep the same envelope (`version`, `key`, `saved_at_unix_ms`, `cursor`) and the same rules: a
+//! corrupt cursor or one written by a newer cfship (higher format version) is an explicit error, the
+//! store never resets a cursor silently. [`CursorStore`] is what the collectors hold.
+
+mod es;
+mod file;
+
+pub use es::{state_mapping, EsStore, IndexOutcome, DEFAULT_INDEX, STATE_MAPPING_VERSION};
+pub use file::{FileStore, LOCK_FILE};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Current on-disk format version.
 pub const FORMAT_VERSION: u32 = 1;
@@ -63,6 +73,36 @@ pub enum StateError {
          processes on one state directory would collect every source twice"
     )]
     Locked { path: PathBuf, lock: PathBuf },
+    #[error(
+        "cursor document {doc} is corrupt ({reason}); refusing to reset it silently: fix or delete the \
+         document (deleting restarts collection for this source from its initial lookback)"
+    )]
+    DocCorrupt { doc: String, reason: String },
+    #[error(
+        "{doc} has format version {found}, this cfship understands up to {supported}; it was written \
+         by a newer cfship: upgrade this replica (every replica on one state index must run a cfship \
+         that understands its format)"
+    )]
+    DocNewerVersion {
+        doc: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("cursor document {doc} belongs to key {found:?}, expected {expected:?}")]
+    DocKeyMismatch {
+        doc: String,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "cursor {key} in {index} was changed by another writer since this cfship read it (version \
+         conflict); not overwriting it: another replica owns this source now"
+    )]
+    Conflict { key: String, index: String },
+    #[error("state index {index}: {message}")]
+    Elasticsearch { index: String, message: String },
+    #[error("state index {index} unavailable (retried after the interval): {message}")]
+    Unavailable { index: String, message: String },
     #[error("cannot serialize cursor for {key}: {source}")]
     Serialize {
         key: String,
@@ -71,13 +111,39 @@ pub enum StateError {
     },
 }
 
-/// The file envelope. `cursor` is the caller's value.
+impl StateError {
+    /// Elasticsearch unreachable or answering 429/5xx: the caller retries later (the cursor is
+    /// unchanged, the unit is collected again; `_id`s make that harmless).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StateError::Unavailable { .. })
+    }
+}
+
+/// The envelope of a saved cursor (a file, or a document's `_source`). `cursor` is the caller's value.
 #[derive(Serialize)]
-struct EnvelopeOut<'a, T: Serialize> {
+pub(crate) struct EnvelopeOut<'a, T: Serialize> {
     version: u32,
     key: &'a str,
     saved_at_unix_ms: u128,
     cursor: &'a T,
+}
+
+impl<'a, T: Serialize> EnvelopeOut<'a, T> {
+    pub(crate) fn new(key: &'a str, cursor: &'a T) -> Self {
+        EnvelopeOut {
+            version: FORMAT_VERSION,
+            key,
+            saved_at_unix_ms: now_unix_ms(),
+            cursor,
+        }
+    }
+}
+
+pub(crate) fn now_unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 #[derive(Deserialize)]
@@ -87,213 +153,7 @@ struct EnvelopeIn {
     cursor: serde_json::Value,
 }
 
-/// Durable cursor store: one small JSON file per key in a directory.
-#[derive(Debug)]
-pub struct CursorStore {
-    dir: PathBuf,
-    tmp_counter: AtomicU64,
-    /// Held for the store's lifetime by [`CursorStore::open_exclusive`].
-    _lock: Option<File>,
-}
-
-/// Name of the lock file used by [`CursorStore::open_exclusive`].
-pub const LOCK_FILE: &str = ".cfship.lock";
-
-/// Temp files older than this are leftovers of a crash and are removed by `open`.
-const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(600);
-
-impl CursorStore {
-    /// Opens (creating if needed) the state directory.
-    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StateError> {
-        let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|source| StateError::Dir {
-            path: dir.clone(),
-            source,
-        })?;
-        let meta = fs::metadata(&dir).map_err(|source| StateError::Dir {
-            path: dir.clone(),
-            source,
-        })?;
-        if !meta.is_dir() {
-            return Err(StateError::Dir {
-                path: dir,
-                source: std::io::Error::other("not a directory"),
-            });
-        }
-        remove_stale_temp_files(&dir);
-        Ok(Self {
-            dir,
-            tmp_counter: AtomicU64::new(0),
-            _lock: None,
-        })
-    }
-
-    /// Like [`CursorStore::open`], and takes an exclusive lock on `<dir>/.cfship.lock` for the store's
-    /// lifetime (released on drop, and by the OS when the process dies), so a second process using the
-    /// same state directory fails fast with [`StateError::Locked`].
-    pub fn open_exclusive(dir: impl AsRef<Path>) -> Result<Self, StateError> {
-        let mut store = Self::open(dir)?;
-        let lock = store.dir.join(LOCK_FILE);
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock)
-            .map_err(|source| StateError::Dir {
-                path: lock.clone(),
-                source,
-            })?;
-        match f.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StateError::Locked {
-                    path: store.dir.clone(),
-                    lock,
-                })
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(StateError::Dir { path: lock, source })
-            }
-        }
-        store._lock = Some(f);
-        Ok(store)
-    }
-
-    /// The directory this store writes to.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Path of the file holding `key` (after validating the key).
-    pub fn path_for(&self, key: &str) -> Result<PathBuf, StateError> {
-        validate_key(key)?;
-        Ok(self.dir.join(format!("{key}.json")))
-    }
-
-    /// Loads the cursor of `key`; `Ok(None)` when no cursor was saved yet.
-    pub fn load<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
-        let path = self.path_for(key)?;
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StateError::Read { path, source }),
-        };
-        // Check the version first so a newer format is reported as such, not as "corrupt".
-        let raw: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
-                path: path.clone(),
-                reason: format!("not JSON: {e}"),
-            })?;
-        let version =
-            raw.get("version")
-                .and_then(|v| v.as_u64())
-                .ok_or_else(|| StateError::Corrupt {
-                    path: path.clone(),
-                    reason: "missing numeric \"version\"".into(),
-                })?;
-        if version > u64::from(FORMAT_VERSION) {
-            return Err(StateError::NewerVersion {
-                path,
-                found: u32::try_from(version).unwrap_or(u32::MAX),
-                supported: FORMAT_VERSION,
-            });
-        }
-        let env: EnvelopeIn = serde_json::from_value(raw).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            reason: format!("bad envelope: {e}"),
-        })?;
-        if env.version == 0 {
-            return Err(StateError::Corrupt {
-                path,
-                reason: "version 0 is not a valid format version".into(),
-            });
-        }
-        if env.key != key {
-            return Err(StateError::KeyMismatch {
-                path,
-                found: env.key,
-                expected: key.to_string(),
-            });
-        }
-        let value = serde_json::from_value(env.cursor).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            reason: format!("cursor does not match the expected shape: {e}"),
-        })?;
-        Ok(Some(value))
-    }
-
-    /// Saves the cursor of `key` durably (write temp, fsync, rename, fsync dir).
-    pub fn save<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
-        let path = self.path_for(key)?;
-        let env = EnvelopeOut {
-            version: FORMAT_VERSION,
-            key,
-            saved_at_unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0),
-            cursor: value,
-        };
-        let mut body = serde_json::to_vec_pretty(&env).map_err(|source| StateError::Serialize {
-            key: key.to_string(),
-            source,
-        })?;
-        body.push(b'\n');
-        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = self
-            .dir
-            .join(format!(".{key}.json.tmp.{}.{n}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
-            f.write_all(&body)?;
-            f.sync_all()?;
-            drop(f);
-            fs::rename(&tmp, &path)?;
-            // fsync the directory so the rename itself is durable.
-            if let Ok(d) = File::open(&self.dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        };
-        write().map_err(|source| {
-            let _ = fs::remove_file(&tmp);
-            StateError::Write {
-                path: path.clone(),
-                source,
-            }
-        })
-    }
-}
-
-/// Removes `.<key>.json.tmp.*` files left by a crash between write and rename (older than 10 min, so a
-/// concurrent writer's fresh temp file is never touched).
-fn remove_stale_temp_files(dir: &Path) {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with('.') && name.contains(".json.tmp.")) {
-            continue;
-        }
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > STALE_TMP);
-        if old {
-            let _ = fs::remove_file(e.path());
-        }
-    }
-}
-
-fn validate_key(key: &str) -> Result<(), StateError> {
+pub(crate) fn validate_key(key: &str) -> Result<(), StateError> {
     let ok = !key.is_empty()
         && key.len() <= 200
         && !key.starts_with('.')
@@ -309,188 +169,146 @@ fn validate_key(key: &str) -> Result<(), StateError> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Why a saved envelope was refused (turned into the backend's error by the caller).
+#[derive(Debug)]
+pub(crate) enum DecodeError {
+    Corrupt(String),
+    Newer(u32),
+    KeyMismatch(String),
+}
 
-    #[derive(Debug, Serialize, Deserialize, PartialEq)]
-    struct Cur {
-        when: String,
-        ids: Vec<String>,
+impl DecodeError {
+    pub(crate) fn file(self, path: PathBuf, key: &str) -> StateError {
+        match self {
+            DecodeError::Corrupt(reason) => StateError::Corrupt { path, reason },
+            DecodeError::Newer(found) => StateError::NewerVersion {
+                path,
+                found,
+                supported: FORMAT_VERSION,
+            },
+            DecodeError::KeyMismatch(found) => StateError::KeyMismatch {
+                path,
+                found,
+                expected: key.to_string(),
+            },
+        }
+    }
+    pub(crate) fn doc(self, doc: String, key: &str) -> StateError {
+        match self {
+            DecodeError::Corrupt(reason) => StateError::DocCorrupt { doc, reason },
+            DecodeError::Newer(found) => StateError::DocNewerVersion {
+                doc: format!("cursor document {doc}"),
+                found,
+                supported: FORMAT_VERSION,
+            },
+            DecodeError::KeyMismatch(found) => StateError::DocKeyMismatch {
+                doc,
+                found,
+                expected: key.to_string(),
+            },
+        }
+    }
+}
+
+/// Checks a saved envelope and returns its cursor: the version first (so a newer format is reported
+/// as such, not as "corrupt"), then the envelope, the key and the cursor's shape.
+pub(crate) fn decode_envelope<T: DeserializeOwned>(
+    raw: serde_json::Value,
+    key: &str,
+) -> Result<T, DecodeError> {
+    let version = raw
+        .get("version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| DecodeError::Corrupt("missing numeric \"version\"".into()))?;
+    if version > u64::from(FORMAT_VERSION) {
+        return Err(DecodeError::Newer(
+            u32::try_from(version).unwrap_or(u32::MAX),
+        ));
+    }
+    let env: EnvelopeIn = serde_json::from_value(raw)
+        .map_err(|e| DecodeError::Corrupt(format!("bad envelope: {e}")))?;
+    if env.version == 0 {
+        return Err(DecodeError::Corrupt(
+            "version 0 is not a valid format version".into(),
+        ));
+    }
+    if env.key != key {
+        return Err(DecodeError::KeyMismatch(env.key));
+    }
+    serde_json::from_value(env.cursor)
+        .map_err(|e| DecodeError::Corrupt(format!("cursor does not match the expected shape: {e}")))
+}
+
+/// The cursor store the collectors hold: a [`FileStore`] or an [`EsStore`].
+#[derive(Debug)]
+pub struct CursorStore {
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    File(FileStore),
+    Es(EsStore),
+}
+
+impl From<FileStore> for CursorStore {
+    fn from(f: FileStore) -> Self {
+        CursorStore {
+            backend: Backend::File(f),
+        }
+    }
+}
+
+impl From<EsStore> for CursorStore {
+    fn from(e: EsStore) -> Self {
+        CursorStore {
+            backend: Backend::Es(e),
+        }
+    }
+}
+
+impl CursorStore {
+    /// A file store over `dir` (see [`FileStore::open`]).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StateError> {
+        Ok(FileStore::open(dir)?.into())
     }
 
-    fn cur() -> Cur {
-        Cur {
-            when: "2026-11-25T04:00:00.123456Z".into(),
-            ids: vec!["a".into(), "b".into()],
+    /// An exclusive file store over `dir` (see [`FileStore::open_exclusive`]).
+    pub fn open_exclusive(dir: impl AsRef<Path>) -> Result<Self, StateError> {
+        Ok(FileStore::open_exclusive(dir)?.into())
+    }
+
+    /// The state directory of a file store.
+    pub fn dir(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::File(f) => Some(f.dir()),
+            Backend::Es(_) => None,
         }
     }
 
-    #[test]
-    fn missing_key_is_none_and_roundtrip_works() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = CursorStore::open(dir.path().join("nested/state")).unwrap();
-        assert_eq!(store.load::<Cur>("audit-acc1").unwrap(), None);
-        store.save("audit-acc1", &cur()).unwrap();
-        assert_eq!(store.load::<Cur>("audit-acc1").unwrap(), Some(cur()));
-        // Overwrite.
-        let mut c2 = cur();
-        c2.ids.push("c".into());
-        store.save("audit-acc1", &c2).unwrap();
-        assert_eq!(store.load::<Cur>("audit-acc1").unwrap(), Some(c2));
-        // A fresh store over the same dir sees the same data (durability across restarts).
-        let again = CursorStore::open(dir.path().join("nested/state")).unwrap();
-        assert_eq!(
-            again.load::<Cur>("audit-acc1").unwrap().unwrap().ids.len(),
-            3
-        );
-        // No temp files left behind.
-        let names: Vec<String> = fs::read_dir(dir.path().join("nested/state"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names, vec!["audit-acc1.json".to_string()]);
-    }
-
-    #[test]
-    fn file_is_versioned_json() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = CursorStore::open(dir.path()).unwrap();
-        store.save("logpull-z1", &cur()).unwrap();
-        let v: serde_json::Value =
-            serde_json::from_slice(&fs::read(dir.path().join("logpull-z1.json")).unwrap()).unwrap();
-        assert_eq!(v["version"], 1);
-        assert_eq!(v["key"], "logpull-z1");
-        assert_eq!(v["cursor"]["ids"][1], "b");
-    }
-
-    #[test]
-    fn corrupt_file_is_an_error_not_a_reset() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = CursorStore::open(dir.path()).unwrap();
-        fs::write(
-            dir.path().join("z.json"),
-            b"{\"version\":1,\"key\":\"z\",\"cur",
-        )
-        .unwrap();
-        let err = store.load::<Cur>("z").unwrap_err();
-        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
-        assert!(err.to_string().contains("refusing to reset"), "{err}");
-        // The file is left untouched.
-        assert!(fs::read(dir.path().join("z.json"))
-            .unwrap()
-            .ends_with(b"cur"));
-
-        fs::write(dir.path().join("y.json"), b"{\"key\":\"y\",\"cursor\":{}}").unwrap();
-        assert!(matches!(
-            store.load::<Cur>("y").unwrap_err(),
-            StateError::Corrupt { .. }
-        ));
-        // Valid envelope, wrong cursor shape.
-        fs::write(
-            dir.path().join("x.json"),
-            b"{\"version\":1,\"key\":\"x\",\"cursor\":{\"when\":5}}",
-        )
-        .unwrap();
-        assert!(matches!(
-            store.load::<Cur>("x").unwrap_err(),
-            StateError::Corrupt { .. }
-        ));
-        // Empty file (e.g. a crash on a filesystem without atomic rename).
-        fs::write(dir.path().join("w.json"), b"").unwrap();
-        assert!(matches!(
-            store.load::<Cur>("w").unwrap_err(),
-            StateError::Corrupt { .. }
-        ));
-    }
-
-    #[test]
-    fn newer_version_is_an_explicit_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = CursorStore::open(dir.path()).unwrap();
-        fs::write(
-            dir.path().join("k.json"),
-            b"{\"version\":2,\"key\":\"k\",\"cursor\":{\"totally\":\"different\"}}",
-        )
-        .unwrap();
-        let err = store.load::<Cur>("k").unwrap_err();
-        match &err {
-            StateError::NewerVersion {
-                found, supported, ..
-            } => {
-                assert_eq!(*found, 2);
-                assert_eq!(*supported, FORMAT_VERSION);
-            }
-            other => panic!("expected NewerVersion, got {other}"),
-        }
-        assert!(err.to_string().contains("newer cfship"));
-    }
-
-    #[test]
-    fn key_mismatch_and_invalid_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = CursorStore::open(dir.path()).unwrap();
-        store.save("a", &cur()).unwrap();
-        fs::copy(dir.path().join("a.json"), dir.path().join("b.json")).unwrap();
-        assert!(matches!(
-            store.load::<Cur>("b").unwrap_err(),
-            StateError::KeyMismatch { .. }
-        ));
-        for bad in ["", "../x", "a/b", ".hidden", "sp ace"] {
-            assert!(
-                matches!(
-                    store.save(bad, &cur()).unwrap_err(),
-                    StateError::InvalidKey { .. }
-                ),
-                "{bad}"
-            );
+    /// Where cursors live, for messages: the directory or `elasticsearch index <name>`.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::File(f) => format!("state dir {}", f.dir().display()),
+            Backend::Es(e) => format!("elasticsearch index {}", e.index()),
         }
     }
 
-    #[test]
-    fn exclusive_open_refuses_a_second_user() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = CursorStore::open_exclusive(dir.path()).unwrap();
-        let err = CursorStore::open_exclusive(dir.path()).unwrap_err();
-        assert!(matches!(err, StateError::Locked { .. }), "{err}");
-        // Non-exclusive readers (e.g. `cfship check`) still work.
-        a.save("k", &cur()).unwrap();
-        assert!(CursorStore::open(dir.path())
-            .unwrap()
-            .load::<Cur>("k")
-            .unwrap()
-            .is_some());
-        drop(a);
-        CursorStore::open_exclusive(dir.path()).unwrap();
+    /// Loads the cursor of `key`; `Ok(None)` when no cursor was saved yet. Blocks (file I/O or one
+    /// Elasticsearch request): async callers run it in `block_in_place`.
+    pub fn load<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
+        match &self.backend {
+            Backend::File(f) => f.load(key),
+            Backend::Es(e) => e.load(key),
+        }
     }
 
-    #[test]
-    fn stale_temp_files_are_removed_fresh_ones_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let stale = dir.path().join(".k.json.tmp.123.0");
-        let fresh = dir.path().join(".k.json.tmp.456.0");
-        fs::write(&stale, b"{").unwrap();
-        fs::write(&fresh, b"{").unwrap();
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-        File::options()
-            .write(true)
-            .open(&stale)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        CursorStore::open(dir.path()).unwrap();
-        assert!(!stale.exists());
-        assert!(fresh.exists());
-    }
-
-    #[test]
-    fn open_on_a_file_fails() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("file");
-        fs::write(&f, b"x").unwrap();
-        assert!(matches!(
-            CursorStore::open(&f).unwrap_err(),
-            StateError::Dir { .. }
-        ));
+    /// Saves the cursor of `key` durably. On Elasticsearch the write is conditional on the version
+    /// this store last read or wrote ([`StateError::Conflict`] otherwise).
+    pub fn save<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
+        match &self.backend {
+            Backend::File(f) => f.save(key, value),
+            Backend::Es(e) => e.save(key, value),
+        }
     }
 }

@@ -1,0 +1,385 @@
+//! The Elasticsearch backend: one document per cursor in a normal index, written with optimistic
+//! concurrency control.
+//!
+//! * Document `_id` = the cursor key, `_source` = the same envelope as a cursor file plus
+//!   `kind: "cursor"`.
+//! * `load` reads the document in real time (`GET _doc`, no refresh needed) and remembers its
+//!   `_seq_no`/`_primary_term`; `save` writes with `if_seq_no`/`if_primary_term` of the version last
+//!   read or written (or `_create` when there was none), so a save over a version this store has not
+//!   seen fails with [`StateError::Conflict`] instead of overwriting another writer's cursor.
+//! * The index is created by `cfship setup` ([`EsStore::ensure_index`]) with `dynamic: strict` and a
+//!   `_meta.format`; `open` refuses a missing index and one whose format is newer than ours.
+//!
+//! The store's API is blocking (like the file store's): requests run on a small dedicated thread
+//! with its own Tokio runtime, so a call works from any context (inside `block_in_place`, from
+//! synchronous code, from a current-thread runtime) without nesting runtimes.
+
+use crate::{decode_envelope, validate_key, DecodeError, EnvelopeOut, StateError};
+use cfship_elasticsearch::{EsConfig, EsError, Method, RawClient, RawResponse};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+/// Default state index name (a normal name: dot-prefixed names are reserved in Elasticsearch 8).
+pub const DEFAULT_INDEX: &str = "cfship-state";
+
+/// Format of the state index (its mapping), in `_meta.format`. A replica refuses an index whose
+/// format is newer than this.
+pub const STATE_MAPPING_VERSION: u32 = 1;
+
+/// What [`EsStore::ensure_index`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexOutcome {
+    Created,
+    /// The index existed; its mapping was brought up to date (fields added, never changed).
+    Updated {
+        from: Option<u32>,
+    },
+    Unchanged,
+}
+
+struct Job {
+    method: Method,
+    path: String,
+    body: Option<serde_json::Value>,
+    reply: mpsc::Sender<Result<RawResponse, EsError>>,
+}
+
+/// Cursors as documents in an Elasticsearch (or OpenSearch) index.
+pub struct EsStore {
+    index: String,
+    jobs: Mutex<mpsc::Sender<Job>>,
+    /// `(seq_no, primary_term)` of each key as last read or written; `None` = read, not found.
+    versions: Mutex<HashMap<String, Option<(u64, u64)>>>,
+}
+
+impl std::fmt::Debug for EsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EsStore")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The strict mapping of the state index.
+pub fn state_mapping() -> serde_json::Value {
+    serde_json::json!({
+        "dynamic": "strict",
+        "_meta": { "managed_by": "cfship", "format": STATE_MAPPING_VERSION },
+        "properties": {
+            "kind": { "type": "keyword" },
+            "key": { "type": "keyword" },
+            "version": { "type": "integer" },
+            "saved_at_unix_ms": { "type": "date", "format": "epoch_millis" },
+            "cursor": { "type": "object", "enabled": false }
+        }
+    })
+}
+
+fn valid_index(index: &str) -> bool {
+    !index.is_empty()
+        && index.len() <= 255
+        && !index.starts_with(['.', '-', '_', '+'])
+        && index
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+impl EsStore {
+    /// A store over `index` without checking the cluster (for `setup`, which creates the index).
+    pub fn connect(cfg: &EsConfig, index: &str) -> Result<EsStore, StateError> {
+        if !valid_index(index) {
+            return Err(StateError::Elasticsearch {
+                index: index.to_string(),
+                message:
+                    "invalid index name: use lowercase letters, digits, '-' and '_', not starting \
+                          with '-' or '_' (names starting with '.' are reserved)"
+                        .into(),
+            });
+        }
+        let client = RawClient::new(cfg).map_err(|e| StateError::Elasticsearch {
+            index: index.to_string(),
+            message: e.to_string(),
+        })?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StateError::Elasticsearch {
+                index: index.to_string(),
+                message: format!("cannot start the state client's runtime: {e}"),
+            })?;
+        std::thread::Builder::new()
+            .name("cfship-state-es".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    let r = rt.block_on(client.request(job.method, &job.path, job.body.as_ref()));
+                    let _ = job.reply.send(r);
+                }
+            })
+            .map_err(|e| StateError::Elasticsearch {
+                index: index.to_string(),
+                message: format!("cannot start the state client's thread: {e}"),
+            })?;
+        Ok(EsStore {
+            index: index.to_string(),
+            jobs: Mutex::new(tx),
+            versions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A store over an existing state index: fails when the index is missing (run `cfship setup`)
+    /// or was set up by a newer cfship.
+    pub fn open(cfg: &EsConfig, index: &str) -> Result<EsStore, StateError> {
+        let s = EsStore::connect(cfg, index)?;
+        match s.installed_format()? {
+            None => Err(s.err(
+                "the state index does not exist: run `cfship setup --config FILE` first (it creates it \
+                 with its strict mapping)",
+            )),
+            Some(f) if f > STATE_MAPPING_VERSION => Err(StateError::DocNewerVersion {
+                doc: format!("state index {}", s.index),
+                found: f,
+                supported: STATE_MAPPING_VERSION,
+            }),
+            Some(_) => Ok(s),
+        }
+    }
+
+    pub fn index(&self) -> &str {
+        &self.index
+    }
+
+    fn err(&self, message: impl Into<String>) -> StateError {
+        StateError::Elasticsearch {
+            index: self.index.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn call(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<serde_json::Value>,
+    ) -> Result<RawResponse, StateError> {
+        let (reply, rx) = mpsc::channel();
+        let sent = self
+            .jobs
+            .lock()
+            .map_err(|_| self.err("state client poisoned"))?
+            .send(Job {
+                method,
+                path,
+                body,
+                reply,
+            });
+        if sent.is_err() {
+            return Err(self.err("the state client's thread has stopped"));
+        }
+        rx.recv()
+            .map_err(|_| self.err("the state client's thread has stopped"))?
+            .map_err(|e| StateError::Unavailable {
+                index: self.index.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    fn http_err(&self, what: &str, r: &RawResponse) -> StateError {
+        let mut body = r.body.to_string();
+        if body.len() > 500 {
+            let mut cut = 500;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            body.truncate(cut);
+            body.push('…');
+        }
+        let message = format!("{what}: HTTP {} from {}: {body}", r.status, r.url);
+        if r.status == 429 || r.status >= 500 {
+            StateError::Unavailable {
+                index: self.index.clone(),
+                message,
+            }
+        } else {
+            self.err(message)
+        }
+    }
+
+    /// `_meta.format` of the installed index: `None` when the index does not exist, `Some(0)` when
+    /// it exists without one (not created by cfship).
+    pub fn installed_format(&self) -> Result<Option<u32>, StateError> {
+        let r = self.call(Method::GET, format!("{}/_mapping", self.index), None)?;
+        if r.status == 404 {
+            return Ok(None);
+        }
+        if !r.ok() {
+            return Err(self.http_err("reading the mapping", &r));
+        }
+        // the answer is keyed by the concrete index name (an alias may point elsewhere)
+        let m = r
+            .body
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|v| v.get("mappings"));
+        Ok(Some(
+            m.and_then(|m| m.pointer("/_meta/format"))
+                .and_then(|v| v.as_u64())
+                .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+                .unwrap_or(0),
+        ))
+    }
+
+    /// Creates the index with its strict mapping, or brings an existing one's mapping up to date
+    /// (new fields added; a field of another type is an error from Elasticsearch). An index set up
+    /// by a newer cfship is left alone ([`StateError::DocNewerVersion`]).
+    pub fn ensure_index(&self) -> Result<IndexOutcome, StateError> {
+        let installed = self.installed_format()?;
+        match installed {
+            None => {
+                let body = serde_json::json!({
+                    "settings": { "index": { "number_of_shards": 1, "auto_expand_replicas": "0-1" } },
+                    "mappings": state_mapping(),
+                });
+                let r = self.call(Method::PUT, self.index.clone(), Some(body))?;
+                if r.ok() {
+                    return Ok(IndexOutcome::Created);
+                }
+                let raced = r.status == 400
+                    && r.body.pointer("/error/type").and_then(|t| t.as_str())
+                        == Some("resource_already_exists_exception");
+                if !raced {
+                    return Err(self.http_err("creating the state index", &r));
+                }
+                // another `setup` created it at the same instant: check it like an existing one
+                self.ensure_index()
+            }
+            Some(f) if f > STATE_MAPPING_VERSION => Err(StateError::DocNewerVersion {
+                doc: format!("state index {}", self.index),
+                found: f,
+                supported: STATE_MAPPING_VERSION,
+            }),
+            Some(f) if f == STATE_MAPPING_VERSION => Ok(IndexOutcome::Unchanged),
+            Some(f) => {
+                let r = self.call(
+                    Method::PUT,
+                    format!("{}/_mapping", self.index),
+                    Some(state_mapping()),
+                )?;
+                if !r.ok() {
+                    return Err(self.http_err("updating the state index mapping", &r));
+                }
+                Ok(IndexOutcome::Updated {
+                    from: (f > 0).then_some(f),
+                })
+            }
+        }
+    }
+
+    fn doc_name(&self, key: &str) -> String {
+        format!("{}/_doc/{key}", self.index)
+    }
+
+    /// Loads the cursor of `key` (real-time get) and remembers its version for the next save.
+    pub fn load<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
+        validate_key(key)?;
+        let r = self.call(Method::GET, self.doc_name(key), None)?;
+        let found = r.body.get("found").and_then(|f| f.as_bool());
+        if r.status == 404 && found == Some(false) {
+            self.remember(key, None);
+            return Ok(None);
+        }
+        if r.status == 404 {
+            return Err(self.http_err(
+                "the state index is missing (run `cfship setup --config FILE`)",
+                &r,
+            ));
+        }
+        if !r.ok() || found != Some(true) {
+            return Err(self.http_err(&format!("reading cursor {key}"), &r));
+        }
+        let (Some(seq), Some(term)) = (
+            r.body.get("_seq_no").and_then(|v| v.as_u64()),
+            r.body.get("_primary_term").and_then(|v| v.as_u64()),
+        ) else {
+            return Err(self.http_err("answer without _seq_no/_primary_term", &r));
+        };
+        let doc = self.doc_name(key);
+        let Some(source) = r.body.get("_source").cloned() else {
+            return Err(DecodeError::Corrupt("no _source".into()).doc(doc, key));
+        };
+        let value = decode_envelope(source, key).map_err(|e| e.doc(doc, key))?;
+        self.remember(key, Some((seq, term)));
+        Ok(Some(value))
+    }
+
+    fn remember(&self, key: &str, v: Option<(u64, u64)>) {
+        if let Ok(mut m) = self.versions.lock() {
+            m.insert(key.to_string(), v);
+        }
+    }
+
+    /// Saves the cursor of `key`, conditional on the version last read or written by this store:
+    /// `_create` when the key was read as absent (or never read), `if_seq_no`/`if_primary_term`
+    /// otherwise. A concurrent change is [`StateError::Conflict`], never an overwrite.
+    pub fn save<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
+        validate_key(key)?;
+        let env = EnvelopeOut::new(key, value);
+        let mut body = serde_json::to_value(&env).map_err(|source| StateError::Serialize {
+            key: key.to_string(),
+            source,
+        })?;
+        if let Some(o) = body.as_object_mut() {
+            o.insert("kind".into(), "cursor".into());
+        }
+        let known = self
+            .versions
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key).copied())
+            .flatten();
+        let path = match known {
+            Some((seq, term)) => format!(
+                "{}/_doc/{key}?if_seq_no={seq}&if_primary_term={term}",
+                self.index
+            ),
+            None => format!("{}/_create/{key}", self.index),
+        };
+        let r = self.call(Method::PUT, path, Some(body))?;
+        if r.status == 409 {
+            // forget the version: the next load reads whoever wrote it
+            if let Ok(mut m) = self.versions.lock() {
+                m.remove(key);
+            }
+            return Err(StateError::Conflict {
+                key: key.to_string(),
+                index: self.index.clone(),
+            });
+        }
+        if !r.ok() {
+            return Err(self.http_err(&format!("saving cursor {key}"), &r));
+        }
+        match (
+            r.body.get("_seq_no").and_then(|v| v.as_u64()),
+            r.body.get("_primary_term").and_then(|v| v.as_u64()),
+        ) {
+            (Some(seq), Some(term)) => {
+                self.remember(key, Some((seq, term)));
+                Ok(())
+            }
+            _ => Err(self.http_err("answer without _seq_no/_primary_term", &r)),
+        }
+    }
+
+    /// Raw access for tests and `cfship status`: `GET <index>/<path>`-style requests.
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<RawResponse, StateError> {
+        self.call(method, format!("{}/{path}", self.index), body)
+    }
+}

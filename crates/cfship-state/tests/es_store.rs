@@ -1,0 +1,262 @@
+//! The Elasticsearch state backend against real engines: CFSHIP_ES8_URL (and CFSHIP_OPENSEARCH_URL
+//! when set; the conditional-write API is the same).
+
+use cfship_elasticsearch::{EsConfig, Method};
+use cfship_state::{CursorStore, EsStore, IndexOutcome, StateError, FORMAT_VERSION};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Clone)]
+struct Cur {
+    when: String,
+    ids: Vec<String>,
+}
+
+fn cur(n: usize) -> Cur {
+    Cur {
+        when: format!("2026-11-25T04:00:0{n}Z"),
+        ids: (0..n).map(|i| format!("id{i}")).collect(),
+    }
+}
+
+fn engines() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for var in ["CFSHIP_ES8_URL", "CFSHIP_OPENSEARCH_URL"] {
+        if let Ok(u) = std::env::var(var) {
+            v.push((var.to_string(), u));
+        }
+    }
+    assert!(
+        !v.is_empty(),
+        "set CFSHIP_ES8_URL (and CFSHIP_OPENSEARCH_URL) to run the state store tests"
+    );
+    v
+}
+
+fn cfg(url: &str) -> EsConfig {
+    EsConfig {
+        hosts: vec![url.to_string()],
+        ..Default::default()
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{t}", std::process::id())
+}
+
+fn delete(store: &EsStore) {
+    let _ = store.request(Method::DELETE, "", None);
+}
+
+#[test]
+fn setup_creates_a_strict_index_and_open_requires_it() {
+    for (name, url) in engines() {
+        let index = unique("cfship-state-t1");
+        let err = EsStore::open(&cfg(&url), &index).unwrap_err();
+        assert!(err.to_string().contains("cfship setup"), "{name}: {err}");
+        let s = EsStore::connect(&cfg(&url), &index).unwrap();
+        assert_eq!(s.ensure_index().unwrap(), IndexOutcome::Created, "{name}");
+        assert_eq!(s.ensure_index().unwrap(), IndexOutcome::Unchanged, "{name}");
+        EsStore::open(&cfg(&url), &index).unwrap();
+        // strict: a document with an unknown field is refused
+        let r = s
+            .request(
+                Method::PUT,
+                "_doc/x",
+                Some(serde_json::json!({"version": 1, "key": "x", "surprise": 1})),
+            )
+            .unwrap();
+        assert_eq!(r.status, 400, "{name}: {:?}", r.body);
+        assert_eq!(
+            r.body.pointer("/error/type").and_then(|t| t.as_str()),
+            Some("strict_dynamic_mapping_exception"),
+            "{name}"
+        );
+        // an invalid (reserved) name is refused before any request
+        assert!(EsStore::connect(&cfg(&url), ".cfship-state").is_err());
+        delete(&s);
+    }
+}
+
+#[test]
+fn roundtrip_and_optimistic_concurrency() {
+    for (name, url) in engines() {
+        let index = unique("cfship-state-t2");
+        let setup = EsStore::connect(&cfg(&url), &index).unwrap();
+        setup.ensure_index().unwrap();
+        let a: CursorStore = EsStore::open(&cfg(&url), &index).unwrap().into();
+        let b: CursorStore = EsStore::open(&cfg(&url), &index).unwrap().into();
+        assert_eq!(a.load::<Cur>("logpull-z1").unwrap(), None, "{name}");
+        a.save("logpull-z1", &cur(1)).unwrap();
+        a.save("logpull-z1", &cur(2)).unwrap();
+        // another store (another replica) sees the last save at once (real-time get)
+        assert_eq!(b.load::<Cur>("logpull-z1").unwrap(), Some(cur(2)), "{name}");
+        b.save("logpull-z1", &cur(3)).unwrap();
+        // a's version is stale now: its save is refused, the document keeps b's cursor
+        let err = a.save("logpull-z1", &cur(4)).unwrap_err();
+        assert!(matches!(err, StateError::Conflict { .. }), "{name}: {err}");
+        assert_eq!(b.load::<Cur>("logpull-z1").unwrap(), Some(cur(3)), "{name}");
+        // and stays refused until a reads again
+        assert!(matches!(
+            a.save("logpull-z1", &cur(4)).unwrap_err(),
+            StateError::Conflict { .. }
+        ));
+        assert_eq!(a.load::<Cur>("logpull-z1").unwrap(), Some(cur(3)), "{name}");
+        a.save("logpull-z1", &cur(4)).unwrap();
+        assert_eq!(b.load::<Cur>("logpull-z1").unwrap(), Some(cur(4)), "{name}");
+        // the document is the envelope of a cursor file
+        let r = setup.request(Method::GET, "_doc/logpull-z1", None).unwrap();
+        let src = &r.body["_source"];
+        assert_eq!(src["version"], FORMAT_VERSION, "{name}");
+        assert_eq!(src["key"], "logpull-z1");
+        assert_eq!(src["kind"], "cursor");
+        assert_eq!(src["cursor"]["ids"][3], "id3");
+        delete(&setup);
+    }
+}
+
+#[test]
+fn two_first_writers_one_wins() {
+    for (name, url) in engines() {
+        let index = unique("cfship-state-t3");
+        let setup = EsStore::connect(&cfg(&url), &index).unwrap();
+        setup.ensure_index().unwrap();
+        let a = EsStore::open(&cfg(&url), &index).unwrap();
+        let b = EsStore::open(&cfg(&url), &index).unwrap();
+        assert_eq!(a.load::<Cur>("audit-acc").unwrap(), None);
+        assert_eq!(b.load::<Cur>("audit-acc").unwrap(), None);
+        let (ra, rb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| a.save("audit-acc", &cur(1)));
+            let tb = s.spawn(|| b.save("audit-acc", &cur(2)));
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        assert!(
+            ra.is_ok() != rb.is_ok(),
+            "{name}: exactly one create wins: {ra:?} {rb:?}"
+        );
+        let loser = if ra.is_ok() { rb } else { ra };
+        assert!(matches!(loser, Err(StateError::Conflict { .. })), "{name}");
+        let winner = if a.load::<Cur>("audit-acc").unwrap() == Some(cur(1)) {
+            1
+        } else {
+            2
+        };
+        assert_eq!(
+            b.load::<Cur>("audit-acc").unwrap(),
+            Some(cur(winner)),
+            "{name}"
+        );
+        // saving without having read first is a create, refused over an existing cursor
+        let c = EsStore::open(&cfg(&url), &index).unwrap();
+        assert!(matches!(
+            c.save("audit-acc", &cur(5)).unwrap_err(),
+            StateError::Conflict { .. }
+        ));
+        delete(&setup);
+    }
+}
+
+#[test]
+fn corrupt_or_newer_documents_are_errors_not_resets() {
+    for (name, url) in engines() {
+        let index = unique("cfship-state-t4");
+        let setup = EsStore::connect(&cfg(&url), &index).unwrap();
+        setup.ensure_index().unwrap();
+        let put = |id: &str, body: serde_json::Value| {
+            let r = setup
+                .request(Method::PUT, &format!("_doc/{id}"), Some(body))
+                .unwrap();
+            assert!(r.ok(), "{name}: {:?}", r.body);
+        };
+        put(
+            "newer",
+            serde_json::json!({"version": 2, "key": "newer", "cursor": {"totally": "different"}}),
+        );
+        put(
+            "noversion",
+            serde_json::json!({"key": "noversion", "cursor": {}}),
+        );
+        put(
+            "shape",
+            serde_json::json!({"version": 1, "key": "shape", "cursor": {"when": 5}}),
+        );
+        put(
+            "other",
+            serde_json::json!({"version": 1, "key": "someone-else", "cursor": cur(1)}),
+        );
+        let s = EsStore::open(&cfg(&url), &index).unwrap();
+        match s.load::<Cur>("newer").unwrap_err() {
+            StateError::DocNewerVersion {
+                found, supported, ..
+            } => {
+                assert_eq!((found, supported), (2, FORMAT_VERSION), "{name}");
+            }
+            e => panic!("{name}: expected DocNewerVersion, got {e}"),
+        }
+        for k in ["noversion", "shape"] {
+            let e = s.load::<Cur>(k).unwrap_err();
+            assert!(
+                matches!(e, StateError::DocCorrupt { .. }),
+                "{name} {k}: {e}"
+            );
+            assert!(e.to_string().contains("refusing to reset"), "{e}");
+        }
+        assert!(matches!(
+            s.load::<Cur>("other").unwrap_err(),
+            StateError::DocKeyMismatch { .. }
+        ));
+        // the refused documents are untouched; a save over them (never read successfully) is refused
+        assert!(matches!(
+            s.save("newer", &cur(1)).unwrap_err(),
+            StateError::Conflict { .. }
+        ));
+        let r = setup.request(Method::GET, "_doc/newer", None).unwrap();
+        assert_eq!(r.body["_source"]["version"], 2, "{name}");
+        delete(&setup);
+    }
+}
+
+#[test]
+fn an_index_set_up_by_a_newer_cfship_is_refused() {
+    for (name, url) in engines() {
+        let index = unique("cfship-state-t5");
+        let setup = EsStore::connect(&cfg(&url), &index).unwrap();
+        let mut mapping = cfship_state::state_mapping();
+        mapping["_meta"]["format"] = 99.into();
+        let r = setup
+            .request(
+                Method::PUT,
+                "",
+                Some(serde_json::json!({ "mappings": mapping })),
+            )
+            .unwrap();
+        assert!(r.ok(), "{name}: {:?}", r.body);
+        for e in [
+            EsStore::open(&cfg(&url), &index).unwrap_err(),
+            setup.ensure_index().unwrap_err(),
+        ] {
+            assert!(
+                matches!(e, StateError::DocNewerVersion { found: 99, .. }),
+                "{name}: {e}"
+            );
+            assert!(e.to_string().contains("newer cfship"), "{e}");
+        }
+        delete(&setup);
+    }
+}
+
+#[test]
+fn an_unreachable_cluster_is_a_transient_error() {
+    // port 9 (discard) on loopback: nothing listens, the connection is refused
+    let s = EsStore::connect(&cfg("http://127.0.0.1:9"), "cfship-state").unwrap();
+    let e = s.load::<Cur>("logpull-z1").unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert!(e.to_string().contains("unavailable"), "{e}");
+    let e = s.save("logpull-z1", &cur(1)).unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    // a refusal of the cluster (here: an invalid key never reaches it) is not transient
+    assert!(!s.load::<Cur>("../x").unwrap_err().is_transient());
+}
