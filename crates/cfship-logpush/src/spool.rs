@@ -16,6 +16,7 @@
 //! written; a write that would pass it fails with [`SpoolError::Full`] (the receiver then answers
 //! 503 and Cloudflare retries later).
 
+use cfship_retry::{Backoff, Policy, Retrier};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -287,6 +288,9 @@ impl Spool {
                 continue;
             }
             for (_, path) in segs {
+                // A failing sink is retried after `retry`, until cancelled (the documents stay).
+                let mut retrier =
+                    Retrier::new(Policy::forever(Backoff::constant(retry))).cancel_on(&cancel);
                 loop {
                     let res = tokio::select! {
                         r = self.drain_segment(&path, sink.as_ref(), max_docs, max_bytes) => r,
@@ -300,9 +304,8 @@ impl Spool {
                         Err(DrainError::Sink(e)) => {
                             self.inner.sink_failing.store(true, Ordering::Relaxed);
                             tracing::warn!(segment = %path.display(), error = %e, "spool: indexing failed; the segment stays and is retried");
-                            tokio::select! {
-                                _ = tokio::time::sleep(retry) => {}
-                                _ = cancel.cancelled() => return,
+                            if retrier.pause().await.is_err() {
+                                return;
                             }
                         }
                         Err(DrainError::Spool(e)) => {
