@@ -59,6 +59,11 @@ enum Command {
     Check(cli::check::CheckArgs),
     /// Install (or upgrade) the Elasticsearch index templates of both data streams.
     Setup(cli::setup::SetupArgs),
+    /// Where every Logpull zone and audit account stands: cursor, lag, time of the last save.
+    ///
+    /// Read from the cursor store (`state.dir`, or the state index of `state.backend:
+    /// elasticsearch`, from any host). Exits non-zero when a cursor cannot be read.
+    Status(cli::status::StatusArgs),
     /// Try cfship without a Cloudflare account (built-in simulator).
     ///
     /// Starts the built-in Cloudflare simulator, collects a few simulated hours of
@@ -119,6 +124,7 @@ impl Command {
             Command::Backfill(_) => "backfill",
             Command::Check(_) => "check",
             Command::Setup(_) => "setup",
+            Command::Status(_) => "status",
             Command::Demo(_) => "demo",
             Command::Simulate(_) => "simulate",
             Command::Logpush(_) => "logpush",
@@ -178,6 +184,17 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 writeln!(out, "{line}")?;
             }
             out.flush()?;
+        }
+        Command::Status(args) => {
+            let (lines, ok) = cli::status::run(args)?;
+            let mut out = output::stdout();
+            for l in &lines {
+                writeln!(out, "{l}")?;
+            }
+            out.flush()?;
+            if !ok {
+                return Ok(ExitCode::from(exit::FAILURE));
+            }
         }
         Command::Demo(args) => {
             runtime()?.block_on(cli::demo::run(args))?;

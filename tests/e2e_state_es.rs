@@ -182,6 +182,84 @@ async fn cursors_in_the_state_index_exactly_once() {
         .await
         .unwrap();
     assert_eq!(docs, 3, "one cursor document per source");
+
+    // `cfship status` reads the same cursors from the state index
+    let status = |conf: &str| {
+        let out = std::process::Command::new(BIN)
+            .args(["status", "--config", conf])
+            .env("CFSHIP_E2E_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, text) = status(&conf_s);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("state: elasticsearch index {index}")),
+        "{text}"
+    );
+    let (ec, ix, sc) = (es_cfg.clone(), index.clone(), sim_cfg.clone());
+    let cursors = tokio::task::spawn_blocking(move || {
+        let store: CursorStore = EsStore::open(&ec, &ix).unwrap().into();
+        sc.zones
+            .iter()
+            .map(|z| {
+                let k = SourceId::Logpull {
+                    zone_id: z.id.clone(),
+                }
+                .state_key();
+                let c: LogpullCursor = store.load(&k).unwrap().unwrap();
+                (format!("logpull zone {}", z.id), c.next_start)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for (name, c) in &cursors {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name.as_str()))
+            .unwrap_or_else(|| panic!("{name} missing: {text}"));
+        assert!(
+            line.contains(&c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            "{line}"
+        );
+    }
+    let acc = &sim_cfg.accounts[0].id;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&format!("audit account {acc}")) && l.contains('Z')),
+        "{text}"
+    );
+    // a corrupt cursor document: status names it and exits non-zero (nothing is reset)
+    let (es4, ix4, zk) = (
+        es.clone(),
+        index.clone(),
+        SourceId::Logpull {
+            zone_id: sim_cfg.zones[0].id.clone(),
+        }
+        .state_key(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let r = http()
+            .put(format!("{es4}/{ix4}/_doc/{zk}"))
+            .json(&serde_json::json!({"version": 1, "key": zk, "cursor": {"next_start": 5}}))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+    })
+    .await
+    .unwrap();
+    let (ok, text) = status(&conf_s);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!("logpull zone {} ", sim_cfg.zones[0].id))
+            && text.contains("refusing to reset"),
+        "{text}"
+    );
     assert!(
         want_rays.len() > 1000,
         "too little data: {}",

@@ -7,4 +7,5 @@ pub mod logpush;
 pub mod run;
 pub mod setup;
 pub mod simulate;
+pub mod status;
 pub mod transform;

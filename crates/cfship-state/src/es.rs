@@ -284,6 +284,14 @@ impl EsStore {
 
     /// Loads the cursor of `key` (real-time get) and remembers its version for the next save.
     pub fn load<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
+        Ok(self.load_saved(key)?.map(|s| s.cursor))
+    }
+
+    /// [`Self::load`] with the time of the save.
+    pub fn load_saved<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::Saved<T>>, StateError> {
         validate_key(key)?;
         let r = self.call(Method::GET, self.doc_name(key), None)?;
         let found = r.body.get("found").and_then(|f| f.as_bool());

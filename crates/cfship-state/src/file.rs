@@ -93,6 +93,14 @@ impl FileStore {
 
     /// Loads the cursor of `key`; `Ok(None)` when no cursor was saved yet.
     pub fn load<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
+        Ok(self.load_saved(key)?.map(|s| s.cursor))
+    }
+
+    /// [`Self::load`] with the time of the save.
+    pub fn load_saved<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::Saved<T>>, StateError> {
         let path = self.path_for(key)?;
         let bytes = match fs::read(&path) {
             Ok(b) => b,

@@ -150,6 +150,8 @@ pub(crate) fn now_unix_ms() -> u128 {
 struct EnvelopeIn {
     version: u32,
     key: String,
+    #[serde(default)]
+    saved_at_unix_ms: Option<u64>,
     cursor: serde_json::Value,
 }
 
@@ -215,7 +217,7 @@ impl DecodeError {
 pub(crate) fn decode_envelope<T: DeserializeOwned>(
     raw: serde_json::Value,
     key: &str,
-) -> Result<T, DecodeError> {
+) -> Result<Saved<T>, DecodeError> {
     let version = raw
         .get("version")
         .and_then(|v| v.as_u64())
@@ -235,8 +237,20 @@ pub(crate) fn decode_envelope<T: DeserializeOwned>(
     if env.key != key {
         return Err(DecodeError::KeyMismatch(env.key));
     }
-    serde_json::from_value(env.cursor)
-        .map_err(|e| DecodeError::Corrupt(format!("cursor does not match the expected shape: {e}")))
+    let cursor = serde_json::from_value(env.cursor).map_err(|e| {
+        DecodeError::Corrupt(format!("cursor does not match the expected shape: {e}"))
+    })?;
+    Ok(Saved {
+        cursor,
+        saved_at_unix_ms: env.saved_at_unix_ms,
+    })
+}
+
+/// A loaded cursor with the time it was saved (absent in files of old cfships).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved<T> {
+    pub cursor: T,
+    pub saved_at_unix_ms: Option<u64>,
 }
 
 /// The cursor store the collectors hold: a [`FileStore`] or an [`EsStore`].
@@ -297,9 +311,17 @@ impl CursorStore {
     /// Loads the cursor of `key`; `Ok(None)` when no cursor was saved yet. Blocks (file I/O or one
     /// Elasticsearch request): async callers run it in `block_in_place`.
     pub fn load<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
+        Ok(self.load_saved(key)?.map(|s| s.cursor))
+    }
+
+    /// [`CursorStore::load`] with the time of the save (for `cfship status`).
+    pub fn load_saved<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<Saved<T>>, StateError> {
         match &self.backend {
-            Backend::File(f) => f.load(key),
-            Backend::Es(e) => e.load(key),
+            Backend::File(f) => f.load_saved(key),
+            Backend::Es(e) => e.load_saved(key),
         }
     }
 

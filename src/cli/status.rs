@@ -1,0 +1,93 @@
+//! `cfship status --config FILE`: where every configured Logpull zone and audit account stands,
+//! read from the cursor store (the state directory, or the state index of
+//! `state.backend: elasticsearch`, which works from any host).
+
+use anyhow::{Context, Result};
+use cfship_cloudflare::{AuditCursor, LogpullCursor, SourceId};
+use cfship_state::CursorStore;
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The configuration file (see cfship.example.yml).
+    #[arg(long, short, env = "CFSHIP_CONFIG")]
+    pub config: PathBuf,
+}
+
+/// A source's cursor (as a time) and when it was saved (Unix ms).
+type Position = (DateTime<Utc>, Option<u64>);
+
+/// The lines to print and whether every cursor could be read.
+pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
+    let cfg = crate::app::wiring::load_config(&args.config)?;
+    let store: CursorStore = match cfg.state.backend {
+        crate::config::StateBackend::File => CursorStore::open(&cfg.state.dir)
+            .with_context(|| format!("state dir {}", cfg.state.dir.display()))?,
+        crate::config::StateBackend::Elasticsearch => {
+            let es = crate::app::wiring::es_config(&cfg)
+                .context("`state.backend: elasticsearch` needs an `elasticsearch:` section")?;
+            let index = cfg.state.index_name();
+            cfship_state::EsStore::open(&es, index)
+                .with_context(|| format!("state index {index}"))?
+                .into()
+        }
+    };
+    let now = Utc::now();
+    let mut lines = vec![
+        format!("state: {}", store.describe()),
+        "replicas: leases are not built yet (issue 14): one replica per state store".to_string(),
+        format!(
+            "{:<48} {:<22} {:>10}  {}",
+            "SOURCE", "CURSOR", "LAG", "SAVED"
+        ),
+    ];
+    let mut ok = true;
+    let mut row = |name: String, r: Result<Option<Position>, String>| {
+        let line = match r {
+            Ok(Some((cursor, saved))) => {
+                let lag = (now - cursor).to_std().unwrap_or_default();
+                let lag = humantime::format_duration(std::time::Duration::from_secs(lag.as_secs()));
+                let saved = saved
+                    .and_then(|ms| DateTime::from_timestamp_millis(i64::try_from(ms).ok()?))
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    .unwrap_or_else(|| "-".into());
+                format!(
+                    "{name:<48} {:<22} {:>10}  {saved}",
+                    cursor.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    lag.to_string()
+                )
+            }
+            Ok(None) => format!("{name:<48} {:<22} {:>10}  -", "no cursor yet", "-"),
+            Err(e) => {
+                ok = false;
+                format!("{name:<48} error: {e}")
+            }
+        };
+        lines.push(line);
+    };
+    for z in cfg.zones() {
+        let key = SourceId::Logpull {
+            zone_id: z.id.clone(),
+        }
+        .state_key();
+        let r = store
+            .load_saved::<LogpullCursor>(&key)
+            .map(|o| o.map(|s| (s.cursor.next_start, s.saved_at_unix_ms)))
+            .map_err(|e| e.to_string());
+        row(format!("logpull zone {}", z.id), r);
+    }
+    for a in cfg.accounts() {
+        let key = SourceId::Audit {
+            account_id: a.id.clone(),
+        }
+        .state_key();
+        let r = store
+            .load_saved::<AuditCursor>(&key)
+            .map(|o| o.map(|s| (s.cursor.when, s.saved_at_unix_ms)))
+            .map_err(|e| e.to_string());
+        row(format!("audit account {}", a.id), r);
+    }
+    Ok((lines, ok))
+}
