@@ -525,3 +525,25 @@ fn state_backend_elasticsearch_needs_the_output_and_index_needs_the_backend() {
     let e = err(&bad, &full_env());
     assert!(e.contains("redis"), "{e}");
 }
+
+/// The configuration in deploy/kubernetes.yaml's ConfigMap is a valid cfship configuration.
+#[test]
+fn kubernetes_example_config_parses() {
+    let manifest = include_str!("../../deploy/kubernetes.yaml");
+    let start = manifest
+        .find("  cfship.yml: |\n")
+        .expect("ConfigMap key cfship.yml")
+        + "  cfship.yml: |\n".len();
+    let block: String = manifest[start..]
+        .lines()
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    let env = env_of(&[("CLOUDFLARE_API_TOKEN", "t"), ("ES_API_KEY", "id:key")]);
+    let c = crate::app::wiring::parse_config(&block, "kubernetes.yaml", &env)
+        .unwrap_or_else(|e| panic!("{}\n{block}", e.0));
+    assert_eq!(c.state.backend, StateBackend::Elasticsearch);
+    assert_eq!(c.state.index_name(), "cfship-state");
+    assert_eq!(c.zones().len(), 1);
+    assert_eq!(c.accounts().len(), 1);
+}
