@@ -1,4 +1,5 @@
-//! `cfship status --config FILE`: where every configured Logpull zone and audit account stands,
+//! `cfship status --config FILE`: where every configured Logpull zone, audit account and Logpush
+//! bucket stands,
 //! read from the cursor store (the state directory, or the state index of
 //! `state.backend: elasticsearch`, which works from any host).
 
@@ -49,10 +50,7 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
             Ok(Some((cursor, saved))) => {
                 let lag = (now - cursor).to_std().unwrap_or_default();
                 let lag = humantime::format_duration(std::time::Duration::from_secs(lag.as_secs()));
-                let saved = saved
-                    .and_then(|ms| DateTime::from_timestamp_millis(i64::try_from(ms).ok()?))
-                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-                    .unwrap_or_else(|| "-".into());
+                let saved = saved_at(saved);
                 format!(
                     "{name:<48} {:<22} {:>10}  {saved}",
                     cursor.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -89,5 +87,32 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
             .map_err(|e| e.to_string());
         row(format!("audit account {}", a.id), r);
     }
+    for b in crate::app::logpush::bucket_configs(&cfg)? {
+        let name = format!("logpush bucket {} {}", b.url, b.data_stream.name);
+        let line = match store.load_saved::<cfship_logpush::bucket::BucketState>(&b.state_key()) {
+            Ok(Some(s)) => {
+                let saved = saved_at(s.saved_at_unix_ms);
+                let open: usize = s.cursor.done.values().map(|v| v.len()).sum();
+                let done = s
+                    .cursor
+                    .done_before
+                    .map(|f| format!("done before {f}"))
+                    .unwrap_or_else(|| "no folder done".into());
+                format!("{name:<48} {done}, {open} objects done after it  {saved}")
+            }
+            Ok(None) => format!("{name:<48} {:<22} {:>10}  -", "no checkpoint yet", "-"),
+            Err(e) => {
+                ok = false;
+                format!("{name:<48} error: {e}")
+            }
+        };
+        lines.push(line);
+    }
     Ok((lines, ok))
+}
+
+fn saved_at(ms: Option<u64>) -> String {
+    ms.and_then(|ms| DateTime::from_timestamp_millis(i64::try_from(ms).ok()?))
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "-".into())
 }
