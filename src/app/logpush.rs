@@ -13,7 +13,7 @@ use crate::metrics::{LogpushProbe, Metrics};
 use crate::output::{FileWriter, SummaryOutput};
 use crate::pipeline::PipelineOptions;
 use crate::sync::lock;
-use cfship_elasticsearch::{Dataset, ElasticsearchSink, IndexRequest};
+use cfship_elasticsearch::{ElasticsearchSink, IndexRequest, IndexTemplate};
 use cfship_logpush::{
     BucketConfig, BucketReader, DataStream, DocSink, EcsTransform, ReceiverConfig, RecordTransform,
     SecretHeader, SettingError, Shape, Spool, TlsFiles,
@@ -176,9 +176,9 @@ pub fn check(cfg: &Config) -> Result<(), ConfigError> {
 
 /// The Logpush data streams whose index templates the configuration needs: every one for the
 /// HTTPS destination (any job may push to `/cloudflare_logpush/<data stream>`), the buckets' own.
-pub fn template_datasets(cfg: &Config) -> Vec<Dataset> {
-    let mut v: Vec<Dataset> = Vec::new();
-    let mut add = |d: Option<Dataset>| {
+pub fn template_datasets(cfg: &Config) -> Vec<IndexTemplate> {
+    let mut v: Vec<IndexTemplate> = Vec::new();
+    let mut add = |d: Option<IndexTemplate>| {
         if let Some(d) = d {
             if !v.contains(&d) {
                 v.push(d);
@@ -187,12 +187,12 @@ pub fn template_datasets(cfg: &Config) -> Vec<Dataset> {
     };
     if cfg.logpush.is_some() {
         for ds in cfship_logpush::DATA_STREAMS {
-            add(Dataset::logpush(ds.name));
+            add(IndexTemplate::logpush(ds.data_stream));
         }
     }
     for b in cfg.logpush_bucket.iter().flatten() {
         if let Some(ds) = cfship_logpush::datasets::find(b.dataset.trim()) {
-            add(Dataset::logpush(ds.name));
+            add(IndexTemplate::logpush(ds.data_stream));
         }
     }
     v

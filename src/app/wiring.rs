@@ -232,16 +232,16 @@ pub fn es_config(cfg: &Config) -> Option<cfship_elasticsearch::EsConfig> {
         c.namespace = ns.clone();
     }
     c.auth = if let Some(k) = &es.api_key {
-        cfship_elasticsearch::Auth::ApiKey(cfship_elasticsearch::Secret::new(k.expose()))
+        cfship_elasticsearch::EsAuth::ApiKey(cfship_elasticsearch::Secret::new(k.expose()))
     } else if let (Some(u), Some(p)) = (&es.username, &es.password) {
-        cfship_elasticsearch::Auth::Basic {
+        cfship_elasticsearch::EsAuth::Basic {
             username: u.clone(),
             password: cfship_elasticsearch::Secret::new(p.expose()),
         }
     } else if let Some(t) = &es.bearer_token {
-        cfship_elasticsearch::Auth::Bearer(cfship_elasticsearch::Secret::new(t.expose()))
+        cfship_elasticsearch::EsAuth::Bearer(cfship_elasticsearch::Secret::new(t.expose()))
     } else {
-        cfship_elasticsearch::Auth::None
+        cfship_elasticsearch::EsAuth::None
     };
     c.client_cert = es.client_cert.clone();
     c.client_key = es.client_key.clone();

@@ -409,7 +409,8 @@ async fn receive(a: ReceiveArgs) -> Result<()> {
         ..Default::default()
     };
     if let Some(k) = &a.es_api_key {
-        es.auth = cfship_elasticsearch::Auth::ApiKey(cfship_elasticsearch::Secret::new(k.clone()));
+        es.auth =
+            cfship_elasticsearch::EsAuth::ApiKey(cfship_elasticsearch::Secret::new(k.clone()));
     }
     es.dead_letter.path = a.spool_dir.join("dead-letter.ndjson");
     let sink = cfship_elasticsearch::ElasticsearchSink::connect(es)

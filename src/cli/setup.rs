@@ -79,14 +79,14 @@ pub async fn run(args: SetupArgs) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use cfship_ecs::logpush::Ds;
-    use cfship_elasticsearch::Dataset;
+    use cfship_elasticsearch::IndexTemplate;
 
     /// `setup` installs a template for every `cloudflare_logpush` data stream `transform` knows, and
     /// no template without a transform (the two registries stay in step).
     #[test]
     fn every_logpush_data_stream_has_a_template() {
         for ds in Ds::ALL {
-            let t = Dataset::logpush(ds.data_stream()).unwrap_or_else(|| {
+            let t = IndexTemplate::logpush(ds.data_stream()).unwrap_or_else(|| {
                 panic!(
                     "{}: no index template: add templates/logpush/{}.json and its line in LOGPUSH \
                      (crates/cfship-elasticsearch/src/templates.rs)",
@@ -96,8 +96,8 @@ mod tests {
             });
             assert_eq!(t.event_dataset(), ds.dataset());
         }
-        for t in Dataset::all() {
-            if let Dataset::Logpush(name) = t {
+        for t in IndexTemplate::all() {
+            if let IndexTemplate::Logpush(name) = t {
                 assert!(
                     Ds::from_name(name).is_some(),
                     "template {name} has no transform"

@@ -84,7 +84,7 @@ fn full_example_parses_with_overrides_and_defaults() {
     assert_eq!(es.hosts, vec!["http://127.0.0.1:9200".to_string()]);
     assert_eq!(es.namespace, "default");
     assert!(
-        matches!(es.auth, cfship_elasticsearch::Auth::ApiKey(ref k) if k.expose() == "esid:es-key-SECRET-3")
+        matches!(es.auth, cfship_elasticsearch::EsAuth::ApiKey(ref k) if k.expose() == "esid:es-key-SECRET-3")
     );
     assert_eq!(
         c.metrics_addr().unwrap().to_string(),
@@ -302,7 +302,7 @@ fn elasticsearch_and_metrics_validation() {
     .unwrap();
     assert!(matches!(
         crate::app::wiring::es_config(&c).unwrap().auth,
-        cfship_elasticsearch::Auth::Basic { .. }
+        cfship_elasticsearch::EsAuth::Basic { .. }
     ));
 }
 
@@ -324,7 +324,7 @@ fn elasticsearch_bearer_client_cert_headers_timeout_and_dead_letter_index() {
     let yaml = "cloudflare:\n  api_token: t\nlogpull:\n  zones: [5555555555555555555555555555555f]\nelasticsearch:\n  hosts: [\"https://es:9200\"]\n  bearer_token: s3cr3t-bearer\n  client_cert: /etc/cfship/client.pem\n  client_key: /etc/cfship/client-key.pem\n  headers: {X-Opaque-Id: cfship}\n  timeout: 90s\n  dead_letter_index: cfship-deadletter-default\n";
     let cfg = crate::app::wiring::parse_config(yaml, "test.yml", &|_: &str| None).unwrap();
     let es = crate::app::wiring::es_config(&cfg).unwrap();
-    assert!(matches!(es.auth, cfship_elasticsearch::Auth::Bearer(_)));
+    assert!(matches!(es.auth, cfship_elasticsearch::EsAuth::Bearer(_)));
     assert_eq!(
         es.client_cert.as_deref(),
         Some(std::path::Path::new("/etc/cfship/client.pem"))
@@ -426,8 +426,12 @@ elasticsearch:
         assert!(secrets.iter().any(|x| x == s), "{s}");
     }
     let t = crate::app::logpush::template_datasets(&c);
-    assert!(t.contains(&cfship_elasticsearch::Dataset::Logpush("http_request")));
-    assert!(t.contains(&cfship_elasticsearch::Dataset::Logpush("firewall_event")));
+    assert!(t.contains(&cfship_elasticsearch::IndexTemplate::Logpush(
+        "http_request"
+    )));
+    assert!(t.contains(&cfship_elasticsearch::IndexTemplate::Logpush(
+        "firewall_event"
+    )));
     // a bad second bucket is reported at its own line, its key never shown
     let bad = yaml.replace(
         "elasticsearch:",

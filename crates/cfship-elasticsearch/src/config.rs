@@ -13,7 +13,7 @@ pub use cfship_secret::Secret;
 
 /// How the sink authenticates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Auth {
+pub enum EsAuth {
     /// No credentials (or credentials carried in a custom header).
     #[default]
     None,
@@ -25,20 +25,20 @@ pub enum Auth {
     Bearer(Secret),
 }
 
-impl Auth {
+impl EsAuth {
     /// The `Authorization` header value, if any.
     pub fn header_value(&self) -> Option<Secret> {
         match self {
-            Auth::None => None,
-            Auth::Basic { username, password } => Some(Secret::new(format!(
+            EsAuth::None => None,
+            EsAuth::Basic { username, password } => Some(Secret::new(format!(
                 "Basic {}",
                 STANDARD.encode(format!("{username}:{}", password.expose()))
             ))),
-            Auth::ApiKey(k) => Some(Secret::new(format!(
+            EsAuth::ApiKey(k) => Some(Secret::new(format!(
                 "ApiKey {}",
                 encode_api_key(k.expose())
             ))),
-            Auth::Bearer(t) => Some(Secret::new(format!("Bearer {}", t.expose().trim()))),
+            EsAuth::Bearer(t) => Some(Secret::new(format!("Bearer {}", t.expose().trim()))),
         }
     }
 }
@@ -128,7 +128,7 @@ pub struct EsConfig {
     pub hosts: Vec<String>,
     /// Elastic Cloud id (`name:base64(host$es_uuid$kibana_uuid)`); replaces `hosts` when set.
     pub cloud_id: Option<String>,
-    pub auth: Auth,
+    pub auth: EsAuth,
     /// PEM file with extra CA certificates to trust.
     pub ca_file: Option<PathBuf>,
     /// PEM file with the client certificate chain (and the key, unless `client_key` is set).
@@ -160,7 +160,7 @@ impl Default for EsConfig {
         EsConfig {
             hosts: vec!["http://127.0.0.1:9200".to_string()],
             cloud_id: None,
-            auth: Auth::None,
+            auth: EsAuth::None,
             ca_file: None,
             client_cert: None,
             client_key: None,
@@ -299,9 +299,11 @@ mod tests {
         );
         assert_eq!(encode_api_key(&encoded), encoded);
         assert_eq!(encode_api_key(&format!(" {encoded}\n")), encoded);
-        let h = Auth::ApiKey(Secret::new("id:key")).header_value().unwrap();
+        let h = EsAuth::ApiKey(Secret::new("id:key"))
+            .header_value()
+            .unwrap();
         assert_eq!(h.expose(), format!("ApiKey {}", STANDARD.encode("id:key")));
-        let h = Auth::Basic {
+        let h = EsAuth::Basic {
             username: "elastic".into(),
             password: Secret::new("changeme"),
         }
@@ -309,19 +311,19 @@ mod tests {
         .unwrap();
         assert_eq!(h.expose(), "Basic ZWxhc3RpYzpjaGFuZ2VtZQ==");
         assert_eq!(
-            Auth::Bearer(Secret::new("tok"))
+            EsAuth::Bearer(Secret::new("tok"))
                 .header_value()
                 .unwrap()
                 .expose(),
             "Bearer tok"
         );
-        assert!(Auth::None.header_value().is_none());
+        assert!(EsAuth::None.header_value().is_none());
     }
 
     #[test]
     fn debug_of_config_never_shows_secrets() {
         let mut cfg = EsConfig {
-            auth: Auth::Basic {
+            auth: EsAuth::Basic {
                 username: "elastic".into(),
                 password: Secret::new("hunter2-pass"),
             },
@@ -335,8 +337,8 @@ mod tests {
         assert!(dbg.contains("[redacted]"));
         assert!(dbg.contains("elastic"), "user name is not a secret");
         for auth in [
-            Auth::ApiKey(Secret::new("myid:my-api-key-secret")),
-            Auth::Bearer(Secret::new("my-bearer-secret")),
+            EsAuth::ApiKey(Secret::new("myid:my-api-key-secret")),
+            EsAuth::Bearer(Secret::new("my-bearer-secret")),
         ] {
             let cfg = EsConfig {
                 auth,

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 pub use backend::{detect_backend, Backend, Distribution, TypeSupport, Version, PROBED_TYPES};
 pub use bulk::{classify_item, split_batches, IndexRequest, ItemOutcome};
 pub use config::{
-    decode_cloud_id, encode_api_key, Auth, BatchConfig, DeadLetterConfig, EsConfig, RetryConfig,
+    decode_cloud_id, encode_api_key, BatchConfig, DeadLetterConfig, EsAuth, EsConfig, RetryConfig,
     Secret,
 };
 pub use error::EsError;
@@ -31,8 +31,9 @@ pub use raw::{Method, RawClient, RawResponse};
 pub use sink::{Ack, CheckResult, ElasticsearchSink};
 pub use stats::{SinkStats, LATENCY_BUCKETS};
 pub use templates::{
-    data_stream_name, expected_types, intended_fields, template_body, translated_fields, Dataset,
-    TemplateOutcome, TypeTranslation, MANAGED_BY, TEMPLATE_PRIORITY, TEMPLATE_VERSION,
+    data_stream_name, expected_types, intended_fields, template_body, translated_fields,
+    IndexTemplate, TemplateOutcome, TypeTranslation, MANAGED_BY, TEMPLATE_PRIORITY,
+    TEMPLATE_VERSION,
 };
 
 /// Accumulates documents into batches bounded by count, bytes and time (see [`BatchConfig`]).

@@ -117,45 +117,45 @@ const LOGPUSH: &[(&str, &str)] = &[
 /// The data streams cfship writes: the two of Elastic's `cloudflare` integration and the
 /// `cloudflare_logpush` ones (by data stream name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dataset {
+pub enum IndexTemplate {
     Audit,
     Logpull,
     Logpush(&'static str),
 }
 
-impl Dataset {
+impl IndexTemplate {
     /// The two `cloudflare` data streams.
-    pub const ALL: [Dataset; 2] = [Dataset::Audit, Dataset::Logpull];
+    pub const ALL: [IndexTemplate; 2] = [IndexTemplate::Audit, IndexTemplate::Logpull];
 
-    /// Every data stream with a template: [`Dataset::ALL`] and the Logpush ones.
-    pub fn all() -> impl Iterator<Item = Dataset> {
-        Dataset::ALL
+    /// Every data stream with a template: [`IndexTemplate::ALL`] and the Logpush ones.
+    pub fn all() -> impl Iterator<Item = IndexTemplate> {
+        IndexTemplate::ALL
             .into_iter()
-            .chain(LOGPUSH.iter().map(|(n, _)| Dataset::Logpush(n)))
+            .chain(LOGPUSH.iter().map(|(n, _)| IndexTemplate::Logpush(n)))
     }
 
     /// A Logpush data stream by name (`dns`) or dataset (`cloudflare_logpush.dns`).
-    pub fn logpush(name: &str) -> Option<Dataset> {
+    pub fn logpush(name: &str) -> Option<IndexTemplate> {
         let n = name.strip_prefix("cloudflare_logpush.").unwrap_or(name);
         LOGPUSH
             .iter()
             .find(|(x, _)| *x == n)
-            .map(|(x, _)| Dataset::Logpush(x))
+            .map(|(x, _)| IndexTemplate::Logpush(x))
     }
 
     /// `audit` / `logpull` / the Logpush data stream name.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Dataset::Audit => "audit",
-            Dataset::Logpull => "logpull",
-            Dataset::Logpush(n) => n,
+            IndexTemplate::Audit => "audit",
+            IndexTemplate::Logpull => "logpull",
+            IndexTemplate::Logpush(n) => n,
         }
     }
 
     /// `cloudflare.audit` / `cloudflare.logpull` / `cloudflare_logpush.<name>`.
     pub fn event_dataset(&self) -> String {
         match self {
-            Dataset::Logpush(n) => format!("cloudflare_logpush.{n}"),
+            IndexTemplate::Logpush(n) => format!("cloudflare_logpush.{n}"),
             other => format!("cloudflare.{}", other.as_str()),
         }
     }
@@ -256,11 +256,11 @@ fn field_list(text: &str) -> Vec<(String, Value)> {
 
 /// Intended (untranslated) mapping of every field cfship emits for `dataset`: dotted path → mapping
 /// (`{"type": ...}` plus parameters).
-pub fn intended_fields(dataset: Dataset) -> BTreeMap<String, Value> {
+pub fn intended_fields(dataset: IndexTemplate) -> BTreeMap<String, Value> {
     let own = match dataset {
-        Dataset::Audit => AUDIT_FIELDS,
-        Dataset::Logpull => LOGPULL_FIELDS,
-        Dataset::Logpush(n) => LOGPUSH
+        IndexTemplate::Audit => AUDIT_FIELDS,
+        IndexTemplate::Logpull => LOGPULL_FIELDS,
+        IndexTemplate::Logpush(n) => LOGPUSH
             .iter()
             .find(|(x, _)| *x == n)
             .map(|(_, t)| *t)
@@ -290,7 +290,7 @@ pub struct TypeTranslation {
 /// Every field's mapping after translation for `backend`; also returns the translations made
 /// (`field`, intended type, used type).
 pub fn translated_fields(
-    dataset: Dataset,
+    dataset: IndexTemplate,
     backend: &Backend,
 ) -> (BTreeMap<String, Value>, Vec<TypeTranslation>) {
     let mut out = BTreeMap::new();
@@ -339,7 +339,7 @@ pub fn translated_fields(
 }
 
 /// Expected type of each field as `GET _mapping` reports it on `backend`.
-pub fn expected_types(dataset: Dataset, backend: &Backend) -> BTreeMap<String, String> {
+pub fn expected_types(dataset: IndexTemplate, backend: &Backend) -> BTreeMap<String, String> {
     translated_fields(dataset, backend)
         .0
         .into_iter()
@@ -390,7 +390,7 @@ fn nest(fields: &BTreeMap<String, Value>) -> Value {
 }
 
 /// The body of `PUT _index_template/<dataset.template_name()>` for `backend`.
-pub fn template_body(dataset: Dataset, backend: &Backend) -> Value {
+pub fn template_body(dataset: IndexTemplate, backend: &Backend) -> Value {
     let (fields, _) = translated_fields(dataset, backend);
     json!({
         "index_patterns": [dataset.index_pattern()],
@@ -435,7 +435,7 @@ mod tests {
             assert!(own
                 .keys()
                 .any(|k| k.starts_with(&format!("cloudflare_logpush.{name}."))));
-            let ds = Dataset::logpush(name).unwrap();
+            let ds = IndexTemplate::logpush(name).unwrap();
             assert_eq!(
                 ds.index_pattern(),
                 format!("logs-cloudflare_logpush.{name}-*")
@@ -448,7 +448,7 @@ mod tests {
             assert_eq!(all["@timestamp"]["type"], "date");
             assert!(all.len() > own.len());
         }
-        assert_eq!(Dataset::all().count(), 2 + LOGPUSH.len());
+        assert_eq!(IndexTemplate::all().count(), 2 + LOGPUSH.len());
         assert_eq!(
             data_stream_name("cloudflare_logpush.dns", "x"),
             "logs-cloudflare_logpush.dns-x"
@@ -462,12 +462,12 @@ mod tests {
             let v: Value = serde_json::from_str(text).unwrap();
             assert!(!v["fields"].as_object().unwrap().is_empty());
         }
-        let audit = intended_fields(Dataset::Audit);
+        let audit = intended_fields(IndexTemplate::Audit);
         assert_eq!(audit["cloudflare.audit.new_value"]["type"], "flattened");
         assert_eq!(audit["source.geo.location"]["type"], "geo_point");
         assert_eq!(audit["event.ingested"]["type"], "date");
         assert_eq!(audit["data_stream.namespace"]["type"], "constant_keyword");
-        let lp = intended_fields(Dataset::Logpull);
+        let lp = intended_fields(IndexTemplate::Logpull);
         assert_eq!(lp["cloudflare.edge.response.body.bytes"]["type"], "long");
         assert_eq!(lp["cloudflare.bot.score.src"]["type"], "text");
         assert_eq!(lp["observer.ip"]["type"], "ip");
@@ -501,7 +501,7 @@ mod tests {
     #[test]
     fn body_is_nested_and_translated_for_opensearch() {
         let os = backend(json!({"version": {"distribution": "opensearch", "number": "3.6.0"}}));
-        let body = template_body(Dataset::Audit, &os);
+        let body = template_body(IndexTemplate::Audit, &os);
         let p = &body["template"]["mappings"]["properties"];
         assert_eq!(
             p["cloudflare"]["properties"]["audit"]["properties"]["new_value"]["type"],
@@ -516,7 +516,7 @@ mod tests {
             "keyword"
         );
         assert_eq!(body["data_stream"], json!({}));
-        let lp = template_body(Dataset::Logpull, &os);
+        let lp = template_body(IndexTemplate::Logpull, &os);
         let url = &lp["template"]["mappings"]["properties"]["url"]["properties"];
         assert_eq!(url["original"]["type"], "wildcard");
         assert_eq!(url["original"]["ignore_above"], 8191);
@@ -528,7 +528,7 @@ mod tests {
     #[test]
     fn nested_fields_keep_their_sub_fields() {
         let os = backend(json!({"version": {"distribution": "opensearch", "number": "3.6.0"}}));
-        let body = template_body(Dataset::Logpush("dex_application_tests"), &os);
+        let body = template_body(IndexTemplate::Logpush("dex_application_tests"), &os);
         let dex = &body["template"]["mappings"]["properties"]["cloudflare_logpush"]["properties"]
             ["dex_application_tests"]["properties"];
         let hops = &dex["traceroute"]["properties"]["hops"];
@@ -564,9 +564,9 @@ mod tests {
                 patch: 0
             }
         );
-        let (_, changes) = translated_fields(Dataset::Logpull, &es);
+        let (_, changes) = translated_fields(IndexTemplate::Logpull, &es);
         assert!(changes.is_empty(), "{changes:?}");
-        let body = template_body(Dataset::Logpull, &es);
+        let body = template_body(IndexTemplate::Logpull, &es);
         let p = &body["template"]["mappings"]["properties"];
         assert_eq!(p["url"]["properties"]["original"]["type"], "wildcard");
         assert!(p["url"]["properties"]["original"]

@@ -10,7 +10,7 @@ use reqwest::header::{
 };
 use reqwest::{Method, Url};
 
-use crate::config::{decode_cloud_id, Auth, EsConfig, Secret};
+use crate::config::{decode_cloud_id, EsAuth, EsConfig, Secret};
 use crate::EsError;
 
 #[derive(Debug)]
@@ -79,7 +79,7 @@ pub(crate) struct Transport {
 }
 
 /// Parse the configured hosts; user info moves to basic auth (returned) and out of the URL.
-pub(crate) fn parse_hosts(cfg: &EsConfig) -> Result<(Vec<Url>, Option<Auth>), EsError> {
+pub(crate) fn parse_hosts(cfg: &EsConfig) -> Result<(Vec<Url>, Option<EsAuth>), EsError> {
     let raw: Vec<String> = match &cfg.cloud_id {
         Some(id) if !id.trim().is_empty() => vec![decode_cloud_id(id)?],
         _ => cfg.hosts.clone(),
@@ -109,7 +109,7 @@ pub(crate) fn parse_hosts(cfg: &EsConfig) -> Result<(Vec<Url>, Option<Auth>), Es
         if !url.username().is_empty() {
             let user = percent_decode(url.username());
             let pass = url.password().map(percent_decode).unwrap_or_default();
-            auth = Some(Auth::Basic {
+            auth = Some(EsAuth::Basic {
                 username: user,
                 password: Secret::new(pass),
             });
@@ -149,8 +149,8 @@ fn percent_decode(s: &str) -> String {
 impl Transport {
     pub fn new(cfg: &EsConfig) -> Result<Transport, EsError> {
         let (urls, url_auth) = parse_hosts(cfg)?;
-        let auth = if cfg.auth == Auth::None {
-            url_auth.unwrap_or(Auth::None)
+        let auth = if cfg.auth == EsAuth::None {
+            url_auth.unwrap_or(EsAuth::None)
         } else {
             cfg.auth.clone()
         };
@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(urls[0].as_str(), "https://es1.example:9200/");
         assert_eq!(urls[1].as_str(), "http://es2.example:9200/prefix/");
         match auth {
-            Some(Auth::Basic { username, password }) => {
+            Some(EsAuth::Basic { username, password }) => {
                 assert_eq!(username, "elastic");
                 assert_eq!(password.expose(), "s3cr@t");
             }

@@ -8,8 +8,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use cfship_elasticsearch::{
-    data_stream_name, expected_types, Dataset, Distribution, ElasticsearchSink, TemplateOutcome,
-    TEMPLATE_PRIORITY, TEMPLATE_VERSION,
+    data_stream_name, expected_types, Distribution, ElasticsearchSink, IndexTemplate,
+    TemplateOutcome, TEMPLATE_PRIORITY, TEMPLATE_VERSION,
 };
 
 /// Templates install; golden documents land in the right data streams with the intended mapping types;
@@ -38,7 +38,7 @@ async fn golden_roundtrip(var: &str, test: &str) {
 
     // templates: installed (or already there from a parallel test / earlier run), then unchanged
     let first = sink.ensure_templates().await.expect("templates");
-    assert_eq!(first.len(), Dataset::all().count());
+    assert_eq!(first.len(), IndexTemplate::all().count());
     assert!(
         first.len() > 2,
         "the cloudflare_logpush templates are installed too"
@@ -62,7 +62,7 @@ async fn golden_roundtrip(var: &str, test: &str) {
         "{again:?}"
     );
     let es = Es::new(&url);
-    for ds in Dataset::all() {
+    for ds in IndexTemplate::all() {
         let (s, b) = es
             .req(
                 Method::GET,
@@ -78,7 +78,10 @@ async fn golden_roundtrip(var: &str, test: &str) {
         assert!(t.get("data_stream").is_some());
     }
 
-    for (ds, dataset) in [(Dataset::Audit, "audit"), (Dataset::Logpull, "logpull")] {
+    for (ds, dataset) in [
+        (IndexTemplate::Audit, "audit"),
+        (IndexTemplate::Logpull, "logpull"),
+    ] {
         let index = data_stream_name(dataset, &ns);
         let docs = golden_docs(dataset, &ns);
         let n = docs.len() as u64;
@@ -202,8 +205,8 @@ async fn logpush_mapping(var: &str, test: &str) {
     let backend = sink.backend().clone();
     sink.ensure_templates().await.expect("templates");
     let es = Es::new(&url);
-    let logpush: Vec<Dataset> = Dataset::all()
-        .filter(|d| matches!(d, Dataset::Logpush(_)))
+    let logpush: Vec<IndexTemplate> = IndexTemplate::all()
+        .filter(|d| matches!(d, IndexTemplate::Logpush(_)))
         .collect();
     assert!(!logpush.is_empty());
     let mut checked = 0;
@@ -452,7 +455,7 @@ async fn checks(var: &str, test: &str) {
     ] {
         assert!(names.contains(&want), "{names:?}");
     }
-    for ds in Dataset::all() {
+    for ds in IndexTemplate::all() {
         let want = format!("template {}", ds.template_name());
         assert!(names.contains(&want.as_str()), "{want}: {names:?}");
     }

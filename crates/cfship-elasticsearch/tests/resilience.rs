@@ -11,7 +11,7 @@ use common::*;
 use serde_json::{json, Value};
 
 use cfship_elasticsearch::{
-    data_stream_name, template_body, Dataset, ElasticsearchSink, EsError, SinkStats,
+    data_stream_name, template_body, ElasticsearchSink, EsError, IndexTemplate, SinkStats,
     TemplateOutcome, TEMPLATE_VERSION,
 };
 
@@ -208,7 +208,7 @@ async fn es8_write_queue_rejections_are_retried() {
 /// template names are cluster-wide).
 async fn template_versions_and_fleet_precedence(sink: &ElasticsearchSink, url: &str, ns: &str) {
     let es = Es::new(url);
-    let ds = Dataset::Audit;
+    let ds = IndexTemplate::Audit;
     let name = ds.template_name();
     let put = |body: Value| {
         let es = &es;

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 
-use cfship_elasticsearch::{data_stream_name, Auth, ElasticsearchSink, EsError, Secret};
+use cfship_elasticsearch::{data_stream_name, ElasticsearchSink, EsAuth, EsError, Secret};
 
 const PASSWORD: &str = "cfship-test-password";
 
@@ -49,7 +49,7 @@ async fn es8_security_basic_auth_and_privileges() {
 
     // wrong password: refused, and the password is nowhere in the error
     let mut cfg = config(&url, &ns, tmp.path().join("d"));
-    cfg.auth = Auth::Basic {
+    cfg.auth = EsAuth::Basic {
         username: "cfship-admin".into(),
         password: Secret::new("wrong-password-xyz"),
     };
@@ -62,7 +62,7 @@ async fn es8_security_basic_auth_and_privileges() {
 
     // basic auth from the config: templates, indexing, privileges check
     let mut cfg = config(&url, &ns, tmp.path().join("d"));
-    cfg.auth = Auth::Basic {
+    cfg.auth = EsAuth::Basic {
         username: "cfship-admin".into(),
         password: Secret::new(PASSWORD),
     };
@@ -89,7 +89,7 @@ async fn es8_security_basic_auth_and_privileges() {
         &ns,
         tmp.path().join("d"),
     );
-    cfg.auth = Auth::None;
+    cfg.auth = EsAuth::None;
     let sink2 = ElasticsearchSink::connect(cfg)
         .await
         .expect("connect with URL user info");
@@ -103,7 +103,7 @@ async fn es8_security_basic_auth_and_privileges() {
     // a read-only user cannot even be detected on the minimal distribution (no GET /, _nodes needs
     // `monitor`): connect says which privilege is missing
     let mut cfg = config(&url, &ns, tmp.path().join("d"));
-    cfg.auth = Auth::Basic {
+    cfg.auth = EsAuth::Basic {
         username: "cfship-viewer".into(),
         password: Secret::new(PASSWORD),
     };
@@ -144,7 +144,7 @@ async fn es8_tls_ca_file_client_certificate_and_insecure() {
     let ns = unique_namespace("tls");
     let base = || {
         let mut cfg = config(&url, &ns, tmp.path().join("d"));
-        cfg.auth = Auth::Basic {
+        cfg.auth = EsAuth::Basic {
             username: "cfship-admin".into(),
             password: Secret::new(PASSWORD),
         };

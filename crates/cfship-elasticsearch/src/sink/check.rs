@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::install::{installed_template_version, winning_foreign_template};
 use super::ElasticsearchSink;
 use crate::backend::PROBED_TYPES;
-use crate::templates::{decide, Dataset, TemplateOutcome, TEMPLATE_PRIORITY};
+use crate::templates::{decide, IndexTemplate, TemplateOutcome, TEMPLATE_PRIORITY};
 
 /// One line of `cfship check`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +112,7 @@ impl ElasticsearchSink {
             )),
             Err(e) => out.push(check("privileges", false, e.message)),
         }
-        for ds in Dataset::all() {
+        for ds in IndexTemplate::all() {
             let name = ds.template_name();
             let res = installed_template_version(t, &name).await;
             let c = match res {

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::ElasticsearchSink;
 use crate::templates::{
-    decide, template_body, translated_fields, Dataset, TemplateOutcome, MANAGED_BY,
+    decide, template_body, translated_fields, IndexTemplate, TemplateOutcome, MANAGED_BY,
     TEMPLATE_PRIORITY,
 };
 use crate::transport::Transport;
@@ -13,17 +13,17 @@ use crate::EsError;
 
 impl ElasticsearchSink {
     /// Install or upgrade the index templates of every data stream cfship knows
-    /// ([`Dataset::all`]: `cloudflare.audit`, `cloudflare.logpull` and each `cloudflare_logpush.*`),
+    /// ([`IndexTemplate::all`]: `cloudflare.audit`, `cloudflare.logpull` and each `cloudflare_logpush.*`),
     /// see [`TemplateOutcome`].
     pub async fn ensure_templates(&self) -> Result<Vec<TemplateOutcome>, EsError> {
-        self.ensure_templates_for(Dataset::all()).await
+        self.ensure_templates_for(IndexTemplate::all()).await
     }
 
     /// [`Self::ensure_templates`] for the given data streams only (a source that writes a known
     /// set of data streams needs no others).
     pub async fn ensure_templates_for(
         &self,
-        datasets: impl IntoIterator<Item = Dataset>,
+        datasets: impl IntoIterator<Item = IndexTemplate>,
     ) -> Result<Vec<TemplateOutcome>, EsError> {
         let t = &self.inner.transport;
         let mut out = Vec::new();
@@ -122,7 +122,7 @@ pub(super) async fn installed_template_version(
 }
 
 /// Name of another template with a higher priority that matches the dataset's pattern (e.g. Fleet's).
-pub(super) async fn winning_foreign_template(t: &Transport, ds: Dataset) -> Option<String> {
+pub(super) async fn winning_foreign_template(t: &Transport, ds: IndexTemplate) -> Option<String> {
     let r = t
         .json(Method::GET, "/_index_template/logs-cloudflare*", None)
         .await
