@@ -223,7 +223,8 @@ pub fn decode_batch<R: Read>(
             out(doc)?;
             Ok(())
         };
-        let mut reader = Reader::new(&mut counted, Mode::Lenient, limits.max_record_bytes);
+        let mut framed = ArrayFraming::new(&mut counted);
+        let mut reader = Reader::new(&mut framed, Mode::Lenient, limits.max_record_bytes);
         // lenient mode: only reading fails (the cause is kept by `Counted`)
         while let Some(Ok(item)) = reader.next() {
             seen += 1;
@@ -286,6 +287,107 @@ pub fn decode_batch<R: Read>(
         }
     }
     Ok(summary)
+}
+
+/// A body framed as one JSON array (a Logpush job with `batch_prefix: "["`, `batch_suffix: "]"`,
+/// `record_delimiter: ","`, which Elastic's HTTP endpoint input also accepts) read as NDJSON: the
+/// outer brackets are dropped and each comma between top-level elements becomes a newline, so
+/// every element is one record. Byte for byte, streaming (strings and nesting tracked, nothing
+/// buffered); a body that does not start with `[` passes through unchanged.
+struct ArrayFraming<R> {
+    inner: R,
+    /// `None` until the first non-blank byte decided the framing.
+    array: Option<bool>,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// The closing `]` was seen: what follows (blanks) is dropped.
+    closed: bool,
+}
+
+impl<R: Read> ArrayFraming<R> {
+    fn new(inner: R) -> Self {
+        ArrayFraming {
+            inner,
+            array: None,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            closed: false,
+        }
+    }
+
+    /// Rewrites `buf[..n]` in place; returns the new length.
+    fn reframe(&mut self, buf: &mut [u8], n: usize) -> usize {
+        let mut w = 0;
+        for r in 0..n {
+            let c = buf[r];
+            let keep = match self.array {
+                None if c.is_ascii_whitespace() => Some(c),
+                None if c == b'[' => {
+                    self.array = Some(true);
+                    None
+                }
+                None => {
+                    self.array = Some(false);
+                    Some(c)
+                }
+                Some(false) => Some(c),
+                Some(true) if self.closed => None,
+                Some(true) if self.in_string => {
+                    if self.escaped {
+                        self.escaped = false;
+                    } else if c == b'\\' {
+                        self.escaped = true;
+                    } else if c == b'"' {
+                        self.in_string = false;
+                    }
+                    Some(c)
+                }
+                Some(true) => match c {
+                    b'"' => {
+                        self.in_string = true;
+                        Some(c)
+                    }
+                    b'{' | b'[' => {
+                        self.depth += 1;
+                        Some(c)
+                    }
+                    b'}' | b']' if self.depth > 0 => {
+                        self.depth -= 1;
+                        Some(c)
+                    }
+                    b']' => {
+                        self.closed = true;
+                        Some(b'\n')
+                    }
+                    b',' if self.depth == 0 => Some(b'\n'),
+                    _ => Some(c),
+                },
+            };
+            if let Some(k) = keep {
+                buf[w] = k;
+                w += 1;
+            }
+        }
+        w
+    }
+}
+
+impl<R: Read> Read for ArrayFraming<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let w = self.reframe(buf, n);
+            // a read that only dropped bytes (the `[`, blanks after `]`) must not look like EOF
+            if w > 0 {
+                return Ok(w);
+            }
+        }
+    }
 }
 
 /// The document of one record: the transform's, or an error document for what cannot reach it
@@ -368,6 +470,63 @@ mod tests {
                 "logs-cloudflare_logpush.http_request-default"
             );
         }
+    }
+
+    #[test]
+    fn a_body_framed_as_one_json_array_gives_one_document_per_element() {
+        // Elements with nested arrays/objects, commas and brackets inside strings, escaped quotes,
+        // blanks and newlines around the delimiters; gzipped and plain; read in tiny chunks too.
+        let body = br#" [ {"a":1,"b":[1,2,{"c":"x,]"}]} ,
+{"a":"q\"],["},{"a":3}]
+"#;
+        for b in [gz(body), body.to_vec()] {
+            let (r, docs) = run(&b, Encoding::Sniff);
+            let s = r.unwrap();
+            assert_eq!((s.docs, s.errors), (3, 0), "{docs:?}");
+            let got: Vec<serde_json::Value> = docs
+                .iter()
+                .map(|d| {
+                    let v: serde_json::Value = serde_json::from_str(&d.source).unwrap();
+                    serde_json::from_str(v["event"]["original"].as_str().unwrap()).unwrap()
+                })
+                .collect();
+            assert_eq!(got[0]["b"][2]["c"], "x,]");
+            assert_eq!(got[1]["a"], "q\"],[");
+            assert_eq!(got[2]["a"], 3);
+        }
+        // the same through one-byte reads (the state survives read boundaries)
+        struct OneByte<'a>(&'a [u8]);
+        impl Read for OneByte<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() || buf.is_empty() {
+                    return Ok(0);
+                }
+                buf[0] = self.0[0];
+                self.0 = &self.0[1..];
+                Ok(1)
+            }
+        }
+        let mut out = Vec::new();
+        ArrayFraming::new(OneByte(body))
+            .read_to_end(&mut out)
+            .unwrap();
+        let lines: Vec<&str> = std::str::from_utf8(&out)
+            .unwrap()
+            .split('\n')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        // NDJSON is untouched, including a record that holds an array
+        let nd = b"{\"a\":[1,2]}\n{\"a\":2}\n";
+        let mut out = Vec::new();
+        ArrayFraming::new(&nd[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, nd);
+        // a malformed element is one error document, the others are kept
+        let (r, docs) = run(br#"[{"a":1},{"a":,{"a":3}]"#, Encoding::Sniff);
+        let s = r.unwrap();
+        assert_eq!(docs.len(), s.docs as usize);
+        assert!(s.errors >= 1 && s.docs >= 2, "{s:?}");
     }
 
     #[test]
