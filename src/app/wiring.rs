@@ -42,10 +42,41 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<CursorStore> {
                 .context("`state.backend: elasticsearch` needs an `elasticsearch:` section")?;
             let index = cfg.state.index_name();
             let store = cfship_state::EsStore::open(&es, index)
-                .with_context(|| format!("state index {index}"))?;
+                .with_context(|| format!("state index {index}"))?
+                .with_lease(replica_id(), lease_ttl(cfg));
             Ok(store.into())
         }
     }
+}
+
+/// Default of `state.lease_ttl`.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+
+pub fn lease_ttl(cfg: &Config) -> Duration {
+    cfg.state
+        .lease_ttl
+        .unwrap_or(DEFAULT_LEASE_TTL)
+        .max(Duration::from_secs(1))
+}
+
+/// This process's replica id: `CFSHIP_REPLICA_ID`, else `<hostname>-<pid>` (a pod name on
+/// Kubernetes).
+pub fn replica_id() -> String {
+    if let Ok(id) = std::env::var("CFSHIP_REPLICA_ID") {
+        if !id.trim().is_empty() {
+            return id.trim().to_string();
+        }
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "cfship".into());
+    format!("{host}-{}", std::process::id())
 }
 
 /// [`load_config`] plus what collecting needs (`run`, `backfill`): a source and an output.
@@ -372,6 +403,7 @@ pub async fn build_outputs(
 
 /// The collector configurations of every configured zone and account (callers adjust them:
 /// `--once`'s clock, `--parallel`, the demo's per-zone bot fields).
+#[derive(Clone)]
 pub struct Sources {
     pub logpull: Vec<LogpullConfig>,
     pub audit: Vec<AuditConfig>,
@@ -607,6 +639,175 @@ fn spawn_backfill<F, Fut>(
     let (p, n) = (progress.clone(), name.clone());
     let fut = run(Box::new(move |e| p(&n, e)), cancel.clone());
     tasks.spawn(async move { (name, fut.await) });
+}
+
+/// With leases (`state.backend: elasticsearch`, daemon): one supervisor per source that collects
+/// it only while this replica holds its lease — takes the lease when free or expired, renews it every
+/// third of the TTL, stops the source at once (task aborted) when the lease is lost or cannot be
+/// renewed for two thirds of the TTL (so it stops before the lease can expire), gives it up on a
+/// signal, and tries again every third of the TTL.
+pub fn spawn_leased(
+    client: &CloudflareClient,
+    sources: Sources,
+    store: Arc<CursorStore>,
+    ttl: Duration,
+    sink: Arc<dyn RecordSink>,
+    cancel: &CancellationToken,
+) -> Result<SourceTasks> {
+    let mut tasks = JoinSet::new();
+    let mut one: Vec<(String, String, Sources)> = Vec::new();
+    for lc in sources.logpull {
+        let id = cfship_cloudflare::SourceId::Logpull {
+            zone_id: lc.zone_id.clone(),
+        };
+        one.push((
+            format!("logpull zone {}", lc.zone_id),
+            id.state_key(),
+            Sources {
+                logpull: vec![lc],
+                audit: vec![],
+            },
+        ));
+    }
+    for ac in sources.audit {
+        let id = cfship_cloudflare::SourceId::Audit {
+            account_id: ac.account_id.clone(),
+        };
+        one.push((
+            format!("audit account {}", ac.account_id),
+            id.state_key(),
+            Sources {
+                logpull: vec![],
+                audit: vec![ac],
+            },
+        ));
+    }
+    for (name, key, src) in one {
+        let (client, store, sink, cancel) =
+            (client.clone(), store.clone(), sink.clone(), cancel.clone());
+        tasks.spawn(async move {
+            let r = lease_loop(&name, &key, &client, src, store, ttl, sink, &cancel).await;
+            (name, r)
+        });
+    }
+    Ok(tasks)
+}
+
+fn blocking_state<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn lease_loop(
+    name: &str,
+    key: &str,
+    client: &CloudflareClient,
+    src: Sources,
+    store: Arc<CursorStore>,
+    ttl: Duration,
+    sink: Arc<dyn RecordSink>,
+    cancel: &CancellationToken,
+) -> Result<RunSummary, CfError> {
+    let period = ttl / 3;
+    let sleep = |d: Duration| {
+        let c = cancel.clone();
+        async move {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => true,
+                _ = c.cancelled() => false,
+            }
+        }
+    };
+    loop {
+        if cancel.is_cancelled() {
+            return Ok(RunSummary::default());
+        }
+        match blocking_state(|| store.try_acquire(key)) {
+            Ok(true) => {}
+            Ok(false) => {
+                if !sleep(period).await {
+                    return Ok(RunSummary::default());
+                }
+                continue;
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(source = %name, error = %e, "cannot reach the state index to take the lease; retrying");
+                if !sleep(period).await {
+                    return Ok(RunSummary::default());
+                }
+                continue;
+            }
+            Err(e) => return Err(CfError::State(e)),
+        }
+        tracing::info!(source = %name, lease_ttl = ?ttl, "lease taken: collecting this source");
+        let child = cancel.child_token();
+        let mode = Mode::Daemon {
+            store: store.clone(),
+            once: false,
+        };
+        let mut tasks = match spawn_sources(client, src.clone(), &mode, sink.clone(), &child) {
+            Ok(t) => t,
+            Err(e) => {
+                store.release(key);
+                return Err(CfError::Config(format!("{e:#}")));
+            }
+        };
+        let mut last_renewed = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval_at(last_renewed + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                j = tasks.join_next() => {
+                    let r = match j {
+                        Some(Ok((_, r))) => r,
+                        Some(Err(e)) => Err(CfError::Config(format!("source task: {e}"))),
+                        None => Ok(RunSummary::default()),
+                    };
+                    match r {
+                        Err(CfError::State(cfship_state::StateError::Conflict { .. })) => {
+                            tracing::warn!(source = %name, "lease lost (the cursor was written under another replica's lease): source stopped here");
+                            break;
+                        }
+                        Ok(_) | Err(CfError::Cancelled) if cancel.is_cancelled() => {
+                            blocking_state(|| store.release(key));
+                            return Ok(RunSummary::default());
+                        }
+                        Ok(s) => {
+                            blocking_state(|| store.release(key));
+                            return Ok(s);
+                        }
+                        Err(e) => {
+                            blocking_state(|| store.release(key));
+                            return Err(e);
+                        }
+                    }
+                }
+                _ = tick.tick() => {
+                    match blocking_state(|| store.renew(key)) {
+                        Ok(()) => last_renewed = tokio::time::Instant::now(),
+                        Err(cfship_state::StateError::Conflict { .. }) => {
+                            tracing::warn!(source = %name, "lease lost to another replica: source stopped at once");
+                            tasks.abort_all();
+                            break;
+                        }
+                        Err(e) if last_renewed.elapsed() >= ttl * 2 / 3 => {
+                            tracing::error!(source = %name, error = %e, "cannot renew the lease: stopping the source before the lease can expire");
+                            tasks.abort_all();
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(source = %name, error = %e, "lease renewal failed; retrying");
+                        }
+                    }
+                }
+            }
+        }
+        child.cancel();
+        while tasks.join_next().await.is_some() {}
+        if !sleep(period).await {
+            return Ok(RunSummary::default());
+        }
+    }
 }
 
 /// `--once`: every collector's clock fixed at `now` (with a moving now, a slow run would keep

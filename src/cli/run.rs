@@ -135,11 +135,23 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
         crate::app::logpush::spawn(&cfg, &opts, &outputs, store.clone(), args.once, &cancel)
             .await?
             .tasks;
-    let mode = Mode::Daemon {
-        store,
-        once: args.once,
+    let leased = cfg.state.backend == crate::config::StateBackend::Elasticsearch && !args.once;
+    let mut tasks = if leased {
+        crate::app::wiring::spawn_leased(
+            &client,
+            sources,
+            store,
+            crate::app::wiring::lease_ttl(&cfg),
+            sink,
+            &cancel,
+        )?
+    } else {
+        let mode = Mode::Daemon {
+            store,
+            once: args.once,
+        };
+        spawn_sources(&client, sources, &mode, sink, &cancel)?
     };
-    let mut tasks = spawn_sources(&client, sources, &mode, sink, &cancel)?;
     tracing::info!(
         zones = cfg.zones().len(),
         accounts = cfg.accounts().len(),

@@ -18,7 +18,7 @@ pub struct StatusArgs {
 }
 
 /// A source's cursor (as a time) and when it was saved (Unix ms).
-type Position = (DateTime<Utc>, Option<u64>);
+type Position = (DateTime<Utc>, Option<u64>, String);
 
 /// The lines to print and whether every cursor could be read.
 pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
@@ -38,21 +38,32 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
     let now = Utc::now();
     let mut lines = vec![
         format!("state: {}", store.describe()),
-        "replicas: leases are not built yet (issue 14): one replica per state store".to_string(),
         format!(
-            "{:<48} {:<22} {:>10}  {}",
-            "SOURCE", "CURSOR", "LAG", "SAVED"
+            "{:<48} {:<22} {:>10}  {:<22} {}",
+            "SOURCE", "CURSOR", "LAG", "SAVED", "OWNER"
         ),
     ];
+    let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+    let mut live: std::collections::BTreeSet<String> = Default::default();
+    let mut owner_of = |owner: Option<String>, until: Option<u64>| -> String {
+        match (owner, until) {
+            (Some(o), Some(u)) if u > now_ms => {
+                live.insert(o.clone());
+                format!("{o} (lease until {})", saved_at(Some(u)))
+            }
+            (Some(o), _) => format!("none ({o}'s lease expired)"),
+            _ => "-".into(),
+        }
+    };
     let mut ok = true;
     let mut row = |name: String, r: Result<Option<Position>, String>| {
         let line = match r {
-            Ok(Some((cursor, saved))) => {
+            Ok(Some((cursor, saved, owner))) => {
                 let lag = (now - cursor).to_std().unwrap_or_default();
                 let lag = humantime::format_duration(std::time::Duration::from_secs(lag.as_secs()));
                 let saved = saved_at(saved);
                 format!(
-                    "{name:<48} {:<22} {:>10}  {saved}",
+                    "{name:<48} {:<22} {:>10}  {saved:<22} {owner}",
                     cursor.to_rfc3339_opts(SecondsFormat::Secs, true),
                     lag.to_string()
                 )
@@ -72,7 +83,12 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
         .state_key();
         let r = store
             .load_saved::<LogpullCursor>(&key)
-            .map(|o| o.map(|s| (s.cursor.next_start, s.saved_at_unix_ms)))
+            .map(|o| {
+                o.map(|s| {
+                    let w = owner_of(s.owner, s.lease_expires_unix_ms);
+                    (s.cursor.next_start, s.saved_at_unix_ms, w)
+                })
+            })
             .map_err(|e| e.to_string());
         row(format!("logpull zone {}", z.id), r);
     }
@@ -83,7 +99,12 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
         .state_key();
         let r = store
             .load_saved::<AuditCursor>(&key)
-            .map(|o| o.map(|s| (s.cursor.when, s.saved_at_unix_ms)))
+            .map(|o| {
+                o.map(|s| {
+                    let w = owner_of(s.owner, s.lease_expires_unix_ms);
+                    (s.cursor.when, s.saved_at_unix_ms, w)
+                })
+            })
             .map_err(|e| e.to_string());
         row(format!("audit account {}", a.id), r);
     }
@@ -108,6 +129,17 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
         };
         lines.push(line);
     }
+    lines.insert(
+        1,
+        if live.is_empty() {
+            "replicas holding leases: none".to_string()
+        } else {
+            format!(
+                "replicas holding leases: {}",
+                live.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        },
+    );
     Ok((lines, ok))
 }
 

@@ -333,6 +333,10 @@ pub struct StateSection {
     #[serde(default)]
     pub backend: StateBackend,
     pub index: Option<String>,
+    /// `backend: elasticsearch`: how long a replica's lease of a source lasts without renewal
+    /// (default 30s; renewed every third of it).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub lease_ttl: Option<Duration>,
 }
 
 /// `state.backend`
@@ -350,6 +354,7 @@ impl Default for StateSection {
             dir: default_state_dir(),
             backend: StateBackend::File,
             index: None,
+            lease_ttl: None,
         }
     }
 }

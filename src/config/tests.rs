@@ -548,6 +548,7 @@ fn kubernetes_example_config_parses() {
         .unwrap_or_else(|e| panic!("{}\n{block}", e.0));
     assert_eq!(c.state.backend, StateBackend::Elasticsearch);
     assert_eq!(c.state.index_name(), "cfship-state");
+    assert_eq!(c.state.lease_ttl, Some(Duration::from_secs(30)));
     assert_eq!(c.zones().len(), 1);
     assert_eq!(c.accounts().len(), 1);
 }

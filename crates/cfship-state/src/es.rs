@@ -27,7 +27,7 @@ pub const DEFAULT_INDEX: &str = "cfship-state";
 
 /// Format of the state index (its mapping), in `_meta.format`. A replica refuses an index whose
 /// format is newer than this.
-pub const STATE_MAPPING_VERSION: u32 = 1;
+pub const STATE_MAPPING_VERSION: u32 = 2;
 
 /// What [`EsStore::ensure_index`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +51,32 @@ struct Job {
 pub struct EsStore {
     index: String,
     jobs: Mutex<mpsc::Sender<Job>>,
-    /// `(seq_no, primary_term)` of each key as last read or written; `None` = read, not found.
-    versions: Mutex<HashMap<String, Option<(u64, u64)>>>,
+    /// What this store last read or wrote of each key; `None` = read, not found.
+    versions: Mutex<HashMap<String, Option<Known>>>,
+    /// With leases: this replica's id and the lease TTL.
+    lease: Option<(String, std::time::Duration)>,
+    /// Serializes this process's writes (cursor saves and lease renewals of one key would
+    /// otherwise conflict with each other).
+    write_lock: Mutex<()>,
+}
+
+/// A document as last read or written.
+#[derive(Debug, Clone)]
+struct Known {
+    seq: u64,
+    term: u64,
+    source: serde_json::Value,
+}
+
+/// Lease fields of a document.
+fn lease_of(source: &serde_json::Value) -> (Option<&str>, u64) {
+    (
+        source.get("owner").and_then(|o| o.as_str()),
+        source
+            .get("lease_expires_unix_ms")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0),
+    )
 }
 
 impl std::fmt::Debug for EsStore {
@@ -73,7 +97,9 @@ pub fn state_mapping() -> serde_json::Value {
             "key": { "type": "keyword" },
             "version": { "type": "integer" },
             "saved_at_unix_ms": { "type": "date", "format": "epoch_millis" },
-            "cursor": { "type": "object", "enabled": false }
+            "cursor": { "type": "object", "enabled": false },
+            "owner": { "type": "keyword" },
+            "lease_expires_unix_ms": { "type": "date", "format": "epoch_millis" }
         }
     })
 }
@@ -127,6 +153,8 @@ impl EsStore {
             index: index.to_string(),
             jobs: Mutex::new(tx),
             versions: Mutex::new(HashMap::new()),
+            lease: None,
+            write_lock: Mutex::new(()),
         })
     }
 
@@ -318,14 +346,171 @@ impl EsStore {
         let Some(source) = r.body.get("_source").cloned() else {
             return Err(DecodeError::Corrupt("no _source".into()).doc(doc, key));
         };
-        let value = decode_envelope(source, key).map_err(|e| e.doc(doc, key))?;
-        self.remember(key, Some((seq, term)));
+        let known = Known {
+            seq,
+            term,
+            source: source.clone(),
+        };
+        // a lease taken before the first cursor: a document without `cursor` but with an owner
+        if source.get("cursor").is_none() && lease_of(&source).0.is_some() {
+            self.remember(key, Some(known));
+            return Ok(None);
+        }
+        // remembered only when valid: a refused document is never overwritten by this store
+        let (owner, expires) = lease_of(&source);
+        let (owner, expires) = (owner.map(str::to_string), owner.map(|_| expires));
+        let mut value: crate::Saved<T> =
+            decode_envelope(source, key).map_err(|e| e.doc(doc, key))?;
+        value.owner = owner;
+        value.lease_expires_unix_ms = expires;
+        self.remember(key, Some(known));
         Ok(Some(value))
     }
 
-    fn remember(&self, key: &str, v: Option<(u64, u64)>) {
+    fn remember(&self, key: &str, v: Option<Known>) {
         if let Ok(mut m) = self.versions.lock() {
             m.insert(key.to_string(), v);
+        }
+    }
+
+    fn known(&self, key: &str) -> Option<Known> {
+        self.versions
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key).cloned())
+            .flatten()
+    }
+
+    fn conflict(&self, key: &str) -> StateError {
+        if let Ok(mut m) = self.versions.lock() {
+            m.remove(key);
+        }
+        StateError::Conflict {
+            key: key.to_string(),
+            index: self.index.clone(),
+        }
+    }
+
+    /// With leases: every write of this store names this replica as the owner, and a cursor save
+    /// or renewal is refused unless the document as last read or written is ours.
+    pub fn with_lease(mut self, owner: impl Into<String>, ttl: std::time::Duration) -> Self {
+        self.lease = Some((owner.into(), ttl));
+        self
+    }
+
+    /// Writes `source` conditionally on `known` (or `_create`), and remembers the result.
+    fn write(
+        &self,
+        key: &str,
+        known: Option<&Known>,
+        source: serde_json::Value,
+    ) -> Result<(), StateError> {
+        let path = match known {
+            Some(k) => format!(
+                "{}/_doc/{key}?if_seq_no={}&if_primary_term={}",
+                self.index, k.seq, k.term
+            ),
+            None => format!("{}/_create/{key}", self.index),
+        };
+        let r = self.call(Method::PUT, path, Some(source.clone()))?;
+        if r.status == 409 {
+            return Err(self.conflict(key));
+        }
+        if !r.ok() {
+            return Err(self.http_err(&format!("writing {key}"), &r));
+        }
+        match (
+            r.body.get("_seq_no").and_then(|v| v.as_u64()),
+            r.body.get("_primary_term").and_then(|v| v.as_u64()),
+        ) {
+            (Some(seq), Some(term)) => {
+                self.remember(key, Some(Known { seq, term, source }));
+                Ok(())
+            }
+            _ => Err(self.http_err("answer without _seq_no/_primary_term", &r)),
+        }
+    }
+
+    fn stamp_lease(&self, source: &mut serde_json::Value, expires: u64) {
+        if let (Some((owner, _)), Some(o)) = (&self.lease, source.as_object_mut()) {
+            o.insert("owner".into(), owner.clone().into());
+            o.insert("lease_expires_unix_ms".into(), expires.into());
+        }
+    }
+
+    fn lease_expiry(&self) -> u64 {
+        let ttl = self.lease.as_ref().map(|(_, t)| t.as_millis()).unwrap_or(0);
+        u64::try_from(crate::now_unix_ms() + ttl).unwrap_or(u64::MAX)
+    }
+
+    fn is_ours(&self, k: &Known) -> bool {
+        match &self.lease {
+            None => true,
+            Some((me, _)) => lease_of(&k.source).0 == Some(me.as_str()),
+        }
+    }
+
+    /// Takes the lease of `key` when it is free, expired or already ours: `Ok(true)` when this
+    /// replica holds it now. The take-over is a conditional write, so exactly one replica wins.
+    pub fn try_acquire(&self, key: &str) -> Result<bool, StateError> {
+        validate_key(key)?;
+        let Some((me, _)) = &self.lease else {
+            return Ok(true);
+        };
+        let _w = self
+            .write_lock
+            .lock()
+            .map_err(|_| self.err("write lock poisoned"))?;
+        // read the current document (this also refreshes `known`)
+        // a corrupt or newer-format document is an error here too: never taken over blindly
+        self.load_saved::<serde_json::Value>(key)?;
+        let known = self.known(key);
+        let now = u64::try_from(crate::now_unix_ms()).unwrap_or(u64::MAX);
+        let mut source = match &known {
+            None => serde_json::json!({
+                "version": crate::FORMAT_VERSION, "key": key, "kind": "cursor",
+                "saved_at_unix_ms": now,
+            }),
+            Some(k) => {
+                let (owner, expires) = lease_of(&k.source);
+                if owner.is_some_and(|o| o != me) && expires > now {
+                    return Ok(false);
+                }
+                k.source.clone()
+            }
+        };
+        self.stamp_lease(&mut source, self.lease_expiry());
+        match self.write(key, known.as_ref(), source) {
+            Ok(()) => Ok(true),
+            Err(StateError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Extends this replica's lease of `key`; [`StateError::Conflict`] when it was lost.
+    pub fn renew(&self, key: &str) -> Result<(), StateError> {
+        let _w = self
+            .write_lock
+            .lock()
+            .map_err(|_| self.err("write lock poisoned"))?;
+        let Some(k) = self.known(key).filter(|k| self.is_ours(k)) else {
+            return Err(self.conflict(key));
+        };
+        let mut source = k.source.clone();
+        self.stamp_lease(&mut source, self.lease_expiry());
+        self.write(key, Some(&k), source)
+    }
+
+    /// Gives the lease of `key` up (expired at once) so another replica takes over without
+    /// waiting; errors are ignored (the lease then just expires).
+    pub fn release(&self, key: &str) {
+        let Ok(_w) = self.write_lock.lock() else {
+            return;
+        };
+        if let Some(k) = self.known(key).filter(|k| self.is_ours(k)) {
+            let mut source = k.source.clone();
+            self.stamp_lease(&mut source, 0);
+            let _ = self.write(key, Some(&k), source);
         }
     }
 
@@ -342,43 +527,20 @@ impl EsStore {
         if let Some(o) = body.as_object_mut() {
             o.insert("kind".into(), "cursor".into());
         }
-        let known = self
-            .versions
+        let _w = self
+            .write_lock
             .lock()
-            .ok()
-            .and_then(|m| m.get(key).copied())
-            .flatten();
-        let path = match known {
-            Some((seq, term)) => format!(
-                "{}/_doc/{key}?if_seq_no={seq}&if_primary_term={term}",
-                self.index
-            ),
-            None => format!("{}/_create/{key}", self.index),
-        };
-        let r = self.call(Method::PUT, path, Some(body))?;
-        if r.status == 409 {
-            // forget the version: the next load reads whoever wrote it
-            if let Ok(mut m) = self.versions.lock() {
-                m.remove(key);
-            }
-            return Err(StateError::Conflict {
-                key: key.to_string(),
-                index: self.index.clone(),
-            });
+            .map_err(|_| self.err("write lock poisoned"))?;
+        let known = self.known(key);
+        if self.lease.is_some() {
+            // fencing: only over a document that names this replica as its owner
+            let Some(k) = known.filter(|k| self.is_ours(k)) else {
+                return Err(self.conflict(key));
+            };
+            self.stamp_lease(&mut body, self.lease_expiry());
+            return self.write(key, Some(&k), body);
         }
-        if !r.ok() {
-            return Err(self.http_err(&format!("saving cursor {key}"), &r));
-        }
-        match (
-            r.body.get("_seq_no").and_then(|v| v.as_u64()),
-            r.body.get("_primary_term").and_then(|v| v.as_u64()),
-        ) {
-            (Some(seq), Some(term)) => {
-                self.remember(key, Some((seq, term)));
-                Ok(())
-            }
-            _ => Err(self.http_err("answer without _seq_no/_primary_term", &r)),
-        }
+        self.write(key, known.as_ref(), body)
     }
 
     /// Raw access for tests and `cfship status`: `GET <index>/<path>`-style requests.

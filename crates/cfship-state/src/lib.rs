@@ -243,6 +243,8 @@ pub(crate) fn decode_envelope<T: DeserializeOwned>(
     Ok(Saved {
         cursor,
         saved_at_unix_ms: env.saved_at_unix_ms,
+        owner: None,
+        lease_expires_unix_ms: None,
     })
 }
 
@@ -251,6 +253,9 @@ pub(crate) fn decode_envelope<T: DeserializeOwned>(
 pub struct Saved<T> {
     pub cursor: T,
     pub saved_at_unix_ms: Option<u64>,
+    /// Elasticsearch with leases: the replica holding the source's lease, and until when.
+    pub owner: Option<String>,
+    pub lease_expires_unix_ms: Option<u64>,
 }
 
 /// The cursor store the collectors hold: a [`FileStore`] or an [`EsStore`].
@@ -322,6 +327,29 @@ impl CursorStore {
         match &self.backend {
             Backend::File(f) => f.load_saved(key),
             Backend::Es(e) => e.load_saved(key),
+        }
+    }
+
+    /// Takes the lease of `key` (Elasticsearch with leases; always `Ok(true)` otherwise).
+    pub fn try_acquire(&self, key: &str) -> Result<bool, StateError> {
+        match &self.backend {
+            Backend::File(_) => Ok(true),
+            Backend::Es(e) => e.try_acquire(key),
+        }
+    }
+
+    /// Renews the lease of `key` ([`StateError::Conflict`] when lost).
+    pub fn renew(&self, key: &str) -> Result<(), StateError> {
+        match &self.backend {
+            Backend::File(_) => Ok(()),
+            Backend::Es(e) => e.renew(key),
+        }
+    }
+
+    /// Gives the lease of `key` up.
+    pub fn release(&self, key: &str) {
+        if let Backend::Es(e) = &self.backend {
+            e.release(key)
         }
     }
 

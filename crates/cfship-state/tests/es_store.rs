@@ -260,3 +260,76 @@ fn an_unreachable_cluster_is_a_transient_error() {
     // a refusal of the cluster (here: an invalid key never reaches it) is not transient
     assert!(!s.load::<Cur>("../x").unwrap_err().is_transient());
 }
+
+#[test]
+fn leases_fence_cursor_writes() {
+    use std::time::Duration;
+    for (name, url) in engines() {
+        let index = unique("cfship-state-t6");
+        let setup = EsStore::connect(&cfg(&url), &index).unwrap();
+        setup.ensure_index().unwrap();
+        let a = EsStore::open(&cfg(&url), &index)
+            .unwrap()
+            .with_lease("replica-a", Duration::from_secs(1));
+        let b = EsStore::open(&cfg(&url), &index)
+            .unwrap()
+            .with_lease("replica-b", Duration::from_secs(60));
+        let k = "logpull-z9";
+        assert!(a.try_acquire(k).unwrap(), "{name}");
+        assert!(!b.try_acquire(k).unwrap(), "{name}: held by a");
+        // a lease before the first cursor reads as "no cursor yet"
+        assert_eq!(a.load::<Cur>(k).unwrap(), None);
+        a.save(k, &cur(1)).unwrap();
+        a.renew(k).unwrap();
+        // b read the current document, yet may not write: it is not the owner
+        assert_eq!(b.load::<Cur>(k).unwrap(), Some(cur(1)));
+        assert!(matches!(
+            b.save(k, &cur(9)).unwrap_err(),
+            StateError::Conflict { .. }
+        ));
+        assert!(matches!(
+            b.renew(k).unwrap_err(),
+            StateError::Conflict { .. }
+        ));
+        // a stops renewing (paused); after its TTL b takes over
+        std::thread::sleep(Duration::from_millis(1300));
+        assert!(
+            b.try_acquire(k).unwrap(),
+            "{name}: expired lease taken over"
+        );
+        // a wakes up: its save and renewal are refused, even after reading again
+        assert!(matches!(
+            a.save(k, &cur(2)).unwrap_err(),
+            StateError::Conflict { .. }
+        ));
+        assert!(matches!(
+            a.renew(k).unwrap_err(),
+            StateError::Conflict { .. }
+        ));
+        assert_eq!(a.load::<Cur>(k).unwrap(), Some(cur(1)));
+        assert!(matches!(
+            a.save(k, &cur(2)).unwrap_err(),
+            StateError::Conflict { .. }
+        ));
+        assert!(!a.try_acquire(k).unwrap());
+        b.save(k, &cur(3)).unwrap();
+        let r = setup
+            .request(Method::GET, &format!("_doc/{k}"), None)
+            .unwrap();
+        assert_eq!(r.body["_source"]["owner"], "replica-b", "{name}");
+        assert_eq!(
+            r.body["_source"]["cursor"],
+            serde_json::to_value(cur(3)).unwrap()
+        );
+        // a release hands over at once
+        a.release(k); // not a's: no effect
+        assert!(!a.try_acquire(k).unwrap());
+        b.release(k);
+        assert!(
+            a.try_acquire(k).unwrap(),
+            "{name}: released lease taken at once"
+        );
+        assert_eq!(a.load::<Cur>(k).unwrap(), Some(cur(3)));
+        delete(&setup);
+    }
+}
