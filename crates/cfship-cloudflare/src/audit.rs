@@ -12,7 +12,6 @@ use bytes::Bytes;
 use cfship_retry::{Decision, Retrier, Retrying, Stop};
 use cfship_state::CursorStore;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -523,11 +522,11 @@ pub async fn backfill_audit(
         s = e;
     }
     let sweeper = &sweeper;
-    let progress = &progress;
-    let cancel = &cancel;
+    let progress: &(dyn Fn(ProgressEvent) + Send + Sync) = &progress;
     let no_save = |_: &AuditCursor| -> Result<(), CfError> { Ok(()) };
     let no_save = &no_save;
-    let mut results = futures::stream::iter(windows.into_iter().map(|(s, e)| async move {
+    let cancel = &cancel;
+    let units = windows.into_iter().map(|(s, e)| async move {
         if cancel.is_cancelled() {
             return (s, e, Err(CfError::Cancelled));
         }
@@ -536,46 +535,15 @@ pub async fn backfill_audit(
             ids: BTreeSet::new(),
         };
         let mut out = SweepOut::default();
-        let on_retry = |attempt: u32, err: &CfError| {
-            progress(ProgressEvent::UnitRetry {
-                start: s,
-                end: e,
-                attempt,
-                reason: err.to_string(),
-            })
-        };
+        let on_retry = crate::util::retry_progress(progress, s, e);
         let r = sweeper
             .sweep_retrying(&mut cur, e, no_save, cancel, &on_retry, &mut out)
             .await
-            .map(|()| out);
+            .map(|()| (out.pages, out.records));
         (s, e, r)
-    }))
-    .buffer_unordered(conc);
+    });
     let mut summary = RunSummary::default();
-    let mut first_err = None;
-    while let Some((s, e, r)) = results.next().await {
-        match r {
-            Ok(out) => {
-                summary.units_done += out.pages;
-                summary.records += out.records;
-                progress(ProgressEvent::UnitDone {
-                    start: s,
-                    end: e,
-                    records: out.records,
-                });
-            }
-            Err(CfError::Cancelled) => {}
-            Err(err) => {
-                if first_err.is_none() {
-                    first_err = Some(err);
-                }
-            }
-        }
-    }
+    let r = crate::util::drive_backfill(units, conc, cancel, progress, &mut summary).await;
     summary.cursor = Some(before);
-    match first_err {
-        Some(e) => Err(e),
-        None if cancel.is_cancelled() => Err(CfError::Cancelled),
-        None => Ok(summary),
-    }
+    r.map(|()| summary)
 }

@@ -133,6 +133,70 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// A backfill unit's retry, reported as progress.
+pub(crate) fn retry_progress<'a>(
+    progress: &'a (dyn Fn(ProgressEvent) + Send + Sync),
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> impl Fn(u32, &crate::error::CfError) + Send + Sync + 'a {
+    move |attempt, err| {
+        progress(ProgressEvent::UnitRetry {
+            start,
+            end,
+            attempt,
+            reason: err.to_string(),
+        })
+    }
+}
+
+/// Runs a backfill's units `conc` at a time (each future yields its range and `(units done,
+/// records)`), adds them to `summary`, reports each one done, and returns the first error (a
+/// cancelled unit is not one; a cancelled run is `Cancelled`). Shared by the Logpull and audit
+/// backfills.
+pub(crate) async fn drive_backfill<Fut>(
+    units: impl IntoIterator<Item = Fut>,
+    conc: usize,
+    cancel: &tokio_util::sync::CancellationToken,
+    progress: &(dyn Fn(ProgressEvent) + Send + Sync),
+    summary: &mut RunSummary,
+) -> Result<(), crate::error::CfError>
+where
+    Fut: std::future::Future<
+        Output = (
+            DateTime<Utc>,
+            DateTime<Utc>,
+            Result<(u64, u64), crate::error::CfError>,
+        ),
+    >,
+{
+    use crate::error::CfError;
+    use futures::StreamExt;
+    let mut results = futures::stream::iter(units).buffer_unordered(conc.max(1));
+    let mut first_err = None;
+    while let Some((start, end, r)) = results.next().await {
+        match r {
+            Ok((units, records)) => {
+                summary.units_done += units;
+                summary.records += records;
+                progress(ProgressEvent::UnitDone {
+                    start,
+                    end,
+                    records,
+                });
+            }
+            Err(CfError::Cancelled) => {}
+            Err(err) => {
+                first_err.get_or_insert(err);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None if cancel.is_cancelled() => Err(CfError::Cancelled),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

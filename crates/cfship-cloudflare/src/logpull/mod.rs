@@ -12,7 +12,6 @@ use crate::util::{blocking, floor_secs, rfc3339_secs, Clock, ProgressEvent, RunS
 use cfship_retry::{retry, Decision, Retrying, Stop};
 use cfship_state::CursorStore;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -443,52 +442,23 @@ pub async fn backfill_logpull(
         }
     }
     let runner = &runner;
-    let progress = &progress;
+    let progress: &(dyn Fn(ProgressEvent) + Send + Sync) = &progress;
     let cancel = &cancel;
-    let mut results = futures::stream::iter(windows.into_iter().map(|(s, e)| async move {
+    let units = windows.into_iter().map(|(s, e)| async move {
         if cancel.is_cancelled() {
             return (s, e, Err(CfError::Cancelled));
         }
-        let on_retry = |attempt: u32, err: &CfError| {
-            progress(ProgressEvent::UnitRetry {
-                start: s,
-                end: e,
-                attempt,
-                reason: err.to_string(),
-            })
-        };
+        let on_retry = crate::util::retry_progress(progress, s, e);
         let r = runner.run(s, e, cancel, &on_retry, None).await;
-        (s, e, r)
-    }))
-    .buffer_unordered(conc);
-    let mut first_err = None;
-    while let Some((s, e, r)) = results.next().await {
-        match r {
-            Ok(n) => {
-                summary.units_done += 1;
-                summary.records += n;
-                runner.sstats.records.fetch_add(n, Ordering::Relaxed);
-                runner.sstats.windows_done.fetch_add(1, Ordering::Relaxed);
-                progress(ProgressEvent::UnitDone {
-                    start: s,
-                    end: e,
-                    records: n,
-                });
-            }
-            Err(CfError::Cancelled) => {}
-            Err(err) => {
-                if first_err.is_none() {
-                    first_err = Some(err);
-                }
-            }
+        if let Ok(n) = r {
+            runner.sstats.records.fetch_add(n, Ordering::Relaxed);
+            runner.sstats.windows_done.fetch_add(1, Ordering::Relaxed);
         }
-    }
+        (s, e, r.map(|n| (1, n)))
+    });
+    let r = crate::util::drive_backfill(units, conc, cancel, progress, &mut summary).await;
     summary.cursor = Some(cur);
-    match first_err {
-        Some(e) => Err(e),
-        None if cancel.is_cancelled() => Err(CfError::Cancelled),
-        None => Ok(summary),
-    }
+    r.map(|()| summary)
 }
 
 #[cfg(test)]
