@@ -150,7 +150,10 @@ async fn replicas_share_sources_through_leases() {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "{text}");
         assert!(text.contains("replicas holding leases: c\n"), "{text}");
-        let owned = text.lines().filter(|l| l.contains(" c (lease until ")).count();
+        let owned = text
+            .lines()
+            .filter(|l| l.contains(" c (lease until "))
+            .count();
         assert_eq!(owned, want_n, "{text}");
         // C catches up
         let target = floor(chrono::Utc::now() - chrono::Duration::seconds(61));

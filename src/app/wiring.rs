@@ -33,6 +33,12 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, ConfigError> {
 /// The cursor store of `run`: the state directory (locked for this process) or, with
 /// `state.backend: elasticsearch`, the state index on the output's cluster (created by `setup`).
 pub fn open_state(cfg: &Config) -> anyhow::Result<CursorStore> {
+    open_state_with(cfg, true)
+}
+
+/// [`open_state`]; `leased: false` gives an Elasticsearch store without leases (the Logpush
+/// bucket readers: their checkpoints are written with optimistic concurrency only).
+pub fn open_state_with(cfg: &Config, leased: bool) -> anyhow::Result<CursorStore> {
     use anyhow::Context;
     match cfg.state.backend {
         crate::config::StateBackend::File => CursorStore::open_exclusive(&cfg.state.dir)
@@ -41,9 +47,11 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<CursorStore> {
             let es = es_config(cfg)
                 .context("`state.backend: elasticsearch` needs an `elasticsearch:` section")?;
             let index = cfg.state.index_name();
-            let store = cfship_state::EsStore::open(&es, index)
-                .with_context(|| format!("state index {index}"))?
-                .with_lease(replica_id(), lease_ttl(cfg));
+            let mut store = cfship_state::EsStore::open(&es, index)
+                .with_context(|| format!("state index {index}"))?;
+            if leased {
+                store = store.with_lease(replica_id(), lease_ttl(cfg));
+            }
             Ok(store.into())
         }
     }

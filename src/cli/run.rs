@@ -131,8 +131,16 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
         // catch up to the "now" of the start
         fix_clocks(&mut sources, chrono::Utc::now());
     }
+    // the Logpush bucket readers are not leased (yet): their checkpoints use optimistic
+    // concurrency only, so with the Elasticsearch backend they get a store without leases
+    let bucket_store = match cfg.state.backend {
+        crate::config::StateBackend::Elasticsearch if cfg.logpush_bucket.is_some() => {
+            Arc::new(crate::app::wiring::open_state_with(&cfg, false)?)
+        }
+        _ => store.clone(),
+    };
     let mut logpush =
-        crate::app::logpush::spawn(&cfg, &opts, &outputs, store.clone(), args.once, &cancel)
+        crate::app::logpush::spawn(&cfg, &opts, &outputs, bucket_store, args.once, &cancel)
             .await?
             .tasks;
     let leased = cfg.state.backend == crate::config::StateBackend::Elasticsearch && !args.once;
