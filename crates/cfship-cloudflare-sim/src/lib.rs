@@ -13,6 +13,7 @@
 //!
 //! Layout: [`config`] (what is served), [`data`] (the deterministic generator), `routes` (one
 //! module per API), `faults` (fault injection), [`oracle`] (ground truth), `state` (request log).
+#![deny(unreachable_pub)]
 
 pub mod config;
 pub mod data;

@@ -1,5 +1,6 @@
 //! cfship-cloudflare: Cloudflare API client (audit logs v1/v2, Logpull) and collectors with durable
 //! cursors. The simulator the tests run against is its own crate, `cfship-cloudflare-sim`.
+#![deny(unreachable_pub)]
 
 pub mod audit;
 pub mod auth;

@@ -26,7 +26,7 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// Bytes this document adds to a bulk body.
-    pub fn wire_len(&self) -> usize {
+    pub(crate) fn wire_len(&self) -> usize {
         self.action.len() + self.req.source.len() + 2
     }
 }
@@ -156,7 +156,7 @@ pub(crate) struct ItemResult {
 }
 
 impl ItemResult {
-    pub fn error_type(&self) -> Option<&str> {
+    pub(crate) fn error_type(&self) -> Option<&str> {
         self.error.as_ref()?.get("type")?.as_str()
     }
 }

@@ -7,6 +7,7 @@
 //! * [`ElasticsearchSink::index`] bulk-indexes with `create` and acknowledges only when every document
 //!   is created, a duplicate, or dead-lettered; transient failures are retried forever with backoff.
 //! * [`ElasticsearchSink::check`] backs `cfship check`.
+#![deny(unreachable_pub)]
 
 mod backend;
 mod bulk;

@@ -46,14 +46,14 @@ pub(crate) struct Response {
 }
 
 impl Response {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         (200..300).contains(&self.status)
     }
-    pub fn json(&self) -> Option<serde_json::Value> {
+    pub(crate) fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
     }
     /// The body, shortened for error messages.
-    pub fn excerpt(&self) -> String {
+    pub(crate) fn excerpt(&self) -> String {
         let s = String::from_utf8_lossy(&self.body);
         let mut out: String = s.chars().take(500).collect();
         if s.chars().count() > 500 {
@@ -61,7 +61,7 @@ impl Response {
         }
         out
     }
-    pub fn into_error(self) -> EsError {
+    pub(crate) fn into_error(self) -> EsError {
         let body = self.excerpt();
         EsError::Http {
             status: self.status,
@@ -147,7 +147,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl Transport {
-    pub fn new(cfg: &EsConfig) -> Result<Transport, EsError> {
+    pub(crate) fn new(cfg: &EsConfig) -> Result<Transport, EsError> {
         let (urls, url_auth) = parse_hosts(cfg)?;
         let auth = if cfg.auth == EsAuth::None {
             url_auth.unwrap_or(EsAuth::None)
@@ -230,7 +230,7 @@ impl Transport {
     }
 
     /// Base URLs (without credentials), for messages.
-    pub fn host_urls(&self) -> Vec<String> {
+    pub(crate) fn host_urls(&self) -> Vec<String> {
         self.hosts.iter().map(|h| h.url.to_string()).collect()
     }
 
@@ -272,7 +272,7 @@ impl Transport {
     }
 
     /// Send one request to the next live host.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path_and_query: &str,
@@ -327,7 +327,7 @@ impl Transport {
 
     /// Convenience: JSON request (idempotent use only): on a connection failure each other host is
     /// tried once before the error is returned.
-    pub async fn json(
+    pub(crate) async fn json(
         &self,
         method: Method,
         path: &str,

@@ -8,6 +8,7 @@
 //! * [`decode`]: one batch (body or object) into documents, as a stream in bounded memory.
 //!
 //! The contract is written down in `docs/logpush-delivery.md`.
+#![deny(unreachable_pub)]
 
 pub mod bucket;
 pub mod datasets;

@@ -12,6 +12,7 @@
 //! Both keep the same envelope (`version`, `key`, `saved_at_unix_ms`, `cursor`) and the same rules: a
 //! corrupt cursor or one written by a newer cfship (higher format version) is an explicit error, the
 //! store never resets a cursor silently. [`CursorStore`] is what the collectors hold.
+#![deny(unreachable_pub)]
 
 mod es;
 mod file;

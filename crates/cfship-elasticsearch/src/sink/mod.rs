@@ -73,7 +73,7 @@ impl ElasticsearchSink {
         Arc::clone(&self.inner.stats)
     }
 
-    /// Make pending and future retries give up with [`EsError::ShuttingDown`].
+    /// Make pending and future retries give up with [`crate::EsError::ShuttingDown`].
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
     }
