@@ -301,7 +301,8 @@ struct ArrayFraming<R> {
     depth: u32,
     in_string: bool,
     escaped: bool,
-    /// The closing `]` was seen: what follows (blanks) is dropped.
+    /// The closing `]` was seen: what follows passes through unchanged (blanks are skipped by
+    /// the reader; anything else becomes records or error documents, never silently dropped).
     closed: bool,
 }
 
@@ -333,7 +334,7 @@ impl<R: Read> ArrayFraming<R> {
                     Some(c)
                 }
                 Some(false) => Some(c),
-                Some(true) if self.closed => None,
+                Some(true) if self.closed => Some(c),
                 Some(true) if self.in_string => {
                     if self.escaped {
                         self.escaped = false;
@@ -376,13 +377,17 @@ impl<R: Read> ArrayFraming<R> {
 
 impl<R: Read> Read for ArrayFraming<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // NDJSON (the common case) and whatever follows an array's `]` are not looked at per byte.
+        if self.array == Some(false) || self.closed {
+            return self.inner.read(buf);
+        }
         loop {
             let n = self.inner.read(buf)?;
             if n == 0 {
                 return Ok(0);
             }
             let w = self.reframe(buf, n);
-            // a read that only dropped bytes (the `[`, blanks after `]`) must not look like EOF
+            // a read that only dropped bytes (the leading `[`) must not look like EOF
             if w > 0 {
                 return Ok(w);
             }
@@ -522,6 +527,11 @@ mod tests {
         let mut out = Vec::new();
         ArrayFraming::new(&nd[..]).read_to_end(&mut out).unwrap();
         assert_eq!(out, nd);
+        // what follows the closing `]` is not dropped: it becomes records / error documents
+        let (r, docs) = run(b"[{\"a\":1}]\n{\"a\":2}\n[3]\n", Encoding::Sniff);
+        let s = r.unwrap();
+        assert_eq!(docs.len(), s.docs as usize);
+        assert_eq!((s.docs, s.errors), (3, 1), "{docs:?}");
         // a malformed element is one error document, the others are kept
         let (r, docs) = run(br#"[{"a":1},{"a":,{"a":3}]"#, Encoding::Sniff);
         let s = r.unwrap();
