@@ -298,7 +298,7 @@ impl Output for SummaryOutput {
     fn end_unit(&self, unit: &Unit, outcome: UnitOutcome) {
         let mut st = lock(&self.state);
         if let Some(part) = st.pending.remove(unit) {
-            if outcome == UnitOutcome::Committed {
+            if outcome != UnitOutcome::Aborted {
                 st.done.merge(part);
             }
         }

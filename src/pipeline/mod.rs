@@ -453,6 +453,126 @@ mod tests {
         );
     }
 
+    fn audit_rec(id: &str) -> Bytes {
+        Bytes::from(format!(
+            r#"{{"id":"{id}","when":"2026-11-25T00:00:00Z","action":{{"type":"login","result":true}},"actor":{{"type":"user","id":"u1","email":"a@b.c","ip":"192.0.2.9"}},"owner":{{"id":"o"}},"resource":{{"type":"account","id":"acc-1"}},"interface":"UI","metadata":{{}},"newValue":"","oldValue":""}}"#
+        ))
+    }
+
+    fn event_ids(p: &std::path::Path) -> Vec<String> {
+        lines(p)
+            .iter()
+            .map(|d| d["event"]["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// An audit sweep is one unit committed page by page. After a crash in the middle of a page
+    /// (its lines in the file, its cursor not saved), the replay starts at the saved cursor and
+    /// pages differently: its first page may end before the cut page's last records. Those must
+    /// stay known until the replay sweep ends, not just until its first page (CI saw 2 duplicate
+    /// audit lines after 20 SIGKILLs before this).
+    #[tokio::test]
+    async fn audit_replay_after_a_crash_pages_differently_and_writes_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("{dataset}.ndjson");
+        let journal = dir.path().join("state/file-journal");
+        let acc = SourceId::Audit {
+            account_id: "acc-1".into(),
+        };
+        let t = |m: i64| chrono::DateTime::from_timestamp(1_700_000_000 + m * 60, 0).unwrap();
+        let sweep = |a: i64, b: i64| Unit {
+            source: acc.clone(),
+            format: cfship_cloudflare::RecordFormat::AuditV1,
+            start: t(a),
+            end: t(b),
+        };
+        {
+            // process 1: page 1 committed (cursor saved), page 2 written, then SIGKILL
+            let file = Arc::new(FileOutput::per_source(&out, Some(&journal)).unwrap());
+            let p = Pipeline::new(PipelineOptions::default(), vec![file], Metrics::new()).unwrap();
+            let u = sweep(0, 60);
+            p.deliver(&u, vec![audit_rec("a"), audit_rec("b")])
+                .await
+                .unwrap();
+            p.end_unit(&u, UnitOutcome::Progress);
+            p.deliver(&u, vec![audit_rec("c"), audit_rec("d"), audit_rec("e")])
+                .await
+                .unwrap();
+        }
+        // process 2: the sweep resumes at the cursor after page 1; its first page holds only
+        // `c` (records at the cursor's second fill it), the next one `d`, `e`, `f`
+        let file = Arc::new(FileOutput::per_source(&out, Some(&journal)).unwrap());
+        let p = Pipeline::new(
+            PipelineOptions::default(),
+            vec![file.clone()],
+            Metrics::new(),
+        )
+        .unwrap();
+        let u = sweep(10, 70);
+        p.deliver(&u, vec![audit_rec("c")]).await.unwrap();
+        p.end_unit(&u, UnitOutcome::Progress);
+        p.deliver(&u, vec![audit_rec("d"), audit_rec("e"), audit_rec("f")])
+            .await
+            .unwrap();
+        p.end_unit(&u, UnitOutcome::Progress);
+        p.end_unit(&u, UnitOutcome::Committed);
+        // the next sweep forgets the finished one
+        let next = sweep(70, 80);
+        p.deliver(&next, vec![audit_rec("g")]).await.unwrap();
+        p.end_unit(&next, UnitOutcome::Progress);
+        p.deliver(&next, vec![audit_rec("h")]).await.unwrap();
+        assert_eq!(
+            event_ids(&dir.path().join("audit.ndjson")),
+            ["a", "b", "c", "d", "e", "f", "g", "h"]
+        );
+        assert_eq!(
+            file.remembered(),
+            1,
+            "only the page in flight is remembered"
+        );
+    }
+
+    /// The same without a crash: a sweep whose page failed after the file took it is resumed at
+    /// its saved cursor; the resumed sweep's pages do not line up with the failed one's.
+    #[tokio::test]
+    async fn audit_sweep_resumed_after_an_aborted_page_writes_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, _) = with_file(
+            PipelineOptions::default(),
+            &dir.path().join("{dataset}.ndjson"),
+            Metrics::new(),
+        );
+        let acc = SourceId::Audit {
+            account_id: "acc-1".into(),
+        };
+        let t = |m: i64| chrono::DateTime::from_timestamp(1_700_000_000 + m * 60, 0).unwrap();
+        let sweep = |a: i64| Unit {
+            source: acc.clone(),
+            format: cfship_cloudflare::RecordFormat::AuditV1,
+            start: t(a),
+            end: t(60),
+        };
+        let u = sweep(0);
+        p.deliver(&u, vec![audit_rec("a")]).await.unwrap();
+        p.end_unit(&u, UnitOutcome::Progress);
+        p.deliver(&u, vec![audit_rec("b"), audit_rec("c")])
+            .await
+            .unwrap();
+        p.end_unit(&u, UnitOutcome::Aborted); // e.g. Elasticsearch refused the page
+        let r = sweep(5);
+        p.deliver(&r, vec![audit_rec("b")]).await.unwrap();
+        p.end_unit(&r, UnitOutcome::Progress);
+        p.deliver(&r, vec![audit_rec("c"), audit_rec("d")])
+            .await
+            .unwrap();
+        p.end_unit(&r, UnitOutcome::Progress);
+        p.end_unit(&r, UnitOutcome::Committed);
+        assert_eq!(
+            event_ids(&dir.path().join("audit.ndjson")),
+            ["a", "b", "c", "d"]
+        );
+    }
+
     #[tokio::test]
     async fn audit_documents_get_the_account_id() {
         let dir = tempfile::tempdir().unwrap();

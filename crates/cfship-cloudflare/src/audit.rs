@@ -160,6 +160,11 @@ impl Sweeper {
 
     /// Pages through `[cursor.when, before)` once, delivering new records and advancing `cursor` after
     /// each acknowledged page (`save` persists it). On error `cursor` holds the last committed state.
+    ///
+    /// The sweep is one unit, committed in parts: [`UnitOutcome::Progress`] after each page (cursor
+    /// saved), [`UnitOutcome::Committed`] once the whole range is swept. A page boundary is no
+    /// unit boundary: after a crash or an aborted sweep, the replay pages differently (it starts
+    /// at the saved cursor), so only the end of the sweep says every record is past.
     async fn sweep(
         &self,
         cursor: &mut AuditCursor,
@@ -168,16 +173,31 @@ impl Sweeper {
         out: &mut SweepOut,
         cancel: &CancellationToken,
     ) -> Result<(), CfError> {
-        let cfg = &self.cfg;
         let unit = Unit {
             source: self.source.clone(),
-            format: match cfg.api {
+            format: match self.cfg.api {
                 AuditApi::V1 => RecordFormat::AuditV1,
                 AuditApi::V2 => RecordFormat::AuditV2,
             },
             start: cursor.when,
             end: before,
         };
+        self.sweep_pages(&unit, cursor, before, save, out, cancel)
+            .await?;
+        self.sink.end_unit(&unit, UnitOutcome::Committed);
+        Ok(())
+    }
+
+    async fn sweep_pages(
+        &self,
+        unit: &Unit,
+        cursor: &mut AuditCursor,
+        before: DateTime<Utc>,
+        save: &(dyn Fn(&AuditCursor) -> Result<(), CfError> + Send + Sync),
+        out: &mut SweepOut,
+        cancel: &CancellationToken,
+    ) -> Result<(), CfError> {
+        let cfg = &self.cfg;
         let since = rfc3339_micros(cursor.when);
         let before_s = rfc3339_micros(before);
         let (path, size_key) = match cfg.api {
@@ -261,15 +281,20 @@ impl Sweeper {
             }
             let n = batch.len() as u64;
             if n > 0 {
-                if let Err(source) = self.sink.deliver(&unit, batch).await {
-                    self.sink.end_unit(&unit, UnitOutcome::Aborted);
+                if let Err(source) = self.sink.deliver(unit, batch).await {
+                    self.sink.end_unit(unit, UnitOutcome::Aborted);
                     return Err(CfError::Sink {
                         context: ctx,
                         source,
                     });
                 }
-                self.sink.end_unit(&unit, UnitOutcome::Committed);
-                save(&next)?;
+                // The cursor first: an output that forgets what a committed page wrote must only
+                // hear of it once the page can never be replayed.
+                if let Err(e) = save(&next) {
+                    self.sink.end_unit(unit, UnitOutcome::Aborted);
+                    return Err(e);
+                }
+                self.sink.end_unit(unit, UnitOutcome::Progress);
                 *cursor = next;
                 self.sstats.records.fetch_add(n, Ordering::Relaxed);
                 self.sstats

@@ -65,11 +65,17 @@ impl SinkError {
     }
 }
 
-/// How a unit of work (a Logpull window or an audit page) ended, after zero or more `deliver` calls.
+/// How a unit of work (a Logpull window or an audit sweep) ended, after zero or more `deliver`
+/// calls — or, for a unit committed in parts, how far it got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnitOutcome {
-    /// Every `deliver` of the unit returned Ok; the cursor is saved right after this call.
+    /// Every `deliver` of the unit returned Ok and the cursor is saved: the unit is never replayed.
     Committed,
+    /// Part of the unit is committed and the cursor saved (an audit page); the unit goes on. What
+    /// was delivered so far is never replayed — unless an earlier, aborted unit of the source (or a
+    /// crash) left records whose replay this unit has not reached yet: an output that tracks
+    /// written records keeps them until the unit's final [`UnitOutcome::Committed`].
+    Progress,
     /// The unit failed after some records were delivered; it will be replayed (same records again,
     /// whole or split into sub-ranges).
     Aborted,
@@ -133,8 +139,10 @@ pub trait RecordSink: Send + Sync + 'static {
         records: Vec<bytes::Bytes>,
     ) -> BoxFuture<'a, Result<(), SinkError>>;
 
-    /// Called once per unit after its last `deliver` (Committed), or when a unit that already
-    /// delivered records (or whose `deliver` failed) will be replayed (Aborted). Default: nothing.
+    /// Called once per unit after its last `deliver` and the cursor save (Committed), after each
+    /// committed part of a unit committed in parts (Progress: an audit page, cursor saved), or
+    /// when a unit that already delivered records (or whose `deliver` failed, or whose cursor
+    /// could not be saved) will be replayed (Aborted). Default: nothing.
     fn end_unit(&self, _unit: &Unit, _outcome: UnitOutcome) {}
 
     /// Records received by Cloudflare in `[start, end)` are lost for good (older than Logpull's 168h

@@ -46,12 +46,20 @@ pub(super) struct SourceDedup {
 }
 
 impl SourceDedup {
-    /// Starts from what the journal recovered.
+    /// Starts from what the journal recovered. The recovered documents belong to a unit that
+    /// was cut by a crash: they are held like an aborted unit's, until the source's next unit is
+    /// committed whole (its replay starts at the saved cursor and covers the cut unit's records;
+    /// the pages of an audit sweep, [`SourceDedup::progress`], are not enough: they page
+    /// differently from the cut sweep).
     pub(super) fn recovered(r: Recovered) -> Self {
+        let held = r
+            .keys()
+            .map(|k| (k.clone(), chrono::DateTime::<chrono::Utc>::MIN_UTC))
+            .collect();
         SourceDedup {
             written: Mutex::new(r),
             committed: Mutex::default(),
-            aborted_until: Mutex::default(),
+            aborted_until: Mutex::new(held),
         }
     }
 
@@ -91,8 +99,19 @@ impl SourceDedup {
         lock(&self.committed).insert(key);
     }
 
-    /// The unit of `key` ending at `end` failed after writing and will be replayed.
+    /// Part of the current unit of `key` is committed (an audit page, its cursor saved). Its
+    /// documents are forgotten at the next delivery — unless an aborted or crashed unit's records
+    /// are still waiting for their replay, which only the unit's end guarantees to have passed.
+    pub(super) fn progress(&self, key: String) {
+        if !lock(&self.aborted_until).contains_key(&key) {
+            lock(&self.committed).insert(key);
+        }
+    }
+
+    /// The unit of `key` ending at `end` failed after writing (or its cursor could not be saved)
+    /// and will be replayed: what it wrote is kept, even if a commit was reported before.
     pub(super) fn aborted(&self, key: String, end: chrono::DateTime<chrono::Utc>) {
+        lock(&self.committed).remove(&key);
         let mut aborted = lock(&self.aborted_until);
         let until = aborted.entry(key).or_insert(end);
         if end > *until {

@@ -169,10 +169,14 @@ impl Output for FileOutput {
             (Dedup::PerSource { ids, .. }, UnitOutcome::Committed) => {
                 ids.committed(unit.source.state_key(), unit.end)
             }
+            (Dedup::PerSource { ids, .. }, UnitOutcome::Progress) => {
+                ids.progress(unit.source.state_key())
+            }
             (Dedup::PerSource { ids, .. }, UnitOutcome::Aborted) => {
                 ids.aborted(unit.source.state_key(), unit.end)
             }
             (Dedup::PerUnit(u), UnitOutcome::Committed) => lock(u).committed(unit),
+            (Dedup::PerUnit(u), UnitOutcome::Progress) => lock(u).progress(unit),
             (Dedup::PerUnit(u), UnitOutcome::Aborted) => lock(u).aborted(unit),
         }
     }

@@ -75,11 +75,31 @@ impl UnitDedup {
         units.retain(|k, e| {
             if e.aborted && contains(*k, r) {
                 e.covered += r.1 - r.0;
+                // A committed unit that ends where the aborted one ended is its replay's last
+                // part (an audit sweep resumed at its saved cursor: what lies before was
+                // committed page by page; Logpull windows are replayed whole here): done.
+                if k.1 == r.1 {
+                    e.covered = k.1 - k.0;
+                }
             }
             !(e.aborted && e.covered >= k.1 - k.0)
         });
         if units.is_empty() {
             self.sources.remove(&key);
+        }
+    }
+
+    /// Part of the unit is committed (an audit page, never replayed by this unit): its own
+    /// hashes go; those of aborted units containing it stay until their replay is committed.
+    pub(super) fn progress(&mut self, unit: &Unit) {
+        if let Some(e) = self
+            .sources
+            .get_mut(&unit.source.state_key())
+            .and_then(|units| units.get_mut(&range(unit)))
+        {
+            if !e.aborted {
+                e.hashes.clear();
+            }
         }
     }
 

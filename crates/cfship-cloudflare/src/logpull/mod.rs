@@ -344,7 +344,13 @@ impl LogpullCollector {
             let saved = LogpullCursor {
                 next_start: plan.end,
             };
-            blocking(|| self.store.save(&key, &saved))?;
+            if let Err(e) = blocking(|| self.store.save(&key, &saved)) {
+                // The window was reported committed but its cursor is not saved: it will be
+                // replayed, so outputs must keep what it wrote.
+                r.sink
+                    .end_unit(&r.unit(plan.start, plan.end), UnitOutcome::Aborted);
+                return Err(e.into());
+            }
             if let Some((gs, ge)) = plan.gap {
                 r.sink.gap(&r.source, gs, ge);
                 let secs = (ge - gs).num_seconds().max(0) as u64;

@@ -179,13 +179,21 @@ impl RecordSink for TestSink {
             let mut st = self.state.lock().unwrap();
             let pend = st.pending.remove(unit).unwrap_or_default();
             match outcome {
-                UnitOutcome::Committed => {
+                // An audit sweep commits page by page (Progress) and ends with Committed: its
+                // pages are the units counted here, a Logpull window is one.
+                UnitOutcome::Committed | UnitOutcome::Progress => {
                     let c = st.committed.entry(unit.source.clone()).or_default();
                     for id in pend {
                         *c.entry(id).or_default() += 1;
                     }
-                    st.committed_units += 1;
-                    Some(st.committed_units)
+                    let audit_end = outcome == UnitOutcome::Committed
+                        && matches!(unit.source, SourceId::Audit { .. });
+                    if audit_end {
+                        None
+                    } else {
+                        st.committed_units += 1;
+                        Some(st.committed_units)
+                    }
                 }
                 UnitOutcome::Aborted => {
                     st.aborted += 1;
