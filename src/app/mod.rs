@@ -2,6 +2,7 @@
 //! collector configurations, the outputs and the pipeline, and spawns the sources, the same way for
 //! `run`, `backfill`, `demo` and `check`; [`signals`] is what SIGINT / SIGTERM do.
 
+pub mod balance;
 pub mod logpush;
 pub mod logpush_jobs;
 pub mod signals;

@@ -650,10 +650,13 @@ fn spawn_backfill<F, Fut>(
 }
 
 /// With leases (`state.backend: elasticsearch`, daemon): one supervisor per source that collects
-/// it only while this replica holds its lease — takes the lease when free or expired, renews it every
-/// third of the TTL, stops the source at once (task aborted) when the lease is lost or cannot be
-/// renewed for two thirds of the TTL (so it stops before the lease can expire), gives it up on a
-/// signal, and tries again every third of the TTL.
+/// it only while this replica holds its lease, and one balancer (see [`crate::app::balance`]) that
+/// writes this replica's heartbeat every third of the TTL and decides which sources it wants. A
+/// supervisor takes its source's lease when wanted (and free, expired or already ours), renews it
+/// every third of the TTL, stops the source at once (task aborted) when the lease is lost or cannot
+/// be renewed for two thirds of the TTL (so it stops before the lease can expire), hands it over
+/// (windows in flight finished and saved, then released) when no longer wanted, and gives it up on
+/// a signal.
 pub fn spawn_leased(
     client: &CloudflareClient,
     sources: Sources,
@@ -663,7 +666,7 @@ pub fn spawn_leased(
     cancel: &CancellationToken,
 ) -> Result<SourceTasks> {
     let mut tasks = JoinSet::new();
-    let mut one: Vec<(String, String, Sources)> = Vec::new();
+    let mut one: Vec<(String, String, Option<String>, Sources)> = Vec::new();
     for lc in sources.logpull {
         let id = cfship_cloudflare::SourceId::Logpull {
             zone_id: lc.zone_id.clone(),
@@ -671,6 +674,7 @@ pub fn spawn_leased(
         one.push((
             format!("logpull zone {}", lc.zone_id),
             id.state_key(),
+            Some(lc.zone_id.clone()),
             Sources {
                 logpull: vec![lc],
                 audit: vec![],
@@ -684,85 +688,277 @@ pub fn spawn_leased(
         one.push((
             format!("audit account {}", ac.account_id),
             id.state_key(),
+            None,
             Sources {
                 logpull: vec![],
                 audit: vec![ac],
             },
         ));
     }
-    for (name, key, src) in one {
-        let (client, store, sink, cancel) =
-            (client.clone(), store.clone(), sink.clone(), cancel.clone());
+    let held: Held = Arc::new(std::sync::Mutex::new(Default::default()));
+    let mut wants = Vec::new();
+    for (name, key, zone, src) in one {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        wants.push((key.clone(), tx));
+        let (client, store, sink, cancel, held) = (
+            client.clone(),
+            store.clone(),
+            sink.clone(),
+            cancel.clone(),
+            held.clone(),
+        );
         tasks.spawn(async move {
-            let r = lease_loop(&name, &key, &client, src, store, ttl, sink, &cancel).await;
+            let l = Leased {
+                name: &name,
+                key: &key,
+                zone,
+                client: &client,
+                store,
+                ttl,
+                held,
+            };
+            let r = l.run(src, rx, sink, &cancel).await;
             (name, r)
         });
     }
+    let (client, cancel) = (client.clone(), cancel.clone());
+    tasks.spawn(async move {
+        balance_loop(store, client, wants, held, ttl, cancel).await;
+        ("replica heartbeat".to_string(), Ok(RunSummary::default()))
+    });
     Ok(tasks)
+}
+
+/// The sources this replica holds a lease of (its supervisors' own account).
+type Held = Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
+
+fn held_now(held: &Held) -> std::collections::BTreeSet<String> {
+    match held.lock() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    }
+}
+
+fn set_held(held: &Held, key: &str, on: bool) {
+    let mut g = match held.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    if on {
+        g.insert(key.to_string());
+    } else {
+        g.remove(key);
+    }
+}
+
+/// How long after registering a replica starts taking sources (at most a third of the TTL).
+const REGISTER_WAIT: Duration = Duration::from_secs(2);
+
+/// Every third of the TTL: heartbeat, read the replicas and leases, plan, tell the supervisors
+/// which sources are wanted, and set this replica's share of the Cloudflare budget.
+async fn balance_loop(
+    store: Arc<CursorStore>,
+    client: CloudflareClient,
+    wants: Vec<(String, tokio::sync::watch::Sender<bool>)>,
+    held: Held,
+    ttl: Duration,
+    cancel: CancellationToken,
+) {
+    let Some(es) = store.es() else {
+        return;
+    };
+    let me = es.replica_id().unwrap_or("cfship").to_string();
+    let mut b = crate::app::balance::Balancer::new(&me, wants.iter().map(|(k, _)| k.clone()));
+    let total = wants.len().max(1);
+    let mut tick = tokio::time::interval(ttl / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_live = 0usize;
+    let mut rounds = 0u64;
+    loop {
+        // the first round only registers; the second comes soon after (replicas started within
+        // that time see each other), then one every third of the TTL
+        let soon = (rounds == 1).then(|| (ttl / 3).min(REGISTER_WAIT));
+        rounds += 1;
+        tokio::select! {
+            _ = async {
+                match soon {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => {
+                        tick.tick().await;
+                    }
+                }
+            } => {}
+            _ = cancel.cancelled() => {
+                blocking_state(|| es.unregister());
+                return;
+            }
+        }
+        if let Err(e) = blocking_state(|| es.heartbeat()) {
+            tracing::warn!(error = %e, "cannot write this replica's heartbeat; retrying");
+            continue;
+        }
+        let view = match blocking_state(|| es.view()) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the replicas and leases; retrying");
+                continue;
+            }
+        };
+        let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        let obs = crate::app::balance::Observed {
+            live: view.live(now),
+            held: held_now(&held),
+            leases: view
+                .leases
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|(o, e)| (k.clone(), (o.clone(), *e > now))))
+                .collect(),
+        };
+        let plan = b.round(&obs);
+        let live = obs.live.iter().filter(|r| **r != me).count() + 1;
+        let (lo, hi) = b.bounds(live);
+        if live != last_live {
+            tracing::info!(replica = %me, live_replicas = live, share_min = lo, share_max = hi, "replicas changed");
+            last_live = live;
+        }
+        if !plan.take.is_empty() || !plan.release.is_empty() {
+            tracing::info!(replica = %me, live_replicas = live, take = ?plan.take, hand_over = ?plan.release, "rebalancing");
+        }
+        for (k, tx) in &wants {
+            let w = plan.want.contains(k);
+            tx.send_if_modified(|cur| {
+                let changed = *cur != w;
+                *cur = w;
+                changed
+            });
+        }
+        // this replica's share of the per-user budget, proportional to the sources it holds
+        let share = plan.want.len().max(1) as f64 / total as f64;
+        client.limiter().set_share(share);
+    }
 }
 
 fn blocking_state<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn lease_loop(
-    name: &str,
-    key: &str,
-    client: &CloudflareClient,
-    src: Sources,
+/// One source's supervisor.
+struct Leased<'a> {
+    name: &'a str,
+    key: &'a str,
+    /// A Logpull source's zone (its per-zone budget starts empty at a take-over).
+    zone: Option<String>,
+    client: &'a CloudflareClient,
     store: Arc<CursorStore>,
     ttl: Duration,
-    sink: Arc<dyn RecordSink>,
-    cancel: &CancellationToken,
-) -> Result<RunSummary, CfError> {
-    let period = ttl / 3;
-    let sleep = |d: Duration| {
-        let c = cancel.clone();
-        async move {
-            tokio::select! {
-                _ = tokio::time::sleep(d) => true,
-                _ = c.cancelled() => false,
-            }
-        }
-    };
-    loop {
-        if cancel.is_cancelled() {
-            return Ok(RunSummary::default());
-        }
-        match blocking_state(|| store.try_acquire(key)) {
-            Ok(true) => {}
-            Ok(false) => {
-                if !sleep(period).await {
-                    return Ok(RunSummary::default());
+    held: Held,
+}
+
+/// How a period of holding a lease ended.
+enum Held1 {
+    /// Lost, stopped before expiry, or handed over: try again when wanted.
+    Again,
+    /// The source ended (signal, or an error).
+    Done(Result<RunSummary, CfError>),
+}
+
+impl Leased<'_> {
+    async fn run(
+        &self,
+        src: Sources,
+        mut want: tokio::sync::watch::Receiver<bool>,
+        sink: Arc<dyn RecordSink>,
+        cancel: &CancellationToken,
+    ) -> Result<RunSummary, CfError> {
+        let (name, key, store) = (self.name, self.key, &self.store);
+        let period = self.ttl / 3;
+        let sleep = |d: Duration| {
+            let c = cancel.clone();
+            async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => true,
+                    _ = c.cancelled() => false,
                 }
-                continue;
             }
-            Err(e) if e.is_transient() => {
-                tracing::warn!(source = %name, error = %e, "cannot reach the state index to take the lease; retrying");
-                if !sleep(period).await {
-                    return Ok(RunSummary::default());
+        };
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(RunSummary::default());
+            }
+            // wait until the balancer wants this source
+            while !*want.borrow_and_update() {
+                tokio::select! {
+                    r = want.changed() => {
+                        if r.is_err() {
+                            // no balancer any more: nothing new is wanted
+                            cancel.cancelled().await;
+                        }
+                    }
+                    _ = cancel.cancelled() => return Ok(RunSummary::default()),
                 }
-                continue;
             }
-            Err(e) => return Err(CfError::State(e)),
+            match blocking_state(|| store.try_acquire(key)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if !sleep(period).await {
+                        return Ok(RunSummary::default());
+                    }
+                    continue;
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(source = %name, error = %e, "cannot reach the state index to take the lease; retrying");
+                    if !sleep(period).await {
+                        return Ok(RunSummary::default());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(CfError::State(e)),
+            }
+            set_held(&self.held, key, true);
+            if let Some(z) = &self.zone {
+                self.client.limiter().start_zone_empty(z);
+            }
+            tracing::info!(source = %name, lease_ttl = ?self.ttl, "lease taken: collecting this source");
+            let r = self
+                .hold(src.clone(), &mut want, sink.clone(), cancel)
+                .await;
+            set_held(&self.held, key, false);
+            match r {
+                Held1::Done(r) => return r,
+                Held1::Again => {
+                    if !sleep(period).await {
+                        return Ok(RunSummary::default());
+                    }
+                }
+            }
         }
-        tracing::info!(source = %name, lease_ttl = ?ttl, "lease taken: collecting this source");
+    }
+
+    async fn hold(
+        &self,
+        src: Sources,
+        want: &mut tokio::sync::watch::Receiver<bool>,
+        sink: Arc<dyn RecordSink>,
+        cancel: &CancellationToken,
+    ) -> Held1 {
+        let (name, key, store, ttl) = (self.name, self.key, &self.store, self.ttl);
+        let period = ttl / 3;
         let child = cancel.child_token();
         let mode = Mode::Daemon {
             store: store.clone(),
             once: false,
         };
-        let mut tasks = match spawn_sources(client, src.clone(), &mode, sink.clone(), &child) {
+        let mut tasks = match spawn_sources(self.client, src, &mode, sink, &child) {
             Ok(t) => t,
             Err(e) => {
-                store.release(key);
-                return Err(CfError::Config(format!("{e:#}")));
+                blocking_state(|| store.release(key));
+                return Held1::Done(Err(CfError::Config(format!("{e:#}"))));
             }
         };
         let mut last_renewed = tokio::time::Instant::now();
         let mut tick = tokio::time::interval_at(last_renewed + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut balancer_gone = false;
         loop {
             tokio::select! {
                 j = tasks.join_next() => {
@@ -778,17 +974,37 @@ async fn lease_loop(
                         }
                         Ok(_) | Err(CfError::Cancelled) if cancel.is_cancelled() => {
                             blocking_state(|| store.release(key));
-                            return Ok(RunSummary::default());
+                            return Held1::Done(Ok(RunSummary::default()));
                         }
-                        Ok(s) => {
+                        r => {
                             blocking_state(|| store.release(key));
-                            return Ok(s);
-                        }
-                        Err(e) => {
-                            blocking_state(|| store.release(key));
-                            return Err(e);
+                            return Held1::Done(r);
                         }
                     }
+                }
+                r = want.changed(), if !balancer_gone => {
+                    if r.is_err() {
+                        balancer_gone = true;
+                        continue;
+                    }
+                    if *want.borrow_and_update() {
+                        continue;
+                    }
+                    // handed over: the windows in flight finish and are saved (within half the
+                    // TTL, well before the lease, renewed at most a third of the TTL ago, expires),
+                    // then the lease is released for the replica the balancer leaves it to
+                    child.cancel();
+                    let drained = tokio::time::timeout(ttl / 2, async {
+                        while tasks.join_next().await.is_some() {}
+                    })
+                    .await;
+                    if drained.is_err() {
+                        tasks.abort_all();
+                        while tasks.join_next().await.is_some() {}
+                    }
+                    blocking_state(|| store.release(key));
+                    tracing::info!(source = %name, "lease handed over (rebalancing)");
+                    return Held1::Again;
                 }
                 _ = tick.tick() => {
                     match blocking_state(|| store.renew(key)) {
@@ -812,9 +1028,7 @@ async fn lease_loop(
         }
         child.cancel();
         while tasks.join_next().await.is_some() {}
-        if !sleep(period).await {
-            return Ok(RunSummary::default());
-        }
+        Held1::Again
     }
 }
 

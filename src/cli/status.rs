@@ -129,6 +129,33 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
         };
         lines.push(line);
     }
+    if let Some(es) = store.es() {
+        // the heartbeats: live replicas (and those whose heartbeat expired, not yet cleaned up)
+        match es.view() {
+            Ok(v) => {
+                let (up, gone): (Vec<_>, Vec<_>) =
+                    v.replicas.iter().partition(|r| r.expires_unix_ms > now_ms);
+                let names = |rs: &[&cfship_state::ReplicaBeat]| {
+                    rs.iter()
+                        .map(|r| format!("{} (seen {})", r.id, saved_at(Some(r.seen_unix_ms))))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let mut l = format!("live replicas: {}", up.len());
+                if !up.is_empty() {
+                    l.push_str(&format!(": {}", names(&up)));
+                }
+                if !gone.is_empty() {
+                    l.push_str(&format!("; heartbeat expired: {}", names(&gone)));
+                }
+                lines.insert(1, l);
+            }
+            Err(e) => {
+                ok = false;
+                lines.insert(1, format!("live replicas: error: {e}"));
+            }
+        }
+    }
     lines.insert(
         1,
         if live.is_empty() {

@@ -51,6 +51,14 @@ impl Bucket {
     fn take(&mut self) {
         self.tokens -= 1.0;
     }
+    /// [`Bucket::per_period`] scaled to `share` of the budget (at least one request of burst).
+    fn rescale(&mut self, n: u32, period: Duration, share: f64, now: Instant) {
+        self.refill(now);
+        let full = Bucket::per_period(n, period);
+        self.capacity = (full.capacity * share).max(1.0);
+        self.per_sec = full.per_sec * share;
+        self.tokens = self.tokens.min(self.capacity);
+    }
 }
 
 /// Limits for [`RateLimiter`].
@@ -80,6 +88,8 @@ struct Inner {
     logpull: Bucket,
     zones: HashMap<String, Bucket>,
     paused_until: Option<Instant>,
+    /// This process's share of the per-user budgets (replicas: proportional to the sources held).
+    share: f64,
 }
 
 /// The shared limiter. One per [`crate::CloudflareClient`] (clones share it).
@@ -96,6 +106,7 @@ impl RateLimiter {
             logpull: Bucket::per_period(limits.logpull_per_min, Duration::from_secs(60)),
             zones: HashMap::new(),
             paused_until: None,
+            share: 1.0,
         };
         RateLimiter {
             limits,
@@ -147,6 +158,63 @@ impl RateLimiter {
         }
     }
 
+    /// Limits the per-user budgets (the 5-minute global one and Logpull's per-minute one) to
+    /// `share` of Cloudflare's (clamped to 1/1000..1): replicas sharing one user's sources each take
+    /// the share of the sources they hold, so together they stay within the budget. The tokens
+    /// saved up are capped at the new burst; a larger share refills at the new rate (no jump).
+    pub fn set_share(&self, share: f64) {
+        let share = if share.is_finite() {
+            share.clamp(0.001, 1.0)
+        } else {
+            1.0
+        };
+        let mut g = match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if (g.share - share).abs() < 1e-9 {
+            return;
+        }
+        let now = Instant::now();
+        g.share = share;
+        g.global.rescale(
+            self.limits.requests_per_5min,
+            Duration::from_secs(300),
+            share,
+            now,
+        );
+        g.logpull.rescale(
+            self.limits.logpull_per_min,
+            Duration::from_secs(60),
+            share,
+            now,
+        );
+    }
+
+    /// The share set by [`RateLimiter::set_share`] (1 for a single process).
+    pub fn share(&self) -> f64 {
+        match self.inner.lock() {
+            Ok(g) => g.share,
+            Err(p) => p.into_inner().share,
+        }
+    }
+
+    /// A zone taken over from another replica: its per-zone bucket starts empty (refilling at the
+    /// zone's rate), so the requests of the previous owner's last minute and this one's first
+    /// stay within the zone's budget together.
+    pub fn start_zone_empty(&self, zone: &str) {
+        let mut g = match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let mut b = Bucket::per_period(
+            self.limits.logpull_per_min_per_zone,
+            Duration::from_secs(60),
+        );
+        b.tokens = 0.0;
+        g.zones.insert(zone.to_string(), b);
+    }
+
     /// Pauses every request of this limiter for `d` (a `429 Retry-After`).
     pub fn pause_for(&self, d: Duration) {
         let mut g = match self.inner.lock() {
@@ -187,6 +255,58 @@ mod tests {
         }
         // And it keeps going (not stuck): 150 requests within ~2 periods.
         assert!(times[149] < Duration::from_secs(600));
+    }
+
+    /// Requests sent within `period` from the start by `rl` asking as fast as it may.
+    async fn sent_within(rl: &RateLimiter, zone: Option<&str>, period: Duration) -> usize {
+        let start = Instant::now();
+        let mut n = 0;
+        loop {
+            rl.acquire(zone).await;
+            if start.elapsed() >= period {
+                return n;
+            }
+            n += 1;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_share_of_the_user_budget() {
+        // three replicas holding 1, 1 and 4 of 6 sources: together within the budget
+        let limits = RateLimits {
+            requests_per_5min: 1200,
+            logpull_per_min: 100_000,
+            logpull_per_min_per_zone: 100_000,
+        };
+        let mut total = 0;
+        for held in [1.0, 1.0, 4.0] {
+            let rl = RateLimiter::new(limits.clone());
+            rl.set_share(held / 6.0);
+            assert!((rl.share() - held / 6.0).abs() < 1e-9);
+            let n = sent_within(&rl, None, Duration::from_secs(300)).await;
+            let want = 1200.0 * held / 6.0;
+            assert!(n as f64 <= want, "{n} > {want}");
+            assert!(n as f64 >= want * 0.9, "{n} far below {want}");
+            total += n;
+        }
+        assert!(total <= 1200, "{total}");
+        // a share that grows refills at the new rate, without a burst
+        let rl = RateLimiter::new(limits.clone());
+        rl.set_share(0.1);
+        sent_within(&rl, None, Duration::from_secs(10)).await;
+        rl.set_share(1.0);
+        let n = sent_within(&rl, None, Duration::from_secs(1)).await;
+        assert!(n <= 5, "{n}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zone_taken_over_starts_empty() {
+        let rl = RateLimiter::new(RateLimits::default());
+        rl.start_zone_empty("z");
+        // 15/min per zone: a burst of 1 and 14/min; starting empty, at most 14 in the first minute
+        let n = sent_within(&rl, Some("z"), Duration::from_secs(60)).await;
+        assert!(n <= 14, "{n}");
+        assert!(n >= 13, "{n}");
     }
 
     #[tokio::test(start_paused = true)]

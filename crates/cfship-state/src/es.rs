@@ -79,6 +79,53 @@ fn lease_of(source: &serde_json::Value) -> (Option<&str>, u64) {
     )
 }
 
+/// The `_id` of a replica's heartbeat document: `replica-<id>`, the id's characters outside
+/// `[A-Za-z0-9._-]` replaced by `_`.
+pub fn heartbeat_key(replica: &str) -> String {
+    let id: String = replica
+        .chars()
+        .take(180)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("replica-{id}")
+}
+
+/// A replica's heartbeat as read from the state index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaBeat {
+    pub id: String,
+    /// Live until then (wall clock, Unix ms).
+    pub expires_unix_ms: u64,
+    /// When it last wrote its heartbeat.
+    pub seen_unix_ms: u64,
+}
+
+/// Replicas and leases in the state index ([`EsStore::view`]).
+#[derive(Debug, Clone, Default)]
+pub struct StateView {
+    /// Every heartbeat document (live or expired), sorted by id.
+    pub replicas: Vec<ReplicaBeat>,
+    /// Each cursor document's lease: `_id` → (owner, expiry), `None` without an owner.
+    pub leases: HashMap<String, Option<(String, u64)>>,
+}
+
+impl StateView {
+    /// Ids of the replicas whose heartbeat has not expired at `now_ms`.
+    pub fn live(&self, now_ms: u64) -> Vec<String> {
+        self.replicas
+            .iter()
+            .filter(|r| r.expires_unix_ms > now_ms)
+            .map(|r| r.id.clone())
+            .collect()
+    }
+}
+
 impl std::fmt::Debug for EsStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EsStore")
@@ -541,6 +588,86 @@ impl EsStore {
             return self.write(key, Some(&k), body);
         }
         self.write(key, known.as_ref(), body)
+    }
+
+    /// This replica's id (a store with leases).
+    pub fn replica_id(&self) -> Option<&str> {
+        self.lease.as_ref().map(|(id, _)| id.as_str())
+    }
+
+    /// Writes this replica's heartbeat document (`replica-<id>`, `kind: "replica"`, `owner` = the
+    /// id, `lease_expires_unix_ms` = now + TTL): the replica counts as live until then. Only its own
+    /// replica writes a heartbeat document, so the write is unconditional.
+    pub fn heartbeat(&self) -> Result<(), StateError> {
+        let Some((me, _)) = &self.lease else {
+            return Ok(());
+        };
+        let key = heartbeat_key(me);
+        let now = u64::try_from(crate::now_unix_ms()).unwrap_or(u64::MAX);
+        let body = serde_json::json!({
+            "kind": "replica", "key": key, "version": crate::FORMAT_VERSION, "owner": me,
+            "saved_at_unix_ms": now, "lease_expires_unix_ms": self.lease_expiry(),
+        });
+        let r = self.call(Method::PUT, self.doc_name(&key), Some(body))?;
+        if !r.ok() {
+            return Err(self.http_err("writing the heartbeat", &r));
+        }
+        Ok(())
+    }
+
+    /// Deletes this replica's heartbeat (SIGTERM): the others count it gone at once.
+    pub fn unregister(&self) {
+        if let Some((me, _)) = &self.lease {
+            let _ = self.call(Method::DELETE, self.doc_name(&heartbeat_key(me)), None);
+        }
+    }
+
+    /// The replicas and leases as the state index shows them now (a search: near real time, up to
+    /// the index's refresh interval behind).
+    pub fn view(&self) -> Result<StateView, StateError> {
+        let body = serde_json::json!({
+            "size": 10000,
+            "query": { "terms": { "kind": ["replica", "cursor"] } },
+            "_source": ["kind", "key", "owner", "lease_expires_unix_ms", "saved_at_unix_ms"],
+        });
+        let r = self.call(Method::POST, format!("{}/_search", self.index), Some(body))?;
+        if !r.ok() {
+            return Err(self.http_err("reading the replicas and leases", &r));
+        }
+        let mut v = StateView::default();
+        let hits = r
+            .body
+            .pointer("/hits/hits")
+            .and_then(|h| h.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for h in hits {
+            let (Some(id), Some(src)) = (h.get("_id").and_then(|i| i.as_str()), h.get("_source"))
+            else {
+                continue;
+            };
+            let (owner, expires) = lease_of(src);
+            match src.get("kind").and_then(|k| k.as_str()) {
+                Some("replica") => {
+                    if let Some(o) = owner {
+                        v.replicas.push(ReplicaBeat {
+                            id: o.to_string(),
+                            expires_unix_ms: expires,
+                            seen_unix_ms: src
+                                .get("saved_at_unix_ms")
+                                .and_then(|s| s.as_u64())
+                                .unwrap_or(0),
+                        });
+                    }
+                }
+                _ => {
+                    v.leases
+                        .insert(id.to_string(), owner.map(|o| (o.to_string(), expires)));
+                }
+            }
+        }
+        v.replicas.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
     }
 
     /// Raw access for tests and `cfship status`: `GET <index>/<path>`-style requests.

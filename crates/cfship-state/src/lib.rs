@@ -17,7 +17,10 @@
 mod es;
 mod file;
 
-pub use es::{state_mapping, EsStore, IndexOutcome, DEFAULT_INDEX, STATE_MAPPING_VERSION};
+pub use es::{
+    heartbeat_key, state_mapping, EsStore, IndexOutcome, ReplicaBeat, StateView, DEFAULT_INDEX,
+    STATE_MAPPING_VERSION,
+};
 pub use file::{FileStore, LOCK_FILE};
 
 use serde::de::DeserializeOwned;
@@ -328,6 +331,14 @@ impl CursorStore {
         match &self.backend {
             Backend::File(f) => f.load_saved(key),
             Backend::Es(e) => e.load_saved(key),
+        }
+    }
+
+    /// The Elasticsearch backend (heartbeats and the replica view).
+    pub fn es(&self) -> Option<&EsStore> {
+        match &self.backend {
+            Backend::File(_) => None,
+            Backend::Es(e) => Some(e),
         }
     }
 

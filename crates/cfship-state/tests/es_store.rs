@@ -333,3 +333,45 @@ fn leases_fence_cursor_writes() {
         delete(&setup);
     }
 }
+
+#[test]
+fn heartbeats_and_the_replica_view() {
+    for (name, url) in engines() {
+        let index = unique("cfship-state-t8");
+        let setup = EsStore::connect(&cfg(&url), &index).unwrap();
+        setup.ensure_index().unwrap();
+        let ttl = std::time::Duration::from_secs(30);
+        let a = EsStore::open(&cfg(&url), &index)
+            .unwrap()
+            .with_lease("pod a/1", ttl);
+        let b = EsStore::open(&cfg(&url), &index)
+            .unwrap()
+            .with_lease("b", ttl);
+        assert_eq!(a.replica_id(), Some("pod a/1"));
+        // the heartbeat documents fit the strict mapping
+        a.heartbeat().unwrap();
+        b.heartbeat().unwrap();
+        assert!(a.try_acquire("logpull-z1").unwrap());
+        a.save("logpull-z1", &cur(1)).unwrap();
+        assert!(b.try_acquire("logpull-z2").unwrap());
+        let _ = setup.request(Method::POST, "_refresh", None);
+        let v = a.view().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert_eq!(v.live(now), ["b", "pod a/1"], "{name}");
+        assert_eq!(v.leases["logpull-z1"].as_ref().unwrap().0, "pod a/1");
+        assert!(v.leases["logpull-z1"].as_ref().unwrap().1 > now);
+        assert_eq!(v.leases["logpull-z2"].as_ref().unwrap().0, "b");
+        assert!(!v.leases.contains_key(&cfship_state::heartbeat_key("b")));
+        // heartbeats are not cursors: the cursor keys still load, the heartbeat id is sanitized
+        assert_eq!(cfship_state::heartbeat_key("pod a/1"), "replica-pod_a_1");
+        assert_eq!(a.load::<Cur>("logpull-z1").unwrap(), Some(cur(1)));
+        // SIGTERM: the heartbeat is deleted
+        b.unregister();
+        let _ = setup.request(Method::POST, "_refresh", None);
+        assert_eq!(a.view().unwrap().live(now), ["pod a/1"], "{name}");
+        delete(&setup);
+    }
+}
