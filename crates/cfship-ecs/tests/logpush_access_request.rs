@@ -5,25 +5,17 @@
 
 mod common;
 
-use cfship_ecs::logpush::{self, Ds, Input};
-use cfship_ecs::{Options, Transformer};
+use cfship_ecs::logpush::Ds;
+use common::logpush::{
+    assert_both_shapes_agree, assert_hostile_lines_give_documents, errors, hostile_lines, run,
+    transformer, with,
+};
 use serde_json::{json, Value};
 
 /// `_ingest.on_failure_pipeline` of a top-level pipeline: unset, so it renders as nothing.
 const PIPELINE: &str = "";
 
-fn transformer(geo: Option<std::sync::Arc<cfship_ecs::GeoIp>>, duplicates: bool) -> Transformer {
-    let mut tags = vec!["preserve_original_event".to_string()];
-    if duplicates {
-        tags.push("preserve_duplicate_custom_fields".to_string());
-    }
-    let opts = Options {
-        preserve_original: true,
-        tags,
-        ..Default::default()
-    };
-    Transformer::new(opts, geo).unwrap()
-}
+const DS: Ds = Ds::AccessRequest;
 
 fn base() -> Value {
     json!({
@@ -35,34 +27,8 @@ fn base() -> Value {
     })
 }
 
-fn with(patch: Value) -> Value {
-    let mut rec = base();
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            rec.as_object_mut().unwrap().remove(k);
-        } else {
-            rec[k] = v.clone();
-        }
-    }
-    rec
-}
-
-fn run_with(t: &Transformer, rec: &Value) -> Value {
-    let line = rec.to_string();
-    let d = logpush::transform(t, Ds::AccessRequest, Input::Message(&line), 0);
-    serde_json::from_str(&d.source).unwrap()
-}
-
-fn run(rec: &Value) -> Value {
-    run_with(&transformer(None, true), rec)
-}
-
-fn errors(doc: &Value) -> Vec<String> {
-    match &doc["error"]["message"] {
-        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => vec![],
-    }
+fn run1(rec: &Value) -> Value {
+    run(&transformer(None, true), DS, rec)
 }
 
 #[test]
@@ -74,18 +40,18 @@ fn allowed_categorises_the_event() {
         (json!("true"), json!(["access"])),
         (json!(1), json!(["access"])),
     ] {
-        let d = run(&with(json!({ "Allowed": allowed })));
+        let d = run1(&with(&base(), json!({ "Allowed": allowed })));
         assert_eq!(d["event"]["type"], want, "{allowed}");
         assert_eq!(d["event"]["kind"], "event");
         assert_eq!(d["event"]["category"], json!(["network"]));
     }
-    let d = run(&with(json!({ "Allowed": null })));
+    let d = run1(&with(&base(), json!({ "Allowed": null })));
     assert_eq!(d["event"]["type"], json!(["access"]));
 }
 
 #[test]
 fn a_full_record() {
-    let d = run(&base());
+    let d = run1(&base());
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["@timestamp"], "2023-05-23T17:18:33.000Z");
     assert_eq!(d["event"]["action"], "login");
@@ -119,19 +85,27 @@ fn a_full_record() {
 fn geoip_replaces_client_geo_and_handles_ipv6() {
     let Some(geo) = common::geoip() else { return };
     let t = transformer(Some(geo), true);
-    let d = run_with(&t, &with(json!({"IPAddress": "2a02:cf40::23"})));
+    let d = run(
+        &t,
+        DS,
+        &with(&base(), json!({"IPAddress": "2a02:cf40::23"})),
+    );
     assert_eq!(d["client"]["ip"], "2a02:cf40::23");
     assert_eq!(d["client"]["geo"]["country_iso_code"], "NO");
     assert_ne!(d["client"]["geo"]["country_name"], "de");
     assert_eq!(d["related"]["ip"], json!(["2a02:cf40::23"]));
-    let d = run_with(&t, &with(json!({"IPAddress": "89.160.20.129"})));
+    let d = run(
+        &t,
+        DS,
+        &with(&base(), json!({"IPAddress": "89.160.20.129"})),
+    );
     assert_eq!(d["client"]["as"]["number"], 29518);
     assert_eq!(d["client"]["as"]["organization"]["name"], "Bredband2 AB");
     // A private address has no City record: the copied country stays.
-    let d = run_with(&t, &with(json!({"IPAddress": "10.0.0.1"})));
+    let d = run(&t, DS, &with(&base(), json!({"IPAddress": "10.0.0.1"})));
     assert_eq!(d["client"]["geo"], json!({"country_name": "de"}));
     // Not an IP: the geoip processor fails the pipeline.
-    let d = run_with(&t, &with(json!({"IPAddress": "nope"})));
+    let d = run(&t, DS, &with(&base(), json!({"IPAddress": "nope"})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert_eq!(
         errors(&d),
@@ -162,12 +136,12 @@ fn every_timestamp_form() {
             "2023-05-23T17:18:33.000Z",
         ),
     ] {
-        let d = run(&with(json!({ "CreatedAt": v })));
+        let d = run1(&with(&base(), json!({ "CreatedAt": v })));
         assert_eq!(d["@timestamp"], want, "{v}: {d}");
         assert!(d.get("error").is_none(), "{v}");
     }
     // An unparsable time: the date appends its error, then the strict copy of @timestamp fails.
-    let d = run(&with(json!({"CreatedAt": "soon"})));
+    let d = run1(&with(&base(), json!({"CreatedAt": "soon"})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert_eq!(
         errors(&d),
@@ -189,7 +163,7 @@ fn missing_fields_fail_the_strict_copies_as_upstream() {
         ("RayID", "cloudflare_logpush.access_request.ray.id"),
         ("UserUID", "cloudflare_logpush.access_request.user.id"),
     ] {
-        let d = run(&with(json!({ field: null })));
+        let d = run1(&with(&base(), json!({ field: null })));
         assert_eq!(d["event"]["kind"], "pipeline_error", "{field}");
         let last = path.rsplit('.').next().unwrap();
         let errs = errors(&d);
@@ -206,17 +180,20 @@ fn missing_fields_fail_the_strict_copies_as_upstream() {
         assert!(d["event"]["original"].is_string());
     }
     // Optional fields without a copy are simply absent.
-    let d = run(&with(json!({
-        "AppUUID": null, "Connection": null, "TemporaryAccessApprovers": null,
-        "TemporaryAccessDuration": null, "Allowed": null
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "AppUUID": null, "Connection": null, "TemporaryAccessApprovers": null,
+            "TemporaryAccessDuration": null, "Allowed": null
+        }),
+    ));
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["related"]["user"], json!(["uid-1", "user@example.com"]));
 }
 
 #[test]
 fn approvers_foreach() {
-    let d = run(&with(json!({"TemporaryAccessApprovers": []})));
+    let d = run1(&with(&base(), json!({"TemporaryAccessApprovers": []})));
     assert!(d["cloudflare_logpush"]["access_request"]
         .get("temp_access")
         .unwrap()
@@ -224,21 +201,24 @@ fn approvers_foreach() {
         .is_none());
     assert_eq!(d["related"]["user"], json!(["uid-1", "user@example.com"]));
     // Duplicates are not appended twice; a map's values are appended.
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"TemporaryAccessApprovers": ["user@example.com", "x@example.com", "x@example.com"]}),
     ));
     assert_eq!(
         d["related"]["user"],
         json!(["uid-1", "user@example.com", "x@example.com"])
     );
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"TemporaryAccessApprovers": {"first": "m@example.com"}}),
     ));
     assert_eq!(
         d["related"]["user"],
         json!(["uid-1", "user@example.com", "m@example.com"])
     );
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"TemporaryAccessApprovers": "solo@example.com"}),
     ));
     assert_eq!(d["event"]["kind"], "pipeline_error");
@@ -251,7 +231,7 @@ fn approvers_foreach() {
 #[test]
 fn duplicates_removed_without_the_tag_and_both_shapes_agree() {
     let t = transformer(None, false);
-    let d = run_with(&t, &base());
+    let d = run(&t, DS, &base());
     let c = &d["cloudflare_logpush"]["access_request"];
     for k in ["timestamp", "action", "allowed", "country", "client", "ray"] {
         assert!(c.get(k).is_none(), "{k}: {c}");
@@ -261,57 +241,22 @@ fn duplicates_removed_without_the_tag_and_both_shapes_agree() {
     assert_eq!(d["user"]["id"], "uid-1");
 
     let t = transformer(None, true);
-    let line = base().to_string();
-    let a = logpush::transform(&t, Ds::AccessRequest, Input::Message(&line), 0);
-    let b = logpush::transform(&t, Ds::AccessRequest, Input::Json(&line), 0);
-    let mut a: Value = serde_json::from_str(&a.source).unwrap();
-    let mut b: Value = serde_json::from_str(&b.source).unwrap();
-    a["event"].as_object_mut().unwrap().remove("original");
-    b["event"].as_object_mut().unwrap().remove("original");
-    assert_eq!(a, b);
+    assert_both_shapes_agree(&t, DS, &base());
 }
 
 #[test]
 fn hostile_records_give_one_document_each() {
     let t = transformer(None, true);
-    let mut lines: Vec<String> = [
-        "",
-        "not json",
-        "[]",
-        "1",
-        "null",
-        "{",
-        "{}",
-        "{\"CreatedAt\": 1e400}",
-        "{\"CreatedAt\": -99999999999999999999}",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for (k, _) in base().as_object().unwrap() {
-        for bad in [
-            json!(true),
-            json!({"o": [1]}),
-            json!([]),
-            json!(""),
-            json!(1.5e300),
-        ] {
-            let mut rec = base();
-            rec[k.as_str()] = bad;
-            lines.push(rec.to_string());
-        }
-    }
-    for line in &lines {
-        for input in [Input::Message(line), Input::Json(line)] {
-            let d = logpush::transform(&t, Ds::AccessRequest, input, 0);
-            let v: Value = serde_json::from_str(&d.source).unwrap();
-            if v["event"]["kind"] == "pipeline_error" {
-                assert!(!errors(&v).is_empty(), "{line}");
-                assert!(d.error.is_some(), "{line}");
-            }
-        }
-    }
-    let d = run_with(&t, &json!([1]));
+    let mut lines = hostile_lines(&base());
+    lines.extend(
+        [
+            "{\"CreatedAt\": 1e400}",
+            "{\"CreatedAt\": -99999999999999999999}",
+        ]
+        .map(String::from),
+    );
+    assert_hostile_lines_give_documents(&t, DS, &lines);
+    let d = run(&t, DS, &json!([1]));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert!(errors(&d)[0].starts_with("Processor \"json\""), "{d}");
 }

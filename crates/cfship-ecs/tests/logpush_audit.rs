@@ -3,22 +3,16 @@
 //! (bare processor messages, quoted pipeline failures, no `pipeline_error` for processor
 //! messages), the `json` processor that ignores failures, both input shapes, hostile records.
 
-use cfship_ecs::logpush::{self, Ds, Input};
-use cfship_ecs::{Options, Transformer};
+mod common;
+
+use cfship_ecs::logpush::Ds;
+use common::logpush::{
+    assert_both_shapes_agree, assert_error_list, assert_hostile_lines_give_documents_and,
+    hostile_lines, run, run_doc, transformer, with,
+};
 use serde_json::{json, Value};
 
-fn transformer(duplicates: bool) -> Transformer {
-    let mut tags = vec!["preserve_original_event".to_string()];
-    if duplicates {
-        tags.push("preserve_duplicate_custom_fields".to_string());
-    }
-    let opts = Options {
-        preserve_original: true,
-        tags,
-        ..Default::default()
-    };
-    Transformer::new(opts, None).unwrap()
-}
+const DS: Ds = Ds::Audit;
 
 fn base() -> Value {
     json!({
@@ -30,25 +24,8 @@ fn base() -> Value {
     })
 }
 
-fn with(patch: Value) -> Value {
-    let mut rec = base();
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            rec.as_object_mut().unwrap().remove(k);
-        } else {
-            rec[k] = v.clone();
-        }
-    }
-    rec
-}
-
-fn run_line(t: &Transformer, line: &str) -> (Value, cfship_ecs::Document) {
-    let d = logpush::transform(t, Ds::Audit, Input::Message(line), 0);
-    (serde_json::from_str(&d.source).unwrap(), d)
-}
-
-fn run(rec: &Value) -> Value {
-    run_line(&transformer(true), &rec.to_string()).0
+fn run1(rec: &Value) -> Value {
+    run(&transformer(None, true), DS, rec)
 }
 
 #[test]
@@ -59,17 +36,17 @@ fn outcome_from_action_result() {
         (json!("true"), "failure"),
         (json!(1), "failure"),
     ] {
-        let d = run(&with(json!({ "ActionResult": r })));
+        let d = run1(&with(&base(), json!({ "ActionResult": r })));
         assert_eq!(d["event"]["outcome"], want, "{r}");
         assert_eq!(d["cloudflare_logpush"]["audit"]["action"]["result"], want);
     }
-    let d = run(&with(json!({ "ActionResult": null })));
+    let d = run1(&with(&base(), json!({ "ActionResult": null })));
     assert_eq!(d["event"]["outcome"], "failure");
 }
 
 #[test]
 fn a_full_record() {
-    let d = run(&base());
+    let d = run1(&base());
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["event"]["category"], json!(["authentication"]));
     assert_eq!(d["event"]["type"], json!(["info"]));
@@ -115,7 +92,7 @@ fn every_timestamp_form() {
             "2021-11-30T20:19:48.000Z",
         ),
     ] {
-        let d = run(&with(json!({ "When": v })));
+        let d = run1(&with(&base(), json!({ "When": v })));
         assert_eq!(d["@timestamp"], want, "{v}: {d}");
         assert!(d.get("error").is_none(), "{v}");
     }
@@ -124,7 +101,7 @@ fn every_timestamp_form() {
 #[test]
 fn error_formats_of_the_era() {
     // A processor's own handler appends the bare message; the document stays an event (1.8).
-    let d = run(&with(json!({"When": "never", "ActorIP": "bad"})));
+    let d = run1(&with(&base(), json!({"When": "never", "ActorIP": "bad"})));
     assert_eq!(
         d["error"]["message"],
         json!([
@@ -136,9 +113,10 @@ fn error_formats_of_the_era() {
     assert!(d.get("@timestamp").is_none() && d.get("source").is_none());
     assert_eq!(d["user"]["id"], "actor-1");
     // A failing processor without a handler fails the pipeline: the quoted format, no tag.
-    let (d, doc) = run_line(
-        &transformer(true),
-        &with(json!({"ActionType": 5})).to_string(),
+    let (d, doc) = run_doc(
+        &transformer(None, true),
+        DS,
+        &with(&base(), json!({"ActionType": 5})).to_string(),
     );
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert_eq!(
@@ -151,16 +129,17 @@ fn error_formats_of_the_era() {
 
 #[test]
 fn ipv6_and_optional_fields() {
-    let d = run(&with(json!({"ActorIP": "2001:db8::5"})));
+    let d = run1(&with(&base(), json!({"ActorIP": "2001:db8::5"})));
     assert_eq!(d["source"]["ip"], "2001:db8::5");
     assert_eq!(d["related"]["ip"], json!(["2001:db8::5"]));
     // Every field but the time is optional.
-    let d = run(&json!({"When": 1638303588}));
+    let d = run1(&json!({"When": 1638303588}));
     assert!(d.get("error").is_none(), "{d}");
     assert!(d.get("user").is_none() && d.get("related").is_none());
     assert_eq!(d["event"]["outcome"], "failure");
     // Empty values are dropped.
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"Interface": "", "Metadata": {}, "NewValue": [], "ActorIP": ""}),
     ));
     assert!(d["event"].get("provider").is_none());
@@ -172,7 +151,7 @@ fn ipv6_and_optional_fields() {
 #[test]
 fn json_failures_are_ignored() {
     for line in ["not json", "[1]", "{", "42"] {
-        let (d, doc) = run_line(&transformer(true), line);
+        let (d, doc) = run_doc(&transformer(None, true), DS, line);
         assert!(doc.error.is_none(), "{line}");
         assert_eq!(d["event"]["kind"], "event");
         assert_eq!(d["event"]["outcome"], "failure");
@@ -182,7 +161,7 @@ fn json_failures_are_ignored() {
 
 #[test]
 fn duplicates_both_shapes_and_hostile_records() {
-    let (d, _) = run_line(&transformer(false), &base().to_string());
+    let (d, _) = run_doc(&transformer(None, false), DS, &base().to_string());
     let c = &d["cloudflare_logpush"]["audit"];
     for p in [
         "/timestamp",
@@ -198,40 +177,8 @@ fn duplicates_both_shapes_and_hostile_records() {
     assert_eq!(c["actor"]["type"], "user");
     assert_eq!(d["event"]["outcome"], "success");
 
-    let t = transformer(true);
-    let line = base().to_string();
-    let a = logpush::transform(&t, Ds::Audit, Input::Message(&line), 0);
-    let b = logpush::transform(&t, Ds::Audit, Input::Json(&line), 0);
-    let mut a: Value = serde_json::from_str(&a.source).unwrap();
-    let mut b: Value = serde_json::from_str(&b.source).unwrap();
-    a["event"].as_object_mut().unwrap().remove("original");
-    b["event"].as_object_mut().unwrap().remove("original");
-    assert_eq!(a, b);
+    let t = transformer(None, true);
+    assert_both_shapes_agree(&t, DS, &base());
 
-    let mut lines: Vec<String> = vec!["".into(), "{}".into(), "null".into()];
-    for (k, _) in base().as_object().unwrap() {
-        for bad in [
-            json!(true),
-            json!({"o": [1]}),
-            json!([]),
-            json!(1e300),
-            json!(-5),
-        ] {
-            let mut rec = base();
-            rec[k.as_str()] = bad;
-            lines.push(rec.to_string());
-        }
-    }
-    for line in &lines {
-        for input in [Input::Message(line), Input::Json(line)] {
-            let d = logpush::transform(&t, Ds::Audit, input, 0);
-            let v: Value = serde_json::from_str(&d.source).unwrap();
-            if v["event"]["kind"] == "pipeline_error" {
-                assert!(
-                    v["error"]["message"].is_array() && d.error.is_some(),
-                    "{line}"
-                );
-            }
-        }
-    }
+    assert_hostile_lines_give_documents_and(&t, DS, &hostile_lines(&base()), assert_error_list);
 }

@@ -4,8 +4,13 @@
 //! (before/after values) and the v2 facts kept as metadata; every action result, actor context,
 //! timestamp form, both input shapes, hostile records.
 
+mod common;
+
 use cfship_ecs::logpush::{self, Ds, Input};
 use cfship_ecs::{Options, Transformer};
+use common::logpush::{
+    assert_both_shapes_agree, assert_hostile_lines_give_documents, hostile_lines, run, with,
+};
 use serde_json::{json, Value};
 
 fn transformer() -> Transformer {
@@ -19,6 +24,10 @@ fn transformer() -> Transformer {
         ..Default::default()
     };
     Transformer::new(opts, None).unwrap()
+}
+
+fn doc(ds: Ds, rec: &Value) -> Value {
+    run(&transformer(), ds, rec)
 }
 
 /// A v2 record (Cloudflare's `audit_logs_v2` field list) and the v1 record (`audit_logs`) of the
@@ -44,23 +53,6 @@ fn pair() -> (Value, Value) {
         "ResourceType": "account", "When": "2021-11-30T20:19:48Z"
     });
     (v2, v1)
-}
-
-fn doc(ds: Ds, rec: &Value) -> Value {
-    let d = logpush::transform(&transformer(), ds, Input::Message(&rec.to_string()), 0);
-    serde_json::from_str(&d.source).unwrap()
-}
-
-fn with(patch: Value) -> Value {
-    let (mut rec, _) = pair();
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            rec.as_object_mut().unwrap().remove(k);
-        } else {
-            rec[k] = v.clone();
-        }
-    }
-    rec
 }
 
 #[test]
@@ -114,7 +106,10 @@ fn action_results_and_actor_contexts() {
         (json!(true), "success"),
         (json!(7), "failure"),
     ] {
-        let d = doc(Ds::AuditLogsV2, &with(json!({ "ActionResult": r })));
+        let d = doc(
+            Ds::AuditLogsV2,
+            &with(&pair().0, json!({ "ActionResult": r })),
+        );
         assert_eq!(d["event"]["outcome"], want, "{r}");
     }
     for (c, want) in [
@@ -125,7 +120,10 @@ fn action_results_and_actor_contexts() {
         ("origin_ca_key", Some("API")),
         ("system", None),
     ] {
-        let d = doc(Ds::AuditLogsV2, &with(json!({ "ActorContext": c })));
+        let d = doc(
+            Ds::AuditLogsV2,
+            &with(&pair().0, json!({ "ActorContext": c })),
+        );
         assert_eq!(d["event"]["provider"].as_str(), want, "{c}");
         assert_eq!(
             d["cloudflare_logpush"]["audit"]["metadata"]["actor_context"],
@@ -143,15 +141,21 @@ fn every_timestamp_form_of_the_audit_pipeline() {
         json!(1638303588000_i64),
         json!(1638303588000000000_i64),
     ] {
-        let d = doc(Ds::AuditLogsV2, &with(json!({ "ActionTimestamp": t })));
+        let d = doc(
+            Ds::AuditLogsV2,
+            &with(&pair().0, json!({ "ActionTimestamp": t })),
+        );
         assert_eq!(d["@timestamp"], "2021-11-30T20:19:48.000Z", "{t}");
     }
     // No time: the read time (as Elastic Agent stamps every event), no error (as for v1).
-    let d = doc(Ds::AuditLogsV2, &with(json!({ "ActionTimestamp": null })));
+    let d = doc(
+        Ds::AuditLogsV2,
+        &with(&pair().0, json!({ "ActionTimestamp": null })),
+    );
     assert!(d["@timestamp"].is_string());
     let d = doc(
         Ds::AuditLogsV2,
-        &with(json!({ "ActionTimestamp": "yesterday" })),
+        &with(&pair().0, json!({ "ActionTimestamp": "yesterday" })),
     );
     assert!(
         d["error"]["message"].to_string().contains("yesterday"),
@@ -161,38 +165,28 @@ fn every_timestamp_form_of_the_audit_pipeline() {
 
 #[test]
 fn ipv6_and_both_input_shapes() {
-    let rec = with(json!({ "ActorIPAddress": "2001:db8::1" }));
+    let rec = with(&pair().0, json!({ "ActorIPAddress": "2001:db8::1" }));
     let a = doc(Ds::AuditLogsV2, &rec);
     assert_eq!(a["source"]["ip"], "2001:db8::1");
     assert_eq!(a["related"]["ip"], json!(["2001:db8::1"]));
-    let t = transformer();
-    let line = rec.to_string();
-    let m = logpush::transform(&t, Ds::AuditLogsV2, Input::Message(&line), 0);
-    let j = logpush::transform(&t, Ds::AuditLogsV2, Input::Json(&line), 0);
-    let (mut m, mut j): (Value, Value) = (
-        serde_json::from_str(&m.source).unwrap(),
-        serde_json::from_str(&j.source).unwrap(),
-    );
-    for d in [&mut m, &mut j] {
-        d["event"].as_object_mut().unwrap().remove("original");
-    }
-    assert_eq!(m, j);
+    assert_both_shapes_agree(&transformer(), Ds::AuditLogsV2, &rec);
 }
 
 #[test]
 fn hostile_records_give_one_document_each_and_never_panic() {
     let t = transformer();
-    for line in [
-        "",
-        "not json",
-        "[1,2]",
-        "null",
-        "{}",
-        r#"{"ActorTokenDetails":"x","Raw":[1],"ActionResult":{"a":1}}"#,
-        r#"{"AuditLogID":{"nested":true},"ActionTimestamp":[1,2]}"#,
-        r#"{"ActorIPAddress":"999.1.1.1"}"#,
-        "{\"ActionType\":\"\u{0}\u{7f}\"}",
-    ] {
+    let mut lines = hostile_lines(&pair().0);
+    lines.extend(
+        [
+            r#"{"ActorTokenDetails":"x","Raw":[1],"ActionResult":{"a":1}}"#,
+            r#"{"AuditLogID":{"nested":true},"ActionTimestamp":[1,2]}"#,
+            r#"{"ActorIPAddress":"999.1.1.1"}"#,
+            "{\"ActionType\":\"\u{0}\u{7f}\"}",
+        ]
+        .map(String::from),
+    );
+    assert_hostile_lines_give_documents(&t, Ds::AuditLogsV2, &lines);
+    for line in &lines {
         let d = logpush::transform(&t, Ds::AuditLogsV2, Input::Message(line), 0);
         let v: Value = serde_json::from_str(&d.source).unwrap();
         assert_eq!(
@@ -204,7 +198,7 @@ fn hostile_records_give_one_document_each_and_never_panic() {
     // An invalid actor IP is the v1 pipeline's appended convert error.
     let d = doc(
         Ds::AuditLogsV2,
-        &with(json!({ "ActorIPAddress": "999.1.1.1" })),
+        &with(&pair().0, json!({ "ActorIPAddress": "999.1.1.1" })),
     );
     assert!(
         d["error"]["message"].to_string().contains("999.1.1.1"),

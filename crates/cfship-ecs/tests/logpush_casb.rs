@@ -2,25 +2,19 @@
 //! name, the strict copies, every timestamp form, `uri_parts` of the asset link (IPv6 hosts,
 //! failures), metadata cleanup, both input shapes, and hostile records.
 
-use cfship_ecs::logpush::{self, Ds, Input};
-use cfship_ecs::{Options, Transformer};
+mod common;
+
+use cfship_ecs::logpush::Ds;
+use common::logpush::{
+    assert_both_shapes_agree, assert_hostile_lines_give_documents, errors, hostile_lines, run,
+    transformer, with,
+};
 use serde_json::{json, Value};
 
 /// `_ingest.on_failure_pipeline` of a top-level pipeline: unset, so it renders as nothing.
 const PIPELINE: &str = "";
 
-fn transformer(duplicates: bool) -> Transformer {
-    let mut tags = vec!["preserve_original_event".to_string()];
-    if duplicates {
-        tags.push("preserve_duplicate_custom_fields".to_string());
-    }
-    let opts = Options {
-        preserve_original: true,
-        tags,
-        ..Default::default()
-    };
-    Transformer::new(opts, None).unwrap()
-}
+const DS: Ds = Ds::Casb;
 
 fn base() -> Value {
     json!({
@@ -33,34 +27,8 @@ fn base() -> Value {
     })
 }
 
-fn with(patch: Value) -> Value {
-    let mut rec = base();
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            rec.as_object_mut().unwrap().remove(k);
-        } else {
-            rec[k] = v.clone();
-        }
-    }
-    rec
-}
-
-fn run_with(t: &Transformer, rec: &Value) -> Value {
-    let line = rec.to_string();
-    let d = logpush::transform(t, Ds::Casb, Input::Message(&line), 0);
-    serde_json::from_str(&d.source).unwrap()
-}
-
-fn run(rec: &Value) -> Value {
-    run_with(&transformer(true), rec)
-}
-
-fn errors(doc: &Value) -> Vec<String> {
-    match &doc["error"]["message"] {
-        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => vec![],
-    }
+fn run1(rec: &Value) -> Value {
+    run(&transformer(None, true), DS, rec)
 }
 
 #[test]
@@ -76,7 +44,7 @@ fn every_severity_name() {
         (json!("Info"), None),
         (json!(3), None),
     ] {
-        let d = run(&with(json!({ "FindingTypeSeverity": name })));
+        let d = run1(&with(&base(), json!({ "FindingTypeSeverity": name })));
         assert!(d.get("error").is_none(), "{name}: {d}");
         assert_eq!(d["event"]["severity"].as_i64(), want, "{name}");
         assert_eq!(
@@ -84,7 +52,7 @@ fn every_severity_name() {
             name
         );
     }
-    let d = run(&with(json!({ "FindingTypeSeverity": null })));
+    let d = run1(&with(&base(), json!({ "FindingTypeSeverity": null })));
     assert!(d["event"].get("severity").is_none());
     assert_eq!(d["event"]["type"], json!(["access"]));
     assert_eq!(d["event"]["category"], json!(["network"]));
@@ -93,7 +61,7 @@ fn every_severity_name() {
 
 #[test]
 fn a_full_record() {
-    let d = run(&base());
+    let d = run1(&base());
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["@timestamp"], "2023-05-16T10:00:00.000Z");
     assert_eq!(d["event"]["id"], "i-1");
@@ -133,7 +101,7 @@ fn every_timestamp_form() {
             "2023-05-16T10:00:00.000Z",
         ),
     ] {
-        let d = run(&with(json!({ "DetectedTimestamp": v })));
+        let d = run1(&with(&base(), json!({ "DetectedTimestamp": v })));
         assert_eq!(d["@timestamp"], want, "{v}: {d}");
         assert!(d.get("error").is_none(), "{v}");
     }
@@ -141,16 +109,16 @@ fn every_timestamp_form() {
 
 #[test]
 fn strict_copies_fail_the_pipeline_as_upstream() {
-    let d = run(&with(json!({"DetectedTimestamp": null})));
+    let d = run1(&with(&base(), json!({"DetectedTimestamp": null})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert_eq!(
         errors(&d),
         vec![format!("Processor \"set\" in pipeline \"{PIPELINE}\" failed with message \"field [@timestamp] not present as part of path [@timestamp]\"")]
     );
-    let d = run(&with(json!({"DetectedTimestamp": "later"})));
+    let d = run1(&with(&base(), json!({"DetectedTimestamp": "later"})));
     assert_eq!(errors(&d)[0], "For input string: \"later\"");
     assert_eq!(errors(&d).len(), 2);
-    let d = run(&with(json!({"InstanceID": null})));
+    let d = run1(&with(&base(), json!({"InstanceID": null})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert_eq!(
         errors(&d),
@@ -158,15 +126,19 @@ fn strict_copies_fail_the_pipeline_as_upstream() {
     );
     assert!(d["event"]["original"].is_string());
     // Fields without a copy are optional.
-    let d = run(&with(json!({
-        "AssetLink": null, "AssetMetadata": null, "IntegrationID": null, "AssetDisplayName": null
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "AssetLink": null, "AssetMetadata": null, "IntegrationID": null, "AssetDisplayName": null
+        }),
+    ));
     assert!(d.get("error").is_none() && d.get("url").is_none(), "{d}");
 }
 
 #[test]
 fn asset_links() {
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"AssetLink": "https://[2001:db8::1]:8443/files/report.pdf?dl=1"}),
     ));
     // java.net.URI keeps the brackets of an IPv6 host.
@@ -178,7 +150,7 @@ fn asset_links() {
         d["url"]["original"],
         "https://[2001:db8::1]:8443/files/report.pdf?dl=1"
     );
-    let d = run(&with(json!({"AssetLink": "https://bad host/"})));
+    let d = run1(&with(&base(), json!({"AssetLink": "https://bad host/"})));
     assert_eq!(d["event"]["kind"], "pipeline_error", "{d}");
     assert!(
         errors(&d)[0].starts_with(&format!(
@@ -190,15 +162,18 @@ fn asset_links() {
 
 #[test]
 fn metadata_cleanup_and_duplicates() {
-    let d = run(&with(json!({
-        "AssetMetadata": {"a": null, "b": "", "c": {}, "d": [], "e": [null, ""], "f": 0, "g": "N/A"}
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "AssetMetadata": {"a": null, "b": "", "c": {}, "d": [], "e": [null, ""], "f": 0, "g": "N/A"}
+        }),
+    ));
     // The 1.x drop-empty script keeps "N/A" (only 2.x removes it).
     assert_eq!(
         d["cloudflare_logpush"]["casb"]["asset"]["metadata"],
         json!({"f": 0, "g": "N/A"})
     );
-    let d = run_with(&transformer(false), &base());
+    let d = run(&transformer(None, false), DS, &base());
     let c = &d["cloudflare_logpush"]["casb"];
     assert!(c.get("timestamp").is_none());
     assert!(c["asset"].get("url").is_none());
@@ -210,42 +185,8 @@ fn metadata_cleanup_and_duplicates() {
 
 #[test]
 fn both_shapes_and_hostile_records() {
-    let t = transformer(true);
-    let line = base().to_string();
-    let a = logpush::transform(&t, Ds::Casb, Input::Message(&line), 0);
-    let b = logpush::transform(&t, Ds::Casb, Input::Json(&line), 0);
-    let mut a: Value = serde_json::from_str(&a.source).unwrap();
-    let mut b: Value = serde_json::from_str(&b.source).unwrap();
-    a["event"].as_object_mut().unwrap().remove("original");
-    b["event"].as_object_mut().unwrap().remove("original");
-    assert_eq!(a, b);
+    let t = transformer(None, true);
+    assert_both_shapes_agree(&t, DS, &base());
 
-    let mut lines: Vec<String> = ["", "x", "[]", "7", "null", "{}", "{\"a\":"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for (k, _) in base().as_object().unwrap() {
-        for bad in [
-            json!(true),
-            json!({"o": 1}),
-            json!([1, "a"]),
-            json!(""),
-            json!(-1e300),
-        ] {
-            let mut rec = base();
-            rec[k.as_str()] = bad;
-            lines.push(rec.to_string());
-        }
-    }
-    for line in &lines {
-        for input in [Input::Message(line), Input::Json(line)] {
-            let d = logpush::transform(&t, Ds::Casb, input, 0);
-            let v: Value = serde_json::from_str(&d.source).unwrap();
-            if v["event"]["kind"] == "pipeline_error" {
-                assert!(!errors(&v).is_empty() && d.error.is_some(), "{line}");
-            } else {
-                assert!(d.error.is_none(), "{line}");
-            }
-        }
-    }
+    assert_hostile_lines_give_documents(&t, DS, &hostile_lines(&base()));
 }

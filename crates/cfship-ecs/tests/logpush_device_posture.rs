@@ -2,25 +2,19 @@
 //! outcome from `PostureEvaluatedResult`, the strict copies, every timestamp form, optional user
 //! fields, the duplicate removal (with its upstream gap), both input shapes, hostile records.
 
-use cfship_ecs::logpush::{self, Ds, Input};
-use cfship_ecs::{Options, Transformer};
+mod common;
+
+use cfship_ecs::logpush::Ds;
+use common::logpush::{
+    assert_both_shapes_agree, assert_hostile_lines_give_documents, errors, hostile_lines, run,
+    transformer, with,
+};
 use serde_json::{json, Value};
 
 /// `_ingest.on_failure_pipeline` of a top-level pipeline: unset, so it renders as nothing.
 const PIPELINE: &str = "";
 
-fn transformer(duplicates: bool) -> Transformer {
-    let mut tags = vec!["preserve_original_event".to_string()];
-    if duplicates {
-        tags.push("preserve_duplicate_custom_fields".to_string());
-    }
-    let opts = Options {
-        preserve_original: true,
-        tags,
-        ..Default::default()
-    };
-    Transformer::new(opts, None).unwrap()
-}
+const DS: Ds = Ds::DevicePosture;
 
 fn base() -> Value {
     json!({
@@ -34,34 +28,8 @@ fn base() -> Value {
     })
 }
 
-fn with(patch: Value) -> Value {
-    let mut rec = base();
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            rec.as_object_mut().unwrap().remove(k);
-        } else {
-            rec[k] = v.clone();
-        }
-    }
-    rec
-}
-
-fn run_with(t: &Transformer, rec: &Value) -> Value {
-    let line = rec.to_string();
-    let d = logpush::transform(t, Ds::DevicePosture, Input::Message(&line), 0);
-    serde_json::from_str(&d.source).unwrap()
-}
-
-fn run(rec: &Value) -> Value {
-    run_with(&transformer(true), rec)
-}
-
-fn errors(doc: &Value) -> Vec<String> {
-    match &doc["error"]["message"] {
-        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => vec![],
-    }
+fn run1(rec: &Value) -> Value {
+    run(&transformer(None, true), DS, rec)
 }
 
 #[test]
@@ -72,19 +40,19 @@ fn outcome_from_the_evaluated_result() {
         (json!("true"), None),
         (json!(1), None),
     ] {
-        let d = run(&with(json!({ "PostureEvaluatedResult": result })));
+        let d = run1(&with(&base(), json!({ "PostureEvaluatedResult": result })));
         assert!(d.get("error").is_none(), "{result}: {d}");
         assert_eq!(d["event"]["outcome"].as_str(), want, "{result}");
         assert_eq!(d["event"]["category"], json!(["host"]));
         assert_eq!(d["event"]["type"], json!(["info"]));
     }
-    let d = run(&with(json!({ "PostureEvaluatedResult": null })));
+    let d = run1(&with(&base(), json!({ "PostureEvaluatedResult": null })));
     assert!(d["event"].get("outcome").is_none());
 }
 
 #[test]
 fn a_full_record() {
-    let d = run(&base());
+    let d = run1(&base());
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["@timestamp"], "2023-05-17T12:00:00.000Z");
     assert_eq!(
@@ -125,7 +93,7 @@ fn every_timestamp_form() {
             "2023-05-17T12:00:00.000Z",
         ),
     ] {
-        let d = run(&with(json!({ "Timestamp": v })));
+        let d = run1(&with(&base(), json!({ "Timestamp": v })));
         assert_eq!(d["@timestamp"], want, "{v}: {d}");
         assert!(d.get("error").is_none(), "{v}");
     }
@@ -156,7 +124,7 @@ fn strict_copies_and_optional_fields() {
         ),
         ("Timestamp", "@timestamp"),
     ] {
-        let d = run(&with(json!({ field: null })));
+        let d = run1(&with(&base(), json!({ field: null })));
         assert_eq!(d["event"]["kind"], "pipeline_error", "{field}");
         let errs = errors(&d);
         assert_eq!(errs.len(), 1, "{field}: {errs:?}");
@@ -167,10 +135,13 @@ fn strict_copies_and_optional_fields() {
         );
     }
     // User fields, manufacturer, model, serial and the JSON objects are optional.
-    let d = run(&with(json!({
-        "UserUID": null, "Email": "", "DeviceManufacturer": null, "DeviceModel": null,
-        "DeviceSerialNumber": null, "PostureExpectedJSON": {}, "PostureReceivedJSON": null
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "UserUID": null, "Email": "", "DeviceManufacturer": null, "DeviceModel": null,
+            "DeviceSerialNumber": null, "PostureExpectedJSON": {}, "PostureReceivedJSON": null
+        }),
+    ));
     assert!(d.get("error").is_none(), "{d}");
     assert!(
         d.get("user").is_none() && d["related"].get("user").is_none(),
@@ -183,7 +154,7 @@ fn strict_copies_and_optional_fields() {
 
 #[test]
 fn duplicates_removed_without_the_tag() {
-    let d = run_with(&transformer(false), &base());
+    let d = run(&transformer(None, false), DS, &base());
     let c = &d["cloudflare_logpush"]["device_posture"];
     for p in [
         "/timestamp",
@@ -204,42 +175,8 @@ fn duplicates_removed_without_the_tag() {
 
 #[test]
 fn both_shapes_and_hostile_records() {
-    let t = transformer(true);
-    let line = base().to_string();
-    let a = logpush::transform(&t, Ds::DevicePosture, Input::Message(&line), 0);
-    let b = logpush::transform(&t, Ds::DevicePosture, Input::Json(&line), 0);
-    let mut a: Value = serde_json::from_str(&a.source).unwrap();
-    let mut b: Value = serde_json::from_str(&b.source).unwrap();
-    a["event"].as_object_mut().unwrap().remove("original");
-    b["event"].as_object_mut().unwrap().remove("original");
-    assert_eq!(a, b);
+    let t = transformer(None, true);
+    assert_both_shapes_agree(&t, DS, &base());
 
-    let mut lines: Vec<String> = ["", "x", "[]", "7", "null", "{}", "{\"a\":"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for (k, _) in base().as_object().unwrap() {
-        for bad in [
-            json!(true),
-            json!({"o": 1}),
-            json!([1, "a"]),
-            json!(""),
-            json!(-1e300),
-        ] {
-            let mut rec = base();
-            rec[k.as_str()] = bad;
-            lines.push(rec.to_string());
-        }
-    }
-    for line in &lines {
-        for input in [Input::Message(line), Input::Json(line)] {
-            let d = logpush::transform(&t, Ds::DevicePosture, input, 0);
-            let v: Value = serde_json::from_str(&d.source).unwrap();
-            if v["event"]["kind"] == "pipeline_error" {
-                assert!(!errors(&v).is_empty() && d.error.is_some(), "{line}");
-            } else {
-                assert!(d.error.is_none(), "{line}");
-            }
-        }
-    }
+    assert_hostile_lines_give_documents(&t, DS, &hostile_lines(&base()));
 }

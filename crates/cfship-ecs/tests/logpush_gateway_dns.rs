@@ -4,22 +4,14 @@
 
 mod common;
 
-use cfship_ecs::logpush::{self, Ds, Input};
-use cfship_ecs::{Options, Transformer};
+use cfship_ecs::logpush::Ds;
+use common::logpush::{
+    assert_both_shapes_agree, assert_error_list, assert_hostile_lines_give_documents_and,
+    hostile_lines, run, transformer, with,
+};
 use serde_json::{json, Value};
 
-fn transformer(geo: Option<std::sync::Arc<cfship_ecs::GeoIp>>, duplicates: bool) -> Transformer {
-    let mut tags = vec!["preserve_original_event".to_string()];
-    if duplicates {
-        tags.push("preserve_duplicate_custom_fields".to_string());
-    }
-    let opts = Options {
-        preserve_original: true,
-        tags,
-        ..Default::default()
-    };
-    Transformer::new(opts, geo).unwrap()
-}
+const DS: Ds = Ds::GatewayDns;
 
 fn base() -> Value {
     json!({
@@ -36,26 +28,8 @@ fn base() -> Value {
     })
 }
 
-fn with(patch: Value) -> Value {
-    let mut rec = base();
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            rec.as_object_mut().unwrap().remove(k);
-        } else {
-            rec[k] = v.clone();
-        }
-    }
-    rec
-}
-
-fn run_with(t: &Transformer, rec: &Value) -> Value {
-    let line = rec.to_string();
-    let d = logpush::transform(t, Ds::GatewayDns, Input::Message(&line), 0);
-    serde_json::from_str(&d.source).unwrap()
-}
-
-fn run(rec: &Value) -> Value {
-    run_with(&transformer(None, true), rec)
+fn run1(rec: &Value) -> Value {
+    run(&transformer(None, true), DS, rec)
 }
 
 #[test]
@@ -66,13 +40,13 @@ fn outcome_from_the_response_code() {
         (json!(2.5), Some("failure"), "2.5"),
         (json!(-1), None, "-1"),
     ] {
-        let d = run(&with(json!({ "RCode": rcode })));
+        let d = run1(&with(&base(), json!({ "RCode": rcode })));
         assert!(d.get("error").is_none(), "{rcode}: {d}");
         assert_eq!(d["event"]["outcome"].as_str(), outcome, "{rcode}");
         assert_eq!(d["dns"]["response_code"], code);
     }
     // A string code: `== 0` is false and `> 0` throws in the `if`.
-    let d = run(&with(json!({"RCode": "0"})));
+    let d = run1(&with(&base(), json!({"RCode": "0"})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert_eq!(
         d["error"]["message"],
@@ -82,7 +56,7 @@ fn outcome_from_the_response_code() {
 
 #[test]
 fn a_full_record_and_the_strict_copies() {
-    let d = run(&base());
+    let d = run1(&base());
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["@timestamp"], "2023-05-02T22:49:53.000Z");
     assert_eq!(d["event"]["timezone"], "UTC");
@@ -117,7 +91,7 @@ fn a_full_record_and_the_strict_copies() {
         "TimeZone",
         "UserID",
     ] {
-        let d = run(&with(json!({ field: null })));
+        let d = run1(&with(&base(), json!({ field: null })));
         assert_eq!(d["event"]["kind"], "pipeline_error", "{field}");
         let m = d["error"]["message"][0].as_str().unwrap();
         assert!(
@@ -126,7 +100,8 @@ fn a_full_record_and_the_strict_copies() {
         );
     }
     // Fields without a copy are optional.
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"ColoCode": null, "Location": null, "MatchedCategoryIDs": null}),
     ));
     assert!(d.get("error").is_none());
@@ -154,7 +129,7 @@ fn every_timestamp_form() {
             "2023-05-02T22:49:53.000Z",
         ),
     ] {
-        let d = run(&with(json!({ "Datetime": v })));
+        let d = run1(&with(&base(), json!({ "Datetime": v })));
         assert_eq!(d["@timestamp"], want, "{v}: {d}");
     }
 }
@@ -163,21 +138,25 @@ fn every_timestamp_form() {
 fn geoip_on_both_ends_with_ipv6() {
     let Some(geo) = common::geoip() else { return };
     let t = transformer(Some(geo), true);
-    let d = run_with(
+    let d = run(
         &t,
-        &with(json!({"SrcIP": "2a02:cf40::1", "DstIP": "89.160.20.129"})),
+        DS,
+        &with(
+            &base(),
+            json!({"SrcIP": "2a02:cf40::1", "DstIP": "89.160.20.129"}),
+        ),
     );
     assert_eq!(d["source"]["geo"]["country_iso_code"], "NO");
     assert_eq!(d["destination"]["geo"]["city_name"], "Linköping");
     assert_eq!(d["destination"]["as"]["number"], 29518);
     assert_eq!(d["related"]["ip"], json!(["2a02:cf40::1", "89.160.20.129"]));
-    let d = run_with(&t, &with(json!({"SrcIP": "bogus"})));
+    let d = run(&t, DS, &with(&base(), json!({"SrcIP": "bogus"})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
 }
 
 #[test]
 fn duplicates_both_shapes_and_hostile_records() {
-    let d = run_with(&transformer(None, false), &base());
+    let d = run(&transformer(None, false), DS, &base());
     let c = &d["cloudflare_logpush"]["gateway_dns"];
     for p in [
         "/timestamp",
@@ -198,39 +177,7 @@ fn duplicates_both_shapes_and_hostile_records() {
     assert_eq!(c["question"]["reversed"], "com.example");
 
     let t = transformer(None, true);
-    let line = base().to_string();
-    let a = logpush::transform(&t, Ds::GatewayDns, Input::Message(&line), 0);
-    let b = logpush::transform(&t, Ds::GatewayDns, Input::Json(&line), 0);
-    let mut a: Value = serde_json::from_str(&a.source).unwrap();
-    let mut b: Value = serde_json::from_str(&b.source).unwrap();
-    a["event"].as_object_mut().unwrap().remove("original");
-    b["event"].as_object_mut().unwrap().remove("original");
-    assert_eq!(a, b);
+    assert_both_shapes_agree(&t, DS, &base());
 
-    let mut lines: Vec<String> = vec!["".into(), "x".into(), "[]".into(), "{}".into()];
-    for (k, _) in base().as_object().unwrap() {
-        for bad in [
-            json!(true),
-            json!({"o": [1]}),
-            json!([]),
-            json!(1e300),
-            json!(""),
-        ] {
-            let mut rec = base();
-            rec[k.as_str()] = bad;
-            lines.push(rec.to_string());
-        }
-    }
-    for line in &lines {
-        for input in [Input::Message(line), Input::Json(line)] {
-            let d = logpush::transform(&t, Ds::GatewayDns, input, 0);
-            let v: Value = serde_json::from_str(&d.source).unwrap();
-            if v["event"]["kind"] == "pipeline_error" {
-                assert!(
-                    v["error"]["message"].is_array() && d.error.is_some(),
-                    "{line}"
-                );
-            }
-        }
-    }
+    assert_hostile_lines_give_documents_and(&t, DS, &hostile_lines(&base()), assert_error_list);
 }

@@ -4,24 +4,14 @@
 
 mod common;
 
-use cfship_ecs::logpush::{self, Ds, Input};
-use cfship_ecs::{Options, Transformer};
+use cfship_ecs::logpush::Ds;
+use common::logpush::{
+    assert_both_shapes_agree, assert_hostile_lines_give_documents, errors, hostile_lines, run,
+    run_doc, run_json, transformer, transformer_with_tags, with,
+};
 use serde_json::{json, Value};
 
 const DS: Ds = Ds::GatewayNetwork;
-
-fn transformer(duplicates: bool) -> Transformer {
-    let mut tags = vec!["preserve_original_event".to_string()];
-    if duplicates {
-        tags.push("preserve_duplicate_custom_fields".to_string());
-    }
-    let opts = Options {
-        preserve_original: true,
-        tags,
-        ..Default::default()
-    };
-    Transformer::new(opts, common::geoip()).unwrap()
-}
 
 fn base() -> Value {
     json!({
@@ -34,39 +24,13 @@ fn base() -> Value {
     })
 }
 
-fn with(patch: Value) -> Value {
-    let mut rec = base();
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            rec.as_object_mut().unwrap().remove(k);
-        } else {
-            rec[k] = v.clone();
-        }
-    }
-    rec
-}
-
-fn run_line(t: &Transformer, input: Input<'_>) -> (Value, cfship_ecs::Document) {
-    let d = logpush::transform(t, DS, input, 0);
-    let v: Value = serde_json::from_str(&d.source).unwrap();
-    (v, d)
-}
-
-fn run(rec: &Value) -> Value {
-    run_line(&transformer(true), Input::Message(&rec.to_string())).0
-}
-
-fn errors(doc: &Value) -> Vec<String> {
-    match &doc["error"]["message"] {
-        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => vec![],
-    }
+fn run1(rec: &Value) -> Value {
+    run(&transformer(common::geoip(), true), DS, rec)
 }
 
 #[test]
 fn full_record_maps_every_field() {
-    let d = run(&base());
+    let d = run1(&base());
     assert_eq!(d["event"]["category"], json!(["network"]));
     assert_eq!(d["event"]["type"], json!(["info"]));
     assert_eq!(d["event"]["kind"], "event");
@@ -107,7 +71,7 @@ fn the_constants_do_not_depend_on_the_action() {
         "audit_ssh",
         "",
     ] {
-        let d = run(&with(json!({ "Action": action })));
+        let d = run1(&with(&base(), json!({ "Action": action })));
         assert_eq!(d["event"]["category"], json!(["network"]), "{action}");
         assert_eq!(d["event"]["type"], json!(["info"]), "{action}");
         if action.is_empty() {
@@ -121,7 +85,11 @@ fn the_constants_do_not_depend_on_the_action() {
 
 #[test]
 fn duplicates_are_removed_without_the_tag() {
-    let (d, _) = run_line(&transformer(false), Input::Message(&base().to_string()));
+    let (d, _) = run_doc(
+        &transformer(common::geoip(), false),
+        DS,
+        &base().to_string(),
+    );
     let cf = &d["cloudflare_logpush"]["gateway_network"];
     for gone in [
         "timestamp",
@@ -146,10 +114,13 @@ fn duplicates_are_removed_without_the_tag() {
 
 #[test]
 fn optional_fields_may_be_missing() {
-    let d = run(&with(json!({
-        "AccountID": null, "OverrideIP": null, "OverridePort": null, "PolicyID": null,
-        "PolicyName": null, "SourceInternalIP": null
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "AccountID": null, "OverrideIP": null, "OverridePort": null, "PolicyID": null,
+            "PolicyName": null, "SourceInternalIP": null
+        }),
+    ));
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["related"]["ip"], json!(["203.0.113.7", "198.51.100.20"]));
     let cf = &d["cloudflare_logpush"]["gateway_network"];
@@ -173,8 +144,8 @@ fn a_missing_copied_field_is_a_pipeline_error() {
         "UserID",
         "Email",
     ] {
-        let rec = with(json!({ key: null }));
-        let (d, doc) = run_line(&transformer(true), Input::Message(&rec.to_string()));
+        let rec = with(&base(), json!({ key: null }));
+        let (d, doc) = run_doc(&transformer(common::geoip(), true), DS, &rec.to_string());
         assert_eq!(d["event"]["kind"], "pipeline_error", "{key}: {d}");
         let e = errors(&d);
         assert_eq!(e.len(), 1, "{key}: {e:?}");
@@ -194,7 +165,7 @@ fn a_missing_copied_field_is_a_pipeline_error() {
 #[test]
 fn a_missing_ip_fails_the_city_lookup_or_the_copy() {
     for key in ["SourceIP", "DestinationIP"] {
-        let d = run(&with(json!({ key: null })));
+        let d = run1(&with(&base(), json!({ key: null })));
         assert_eq!(d["event"]["kind"], "pipeline_error", "{key}: {d}");
         assert_eq!(errors(&d).len(), 1);
     }
@@ -228,7 +199,7 @@ fn every_timestamp_form() {
         ),
     ];
     for (ts, want) in cases {
-        let d = run(&with(json!({ "Datetime": ts })));
+        let d = run1(&with(&base(), json!({ "Datetime": ts })));
         assert_eq!(d["@timestamp"], *want, "{ts}: {d}");
         assert_eq!(
             d["cloudflare_logpush"]["gateway_network"]["timestamp"],
@@ -240,24 +211,27 @@ fn every_timestamp_form() {
 
 #[test]
 fn a_bad_timestamp_is_reported_then_the_copy_fails() {
-    let d = run(&with(json!({ "Datetime": "yesterday" })));
+    let d = run1(&with(&base(), json!({ "Datetime": "yesterday" })));
     let e = errors(&d);
     assert_eq!(d["event"]["kind"], "pipeline_error", "{d}");
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(e[0].contains("yesterday"), "{e:?}");
     assert!(e[1].starts_with("Processor \"set\""), "{e:?}");
     // no Datetime at all: no date error, the timestamp copy fails
-    let d = run(&with(json!({ "Datetime": null })));
+    let d = run1(&with(&base(), json!({ "Datetime": null })));
     assert_eq!(errors(&d).len(), 1, "{d}");
     assert_eq!(d["event"]["kind"], "pipeline_error");
 }
 
 #[test]
 fn ipv6_addresses() {
-    let d = run(&with(json!({
-        "SourceIP": "2001:db8::7", "DestinationIP": "2a02:cf40::23", "OverrideIP": "2001:db8::1",
-        "SourceInternalIP": "fd00::3"
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "SourceIP": "2001:db8::7", "DestinationIP": "2a02:cf40::23", "OverrideIP": "2001:db8::1",
+            "SourceInternalIP": "fd00::3"
+        }),
+    ));
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["source"]["ip"], "2001:db8::7");
     assert_eq!(d["destination"]["ip"], "2a02:cf40::23");
@@ -269,7 +243,8 @@ fn ipv6_addresses() {
 
 #[test]
 fn empty_values_are_dropped() {
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({ "PolicyName": "", "PolicyID": "", "AccountID": [], "OverridePort": {} }),
     ));
     assert!(d.get("error").is_none(), "{d}");
@@ -281,15 +256,11 @@ fn empty_values_are_dropped() {
 
 #[test]
 fn both_input_shapes_give_the_same_document() {
-    let line = base().to_string();
-    let t = transformer(true);
-    let (a, _) = run_line(&t, Input::Message(&line));
-    let (mut b, _) = run_line(&t, Input::Json(&line));
-    b["event"]["original"] = a["event"]["original"].clone();
-    assert_eq!(a, b);
+    let t = transformer(common::geoip(), true);
+    assert_both_shapes_agree(&t, DS, &base());
     // without preserve_original_event, json input has no event.original
-    let plain = Transformer::new(Options::default(), common::geoip()).unwrap();
-    let (c, _) = run_line(&plain, Input::Json(&line));
+    let plain = transformer_with_tags(common::geoip(), &[]);
+    let c = run_json(&plain, DS, &base());
     assert!(c["event"].get("original").is_none(), "{c}");
     assert_eq!(c["event"]["id"], "s-1");
 }
@@ -305,27 +276,18 @@ fn hostile_records_give_one_document_each() {
         "\"str\"".into(),
         "{\"Datetime\":".into(),
         "{}".into(),
-        with(json!({ "Datetime": huge.clone() })).to_string(),
-        with(json!({ "Datetime": [1, 2] })).to_string(),
-        with(json!({ "SourceIP": 42 })).to_string(),
-        with(json!({ "DestinationIP": "not-an-ip" })).to_string(),
-        with(json!({ "SourcePort": "x".repeat(10_000) })).to_string(),
-        with(json!({ "SNI": {"nested": [null, {}]} })).to_string(),
-        with(json!({ "Action": true })).to_string(),
+        with(&base(), json!({ "Datetime": huge.clone() })).to_string(),
+        with(&base(), json!({ "Datetime": [1, 2] })).to_string(),
+        with(&base(), json!({ "SourceIP": 42 })).to_string(),
+        with(&base(), json!({ "DestinationIP": "not-an-ip" })).to_string(),
+        with(&base(), json!({ "SourcePort": "x".repeat(10_000) })).to_string(),
+        with(&base(), json!({ "SNI": {"nested": [null, {}]} })).to_string(),
+        with(&base(), json!({ "Action": true })).to_string(),
         format!("{{\"Datetime\": {huge}}}"),
         "{\"a\":\"\\ud800\"}".into(),
     ];
-    let t = transformer(true);
-    for line in &inputs {
-        for input in [Input::Message(line), Input::Json(line)] {
-            let d = logpush::transform(&t, DS, input, 0);
-            let v: Value =
-                serde_json::from_str(&d.source).unwrap_or_else(|e| panic!("{line}: {e}"));
-            assert!(v.is_object());
-            if let Some(err) = &d.error {
-                assert_eq!(v["event"]["kind"], "pipeline_error", "{line}");
-                assert!(!err.is_empty());
-            }
-        }
-    }
+    let t = transformer(common::geoip(), true);
+    let mut lines = hostile_lines(&base());
+    lines.extend(inputs);
+    assert_hostile_lines_give_documents(&t, DS, &lines);
 }

@@ -3,25 +3,19 @@
 //! fields in every form, the URL reconstruction, the dissects, the new-name/old-name fallbacks,
 //! typed converts and their error messages, both input shapes, and hostile records.
 
-use cfship_ecs::logpush::{self, Ds, Input};
-use cfship_ecs::{Options, Transformer};
+mod common;
+
+use cfship_ecs::logpush::Ds;
+use common::logpush::{
+    assert_both_shapes_agree, assert_first_error_named, assert_hostile_lines_give_documents_and,
+    errors, hostile_lines, run, run_doc, run_json, transformer, with,
+};
 use serde_json::{json, Value};
 
 /// `_ingest.on_failure_pipeline` of a top-level pipeline: unset, so it renders as nothing.
 const PIPELINE: &str = "";
 
-fn transformer(duplicates: bool) -> Transformer {
-    let mut tags = vec!["preserve_original_event".to_string()];
-    if duplicates {
-        tags.push("preserve_duplicate_custom_fields".to_string());
-    }
-    let opts = Options {
-        preserve_original: true,
-        tags,
-        ..Default::default()
-    };
-    Transformer::new(opts, None).unwrap()
-}
+const DS: Ds = Ds::HttpRequest;
 
 fn base() -> Value {
     json!({
@@ -51,36 +45,6 @@ fn base() -> Value {
     })
 }
 
-fn with(patch: Value) -> Value {
-    let mut rec = base();
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            rec.as_object_mut().unwrap().remove(k);
-        } else {
-            rec[k] = v.clone();
-        }
-    }
-    rec
-}
-
-fn run_line(t: &Transformer, line: &str) -> (Value, cfship_ecs::Document) {
-    let d = logpush::transform(t, Ds::HttpRequest, Input::Message(line), 0);
-    let v: Value = serde_json::from_str(&d.source).unwrap();
-    (v, d)
-}
-
-fn run(rec: &Value) -> Value {
-    run_line(&transformer(true), &rec.to_string()).0
-}
-
-fn errors(doc: &Value) -> Vec<String> {
-    match &doc["error"]["message"] {
-        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => vec![],
-    }
-}
-
 fn assert_error_doc(doc: &Value) {
     assert_eq!(doc["event"]["kind"], "pipeline_error", "{doc}");
     assert!(!errors(doc).is_empty(), "{doc}");
@@ -88,9 +52,13 @@ fn assert_error_doc(doc: &Value) {
     assert!(tags.contains(&json!("preserve_original_event")));
 }
 
+fn run1(rec: &Value) -> Value {
+    run(&transformer(None, true), DS, rec)
+}
+
 #[test]
 fn a_full_record_maps_every_field() {
-    let d = run(&base());
+    let d = run1(&base());
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["event"]["kind"], "event");
     assert_eq!(d["event"]["category"], json!(["network"]));
@@ -159,21 +127,15 @@ fn a_full_record_maps_every_field() {
 
 #[test]
 fn both_input_shapes_give_the_same_document() {
-    let t = transformer(true);
-    for rec in [base(), with(json!({"EdgeStartTimestamp": "bad"}))] {
+    let t = transformer(None, true);
+    for rec in [base(), with(&base(), json!({"EdgeStartTimestamp": "bad"}))] {
         let line = rec.to_string();
-        let a = logpush::transform(&t, Ds::HttpRequest, Input::Message(&line), 0);
-        let b = logpush::transform(&t, Ds::HttpRequest, Input::Json(&line), 0);
-        let mut a: Value = serde_json::from_str(&a.source).unwrap();
-        let mut b: Value = serde_json::from_str(&b.source).unwrap();
-        assert_eq!(a["event"]["original"], line);
+        assert_eq!(run(&t, DS, &rec)["event"]["original"], line);
         assert_eq!(
-            b["event"]["original"],
+            run_json(&t, DS, &rec)["event"]["original"],
             cfship_ecs::canonical::go_json(&line).unwrap()
         );
-        a["event"].as_object_mut().unwrap().remove("original");
-        b["event"].as_object_mut().unwrap().remove("original");
-        assert_eq!(a, b);
+        assert_both_shapes_agree(&t, DS, &rec);
     }
 }
 
@@ -201,7 +163,8 @@ fn every_timestamp_form_becomes_utc_milliseconds() {
         ),
     ];
     for (v, want) in cases {
-        let d = run(&with(
+        let d = run1(&with(
+            &base(),
             json!({"EdgeStartTimestamp": v, "EdgeEndTimestamp": v}),
         ));
         assert_eq!(d["@timestamp"], *want, "{v}: {d}");
@@ -210,19 +173,20 @@ fn every_timestamp_form_becomes_utc_milliseconds() {
         assert_eq!(c["edge"]["end_time"], *want, "{v}");
         assert!(d.get("error").is_none(), "{v}: {d}");
         // Datetime alone (the minimal record shape) gives @timestamp too.
-        let d = run(&json!({"Datetime": v, "RayID": "r"}));
+        let d = run1(&json!({"Datetime": v, "RayID": "r"}));
         assert_eq!(d["@timestamp"], *want, "Datetime {v}");
         assert_eq!(d["cloudflare_logpush"]["http_request"]["datetime"], *want);
     }
     // EdgeStartTimestamp wins over Datetime.
-    let d = run(&with(json!({"Datetime": "2020-01-01T00:00:00Z"})));
+    let d = run1(&with(&base(), json!({"Datetime": "2020-01-01T00:00:00Z"})));
     assert_eq!(d["@timestamp"], "2023-11-14T22:13:20.000Z");
     assert_eq!(
         d["cloudflare_logpush"]["http_request"]["datetime"],
         "2020-01-01T00:00:00.000Z"
     );
     // No time field at all: no @timestamp from the pipeline, not an error.
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"EdgeStartTimestamp": null, "EdgeEndTimestamp": null}),
     ));
     assert!(
@@ -230,7 +194,8 @@ fn every_timestamp_form_becomes_utc_milliseconds() {
         "{d}"
     );
     // "" is skipped by the date's `if`.
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"EdgeStartTimestamp": "", "EdgeEndTimestamp": ""}),
     ));
     assert!(
@@ -241,7 +206,7 @@ fn every_timestamp_form_becomes_utc_milliseconds() {
 
 #[test]
 fn a_bad_timestamp_is_a_tagged_error_and_the_rest_is_kept() {
-    let d = run(&with(json!({"EdgeStartTimestamp": "yesterday"})));
+    let d = run1(&with(&base(), json!({"EdgeStartTimestamp": "yesterday"})));
     assert_error_doc(&d);
     assert_eq!(
         errors(&d),
@@ -252,7 +217,7 @@ fn a_bad_timestamp_is_a_tagged_error_and_the_rest_is_kept() {
     assert_eq!(d["source"]["ip"], "198.51.100.7");
     assert!(d["event"]["original"].is_string());
     // A JSON double is left alone by `convert long`, and the script's long parameter rejects it.
-    let d = run(&with(json!({"EdgeStartTimestamp": 1.5e9})));
+    let d = run1(&with(&base(), json!({"EdgeStartTimestamp": 1.5e9})));
     assert_error_doc(&d);
     assert_eq!(
         errors(&d)[0],
@@ -269,13 +234,13 @@ fn origin_header_dates_accept_http_and_iso_forms() {
         ("2022-05-21T13:17:33.250+02:00", "2022-05-21T11:17:33.250Z"),
         ("1653131853000", "2022-05-21T11:17:33.000Z"),
     ] {
-        let d = run(&with(json!({"OriginResponseHTTPExpires": v})));
+        let d = run1(&with(&base(), json!({"OriginResponseHTTPExpires": v})));
         assert_eq!(
             d["cloudflare_logpush"]["http_request"]["origin"]["response"]["http"]["expires"], want,
             "{v}: {d}"
         );
     }
-    let d = run(&with(json!({"OriginResponseHTTPExpires": "soon"})));
+    let d = run1(&with(&base(), json!({"OriginResponseHTTPExpires": "soon"})));
     assert_error_doc(&d);
     assert!(errors(&d)[0].starts_with(
         "Processor date with tag date_json_OriginResponseHTTPExpires_to_cloudflare_logpush_http_request_origin_response_http_expires_5fcc3d5b in pipeline"
@@ -284,13 +249,16 @@ fn origin_header_dates_accept_http_and_iso_forms() {
 
 #[test]
 fn ipv6_addresses_and_invalid_ips() {
-    let d = run(&with(json!({
-        "ClientIP": "2001:db8::1", "OriginIP": "2a02:cf40::23", "EdgeServerIP": "2001:db8::1"
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "ClientIP": "2001:db8::1", "OriginIP": "2a02:cf40::23", "EdgeServerIP": "2001:db8::1"
+        }),
+    ));
     assert_eq!(d["source"]["ip"], "2001:db8::1");
     assert_eq!(d["destination"]["ip"], "2a02:cf40::23");
     assert_eq!(d["related"]["ip"], json!(["2001:db8::1", "2a02:cf40::23"]));
-    let d = run(&with(json!({"ClientIP": "not-an-ip"})));
+    let d = run1(&with(&base(), json!({"ClientIP": "not-an-ip"})));
     assert_error_doc(&d);
     assert_eq!(
         errors(&d),
@@ -302,7 +270,8 @@ fn ipv6_addresses_and_invalid_ips() {
 #[test]
 fn url_reconstruction() {
     // Absolute URI: used as is.
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"ClientRequestURI": "http://other.example:8080/a/b.png?x=1"}),
     ));
     assert_eq!(
@@ -313,7 +282,7 @@ fn url_reconstruction() {
     assert_eq!(d["url"]["domain"], "other.example");
     assert_eq!(d["url"]["extension"], "png");
     // No URI: the path and query (with its `?`) are copied; no scheme, no TLS → http.
-    let d = run(&json!({
+    let d = run1(&json!({
         "ClientRequestHost": "h.example", "ClientRequestPath": "/p", "ClientRequestQuery": "?q=1"
     }));
     assert_eq!(
@@ -324,22 +293,22 @@ fn url_reconstruction() {
         .get("query")
         .is_none());
     // No scheme but TLS → https.
-    let d = run(&with(json!({"ClientRequestScheme": null})));
+    let d = run1(&with(&base(), json!({"ClientRequestScheme": null})));
     assert_eq!(d["url"]["scheme"], "https");
     assert_eq!(
         d["url"]["original"],
         "https://shop.example.org/catalog/item.json?id=7"
     );
     // No host: no reconstruction from a relative URI.
-    let d = run(&with(json!({"ClientRequestHost": null})));
+    let d = run1(&with(&base(), json!({"ClientRequestHost": null})));
     assert!(d["url"].get("original").is_none(), "{d}");
     assert_eq!(d["url"]["path"], "/catalog/item.json");
     // An unparsable URI is ignored (uri_parts has ignore_failure).
-    let d = run(&with(json!({"ClientRequestURI": "/a b"})));
+    let d = run1(&with(&base(), json!({"ClientRequestURI": "/a b"})));
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["url"]["domain"], "shop.example.org");
     // A non-string URI fails the `if` of the set processor: a pipeline error.
-    let d = run(&with(json!({"ClientRequestURI": 7})));
+    let d = run1(&with(&base(), json!({"ClientRequestURI": 7})));
     assert_error_doc(&d);
     assert_eq!(
         errors(&d),
@@ -350,42 +319,46 @@ fn url_reconstruction() {
 #[test]
 fn protocol_and_tls_dissects() {
     for (p, version) in [("HTTP/1.0", "1.0"), ("HTTP/2", "2"), ("HTTP/3", "3")] {
-        let d = run(&with(json!({"ClientRequestProtocol": p})));
+        let d = run1(&with(&base(), json!({"ClientRequestProtocol": p})));
         assert_eq!(d["http"]["version"], version);
         assert_eq!(d["network"]["protocol"], "http");
     }
     for p in ["none", "unknown"] {
-        let d = run(&with(
+        let d = run1(&with(
+            &base(),
             json!({"ClientRequestProtocol": p, "ClientSSLProtocol": p}),
         ));
         assert!(d.get("error").is_none(), "{d}");
         assert!(d.get("network").is_none() && d["http"].get("version").is_none());
         assert!(d["tls"].get("version").is_none());
     }
-    let d = run(&with(json!({"ClientRequestProtocol": "garbage"})));
+    let d = run1(&with(&base(), json!({"ClientRequestProtocol": "garbage"})));
     assert_error_doc(&d);
     assert_eq!(
         errors(&d),
         vec![format!("Processor dissect with tag dissect_client_request_protocol in pipeline {PIPELINE} failed with message: Unable to find match for dissect pattern: %{{network.protocol}}/%{{http.version}} against source: garbage")]
     );
-    let d = run(&with(json!({"ClientSSLProtocol": "TLSv1.2"})));
+    let d = run1(&with(&base(), json!({"ClientSSLProtocol": "TLSv1.2"})));
     assert_eq!(d["tls"]["version"], "1.2");
     assert_eq!(d["tls"]["version_protocol"], "tls");
-    let d = run(&with(json!({"ClientSSLProtocol": 12})));
+    let d = run1(&with(&base(), json!({"ClientSSLProtocol": 12})));
     assert_error_doc(&d);
     assert!(errors(&d)[0].contains("dissect_client_ssl_protocol"));
 }
 
 #[test]
 fn security_names_win_over_the_older_waf_and_firewall_names() {
-    let d = run(&with(json!({
-        "SecurityAction": "block", "WAFAction": "log",
-        "SecurityRuleID": "s1", "WAFRuleID": "w1",
-        "SecurityRuleDescription": "sd", "WAFRuleMessage": "wm",
-        "SecurityActions": ["block"], "FirewallMatchesActions": ["log"],
-        "SecurityRuleIDs": ["s1"], "FirewallMatchesRuleIDs": ["w1"],
-        "SecuritySources": ["waf"], "FirewallMatchesSources": ["firewallrules"]
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "SecurityAction": "block", "WAFAction": "log",
+            "SecurityRuleID": "s1", "WAFRuleID": "w1",
+            "SecurityRuleDescription": "sd", "WAFRuleMessage": "wm",
+            "SecurityActions": ["block"], "FirewallMatchesActions": ["log"],
+            "SecurityRuleIDs": ["s1"], "FirewallMatchesRuleIDs": ["w1"],
+            "SecuritySources": ["waf"], "FirewallMatchesSources": ["firewallrules"]
+        }),
+    ));
     let c = &d["cloudflare_logpush"]["http_request"];
     assert_eq!(c["waf"]["action"], "block", "{}", d["cloudflare_logpush"]);
     assert_eq!(c["waf"]["rule"], json!({"id": "s1", "message": "sd"}));
@@ -394,10 +367,13 @@ fn security_names_win_over_the_older_waf_and_firewall_names() {
         json!({"action": ["block"], "rule_id": ["s1"], "sources": ["waf"]})
     );
     // Old names alone still fill the fields.
-    let d = run(&with(json!({
-        "FirewallMatchesActions": ["log"], "FirewallMatchesRuleIDs": ["w1"],
-        "FirewallMatchesSources": ["firewallrules"]
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "FirewallMatchesActions": ["log"], "FirewallMatchesRuleIDs": ["w1"],
+            "FirewallMatchesSources": ["firewallrules"]
+        }),
+    ));
     let c = &d["cloudflare_logpush"]["http_request"];
     assert_eq!(c["waf"]["action"], "unknown");
     assert_eq!(c["waf"]["rule"], json!({"id": "r1", "message": "m1"}));
@@ -408,7 +384,7 @@ fn security_names_win_over_the_older_waf_and_firewall_names() {
     // A null new name passes the `if` and then fails the fallback rename, as upstream.
     let mut rec = base();
     rec["SecurityRuleID"] = Value::Null;
-    let d = run(&rec);
+    let d = run1(&rec);
     assert_error_doc(&d);
     assert_eq!(
         errors(&d),
@@ -418,12 +394,15 @@ fn security_names_win_over_the_older_waf_and_firewall_names() {
 
 #[test]
 fn empty_values_are_dropped() {
-    let d = run(&with(json!({
-        "Cookies": {}, "BotTags": [], "ContentScanObjSizes": [], "ContentScanObjResults": [],
-        "RequestHeaders": {}, "ResponseHeaders": {"x": ""}, "ClientXRequestedWith": "",
-        "WorkerScriptName": "", "ClientMTLSAuthCertFingerprint": "", "JA4Signals": {"a": "N/A"},
-        "OriginResponseHTTPExpires": "", "EdgeRateLimitAction": ""
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "Cookies": {}, "BotTags": [], "ContentScanObjSizes": [], "ContentScanObjResults": [],
+            "RequestHeaders": {}, "ResponseHeaders": {"x": ""}, "ClientXRequestedWith": "",
+            "WorkerScriptName": "", "ClientMTLSAuthCertFingerprint": "", "JA4Signals": {"a": "N/A"},
+            "OriginResponseHTTPExpires": "", "EdgeRateLimitAction": ""
+        }),
+    ));
     assert!(d.get("error").is_none(), "{d}");
     let c = &d["cloudflare_logpush"]["http_request"];
     for k in [
@@ -448,10 +427,13 @@ fn empty_values_are_dropped() {
 
 #[test]
 fn typed_converts_and_their_errors() {
-    let d = run(&with(json!({
-        "EdgeResponseStatus": "404", "ClientASN": "64500", "CacheTieredFill": "TRUE",
-        "EdgeResponseCompressionRatio": 0, "ContentScanObjSizes": ["1", 2], "FraudDetectionIDs": [3001]
-    })));
+    let d = run1(&with(
+        &base(),
+        json!({
+            "EdgeResponseStatus": "404", "ClientASN": "64500", "CacheTieredFill": "TRUE",
+            "EdgeResponseCompressionRatio": 0, "ContentScanObjSizes": ["1", 2], "FraudDetectionIDs": [3001]
+        }),
+    ));
     assert!(d.get("error").is_none(), "{d}");
     let c = &d["cloudflare_logpush"]["http_request"];
     assert_eq!(d["http"]["response"]["status_code"], 404);
@@ -461,7 +443,8 @@ fn typed_converts_and_their_errors() {
     assert_eq!(c["content_scan"]["sizes"], json!([1, 2]));
     assert_eq!(c["fraud"]["detection_ids"], json!(["3001"]));
     // Two failing converts: both messages, in order, and the record is still indexed.
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"EdgeResponseStatus": "OK", "CacheTieredFill": ""}),
     ));
     assert_error_doc(&d);
@@ -478,7 +461,7 @@ fn typed_converts_and_their_errors() {
 #[test]
 fn duplicates_are_removed_without_the_tag() {
     let line = base().to_string();
-    let (d, _) = run_line(&transformer(false), &line);
+    let (d, _) = run_doc(&transformer(None, false), DS, &line);
     let c = &d["cloudflare_logpush"]["http_request"];
     for p in [
         "/origin/ip",
@@ -503,7 +486,7 @@ fn duplicates_are_removed_without_the_tag() {
     assert_eq!(d["source"]["ip"], "198.51.100.7");
     assert_eq!(c["ray"]["id"], "7a1b2c3d4e5f6a7b");
     assert_eq!(c["client"]["request"]["host"], "shop.example.org");
-    let (d, _) = run_line(&transformer(true), &line);
+    let (d, _) = run_doc(&transformer(None, true), DS, &line);
     assert_eq!(
         d["cloudflare_logpush"]["http_request"]["client"]["ip"],
         "198.51.100.7"
@@ -512,62 +495,28 @@ fn duplicates_are_removed_without_the_tag() {
 
 #[test]
 fn hostile_records_give_one_document_each() {
-    let t = transformer(true);
-    let mut lines: Vec<String> = [
-        "",
-        "not json",
-        "[1,2,3]",
-        "42",
-        "\"text\"",
-        "null",
-        "{",
-        "{\"ClientIP\": {\"nested\": [1, {\"x\": null}]}}",
-        "{\"EdgeStartTimestamp\": 99999999999999999999999999}",
-        "{\"EdgeStartTimestamp\": -1}",
-        "{\"EdgeStartTimestamp\": 18446744073709551615}",
-        "{\"Datetime\": true}",
-        "{\"ClientRequestUserAgent\": 5}",
-        "{\"ClientMTLSAuthCertFingerprint\": 5}",
-        "{\"ClientRequestHost\": 5, \"ClientRequestURI\": \"/x\"}",
-        "{\"ClientRequestURI\": \"\"}",
-        "{\"ClientRequestURI\": \"*\"}",
-        "{\"RayID\": [\"a\", \"b\"], \"EdgeRequestHost\": {\"a\": 1}}",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    // Every field of the full record with every wrong type.
-    for (k, _) in base().as_object().unwrap() {
-        for bad in [
-            json!(true),
-            json!({"o": 1}),
-            json!([[1]]),
-            json!("x"),
-            json!(1e308),
-            json!(-7),
-        ] {
-            let mut rec = base();
-            rec[k.as_str()] = bad;
-            lines.push(rec.to_string());
-        }
-    }
-    for line in &lines {
-        for input in [Input::Message(line), Input::Json(line)] {
-            let d = logpush::transform(&t, Ds::HttpRequest, input, 0);
-            let v: Value = serde_json::from_str(&d.source)
-                .unwrap_or_else(|e| panic!("{line}: invalid document: {e}"));
-            assert!(v.is_object(), "{line}");
-            assert!(!d.id.is_empty());
-            if v["event"]["kind"] == "pipeline_error" {
-                assert!(!errors(&v).is_empty(), "{line}: {v}");
-                assert_eq!(d.error.as_deref(), Some(errors(&v)[0].as_str()));
-            } else {
-                assert!(d.error.is_none(), "{line}");
-            }
-        }
-    }
+    let t = transformer(None, true);
+    // Every field of the full record with every wrong type, and partial records.
+    let mut lines = hostile_lines(&base());
+    lines.extend(
+        [
+            "{\"ClientIP\": {\"nested\": [1, {\"x\": null}]}}",
+            "{\"EdgeStartTimestamp\": 99999999999999999999999999}",
+            "{\"EdgeStartTimestamp\": -1}",
+            "{\"EdgeStartTimestamp\": 18446744073709551615}",
+            "{\"Datetime\": true}",
+            "{\"ClientRequestUserAgent\": 5}",
+            "{\"ClientMTLSAuthCertFingerprint\": 5}",
+            "{\"ClientRequestHost\": 5, \"ClientRequestURI\": \"/x\"}",
+            "{\"ClientRequestURI\": \"\"}",
+            "{\"ClientRequestURI\": \"*\"}",
+            "{\"RayID\": [\"a\", \"b\"], \"EdgeRequestHost\": {\"a\": 1}}",
+        ]
+        .map(String::from),
+    );
+    assert_hostile_lines_give_documents_and(&t, DS, &lines, assert_first_error_named);
     // A record that is not a JSON object is a pipeline error naming the json processor.
-    let (v, _) = run_line(&t, "[1,2,3]");
+    let (v, _) = run_doc(&t, DS, "[1,2,3]");
     assert_error_doc(&v);
     assert!(errors(&v)[0].starts_with("Processor json with tag"), "{v}");
 }

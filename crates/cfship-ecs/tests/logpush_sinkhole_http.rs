@@ -4,22 +4,14 @@
 
 mod common;
 
-use cfship_ecs::logpush::{self, Ds, Input};
-use cfship_ecs::{Options, Transformer};
+use cfship_ecs::logpush::Ds;
+use common::logpush::{
+    assert_both_shapes_agree, assert_error_list, assert_hostile_lines_give_documents_and,
+    hostile_lines, run, transformer, with,
+};
 use serde_json::{json, Value};
 
-fn transformer(geo: Option<std::sync::Arc<cfship_ecs::GeoIp>>, duplicates: bool) -> Transformer {
-    let mut tags = vec!["preserve_original_event".to_string()];
-    if duplicates {
-        tags.push("preserve_duplicate_custom_fields".to_string());
-    }
-    let opts = Options {
-        preserve_original: true,
-        tags,
-        ..Default::default()
-    };
-    Transformer::new(opts, geo).unwrap()
-}
+const DS: Ds = Ds::SinkholeHttp;
 
 fn base() -> Value {
     json!({
@@ -31,31 +23,13 @@ fn base() -> Value {
     })
 }
 
-fn with(patch: Value) -> Value {
-    let mut rec = base();
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            rec.as_object_mut().unwrap().remove(k);
-        } else {
-            rec[k] = v.clone();
-        }
-    }
-    rec
-}
-
-fn run_with(t: &Transformer, rec: &Value) -> Value {
-    let line = rec.to_string();
-    let d = logpush::transform(t, Ds::SinkholeHttp, Input::Message(&line), 0);
-    serde_json::from_str(&d.source).unwrap()
-}
-
-fn run(rec: &Value) -> Value {
-    run_with(&transformer(None, true), rec)
+fn run1(rec: &Value) -> Value {
+    run(&transformer(None, true), DS, rec)
 }
 
 #[test]
 fn a_full_record_and_header_splitting() {
-    let d = run(&base());
+    let d = run1(&base());
     assert!(d.get("error").is_none(), "{d}");
     assert_eq!(d["event"]["category"], json!(["network"]));
     let c = &d["cloudflare_logpush"]["sinkhole_http"];
@@ -73,12 +47,12 @@ fn a_full_record_and_header_splitting() {
     assert_eq!(d["url"]["original"], "https://a.example/login");
     assert_eq!(d["user"]["name"], "bob");
     assert_eq!(d["related"]["ip"], json!(["192.0.2.1", "198.51.100.1"]));
-    let d = run(&with(json!({"Headers": "\nA: b"})));
+    let d = run1(&with(&base(), json!({"Headers": "\nA: b"})));
     assert_eq!(
         d["cloudflare_logpush"]["sinkhole_http"]["request"]["headers"],
         json!(["A: b"])
     );
-    let d = run(&with(json!({"Headers": 7})));
+    let d = run1(&with(&base(), json!({"Headers": 7})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert_eq!(
         d["error"]["message"],
@@ -108,11 +82,11 @@ fn timestamps_numbers_are_normalised_strings_are_not() {
         (json!("1695124800123"), "2023-09-19T12:00:00.123Z"),
         (json!("1695124800"), "1970-01-20T14:52:04.800Z"),
     ] {
-        let d = run(&with(json!({ "Timestamp": v })));
+        let d = run1(&with(&base(), json!({ "Timestamp": v })));
         assert_eq!(d["@timestamp"], want, "{v}: {d}");
     }
     // A bad time: the date appends the bare message, then the strict copy fails the pipeline.
-    let d = run(&with(json!({"Timestamp": "x"})));
+    let d = run1(&with(&base(), json!({"Timestamp": "x"})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert_eq!(
         d["error"]["message"],
@@ -134,9 +108,9 @@ fn timestamps_numbers_are_normalised_strings_are_not() {
 fn geoip_ipv6_and_missing_addresses() {
     let Some(geo) = common::geoip() else { return };
     let t = transformer(Some(geo), true);
-    let d = run_with(&t, &with(json!({"SrcAddr": "2a02:cf40::7"})));
+    let d = run(&t, DS, &with(&base(), json!({"SrcAddr": "2a02:cf40::7"})));
     assert_eq!(d["source"]["geo"]["country_iso_code"], "NO");
-    let d = run_with(&t, &with(json!({"DestAddr": null})));
+    let d = run(&t, DS, &with(&base(), json!({"DestAddr": null})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert!(d["error"]["message"][0]
         .as_str()
@@ -146,7 +120,7 @@ fn geoip_ipv6_and_missing_addresses() {
 
 #[test]
 fn duplicates_both_shapes_and_hostile_records() {
-    let d = run_with(&transformer(None, false), &base());
+    let d = run(&transformer(None, false), DS, &base());
     let c = &d["cloudflare_logpush"]["sinkhole_http"];
     for p in [
         "/timestamp",
@@ -166,39 +140,7 @@ fn duplicates_both_shapes_and_hostile_records() {
     assert_eq!(c["sinkhole_id"], "sh");
 
     let t = transformer(None, true);
-    let line = base().to_string();
-    let a = logpush::transform(&t, Ds::SinkholeHttp, Input::Message(&line), 0);
-    let b = logpush::transform(&t, Ds::SinkholeHttp, Input::Json(&line), 0);
-    let mut a: Value = serde_json::from_str(&a.source).unwrap();
-    let mut b: Value = serde_json::from_str(&b.source).unwrap();
-    a["event"].as_object_mut().unwrap().remove("original");
-    b["event"].as_object_mut().unwrap().remove("original");
-    assert_eq!(a, b);
+    assert_both_shapes_agree(&t, DS, &base());
 
-    let mut lines: Vec<String> = vec!["".into(), "x".into(), "[]".into(), "{}".into()];
-    for (k, _) in base().as_object().unwrap() {
-        for bad in [
-            json!(true),
-            json!({"o": [1]}),
-            json!([]),
-            json!(1e300),
-            json!(""),
-        ] {
-            let mut rec = base();
-            rec[k.as_str()] = bad;
-            lines.push(rec.to_string());
-        }
-    }
-    for line in &lines {
-        for input in [Input::Message(line), Input::Json(line)] {
-            let d = logpush::transform(&t, Ds::SinkholeHttp, input, 0);
-            let v: Value = serde_json::from_str(&d.source).unwrap();
-            if v["event"]["kind"] == "pipeline_error" {
-                assert!(
-                    v["error"]["message"].is_array() && d.error.is_some(),
-                    "{line}"
-                );
-            }
-        }
-    }
+    assert_hostile_lines_give_documents_and(&t, DS, &hostile_lines(&base()), assert_error_list);
 }

@@ -2,22 +2,16 @@
 //! outcome table, snake-cased nested keys, every timestamp form, the tagged error format, the
 //! strict copies, both input shapes, hostile records.
 
-use cfship_ecs::logpush::{self, Ds, Input};
-use cfship_ecs::{Options, Transformer};
+mod common;
+
+use cfship_ecs::logpush::Ds;
+use common::logpush::{
+    assert_both_shapes_agree, assert_error_list, assert_hostile_lines_give_documents_and,
+    hostile_lines, run, transformer, with,
+};
 use serde_json::{json, Value};
 
-fn transformer(duplicates: bool) -> Transformer {
-    let mut tags = vec!["preserve_original_event".to_string()];
-    if duplicates {
-        tags.push("preserve_duplicate_custom_fields".to_string());
-    }
-    let opts = Options {
-        preserve_original: true,
-        tags,
-        ..Default::default()
-    };
-    Transformer::new(opts, None).unwrap()
-}
+const DS: Ds = Ds::WorkersTrace;
 
 fn base() -> Value {
     json!({
@@ -31,26 +25,8 @@ fn base() -> Value {
     })
 }
 
-fn with(patch: Value) -> Value {
-    let mut rec = base();
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            rec.as_object_mut().unwrap().remove(k);
-        } else {
-            rec[k] = v.clone();
-        }
-    }
-    rec
-}
-
-fn run_with(t: &Transformer, rec: &Value) -> Value {
-    let line = rec.to_string();
-    let d = logpush::transform(t, Ds::WorkersTrace, Input::Message(&line), 0);
-    serde_json::from_str(&d.source).unwrap()
-}
-
-fn run(rec: &Value) -> Value {
-    run_with(&transformer(true), rec)
+fn run1(rec: &Value) -> Value {
+    run(&transformer(None, true), DS, rec)
 }
 
 #[test]
@@ -61,7 +37,7 @@ fn outcome_table() {
         ("canceled", None, json!(["info"])),
         ("exceededCpu", None, json!(["info"])),
     ] {
-        let d = run(&with(json!({ "Outcome": o })));
+        let d = run1(&with(&base(), json!({ "Outcome": o })));
         assert_eq!(d["event"]["outcome"].as_str(), outcome, "{o}");
         assert_eq!(d["event"]["type"], types, "{o}");
         assert_eq!(d["event"]["category"], json!(["web"]));
@@ -70,7 +46,7 @@ fn outcome_table() {
 
 #[test]
 fn keys_are_snake_cased_recursively() {
-    let d = run(&base());
+    let d = run1(&base());
     assert!(d.get("error").is_none(), "{d}");
     let c = &d["cloudflare_logpush"]["workers_trace"];
     assert_eq!(
@@ -120,14 +96,14 @@ fn every_timestamp_form() {
             "2023-07-20T11:35:46.000Z",
         ),
     ] {
-        let d = run(&with(json!({ "EventTimestampMs": v })));
+        let d = run1(&with(&base(), json!({ "EventTimestampMs": v })));
         assert_eq!(d["@timestamp"], want, "{v}: {d}");
     }
 }
 
 #[test]
 fn tagged_errors_and_strict_copies() {
-    let d = run(&with(json!({"EventTimestampMs": "later"})));
+    let d = run1(&with(&base(), json!({"EventTimestampMs": "later"})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert_eq!(
         d["error"]["message"],
@@ -136,14 +112,14 @@ fn tagged_errors_and_strict_copies() {
             "Processor \"set\" with tag \"set_timestamp\" in pipeline \"\" failed with message \"field [@timestamp] not present as part of path [@timestamp]\""
         ])
     );
-    let d = run(&with(json!({"EventType": null})));
+    let d = run1(&with(&base(), json!({"EventType": null})));
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert!(d["error"]["message"][0]
         .as_str()
         .unwrap()
         .starts_with("Processor \"set\" with tag \"set_event_action\""));
     // Optional: everything else.
-    let d = run(
+    let d = run1(
         &json!({"EventTimestampMs": 1689852946804u64, "EventType": "scheduled", "Exceptions": [], "Logs": []}),
     );
     assert!(d.get("error").is_none(), "{d}");
@@ -152,7 +128,8 @@ fn tagged_errors_and_strict_copies() {
         .get("logs")
         .is_none());
     // An unparsable URL fails the pipeline (uri_parts has no handler).
-    let d = run(&with(
+    let d = run1(&with(
+        &base(),
         json!({"Event": {"Request": {"URL": "http://bad host/"}}}),
     ));
     assert_eq!(d["event"]["kind"], "pipeline_error");
@@ -164,7 +141,7 @@ fn tagged_errors_and_strict_copies() {
 
 #[test]
 fn duplicates_both_shapes_and_hostile_records() {
-    let d = run_with(&transformer(false), &base());
+    let d = run(&transformer(None, false), DS, &base());
     let c = &d["cloudflare_logpush"]["workers_trace"];
     for p in [
         "/event/ray_id",
@@ -178,40 +155,8 @@ fn duplicates_both_shapes_and_hostile_records() {
     }
     assert_eq!(c["event"]["cpu_time_ms"], 3);
 
-    let t = transformer(true);
-    let line = base().to_string();
-    let a = logpush::transform(&t, Ds::WorkersTrace, Input::Message(&line), 0);
-    let b = logpush::transform(&t, Ds::WorkersTrace, Input::Json(&line), 0);
-    let mut a: Value = serde_json::from_str(&a.source).unwrap();
-    let mut b: Value = serde_json::from_str(&b.source).unwrap();
-    a["event"].as_object_mut().unwrap().remove("original");
-    b["event"].as_object_mut().unwrap().remove("original");
-    assert_eq!(a, b);
+    let t = transformer(None, true);
+    assert_both_shapes_agree(&t, DS, &base());
 
-    let mut lines: Vec<String> = vec!["".into(), "x".into(), "[]".into(), "{}".into()];
-    for (k, _) in base().as_object().unwrap() {
-        for bad in [
-            json!(true),
-            json!({"o": [1]}),
-            json!([[{"A": 1}]]),
-            json!(1e300),
-            json!(""),
-        ] {
-            let mut rec = base();
-            rec[k.as_str()] = bad;
-            lines.push(rec.to_string());
-        }
-    }
-    for line in &lines {
-        for input in [Input::Message(line), Input::Json(line)] {
-            let d = logpush::transform(&t, Ds::WorkersTrace, input, 0);
-            let v: Value = serde_json::from_str(&d.source).unwrap();
-            if v["event"]["kind"] == "pipeline_error" {
-                assert!(
-                    v["error"]["message"].is_array() && d.error.is_some(),
-                    "{line}"
-                );
-            }
-        }
-    }
+    assert_hostile_lines_give_documents_and(&t, DS, &hostile_lines(&base()), assert_error_list);
 }

@@ -99,21 +99,34 @@ pub fn assert_pipeline_error(doc: &Value, want: &[&str]) {
 
 /// The record with each of its keys in turn replaced by each hostile value, plus non-records.
 pub fn hostile_lines(base: &Value) -> Vec<String> {
-    let mut lines: Vec<String> = ["", "x", "[]", "[1,2]", "{}", "null", "\"s\"", "{\"a\":"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut lines: Vec<String> = [
+        "", "x", "not json", "[]", "[1,2]", "[1,2,3]", "{}", "null", "1", "7", "42", "\"s\"",
+        "\"text\"", "{", "{\"a\":",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     if let Some(o) = base.as_object() {
         for k in o.keys() {
             for bad in [
                 json!(true),
+                json!({"o": 1}),
                 json!({"o": [1]}),
                 json!([]),
                 json!([null, ""]),
+                json!([1, "a"]),
+                json!([[1]]),
+                json!([[{"A": 1}]]),
                 json!(1e300),
+                json!(1.5e300),
+                json!(1e308),
+                json!(-1e300),
                 json!(-1),
+                json!(-5),
+                json!(-7),
                 json!(18446744073709551615u64),
                 json!(""),
+                json!("x"),
                 json!("N/A"),
                 json!("\u{0}\u{ffff}"),
             ] {
@@ -130,11 +143,23 @@ pub fn hostile_lines(base: &Value) -> Vec<String> {
 /// `pipeline_error` document names one of its errors in [`Document::error`], any other document
 /// has none; the `_id` is the fingerprint of the line.
 pub fn assert_hostile_lines_give_documents(t: &Transformer, ds: Ds, lines: &[String]) {
+    assert_hostile_lines_give_documents_and(t, ds, lines, |_, _, _| {});
+}
+
+/// [`assert_hostile_lines_give_documents`], then `also(line, document, Document)` on each
+/// document of both input shapes (e.g. [`assert_error_list`]).
+pub fn assert_hostile_lines_give_documents_and(
+    t: &Transformer,
+    ds: Ds,
+    lines: &[String],
+    also: impl Fn(&str, &Value, &Document),
+) {
     for line in lines {
         for input in [Input::Message(line), Input::Json(line)] {
             let d = logpush::transform(t, ds, input, 0);
             let v: Value = serde_json::from_str(&d.source)
                 .unwrap_or_else(|e| panic!("{line}: invalid document: {e}"));
+            also(line, &v, &d);
             assert!(v.is_object(), "{line}");
             assert!(!d.id.is_empty(), "{line}");
             if v["event"]["kind"] == "pipeline_error" {
@@ -143,6 +168,7 @@ pub fn assert_hostile_lines_give_documents(t: &Transformer, ds: Ds, lines: &[Str
                 // The failure that stopped the pipeline (the last message) or, when none did,
                 // the first a processor appended (2.x).
                 let named = d.error.as_deref().unwrap_or_default();
+                assert!(!named.is_empty(), "{line}: {v}");
                 assert!(
                     e.iter().any(|m| m == named),
                     "{line}: {named:?} not in {e:?}"
@@ -156,6 +182,25 @@ pub fn assert_hostile_lines_give_documents(t: &Transformer, ds: Ds, lines: &[Str
     }
 }
 
+/// A `pipeline_error` document lists its errors (`error.message` is an array, the 1.x/2.x
+/// shape), and [`Document::error`] is set.
+pub fn assert_error_list(line: &str, v: &Value, d: &Document) {
+    if v["event"]["kind"] == "pipeline_error" {
+        assert!(
+            v["error"]["message"].is_array() && d.error.is_some(),
+            "{line}"
+        );
+    }
+}
+
+/// A `pipeline_error` document names its first error in [`Document::error`].
+pub fn assert_first_error_named(line: &str, v: &Value, d: &Document) {
+    if v["event"]["kind"] == "pipeline_error" {
+        let e = errors(v);
+        assert_eq!(d.error.as_deref(), e.first().map(String::as_str), "{line}");
+    }
+}
+
 /// The same record as `message` and parsed under `json` gives the same document but for
 /// `event.original` (Agent's re-encoding).
 pub fn assert_both_shapes_agree(t: &Transformer, ds: Ds, rec: &Value) {
@@ -165,9 +210,10 @@ pub fn assert_both_shapes_agree(t: &Transformer, ds: Ds, rec: &Value) {
     let mut a: Value = serde_json::from_str(&a.source).expect("JSON");
     let mut b: Value = serde_json::from_str(&b.source).expect("JSON");
     for d in [&mut a, &mut b] {
-        if let Some(e) = d["event"].as_object_mut() {
-            e.remove("original");
-        }
+        d["event"]
+            .as_object_mut()
+            .expect("the document has an event")
+            .remove("original");
     }
     assert_eq!(a, b);
 }
