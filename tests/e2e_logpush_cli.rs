@@ -4,13 +4,12 @@
 //! alert), `delete`; and a bucket job whose ownership challenge cfship reads back from a real S3
 //! server (s3s-fs).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
-use cfship_logpush::sim::{BucketWriter, LogpushSim, PushPolicy};
+use cfship_cloudflare_sim::logpush::{BucketWriter, LogpushSim, PushPolicy};
 use cfship_logpush::{serve, RawTransform, ReceiverConfig, SecretHeader, Spool};
 use cfship_secret::Secret;
 use tokio_util::sync::CancellationToken;
@@ -161,72 +160,15 @@ async fn create_list_delete_against_the_simulator() {
     cancel.cancel();
 }
 
-fn s3s_fs() -> Option<std::path::PathBuf> {
-    let home = std::env::var("HOME")
-        .ok()
-        .map(|h| std::path::PathBuf::from(h).join(".cargo/bin/s3s-fs"));
-    for c in [
-        std::env::var("CFSHIP_S3S_FS").ok().map(Into::into),
-        home,
-        Some("s3s-fs".into()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if Command::new(&c)
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-        {
-            return Some(c);
-        }
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("s3s-fs is not installed but CI=true (.ci/run installs it)");
-    }
-    println!("SKIPPED: bucket_job_with_the_ownership_challenge: s3s-fs not installed");
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_job_with_the_ownership_challenge() {
-    let Some(bin) = s3s_fs() else {
+    use cfship_cloudflare_sim::s3s_fs;
+    let Some(bin) = s3s_fs::binary("bucket_job_with_the_ownership_challenge") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("logs")).expect("bucket");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
-    let mut child = Command::new(bin)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            "AK",
-            "--secret-key",
-            "SK",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("s3s-fs");
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let s3 = s3s_fs::S3sFs::start(&bin, dir.path(), &["logs"], "AK", "SK").expect("s3s-fs");
+    let endpoint = s3.endpoint();
     let mut bcfg =
         cfship_logpush::BucketConfig::new("s3://logs/", &cfship_logpush::DATA_STREAMS[0]);
     bcfg.endpoint = Some(endpoint.clone());
@@ -236,23 +178,12 @@ async fn bucket_job_with_the_ownership_challenge() {
     // Cloudflare's side writes into the same bucket (challenge file, then log objects)
     let writer: BucketWriter = {
         let store = store.clone();
-        Arc::new(move |dest: String, key: String, body: Vec<u8>| {
+        Arc::new(move |_bucket: String, key: String, body: Vec<u8>| {
             let store = store.clone();
             Box::pin(async move {
                 use object_store::ObjectStoreExt;
-                let dir = url::Url::parse(&dest)
-                    .map_err(|e| e.to_string())?
-                    .path()
-                    .trim_matches('/')
-                    .replace("%7BDATE%7D", "")
-                    .replace("{DATE}", "");
-                let path = if dir.is_empty() {
-                    key
-                } else {
-                    format!("{}/{key}", dir.trim_end_matches('/'))
-                };
                 store
-                    .put(&object_store::path::Path::from(path), body.into())
+                    .put(&object_store::path::Path::from(key), body.into())
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string())
@@ -285,10 +216,35 @@ async fn bucket_job_with_the_ownership_challenge() {
     });
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("ownership challenge written by Cloudflare: ownership-challenge-"),
+        // the file name Cloudflare returns carries the destination's folder
+        out.contains(
+            "ownership challenge written by Cloudflare: cloudflare/http_requests/ownership-challenge-"
+        ),
         "{out}"
     );
-    assert_eq!(sim.jobs(&format!("zones/{ZONE}")).len(), 1);
+    let jobs = sim.jobs(&format!("zones/{ZONE}"));
+    assert_eq!(jobs.len(), 1);
+    // the pusher writes each batch as one gzipped object in the day's folder
+    let id = jobs[0]["id"].as_u64().expect("id");
+    sim.update_job(id, |j| j["enabled"] = serde_json::json!(true));
+    let recs = vec![r#"{"RayID":"b1"}"#.to_string()];
+    assert_eq!(sim.push_batch(id, &recs).await, Ok(true));
+    let day = chrono::Utc::now().format("%Y%m%d").to_string();
+    let listed = {
+        use futures::TryStreamExt;
+        store
+            .list(Some(&object_store::path::Path::from(format!(
+                "cloudflare/http_requests/{day}"
+            ))))
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("list")
+    };
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(
+        listed[0].location.as_ref().ends_with(".log.gz"),
+        "{listed:?}"
+    );
     // a wrong ownership token is refused by the API
     let (ok, _, err) = tokio::task::block_in_place(|| {
         cfship(
@@ -308,7 +264,6 @@ async fn bucket_job_with_the_ownership_challenge() {
             &[],
         )
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(s3);
     assert!(!ok && err.contains("invalid ownership challenge"), "{err}");
 }

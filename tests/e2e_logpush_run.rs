@@ -13,39 +13,12 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const KEY: &str = "cfshipe2ekey";
 const SECRET: &str = "cfshipe2esecret";
 const PUSH_SECRET: &str = "push s3cret&x";
-
-/// `s3s-fs` from `CFSHIP_S3S_FS`, `~/.cargo/bin` or PATH.
-fn s3s_fs_binary(test: &str) -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::env::var("CFSHIP_S3S_FS").ok().map(Into::into),
-        std::env::var("HOME")
-            .ok()
-            .map(|h| std::path::PathBuf::from(h).join(".cargo/bin/s3s-fs")),
-        Some("s3s-fs".into()),
-    ];
-    for c in candidates.into_iter().flatten() {
-        if Command::new(&c)
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-        {
-            return Some(c);
-        }
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("s3s-fs is not installed but CI=true (cargo install s3s-fs --features binary)");
-    }
-    eprintln!("\n*** SKIPPED: {test}: s3s-fs not installed (cargo install s3s-fs@0.14.1 --features binary --locked) ***\n");
-    None
-}
 
 struct Killed(Child);
 impl Drop for Killed {
@@ -60,28 +33,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("port")
-}
-
-fn start_s3(bin: &Path, root: &Path, bucket: &str) -> (Killed, String) {
-    std::fs::create_dir_all(root.join(bucket)).expect("bucket dir");
-    let port = free_port();
-    let child = Command::new(bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--access-key", KEY, "--secret-key", SECRET])
-        .arg(root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start s3s-fs");
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "s3s-fs did not start"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    (Killed(child), format!("http://127.0.0.1:{port}"))
 }
 
 fn gz(b: &[u8]) -> Vec<u8> {
@@ -191,11 +142,19 @@ async fn run_serves_logpush_and_reads_a_bucket_exactly_once() {
     let Some(es) = engine_url("CFSHIP_ES8_URL", test) else {
         return;
     };
-    let Some(bin) = s3s_fs_binary(test) else {
+    let Some(bin) = cfship_cloudflare_sim::s3s_fs::binary(test) else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (_s3, endpoint) = start_s3(&bin, &tmp.path().join("s3"), "logs");
+    let s3 = cfship_cloudflare_sim::s3s_fs::S3sFs::start(
+        &bin,
+        &tmp.path().join("s3"),
+        &["logs"],
+        KEY,
+        SECRET,
+    )
+    .expect("start s3s-fs");
+    let endpoint = s3.endpoint();
     let mut bc = cfship_logpush::BucketConfig::new(
         "s3://logs/",
         cfship_logpush::datasets::find("http_request").expect("ds"),
@@ -495,7 +454,7 @@ fn config_errors_name_the_line_and_hide_secrets() {
 /// fails: `/metrics` shows it per job, the run logs an ERROR, `cfship check` prints FAIL lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_health_in_metrics_and_check_and_the_pusher_delivers() {
-    use cfship_logpush::sim::{LogpushSim, PushPolicy};
+    use cfship_cloudflare_sim::logpush::{LogpushSim, PushPolicy};
     let test = "jobs_health_in_metrics_and_check_and_the_pusher_delivers";
     let Some(es) = engine_url("CFSHIP_ES8_URL", test) else {
         return;

@@ -1,5 +1,11 @@
 //! `cfship backfill --config FILE --since T [--until T]`: an explicit range, windows in parallel
 //! under the shared rate limit; never touches the daemon's cursors.
+//!
+//! `--logpush-job ID` refills what an `http_requests` Logpush job dropped (docs/logpush-delivery.md,
+//! "Refilling a gap"): the zone's Logpull is asked for exactly the job's `field_names` in its
+//! `timestamp_format`, so each record is the one Cloudflare would have pushed, its `_id` (the
+//! fingerprint of its canonical re-encoding) is the receiver's, and Elasticsearch's `create` keeps
+//! the documents that did arrive: the window is complete and nothing is doubled.
 
 use crate::app::signals::install_signal_handlers;
 use crate::app::wiring::{
@@ -30,6 +36,12 @@ pub struct BackfillArgs {
     /// Windows fetched in parallel per source (all share Cloudflare's rate limit).
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
+    /// Refill a gap of this `http_requests` Logpush job (its id, as `cfship logpush list` shows)
+    /// through Logpull: only the configured zone that owns the job, with the job's fields and
+    /// timestamp format, into the Logpush data stream; documents already there are kept, not
+    /// doubled.
+    #[arg(long)]
+    pub logpush_job: Option<u64>,
 }
 
 /// Totals of a backfill.
@@ -123,6 +135,21 @@ pub async fn run(args: BackfillArgs) -> Result<BackfillReport> {
         }
     };
     let mut sources = Sources::from_config(&cfg);
+    if let Some(job) = args.logpush_job {
+        let mut kept = Vec::new();
+        for mut lc in std::mem::take(&mut sources.logpull) {
+            if like_logpush_job(&client, &mut lc, job).await? {
+                kept.push(lc);
+            }
+        }
+        if kept.is_empty() {
+            anyhow::bail!(
+                "no configured Logpull zone has Logpush job {job} (cfship logpush list --zone ZONE shows the ids)"
+            );
+        }
+        sources.logpull = kept;
+        sources.audit.clear();
+    }
     for c in &mut sources.logpull {
         c.backfill_concurrency = args.parallel.max(1);
     }
@@ -170,6 +197,84 @@ pub async fn run(args: BackfillArgs) -> Result<BackfillReport> {
         }
     );
     Ok(report)
+}
+
+/// `--logpush-job`: makes `lc` request what the zone's Logpush job `job_id` sends — exactly its
+/// `field_names`, in its `timestamp_format`, delivered as Logpush `http_request` records. `false`
+/// when the zone has no such job. Refuses (with the reason) a job whose records Logpull cannot
+/// reproduce: another dataset, a field Logpull does not offer, a timestamp format Logpull lacks.
+async fn like_logpush_job(
+    client: &cfship_cloudflare::CloudflareClient,
+    lc: &mut cfship_cloudflare::LogpullConfig,
+    job_id: u64,
+) -> Result<bool> {
+    use cfship_cloudflare::{JobScope, Timestamps};
+    let zone = lc.zone_id.clone();
+    let jobs = client
+        .logpush_jobs(&lc.auth, &JobScope::Zone(zone.clone()))
+        .await
+        .with_context(|| format!("zone {zone}: reading its Logpush jobs"))?;
+    let Some(job) = jobs.into_iter().find(|j| j.id == job_id) else {
+        return Ok(false);
+    };
+    let ds = job.dataset.as_deref().unwrap_or_default();
+    if ds != "http_requests" {
+        anyhow::bail!("Logpush job {job_id} pushes {ds:?}: only http_requests can be refilled (through Logpull)");
+    }
+    let opts = job.output_options.clone().unwrap_or_default();
+    let fields: Vec<String> = opts["field_names"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if fields.is_empty() {
+        anyhow::bail!("Logpush job {job_id} has no output_options.field_names (a job made with logpull_options): recreate it with cfship logpush create to refill it");
+    }
+    let ts = match opts["timestamp_format"].as_str().unwrap_or("unixnano") {
+        "unixnano" => Timestamps::UnixNano,
+        "unix" => Timestamps::Unix,
+        "rfc3339" => Timestamps::Rfc3339,
+        other => anyhow::bail!(
+            "Logpush job {job_id} writes timestamps as {other:?}, which Logpull cannot: the refilled records would get other _ids (duplicates); use unixnano, unix or rfc3339"
+        ),
+    };
+    let offered = client
+        .logpull_fields(&lc.auth, &zone)
+        .await
+        .with_context(|| format!("zone {zone}: reading its Logpull fields"))?;
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter(|f| !offered.iter().any(|o| o == *f))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "Logpush job {job_id} sends fields Logpull does not return ({}): the refilled records would get other _ids (duplicates); create the job with fields Logpull has (cfship logpush create --fields …)",
+            missing.join(",")
+        );
+    }
+    for (opt, note) in [
+        ("filter", "the job filters records, Logpull does not: the refill also adds the records the filter left out"),
+        ("sample_rate", "the job samples records, Logpull is asked for all of them: the refill also adds the records the sample left out"),
+    ] {
+        if !opts[opt].is_null() && opts[opt] != serde_json::json!(1) && opts[opt] != serde_json::json!("") {
+            tracing::warn!(job = job_id, "{note}");
+        }
+    }
+    if opts["CVE-2021-44228"] == serde_json::json!(true) {
+        tracing::warn!(job = job_id, "the job rewrites `${{` in values (CVE-2021-44228), Logpull does not: records with `${{` get other _ids");
+    }
+    tracing::info!(zone = %zone, job = job_id, fields = fields.len(), timestamps = ts.as_param(), "refilling the Logpush job's window through Logpull");
+    lc.modern = true;
+    lc.exact_fields = true;
+    lc.bot_fields = false;
+    lc.sample = None;
+    lc.fields = Some(fields);
+    lc.timestamps = ts;
+    Ok(true)
 }
 
 /// Parses a backfill bound: RFC3339, or a duration back from `now` (`36h`).

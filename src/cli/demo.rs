@@ -349,7 +349,7 @@ async fn push_logpush(
     until: chrono::DateTime<chrono::Utc>,
 ) -> Result<Pushed> {
     use cfship_cloudflare::{Auth, ClientConfig, CloudflareClient, JobScope, NewJob, Secret};
-    use cfship_logpush::sim::{LogpushSim, PushPolicy};
+    use cfship_cloudflare_sim::logpush::{LogpushSim, PushPolicy};
     let sim = LogpushSim::new(
         DEMO_LOGPUSH_TOKEN,
         None,

@@ -12,19 +12,24 @@
 //!   actions.
 //!
 //! Layout: [`config`] (what is served), [`data`] (the deterministic generator), `routes` (one
-//! module per API), `faults` (fault injection), [`oracle`] (ground truth), `state` (request log).
+//! module per API), `faults` (fault injection), [`oracle`] (ground truth), `state` (request log),
+//! [`logpush`] (Logpush: the jobs API and Cloudflare's pusher), [`s3s_fs`] (a real S3 server for
+//! the tests' buckets).
 #![deny(unreachable_pub)]
 
 pub mod config;
 pub mod data;
 mod faults;
+pub mod logpush;
 pub mod oracle;
 mod routes;
+pub mod s3s_fs;
 mod state;
 
 pub use config::{Faults, SimAccount, SimCredentials, SimZone, SimulatorConfig};
 pub use oracle::{
     expected_audit_ids, expected_audit_v2_ids, expected_logpull_count, expected_logpull_ray_ids,
+    http_requests_records,
 };
 pub use state::{RequestRecord, REQUEST_LOG_MAX};
 
@@ -100,6 +105,16 @@ pub async fn start(
     cfg: SimulatorConfig,
     addr: SocketAddr,
 ) -> Result<SimulatorHandle, SimulatorError> {
+    start_with(cfg, addr, axum::Router::new()).await
+}
+
+/// [`start`] with more routes on the same server, e.g. the Logpush jobs API
+/// ([`logpush::LogpushSim::router`]), so one `api_url` serves Logpull and Logpush as Cloudflare's.
+pub async fn start_with(
+    cfg: SimulatorConfig,
+    addr: SocketAddr,
+    extra: axum::Router,
+) -> Result<SimulatorHandle, SimulatorError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| SimulatorError::Bind { addr, source })?;
@@ -107,7 +122,7 @@ pub async fn start(
         .local_addr()
         .map_err(|source| SimulatorError::Bind { addr, source })?;
     let shared = Arc::new(Shared::new(cfg));
-    let app = routes::router(shared.clone());
+    let app = extra.merge(routes::router(shared.clone()));
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
     let task = tokio::spawn(async move {

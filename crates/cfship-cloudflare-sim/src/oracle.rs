@@ -101,3 +101,35 @@ pub fn expected_audit_v2_ids(
     .map(audit_id_v2)
     .collect()
 }
+
+/// The `http_requests` records of `zone` with received time in `[start, end)`, in time order, as
+/// Cloudflare delivers them both ways — a Logpush job with `field_names = fields` and
+/// `timestamp_format = ts`, and Logpull with the same `fields` and `timestamps` (the same request
+/// log: the simulated pusher sends these, `/logs/received` answers them).
+pub fn http_requests_records(
+    cfg: &SimulatorConfig,
+    zone: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    fields: &[&str],
+    ts: crate::data::TimestampFormat,
+) -> Vec<String> {
+    let Some(z) = cfg.zone(zone) else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    let mut buf = Vec::new();
+    for_each_record(
+        cfg.seed,
+        zone,
+        z.records_per_minute,
+        ns_of(start),
+        ns_of(end),
+        |t, h| {
+            buf.clear();
+            crate::data::write_record(&mut buf, zone, t, h, fields, ts);
+            v.push(String::from_utf8_lossy(&buf).into_owned());
+        },
+    );
+    v
+}

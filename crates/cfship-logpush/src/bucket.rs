@@ -270,13 +270,6 @@ pub async fn list_top(cfg: &BucketConfig) -> Result<usize, BucketError> {
     Ok(top.objects.len() + top.common_prefixes.len())
 }
 
-/// A Logpush bucket destination (`s3://`, `r2://`, `gs://`, `azure://`).
-pub fn is_bucket_url(conf: &str) -> bool {
-    ["s3://", "r2://", "gs://", "azure://"]
-        .iter()
-        .any(|p| conf.starts_with(p))
-}
-
 fn is_day_folder(name: &str) -> bool {
     name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit())
 }

@@ -15,7 +15,6 @@ pub mod datasets;
 pub mod decode;
 pub mod receiver;
 pub mod settings;
-pub mod sim;
 pub mod sink;
 pub mod spool;
 pub mod transform;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use cfship_cloudflare_sim::s3s_fs::{self, S3sFs};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,75 +25,19 @@ use tokio_util::sync::CancellationToken;
 const KEY: &str = "cfshiptestkey";
 const SECRET: &str = "cfshiptestsecret";
 
-/// `s3s-fs` from `CFSHIP_S3S_FS`, `~/.cargo/bin` or PATH.
-fn s3s_fs_binary(test: &str) -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::env::var("CFSHIP_S3S_FS").ok().map(Into::into),
-        std::env::var("HOME")
-            .ok()
-            .map(|h| std::path::PathBuf::from(h).join(".cargo/bin/s3s-fs")),
-        Some("s3s-fs".into()),
-    ];
-    for c in candidates.into_iter().flatten() {
-        if Command::new(&c)
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-        {
-            return Some(c);
-        }
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("s3s-fs is not installed but CI=true: .ci/run installs it (cargo install s3s-fs --features binary)");
-    }
-    eprintln!("SKIPPED: {test}: s3s-fs not installed (cargo install s3s-fs@0.14.1 --features binary --locked)");
-    println!("SKIPPED: {test}: s3s-fs not installed");
-    None
-}
-
+/// A real S3 server over a temporary directory (the directory lives as long as the server).
 struct S3Server {
-    child: Child,
+    server: S3sFs,
     endpoint: String,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_s3(bin: &std::path::Path, bucket: &str) -> S3Server {
+fn start_s3(bin: &std::path::Path, bucket: &str) -> S3Server {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join(bucket)).expect("bucket dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let child = Command::new(bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--access-key", KEY, "--secret-key", SECRET])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start s3s-fs");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let server = S3sFs::start(bin, dir.path(), &[bucket], KEY, SECRET).expect("start s3s-fs");
     S3Server {
-        child,
-        endpoint,
+        endpoint: server.endpoint(),
+        server,
         _dir: dir,
     }
 }
@@ -137,10 +81,10 @@ async fn bucket_objects_across_days_exactly_once() {
     let Some(es) = engine_url("CFSHIP_ES8_URL", test) else {
         return;
     };
-    let Some(bin) = s3s_fs_binary(test) else {
+    let Some(bin) = s3s_fs::binary(test) else {
         return;
     };
-    let s3 = start_s3(&bin, "logs").await;
+    let s3 = start_s3(&bin, "logs");
     let tmp = tempfile::tempdir().expect("tempdir");
     let ns = unique_namespace("lpb");
     let index = format!("logs-cloudflare_logpush.http_request-{ns}");

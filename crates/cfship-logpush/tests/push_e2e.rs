@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cfship_cloudflare::{Auth, ClientConfig, CloudflareClient, JobHealth, JobScope, NewJob};
+use cfship_cloudflare_sim::logpush::{LogpushSim, PushPolicy};
 use cfship_elasticsearch::IndexRequest;
-use cfship_logpush::sim::{LogpushSim, PushPolicy};
 use cfship_logpush::{
     serve, DocSink, EcsTransform, RawTransform, ReceiverConfig, SecretHeader, Shape, Spool,
 };

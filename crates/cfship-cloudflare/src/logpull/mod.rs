@@ -67,8 +67,12 @@ pub struct LogpullConfig {
     /// `None` = Elastic's default list ([`ELASTIC_DEFAULT_FIELDS`]), unless `modern`.
     pub fields: Option<Vec<String>>,
     /// `logpull.fields: modern`: request [`MODERN_FIELDS`] (those the zone offers) and deliver
-    /// units of [`RecordFormat::LogpullModern`]. `fields` is then ignored.
+    /// units of [`RecordFormat::LogpullModern`]. `fields` is then ignored, unless `exact_fields`.
     pub modern: bool,
+    /// The refill of a Logpush job (`cfship backfill --logpush-job`): request exactly `fields`
+    /// (the job's `field_names`), never narrowed to what the zone offers nor reduced after a
+    /// refusal — a record with other fields would get another `_id` than the pushed one.
+    pub exact_fields: bool,
     /// Prefix BotScore,BotScoreSrc (needs Bot Management).
     pub bot_fields: bool,
     pub timestamps: Timestamps,
@@ -99,6 +103,7 @@ impl LogpullConfig {
             interval: Duration::from_secs(300),
             fields: None,
             modern: false,
+            exact_fields: false,
             bot_fields: false,
             timestamps: Timestamps::UnixNano,
             sample: None,
@@ -115,6 +120,11 @@ impl LogpullConfig {
 
     /// The `fields` query value.
     pub fn fields_param(&self) -> String {
+        if self.exact_fields {
+            if let Some(f) = &self.fields {
+                return f.join(",");
+            }
+        }
         if self.modern {
             let bot = if self.bot_fields {
                 MODERN_BOT_FIELDS
@@ -528,6 +538,16 @@ mod tests {
         assert_eq!(p.gap.unwrap().0, t("2026-11-01T00:00:00Z"));
         assert_eq!(p.gap.unwrap().1, p.start);
         assert!(p.end - p.start <= chrono::Duration::hours(1));
+    }
+
+    #[test]
+    fn exact_fields_are_requested_as_given() {
+        let mut cfg = LogpullConfig::new("z", Auth::token("x"));
+        cfg.modern = true;
+        cfg.exact_fields = true;
+        cfg.bot_fields = true;
+        cfg.fields = Some(vec!["RayID".into(), "ClientIP".into()]);
+        assert_eq!(cfg.fields_param(), "RayID,ClientIP");
     }
 
     #[test]

@@ -89,7 +89,8 @@ impl WindowRunner {
     /// drops what Cloudflare names).
     pub(super) async fn narrow_to_offered(&self) {
         use std::sync::atomic::Ordering;
-        if !self.cfg.modern || self.offered_checked.load(Ordering::Relaxed) {
+        if !self.cfg.modern || self.cfg.exact_fields || self.offered_checked.load(Ordering::Relaxed)
+        {
             return;
         }
         match self
@@ -123,6 +124,9 @@ impl WindowRunner {
     /// Drops the fields Cloudflare refused from the list (warning once per field); `true` when
     /// the window should be asked again without them.
     pub(super) fn drop_refused(&self, e: &CfError) -> bool {
+        if self.cfg.exact_fields {
+            return false;
+        }
         let Ok(mut fields) = self.fields.lock() else {
             return false;
         };
