@@ -9,7 +9,6 @@ mod common;
 use cfship_cloudflare_sim::s3s_fs::{self, S3sFs};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use cfship_elasticsearch::IndexRequest;
 use cfship_logpush::datasets::find;
@@ -27,7 +26,7 @@ const SECRET: &str = "cfshiptestsecret";
 
 /// A real S3 server over a temporary directory (the directory lives as long as the server).
 struct S3Server {
-    server: S3sFs,
+    _server: S3sFs,
     endpoint: String,
     _dir: tempfile::TempDir,
 }
@@ -37,7 +36,7 @@ fn start_s3(bin: &std::path::Path, bucket: &str) -> S3Server {
     let server = S3sFs::start(bin, dir.path(), &[bucket], KEY, SECRET).expect("start s3s-fs");
     S3Server {
         endpoint: server.endpoint(),
-        server,
+        _server: server,
         _dir: dir,
     }
 }
