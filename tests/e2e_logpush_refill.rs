@@ -13,7 +13,7 @@ use cfship_cloudflare_sim::data::TimestampFormat;
 use cfship_cloudflare_sim::logpush::{batches, LogpushSim, PushPolicy};
 use cfship_cloudflare_sim::Faults;
 use common::*;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PUSH_SECRET: &str = "refill s3cret";
@@ -35,21 +35,6 @@ const FIELDS: &[&str] = &[
     "SecurityAction",
     "ZoneName",
 ];
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
 
 fn wait_count(es: &str, index: &str, want: u64, log: &std::path::Path) {
     let t = Instant::now();

@@ -13,33 +13,12 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "cfshipe2ekey";
 const SECRET: &str = "cfshipe2esecret";
 const PUSH_SECRET: &str = "push s3cret&x";
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-fn gz(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(b).expect("gzip");
-    e.finish().expect("gzip")
-}
 
 /// `n` firewall events (what the HTTPS destination receives here).
 fn firewall(from: usize, n: usize) -> Vec<u8> {

@@ -8,31 +8,8 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 
-fn engine_url(test: &str) -> Option<String> {
-    match std::env::var("CFSHIP_ES8_URL") {
-        Ok(u) if !u.trim().is_empty() => Some(u.trim().trim_end_matches('/').to_string()),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CFSHIP_ES8_URL is not set but CI=true");
-            }
-            println!("SKIPPED: {test}: CFSHIP_ES8_URL is not set");
-            None
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-fn gz(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(b).expect("gzip");
-    e.finish().expect("gzip")
-}
+mod common;
+use common::{engine_url, free_port, gz};
 
 fn batch(tag: &str, from: usize, n: usize) -> Vec<u8> {
     let mut out = Vec::new();
@@ -167,7 +144,7 @@ fn wait_count(es: &str, index: &str, want: u64) {
 #[test]
 fn sigkill_mid_batch_and_after_ack_loses_and_doubles_nothing() {
     let test = "sigkill_mid_batch_and_after_ack_loses_and_doubles_nothing";
-    let Some(es) = engine_url(test) else {
+    let Some(es) = engine_url("CFSHIP_ES8_URL", test) else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");

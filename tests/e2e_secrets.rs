@@ -10,14 +10,6 @@ use std::time::Duration;
 const WRONG: &str = "WRONG-secret-token-5521";
 const ES_KEY: &str = "e2eid:e2e-es-secret-key-91";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn assert_clean(what: &str, text: &str) {
     for s in [TOKEN, WRONG, ES_KEY, "e2e-es-secret-key-91"] {
         assert!(

@@ -513,3 +513,28 @@ pub fn spawn_running(args: &[&str], log: &Path, envs: &[(&str, &str)]) -> Child 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A free TCP port on 127.0.0.1 (bound, read and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves no daemon.
+pub struct Killed(pub Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `b` gzipped (fast level), as Cloudflare's pusher sends a batch.
+pub fn gz(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).expect("gzip");
+    e.finish().expect("gzip")
+}
