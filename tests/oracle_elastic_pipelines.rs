@@ -12,6 +12,8 @@
 //! loud message, except under `CI=true` where they fail it. `CFSHIP_ORACLE_RECORDS` changes the
 //! number of records per dataset (default 3000), `CFSHIP_ORACLE_SEED` the seed.
 
+mod oracle_logpush;
+
 use cfship_ecs::{Dataset, Options, Outcome, Transformer};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -87,14 +89,22 @@ struct Oracle {
 }
 
 impl Oracle {
-    fn start(geoip: &Path) -> Oracle {
+    /// `logpush`: the directory of Elastic's cloudflare_logpush pipeline files, when they are here.
+    fn start(geoip: &Path, logpush: Option<&Path>) -> Oracle {
         let work = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new("bash")
-            .arg(repo().join("oracles/opensearch-ingest/run.sh"))
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo().join("oracles/opensearch-ingest/run.sh"))
             .arg("--work")
             .arg(work.path())
             .arg("--geoip")
-            .arg(geoip)
+            .arg(geoip);
+        if let Some(dir) = logpush {
+            cmd.arg("--logpush-manifest")
+                .arg(oracle_logpush::manifest_path())
+                .arg("--logpush-pipelines")
+                .arg(dir);
+        }
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -1033,6 +1043,8 @@ const KNOWN: &[Known] = &[
 ];
 
 struct Tally {
+    /// The exact list of known differences this tally checks against.
+    known: &'static [Known],
     records: usize,
     fields: usize,
     docs_with_differences: usize,
@@ -1115,11 +1127,11 @@ fn compare(
                 cfship_doc: &cf,
                 oracle_doc: &os,
             };
-            let known = KNOWN.iter().position(|k| (k.applies)(&diff));
+            let known = tally.known.iter().position(|k| (k.applies)(&diff));
             if let (Some(dump), None) = (tally.dump.as_mut(), known) {
                 use std::io::Write;
                 let line = json!({
-                    "known": known.map(|k| KNOWN[k].name),
+                    "known": known.map(|k| tally.known[k].name),
                     "dataset": dataset.name(), "record_index": i, "field": field,
                     "cfship": a, "oracle": b, "record": record,
                     "cfship_error": diff.cfship_error(), "oracle_error": diff.oracle_error(),
@@ -1129,10 +1141,12 @@ fn compare(
             match known {
                 Some(k) => tally.per_known[k] += 1,
                 None => tally.unexpected.push(format!(
-                    "{} record {i}, field {field}: cfship {} / Elastic's pipeline {}\n  record: {record}",
+                    "{} record {i}, field {field}: cfship {} / Elastic's pipeline {}\n  record: {record}\n  errors: cfship {:?} / Elastic {:?}",
                     dataset.name(),
                     show(a),
-                    show(b)
+                    show(b),
+                    diff.cfship_error(),
+                    diff.oracle_error()
                 )),
             }
         }
@@ -1251,16 +1265,9 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
         .unwrap_or(0x0C0F_FEE5);
 
     let geo = Arc::new(cfship_ecs::GeoIp::open_dir(&geoip).expect("open GeoIP test databases"));
-    let oracle = Oracle::start(&geoip);
-    let mut tally = Tally {
-        records: 0,
-        fields: 0,
-        docs_with_differences: 0,
-        per_known: vec![0; KNOWN.len()],
-        unexpected: Vec::new(),
-        dump: std::env::var_os("CFSHIP_ORACLE_DUMP")
-            .map(|p| std::fs::File::create(p).expect("create CFSHIP_ORACLE_DUMP")),
-    };
+    let logpush_dir = oracle_logpush::pipelines_dir();
+    let oracle = Oracle::start(&geoip, logpush_dir.as_ref().ok().map(|p| p.as_path()));
+    let mut tally = Tally::new(KNOWN, std::env::var("CFSHIP_ORACLE_DUMP").ok().as_deref());
 
     let mut rng = Rng(seed);
     let logpull: Vec<String> = (0..n).map(|_| logpull_record(&mut rng)).collect();
@@ -1300,6 +1307,7 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
     );
 
     let ua = compare_user_agents(&oracle);
+    let logpush = compare_logpush(&oracle, &geo, logpush_dir, seed);
 
     eprintln!(
         "oracle_elastic_pipelines: {} records ({} logpull, {} audit), {} fields compared \
@@ -1311,12 +1319,6 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
         logpull_tally.1,
         tally.docs_with_differences
     );
-    for (k, count) in KNOWN.iter().zip(&tally.per_known) {
-        eprintln!(
-            "  known difference {:<40} {count:>6} fields  ({})",
-            k.name, k.reason
-        );
-    }
     eprintln!(
         "user_agent with OpenSearch's own regexes: {} agents, {} fields, {} equal, {} differ on agents \
          naming x86_64/aarch64 (patterns OpenSearch renamed to x64/arm64)",
@@ -1332,26 +1334,128 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
         ua.renamed > 0,
         "the architecture renames no longer occur: update docs/oracles.md"
     );
-    let stale: Vec<&str> = KNOWN
-        .iter()
-        .zip(&tally.per_known)
-        .filter(|(_, c)| **c == 0)
-        .map(|(k, _)| k.name)
-        .collect();
-    assert!(
-        tally.unexpected.is_empty(),
-        "{} unexpected differences between cfship and Elastic's pipelines (first 40):\n{}",
-        tally.unexpected.len(),
-        tally
-            .unexpected
+    tally.check("Elastic's pipelines", "KNOWN");
+    if let Some(lp) = logpush {
+        lp.check("the cloudflare_logpush pipelines", "oracle_logpush::KNOWN");
+    }
+}
+
+impl Tally {
+    fn new(known: &'static [Known], dump: Option<&str>) -> Tally {
+        Tally {
+            known,
+            records: 0,
+            fields: 0,
+            docs_with_differences: 0,
+            per_known: vec![0; known.len()],
+            unexpected: Vec::new(),
+            dump: dump.map(|p| std::fs::File::create(p).expect("create CFSHIP_ORACLE_DUMP")),
+        }
+    }
+
+    /// Fails on any unexpected difference and on any known difference that no longer occurs.
+    fn check(&self, what: &str, list: &str) {
+        for (k, count) in self.known.iter().zip(&self.per_known) {
+            eprintln!(
+                "  known difference {:<40} {count:>6} fields  ({})",
+                k.name, k.reason
+            );
+        }
+        assert!(
+            self.unexpected.is_empty(),
+            "{} unexpected differences between cfship and {what} (first 40):\n{}",
+            self.unexpected.len(),
+            self.unexpected
+                .iter()
+                .take(40)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let stale: Vec<&str> = self
+            .known
             .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    assert!(
-        stale.is_empty(),
-        "known differences that no longer occur (remove them from KNOWN and docs/oracles.md): {stale:?}"
-    );
+            .zip(&self.per_known)
+            .filter(|(_, c)| **c == 0)
+            .map(|(k, _)| k.name)
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "known differences that no longer occur (remove them from {list} and docs/oracles.md): {stale:?}"
+        );
+    }
+}
+
+/// Every data stream of `oracles/opensearch-ingest/logpush-pipelines.tsv` through Elastic's
+/// pipeline and cfship (`CFSHIP_ORACLE_LOGPUSH_RECORDS` records each, default 1500). `None` when
+/// Elastic's pipeline files are not here (said loudly; the Logpull and audit parts still run).
+fn compare_logpush(
+    oracle: &Oracle,
+    geo: &Arc<cfship_ecs::GeoIp>,
+    dir: Result<PathBuf, String>,
+    seed: u64,
+) -> Option<Tally> {
+    if let Err(e) = dir {
+        eprintln!("SKIPPED the cloudflare_logpush part of oracle_elastic_pipelines: {e}");
+        return None;
+    }
+    let n: usize = std::env::var("CFSHIP_ORACLE_LOGPUSH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    let dump = std::env::var("CFSHIP_ORACLE_DUMP")
+        .ok()
+        .map(|p| format!("{p}.logpush"));
+    let mut tally = Tally::new(oracle_logpush::KNOWN, dump.as_deref());
+    for row in oracle_logpush::manifest() {
+        if !row.file.ends_with("-default.yml") {
+            continue; // called by the default pipeline
+        }
+        let ds = cfship_ecs::logpush::Ds::from_name(&row.data_stream)
+            .unwrap_or_else(|| panic!("unknown data stream {} in the manifest", row.data_stream));
+        assert_eq!(
+            row.pipeline_id,
+            ds.spec().pipeline_name(),
+            "the manifest's pipeline id of {} is the name cfship gives it",
+            row.data_stream
+        );
+        // One seed per data stream: adding a data stream leaves the others' records unchanged.
+        let mut rng = Rng(seed ^ fnv(&row.data_stream));
+        let records = oracle_logpush::records(&row.data_stream, n, &mut rng);
+        let tags = oracle_logpush::tags(&row.data_stream);
+        let t = Transformer::new(
+            Options {
+                preserve_original: true,
+                tags: tags.clone(),
+                ..Default::default()
+            },
+            Some(geo.clone()),
+        )
+        .expect("transformer");
+        let before = (tally.records, tally.fields, tally.docs_with_differences);
+        compare(
+            Dataset::Logpush(ds),
+            &t,
+            oracle,
+            &row.pipeline_id,
+            &records,
+            |r| json!({"message": r, "tags": tags}),
+            &mut tally,
+        );
+        eprintln!(
+            "oracle_elastic_pipelines: logpush {:<24} {} records, {} fields, {} documents with a difference",
+            row.data_stream,
+            tally.records - before.0,
+            tally.fields - before.1,
+            tally.docs_with_differences - before.2
+        );
+    }
+    Some(tally)
+}
+
+/// FNV-1a of a name (a per-data-stream seed).
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
+    })
 }

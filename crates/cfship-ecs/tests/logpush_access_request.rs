@@ -224,8 +224,34 @@ fn approvers_foreach() {
     assert_eq!(d["event"]["kind"], "pipeline_error");
     assert_eq!(
         errors(&d),
-        vec![format!("Processor \"foreach\" in pipeline \"{PIPELINE}\" failed with message \"field [cloudflare_logpush.access_request.temp_access.approvers] of type [java.lang.String] cannot be cast to a list or map\"")]
+        // The foreach has an `if:`: Elasticsearch reports the conditional wrapper's type.
+        vec![format!("Processor \"conditional\" in pipeline \"{PIPELINE}\" failed with message \"field [cloudflare_logpush.access_request.temp_access.approvers] of type [java.lang.String] cannot be cast to a list or map\"")]
     );
+    // A list element that is a list renders as mustache renders a list: its index map.
+    let d = run1(&with(
+        &base(),
+        json!({"TemporaryAccessApprovers": [["a", "b"]], "UserUID": ["u", 1]}),
+    ));
+    assert_eq!(
+        d["related"]["user"],
+        json!(["{0=u, 1=1}", "user@example.com", "{0=a, 1=b}"])
+    );
+}
+
+#[test]
+fn a_date_on_a_list_or_map_parses_its_java_text() {
+    for (v, text) in [
+        (json!(["a", "b"]), "[a, b]"),
+        (json!({"nested": "x"}), "{nested=x}"),
+        (json!([1, 2]), "[1, 2]"),
+    ] {
+        let d = run1(&with(&base(), json!({ "CreatedAt": v })));
+        assert_eq!(
+            errors(&d)[0],
+            format!("For input string: \"{text}\""),
+            "{d}"
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! `cloudflare_logpush.sinkhole_http` beyond Elastic's test documents: header splitting, the
-//! number-only timestamp script, the error formats of the era (bare processor messages, tagged
+//! timestamp script (numbers and numeric strings), the error formats of the era (bare processor messages, tagged
 //! pipeline failures), GeoIP with IPv6, both input shapes, hostile records.
 
 mod common;
@@ -61,7 +61,7 @@ fn a_full_record_and_header_splitting() {
 }
 
 #[test]
-fn timestamps_numbers_are_normalised_strings_are_not() {
+fn timestamps_numbers_and_numeric_strings_are_normalised() {
     for (v, want) in [
         (json!(1695124800), "2023-09-19T12:00:00.000Z"),
         (json!(1695124800123u64), "2023-09-19T12:00:00.123Z"),
@@ -78,9 +78,10 @@ fn timestamps_numbers_are_normalised_strings_are_not() {
             json!("2023-09-19T14:00:00+02:00"),
             "2023-09-19T12:00:00.000Z",
         ),
-        // A numeric string skips the script: `UNIX_MS` reads it as milliseconds.
+        // The 5c39cccd script parses numeric strings too (`Long.parseLong`): s / ms / ns.
         (json!("1695124800123"), "2023-09-19T12:00:00.123Z"),
-        (json!("1695124800"), "1970-01-20T14:52:04.800Z"),
+        (json!("1695124800"), "2023-09-19T12:00:00.000Z"),
+        (json!("1695124800123456789"), "2023-09-19T12:00:00.123Z"),
     ] {
         let d = run1(&with(&base(), json!({ "Timestamp": v })));
         assert_eq!(d["@timestamp"], want, "{v}: {d}");
@@ -101,6 +102,56 @@ fn timestamps_numbers_are_normalised_strings_are_not() {
             "preserve_original_event",
             "preserve_duplicate_custom_fields"
         ])
+    );
+}
+
+#[test]
+fn an_empty_user_agent_is_parsed_as_other() {
+    // No `if:` on this era's `user_agent`: "" is parsed, the clean-up drops `original`.
+    let d = run1(&with(&base(), json!({"UserAgent": ""})));
+    assert_eq!(
+        d["user_agent"],
+        json!({"name": "Other", "device": {"name": "Other"}})
+    );
+    assert_eq!(d["event"]["kind"], "event");
+}
+
+#[test]
+fn a_uri_parts_failure_is_the_conditional_wrappers_and_json_escaped() {
+    let d = run1(&with(&base(), json!({"URL": "/quote\"char"})));
+    assert_eq!(
+        d["error"]["message"],
+        json!([
+            "Processor \"conditional\" with tag \"\" in pipeline \"\" failed with message \"unable to parse URI [/quote\\\"char]\""
+        ])
+    );
+}
+
+#[test]
+fn geoip_on_a_non_string_or_a_list() {
+    let d = run1(&with(&base(), json!({"DestAddr": 7})));
+    assert_eq!(
+        d["error"]["message"],
+        json!(["Processor \"geoip\" with tag \"geo_destination_ip\" in pipeline \"\" failed with message \"field [destination.ip] should contain only string or array of strings\""])
+    );
+    // A list: elements are looked up in order, the first with data wins (first_only), and
+    // elements after it are never checked.
+    let Some(geo) = common::geoip() else { return };
+    let t = transformer(Some(geo), true);
+    let d = run(
+        &t,
+        DS,
+        &with(
+            &base(),
+            json!({"DestAddr": ["10.1.2.3", "89.160.20.129", 7]}),
+        ),
+    );
+    assert_eq!(d["destination"]["geo"]["country_iso_code"], "SE", "{d}");
+    assert_eq!(d["destination"]["as"]["number"], 29518);
+    let d = run(&t, DS, &with(&base(), json!({"DestAddr": ["10.1.2.3", 7]})));
+    assert_eq!(
+        d["error"]["message"],
+        json!(["Processor \"geoip\" with tag \"geo_destination_ip\" in pipeline \"\" failed with message \"array in field [destination.ip] should only contain strings\""])
     );
 }
 

@@ -87,7 +87,8 @@ pub static SPEC: Spec = Spec {
         Related("related.ip", "client.ip"),
         Related("related.user", "user.id"),
         Related("related.user", "user.email"),
-        Custom("foreach", "", approvers, OnFail::Abort),
+        // `foreach … if: approvers != null`: a failure is the conditional wrapper's.
+        If(&Custom("foreach", "", approvers, OnFail::Abort)),
         RemoveJson,
         RemoveDuplicates(&[
             "cloudflare_logpush.access_request.timestamp",

@@ -51,7 +51,8 @@ pub static SPEC: Spec = Spec {
         Rename("json.SourcePort", "cloudflare_logpush.gateway_http.source.port"),
         Copy("cloudflare_logpush.gateway_http.source.port", "source.port", Strict),
         Rename("json.URL", "cloudflare_logpush.gateway_http.url"),
-        UriParts("cloudflare_logpush.gateway_http.url", true, OnFail::Abort),
+        // `uri_parts … if: url != null`: a failure is the conditional wrapper's.
+        If(&UriParts("cloudflare_logpush.gateway_http.url", true, OnFail::Abort)),
         Rename("json.UserAgent", "cloudflare_logpush.gateway_http.user_agent"),
         Copy("cloudflare_logpush.gateway_http.user_agent", "user_agent.original", Strict),
         Rename("json.UserID", "cloudflare_logpush.gateway_http.user.id"),

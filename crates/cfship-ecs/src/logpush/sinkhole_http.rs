@@ -1,10 +1,11 @@
-//! `sinkhole_http` (Cloudflare `sinkhole_http_logs`): package 1.44.0 [unverified: the golden
-//! documents say only "ECS 8.11.0", i.e. 1.17 – 1.44; the data stream came in 1.12.0]. No copy of
-//! an ECS 8.11.0 pipeline was at hand; the table is the stored pipeline of the 1.45 transition
-//! (`packages/cloudflare_logpush/data_stream/sinkhole_http/elasticsearch/ingest_pipeline/default.yml`
-//! at 4208006b in brijesh-elastic/integrations: ECS already 9.3.0, everything else 1.x) with
-//! ECS 8.11.0. Its timestamp script normalises numbers only (a numeric string reaches `date` as
-//! `UNIX_MS` text); processors append the bare message and the pipeline's `on_failure` writes the
+//! `sinkhole_http` (Cloudflare `sinkhole_http_logs`): package 1.44.0 [unverified which 1.x release:
+//! the golden documents say only "ECS 8.11.0", i.e. 1.17 – 1.44; the data stream came in 1.12.0].
+//! The table follows the pipeline
+//! `packages/cloudflare_logpush/data_stream/sinkhole_http/elasticsearch/ingest_pipeline/default.yml`
+//! at 5c39cccd (the golden expected file's commit; ECS 8.11.0), checked against it by the
+//! differential oracle (docs/oracles.md). Its timestamp script normalises numbers and numeric
+//! strings (s / ms / ns → ms); `user_agent` has no `if:` guard, so `""` is parsed (name and
+//! device `Other`); processors append the bare message and the pipeline's `on_failure` writes the
 //! tagged, double-quoted format ([`super::ErrorStyle::V1TaggedPipeline`]). Upstream behaviour kept:
 //! `set cloudflare_logpush.sinkhole_http.timestamp` is strict (a record without a parsable
 //! `Timestamp` is a `pipeline_error` document); the City lookups have no `ignore_missing`, so a
@@ -13,21 +14,8 @@
 use super::engine::{CopyMode::IgnoreEmpty, CopyMode::Strict, Ctx, Geo, OnFail, Step::*};
 use super::engine::Const;
 use super::{Era, Spec};
-use crate::convert::{normalise_epoch, painless_long};
 use crate::doc::Val;
 use std::borrow::Cow;
-
-/// `painless_timestamp_to_milli`, `if: Timestamp instanceof Number`: s / ms / ns → ms.
-fn to_milli(ctx: &mut Ctx<'_, '_>) -> Result<(), String> {
-    let t = match ctx.get("json.Timestamp") {
-        Some(v @ (Val::I64(_) | Val::U64(_) | Val::F64(_))) => painless_long(v),
-        _ => None,
-    };
-    if let Some(t) = t {
-        ctx.set("json.Timestamp", Val::I64(normalise_epoch(t)))?;
-    }
-    Ok(())
-}
 
 const HEADERS: &str = "cloudflare_logpush.sinkhole_http.request.headers";
 
@@ -69,7 +57,7 @@ pub static SPEC: Spec = Spec {
         Set("event.kind", Const::Str("event")),
         Set("event.category", Const::List(&["network"])),
         Set("event.type", Const::List(&["info"])),
-        Script("painless_timestamp_to_milli", to_milli, OnFail::Abort),
+        Tagged("painless_timestamp_to_milli", &ToMilli("json.Timestamp")),
         Tagged("date_event_timestamp", &Date("json.Timestamp", "@timestamp", OnFail::Append)),
         Tagged("set_timestamp", &Copy("@timestamp", "cloudflare_logpush.sinkhole_http.timestamp", Strict)),
         Tagged("rename_destination_ip", &Rename("json.DestAddr", "cloudflare_logpush.sinkhole_http.destination.ip")),
@@ -90,9 +78,11 @@ pub static SPEC: Spec = Spec {
         Tagged("set_http_host", &Copy("cloudflare_logpush.sinkhole_http.host.name", "host.name", IgnoreEmpty)),
         Rename("json.URI", "cloudflare_logpush.sinkhole_http.request.uri"),
         Rename("json.URL", "cloudflare_logpush.sinkhole_http.request.url"),
-        UriParts("cloudflare_logpush.sinkhole_http.request.url", true, OnFail::Abort),
+        // `uri_parts … if: url != null && url != ''`: a failure is the conditional wrapper's.
+        If(&UriParts("cloudflare_logpush.sinkhole_http.request.url", true, OnFail::Abort)),
         Tagged("rename_user_agent", &Rename("json.UserAgent", "cloudflare_logpush.sinkhole_http.user_agent")),
-        UserAgent("cloudflare_logpush.sinkhole_http.user_agent"),
+        // No `if:` guard here: "" is parsed (name and device `Other`).
+        UserAgentAll("cloudflare_logpush.sinkhole_http.user_agent"),
         Tagged("rename_username", &Rename("json.Username", "cloudflare_logpush.sinkhole_http.user.name")),
         Tagged("set_username", &Copy("cloudflare_logpush.sinkhole_http.user.name", "user.name", IgnoreEmpty)),
         Tagged("rename_account_id", &Rename("json.AccountID", "cloudflare_logpush.sinkhole_http.account_id")),

@@ -139,14 +139,34 @@ pub(super) fn is_empty_str(v: Option<&Val<'_>>) -> bool {
 /// Mustache `{{{field}}}` of a value: scalars as text, lists and maps as Java's `toString`.
 pub fn mustache(v: &Val<'_>) -> String {
     match v {
+        // Elasticsearch's mustache wraps a list in a map from index to element
+        // (`CustomReflectionObjectHandler.CollectionMap`, an `AbstractMap`), so the list renders
+        // as that map's `toString`: `{0=a, 1=b}`; its elements render as Java's `toString`.
         Val::Arr(a) => {
-            let parts: Vec<String> = a.iter().map(mustache).collect();
+            let parts: Vec<String> = a
+                .iter()
+                .enumerate()
+                .map(|(i, x)| format!("{i}={}", java_to_string(x)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        other => java_to_string(other),
+    }
+}
+
+/// Java's `toString` of a value of an ingest document: a list is `[a, b]`, a map `{k=v}`
+/// (recursively), `null` is `null`, numbers as Java prints them. What a processor that calls
+/// `toString()` on a field (`date`, …) sees.
+pub fn java_to_string(v: &Val<'_>) -> String {
+    match v {
+        Val::Arr(a) => {
+            let parts: Vec<String> = a.iter().map(java_to_string).collect();
             format!("[{}]", parts.join(", "))
         }
         Val::Obj(o) => {
             let parts: Vec<String> = o
                 .iter()
-                .map(|(k, v)| format!("{k}={}", mustache(v)))
+                .map(|(k, v)| format!("{k}={}", java_to_string(v)))
                 .collect();
             format!("{{{}}}", parts.join(", "))
         }

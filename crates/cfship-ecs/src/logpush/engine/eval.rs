@@ -203,7 +203,8 @@ pub(super) fn eval<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), (Failur
             if v.is_none() || matches!(v, Some(Val::Null)) || is_empty_str(v) {
                 Ok(())
             } else {
-                let text = v.map(Val::to_display_string).unwrap_or_default();
+                // Elasticsearch's `date` processor parses the field's `toString()`.
+                let text = v.map(java_to_string).unwrap_or_default();
                 match parse_logpush_date(&text) {
                     Ok(i) => ctx
                         .set(target, Val::Str(Cow::Owned(i.format())))
@@ -332,6 +333,20 @@ pub(super) fn eval<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), (Failur
         Step::Custom(kind, tag, f, on_fail) => {
             f(ctx).map_err(|m| (Failure::new(kind, tag, m), on_fail))
         }
+        Step::If(inner) => eval(ctx, inner).map_err(|(mut f, o)| {
+            f.processor = "conditional";
+            (f, o)
+        }),
+        Step::UserAgentAll(path) => match ctx.get(path) {
+            None | Some(Val::Null) => Ok(()),
+            Some(Val::Str(s)) => {
+                let s = s.clone();
+                let t = ctx.t;
+                t.user_agent_into(&mut ctx.doc, s);
+                Ok(())
+            }
+            Some(_) => eval(ctx, &Step::UserAgent(path)),
+        },
         Step::Tagged(tag, inner) => eval(ctx, inner).map_err(|(mut f, o)| {
             f.tag = tag;
             (f, o)
@@ -387,6 +402,57 @@ pub(super) fn eval<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), (Failur
     }
 }
 
+/// `geoip` on a list (Elasticsearch 8, `first_only: true`), for each of the two processors (City,
+/// then ASN): the elements in order, each must be a string (`array in field [f] should only
+/// contain strings`) and an IP literal, and the first with data wins — elements after it are not
+/// looked at.
+fn geoip_list(ctx: &mut Ctx<'_, '_>, g: Geo, items: &[Val<'_>]) -> Result<(), Failure> {
+    let addr = |it: &Val<'_>| -> Result<std::net::IpAddr, Failure> {
+        let Val::Str(s) = it else {
+            return Err(Failure::new(
+                "geoip",
+                "",
+                format!("array in field [{}] should only contain strings", g.ip),
+            ));
+        };
+        s.parse()
+            .map_err(|_| Failure::new("geoip", "", format!("'{s}' is not an IP string literal.")))
+    };
+    let mut city = None;
+    for it in items {
+        if let Some(o) = ctx.t.geo_city(addr(it)?).map(|g| g.to_obj()) {
+            if !o.is_empty() {
+                city = Some(o);
+                break;
+            }
+        }
+    }
+    if let Some(o) = city {
+        ctx.set(g.geo, Val::Obj(o))
+            .map_err(|m| Failure::new("geoip", "", m))?;
+    }
+    let mut found = None;
+    for it in items {
+        if let Some(asn) = ctx.t.geo_asn(addr(it)?) {
+            if asn.number.is_some() || asn.organization_name.is_some() {
+                found = Some(asn);
+                break;
+            }
+        }
+    }
+    if let Some(asn) = found {
+        if let Some(n) = asn.number {
+            ctx.set(g.as_number, Val::I64(i64::from(n)))
+                .map_err(|m| Failure::new("geoip", "", m))?;
+        }
+        if let Some(o) = &asn.organization_name {
+            ctx.set(g.as_org, Val::Str(Cow::Owned(o.clone())))
+                .map_err(|m| Failure::new("geoip", "", m))?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn geoip(ctx: &mut Ctx<'_, '_>, g: Geo) -> Result<(), Failure> {
     let ip = match ctx.get(g.ip) {
         None | Some(Val::Null) if g.ignore_missing => return Ok(()),
@@ -402,14 +468,17 @@ pub(super) fn geoip(ctx: &mut Ctx<'_, '_>, g: Geo) -> Result<(), Failure> {
             ))
         }
         Some(Val::Str(s)) => s.to_string(),
-        Some(other) => {
+        Some(Val::Arr(a)) => {
+            let a = a.clone();
+            return geoip_list(ctx, g, &a);
+        }
+        Some(_) => {
             return Err(Failure::new(
                 "geoip",
                 "",
                 format!(
-                    "field [{}] of type [{}] cannot be cast to [java.lang.String]",
-                    g.ip,
-                    java_type(other)
+                    "field [{}] should contain only string or array of strings",
+                    g.ip
                 ),
             ))
         }

@@ -19,7 +19,7 @@ mod eval;
 mod java;
 
 use ctx::is_empty_str;
-pub use ctx::{mustache, parse_logpush_date, to_milli, Ctx};
+pub use ctx::{java_to_string, mustache, parse_logpush_date, to_milli, Ctx};
 pub use dissect::{dissect, dissect_field};
 pub use eval::{clean_na, convert, run};
 pub use java::{java_hash_code, java_hash_set_order};
@@ -175,6 +175,12 @@ pub enum Step {
     /// formats, `foreach`, …): its type and tag (for error messages), the function, the
     /// handling of its failure. [`Step::Script`] is `Custom("script", ..)`.
     Custom(&'static str, &'static str, ScriptFn, OnFail),
+    /// A processor with an `if:` that the step does not already imply: Elasticsearch wraps it in
+    /// a `ConditionalProcessor`, so its failures name the processor type `conditional`.
+    If(&'static Step),
+    /// `user_agent { field, ignore_missing: true }` without an `if:` guard: `""` is parsed too
+    /// (name and device `Other`, `original` "" — removed by the final clean-up).
+    UserAgentAll(&'static str),
     /// The processor's `tag` (2.x pipelines tag every processor; a failure message names it).
     Tagged(&'static str, &'static Step),
     /// `rename { field, target_field, ignore_missing: true, if: ctx.<to> == null }` (the 2.x
@@ -243,13 +249,23 @@ impl Failure {
     /// The text the pipeline's `on_failure` appends to `error.message`.
     pub fn pipeline_message(&self, era: &Era, pipeline: &str) -> String {
         match era.errors {
+            // These `on_failure` templates use `{{ … }}`, which Elasticsearch's ingest mustache
+            // renders JSON-escaped (templates compiled with content type application/json).
             ErrorStyle::V1 => format!(
                 "Processor \"{}\" in pipeline \"{}\" failed with message \"{}\"",
-                self.processor, pipeline, self.message
+                self.processor,
+                pipeline,
+                json_escape(&self.message)
             ),
+            ErrorStyle::V1TaggedPipeline => Failure {
+                message: json_escape(&self.message).into_owned(),
+                tag: self.tag,
+                processor: self.processor,
+            }
+            .double_quoted(pipeline),
             ErrorStyle::V2 => self.tagged(pipeline),
             ErrorStyle::Quoted | ErrorStyle::V1Quoted => self.quoted(),
-            ErrorStyle::V1Tagged | ErrorStyle::V1TaggedPipeline => self.double_quoted(pipeline),
+            ErrorStyle::V1Tagged => self.double_quoted(pipeline),
             ErrorStyle::V1TagUnquoted => self.tag_unquoted(pipeline),
         }
     }
@@ -290,9 +306,49 @@ impl Failure {
     }
 }
 
+/// What Elasticsearch's mustache writes for `{{ x }}` in an ingest template: the text
+/// JSON-escaped as Jackson's `JsonStringEncoder.quoteAsString` does it (`"` and `\\`, the short
+/// escapes `\\b \\t \\n \\f \\r`, other control characters as `\\u00XX`; nothing else).
+pub(crate) fn json_escape(s: &str) -> Cow<'_, str> {
+    if !s
+        .chars()
+        .any(|c| c == '"' || c == '\\' || (c as u32) < 0x20)
+    {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::dissect;
+
+    #[test]
+    fn double_brace_mustache_is_json_escaped() {
+        assert_eq!(super::json_escape("plain ünï"), "plain ünï");
+        assert_eq!(
+            super::json_escape("unable to parse URI [/quote\"char]"),
+            "unable to parse URI [/quote\\\"char]"
+        );
+        assert_eq!(
+            super::json_escape("a\\b\nc\td\u{1}"),
+            "a\\\\b\\nc\\td\\u0001"
+        );
+    }
 
     #[test]
     fn dissect_like_elasticsearch() {

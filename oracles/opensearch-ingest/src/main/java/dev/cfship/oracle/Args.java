@@ -4,7 +4,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-/** {@code --name value} command-line options, all required. */
+/** {@code --name value} command-line options: the required ones must be given, others are optional. */
 final class Args {
     static Map<String, String> parse(String[] args, List<String> required) {
         Map<String, String> out = new HashMap<>();

@@ -90,7 +90,12 @@ public final class Oracle {
         Node node = new EmbeddedNode(env, plugins);
         node.start();
 
-        for (Pipelines.Pipeline p : Pipelines.load(Path.of(opts.get("pipelines")))) {
+        List<Pipelines.Pipeline> pipelines = new ArrayList<>(Pipelines.load(Path.of(opts.get("pipelines"))));
+        // Optional: Elastic's cloudflare_logpush pipelines (kept outside the repository).
+        if (opts.containsKey("logpush-manifest") && opts.containsKey("logpush-pipelines")) {
+            pipelines.addAll(Pipelines.loadLogpush(Path.of(opts.get("logpush-manifest")), Path.of(opts.get("logpush-pipelines"))));
+        }
+        for (Pipelines.Pipeline p : pipelines) {
             node.client().admin().cluster()
                 .putPipeline(new PutPipelineRequest(p.id(), new BytesArray(p.json().getBytes(StandardCharsets.UTF_8)), XContentType.JSON))
                 .actionGet();

@@ -26,6 +26,7 @@ public final class OraclePlugin extends Plugin implements IngestPlugin {
         return Map.of(
             UriPartsProcessor.TYPE, new UriPartsProcessor.Factory(),
             SetCopyFromProcessor.TYPE, new SetCopyFromProcessor.Factory(),
-            FingerprintProcessor.TYPE, new FingerprintProcessor.Factory());
+            FingerprintProcessor.TYPE, new FingerprintProcessor.Factory(),
+            ForEachProcessor.TYPE, new ForEachProcessor.Factory(parameters.scriptService));
     }
 }

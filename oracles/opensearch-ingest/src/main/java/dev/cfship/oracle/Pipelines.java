@@ -4,7 +4,11 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.List;
 import java.util.Map;
 
@@ -48,6 +52,64 @@ final class Pipelines {
     }
 
     /**
+     * Elastic's {@code cloudflare_logpush} pipelines listed in the manifest (tab-separated:
+     * data stream, file, pipeline id, upstream commit, upstream path, sha256; {@code #} comments),
+     * read from {@code dir}. Each file must have the manifest's sha256, so a wrong copy fails
+     * loudly. Edits (docs/oracles.md): Fleet's {@code {{ IngestPipeline "x" }}} template becomes
+     * the id of the data stream's pipeline {@code x} (its default pipeline's id + "-x"), every
+     * {@code user_agent} gets Elasticsearch 8's regexes as {@code regex_file}, every
+     * {@code foreach} becomes {@link ForEachProcessor}, plus the edits of {@link #pipeline}.
+     */
+    static List<Pipeline> loadLogpush(Path manifest, Path dir) throws IOException {
+        record Row(String ds, String file, String id, String sha256) {}
+        List<Row> rows = new ArrayList<>();
+        Map<String, String> defaults = new java.util.HashMap<>();
+        for (String line : Files.readAllLines(manifest, StandardCharsets.UTF_8)) {
+            if (line.isBlank() || line.startsWith("#")) {
+                continue;
+            }
+            String[] f = line.split("\t");
+            if (f.length != 6) {
+                throw new IOException(manifest + ": expected 6 tab-separated columns: " + line);
+            }
+            rows.add(new Row(f[0], f[1], f[2], f[5]));
+            if (f[1].endsWith("-default.yml")) {
+                defaults.put(f[0], f[2]);
+            }
+        }
+        Pattern template = Pattern.compile("'?\\{\\{\\s*IngestPipeline\\s+\"([^\"]+)\"\\s*}}'?");
+        List<Pipeline> out = new ArrayList<>();
+        for (Row r : rows) {
+            byte[] bytes = Files.readAllBytes(dir.resolve(r.file()));
+            String sha = sha256(bytes);
+            if (!sha.equals(r.sha256())) {
+                throw new IOException(dir.resolve(r.file()) + ": sha256 " + sha + ", the manifest says " + r.sha256());
+            }
+            String text = new String(bytes, StandardCharsets.UTF_8);
+            Matcher m = template.matcher(text);
+            StringBuilder sb = new StringBuilder();
+            while (m.find()) {
+                String base = defaults.get(r.ds());
+                if (base == null) {
+                    throw new IOException(r.file() + ": IngestPipeline template but no default pipeline for " + r.ds());
+                }
+                m.appendReplacement(sb, Matcher.quoteReplacement("'" + base + "-" + m.group(1) + "'"));
+            }
+            m.appendTail(sb);
+            out.add(pipeline(r.id(), sb.toString()));
+        }
+        return out;
+    }
+
+    private static String sha256(byte[] bytes) throws IOException {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IOException(e);
+        }
+    }
+
+    /**
      * Parses the YAML and renames each {@code set} that has {@code copy_from} (see
      * SetCopyFromProcessor) and each {@code fingerprint} (see FingerprintProcessor).
      */
@@ -55,11 +117,14 @@ final class Pipelines {
         Map<String, Object> def = XContentHelper.convertToMap(new BytesArray(yaml.getBytes(StandardCharsets.UTF_8)), true, XContentType.YAML).v2();
         int renamed = renameSetCopyFrom(def);
         int fingerprints = rename(def, "fingerprint", FingerprintProcessor.TYPE);
+        int foreach = rename(def, "foreach", ForEachProcessor.TYPE);
+        int userAgents = addRegexFile(def);
         try (XContentBuilder b = XContentFactory.jsonBuilder()) {
             b.map(def);
             String json = b.toString();
             System.err.println("[oracle] pipeline " + id + ": " + renamed + " set processor(s) with copy_from -> " + SetCopyFromProcessor.TYPE
-                + ", " + fingerprints + " fingerprint -> " + FingerprintProcessor.TYPE);
+                + ", " + fingerprints + " fingerprint -> " + FingerprintProcessor.TYPE + ", " + foreach + " foreach -> "
+                + ForEachProcessor.TYPE + ", " + userAgents + " user_agent given regex_file " + ES8_REGEX_FILE);
             return new Pipeline(id, json);
         }
     }
@@ -102,6 +167,26 @@ final class Pipelines {
         } else if (node instanceof List<?> list) {
             for (Object v : list) {
                 n += rename(v, from, to);
+            }
+        }
+        return n;
+    }
+
+    /** Every {@code user_agent} without a {@code regex_file} gets Elasticsearch 8's regexes. */
+    @SuppressWarnings("unchecked")
+    private static int addRegexFile(Object node) {
+        int n = 0;
+        if (node instanceof Map<?, ?> map) {
+            if (map.size() == 1 && map.get("user_agent") instanceof Map<?, ?> body && !body.containsKey("regex_file")) {
+                ((Map<String, Object>) body).put("regex_file", ES8_REGEX_FILE);
+                n++;
+            }
+            for (Object v : map.values()) {
+                n += addRegexFile(v);
+            }
+        } else if (node instanceof List<?> list) {
+            for (Object v : list) {
+                n += addRegexFile(v);
             }
         }
         return n;
