@@ -59,16 +59,38 @@ fn scope_of(kind: &str, id: &str) -> Option<String> {
     matches!(kind, "zones" | "accounts").then(|| format!("{kind}/{id}"))
 }
 
+/// Every jobs-API handler's prologue: the token (403, code 10000, as Cloudflare answers a bad token)
+/// and the scope of the path (`zones/<id>` or `accounts/<id>`; anything else is Cloudflare's 7003).
+fn authorized_scope(
+    sim: &LogpushSim,
+    h: &HeaderMap,
+    kind: &str,
+    id: &str,
+) -> Result<String, Box<Response>> {
+    if !sim.authorized(h) {
+        return Err(Box::new(env_err(
+            StatusCode::FORBIDDEN,
+            10000,
+            "Authentication error",
+        )));
+    }
+    scope_of(kind, id).ok_or_else(|| {
+        Box::new(env_err(
+            StatusCode::NOT_FOUND,
+            7003,
+            "Could not route to the path",
+        ))
+    })
+}
+
 async fn list_jobs(
     State(sim): S,
     Path((kind, id)): Path<(String, String)>,
     h: HeaderMap,
 ) -> Response {
-    if !sim.authorized(&h) {
-        return env_err(StatusCode::FORBIDDEN, 10000, "Authentication error");
-    }
-    let Some(scope) = scope_of(&kind, &id) else {
-        return env_err(StatusCode::NOT_FOUND, 7003, "Could not route to the path");
+    let scope = match authorized_scope(&sim, &h, &kind, &id) {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
     env_ok(Value::Array(sim.jobs(&scope)))
 }
@@ -101,11 +123,9 @@ async fn ownership(
     h: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if !sim.authorized(&h) {
-        return env_err(StatusCode::FORBIDDEN, 10000, "Authentication error");
-    }
-    let Some(scope) = scope_of(&kind, &id) else {
-        return env_err(StatusCode::NOT_FOUND, 7003, "Could not route to the path");
+    let scope = match authorized_scope(&sim, &h, &kind, &id) {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
     let Some(dest) = body["destination_conf"].as_str().map(str::to_string) else {
         return env_err(
@@ -154,11 +174,9 @@ async fn create_job(
     h: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if !sim.authorized(&h) {
-        return env_err(StatusCode::FORBIDDEN, 10000, "Authentication error");
-    }
-    let Some(scope) = scope_of(&kind, &id) else {
-        return env_err(StatusCode::NOT_FOUND, 7003, "Could not route to the path");
+    let scope = match authorized_scope(&sim, &h, &kind, &id) {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
     let ds = body["dataset"].as_str().unwrap_or_default().to_string();
     let Some(known) = dataset_scope(&ds) else {
@@ -245,11 +263,9 @@ async fn delete_job(
     Path((kind, id, job)): Path<(String, String, u64)>,
     h: HeaderMap,
 ) -> Response {
-    if !sim.authorized(&h) {
-        return env_err(StatusCode::FORBIDDEN, 10000, "Authentication error");
-    }
-    let Some(scope) = scope_of(&kind, &id) else {
-        return env_err(StatusCode::NOT_FOUND, 7003, "Could not route to the path");
+    let scope = match authorized_scope(&sim, &h, &kind, &id) {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
     let mut j = lock(&sim.jobs);
     let list = j.jobs.entry(scope).or_default();
