@@ -83,7 +83,7 @@ async fn cursors_in_the_state_index_exactly_once() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(
-            stdout.contains(&format!("state index {index} (format 2): {want}")),
+            stdout.contains(&format!("state index {index} (format 3): {want}")),
             "{stdout}"
         );
     }

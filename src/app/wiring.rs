@@ -49,6 +49,15 @@ pub fn open_state_with(cfg: &Config, leased: bool) -> anyhow::Result<CursorStore
             let index = cfg.state.index_name();
             let mut store = cfship_state::EsStore::open(&es, index)
                 .with_context(|| format!("state index {index}"))?;
+            if let Some(f) = store
+                .format()
+                .filter(|f| *f < cfship_state::STATE_MAPPING_VERSION)
+            {
+                anyhow::bail!(
+                    "state index {index} has mapping format {f}, this cfship writes format {}: run                      `cfship setup --config FILE` to migrate it (it only adds fields; replicas of the                      older cfship keep working until they restart)",
+                    cfship_state::STATE_MAPPING_VERSION
+                );
+            }
             if leased {
                 store = store.with_lease(replica_id(), lease_ttl(cfg));
             }
@@ -666,14 +675,14 @@ pub fn spawn_leased(
     cancel: &CancellationToken,
 ) -> Result<SourceTasks> {
     let mut tasks = JoinSet::new();
-    let mut one: Vec<(String, String, Option<String>, Sources)> = Vec::new();
+    let mut one: Vec<(String, cfship_cloudflare::SourceId, Option<String>, Sources)> = Vec::new();
     for lc in sources.logpull {
         let id = cfship_cloudflare::SourceId::Logpull {
             zone_id: lc.zone_id.clone(),
         };
         one.push((
             format!("logpull zone {}", lc.zone_id),
-            id.state_key(),
+            id,
             Some(lc.zone_id.clone()),
             Sources {
                 logpull: vec![lc],
@@ -687,7 +696,7 @@ pub fn spawn_leased(
         };
         one.push((
             format!("audit account {}", ac.account_id),
-            id.state_key(),
+            id,
             None,
             Sources {
                 logpull: vec![],
@@ -697,7 +706,8 @@ pub fn spawn_leased(
     }
     let held: Held = Arc::new(std::sync::Mutex::new(Default::default()));
     let mut wants = Vec::new();
-    for (name, key, zone, src) in one {
+    for (name, id, zone, src) in one {
+        let key = id.state_key();
         let (tx, rx) = tokio::sync::watch::channel(false);
         wants.push((key.clone(), tx));
         let (client, store, sink, cancel, held) = (
@@ -711,6 +721,7 @@ pub fn spawn_leased(
             let l = Leased {
                 name: &name,
                 key: &key,
+                id,
                 zone,
                 client: &client,
                 store,
@@ -821,8 +832,11 @@ async fn balance_loop(
             tracing::info!(replica = %me, live_replicas = live, share_min = lo, share_max = hi, "replicas changed");
             last_live = live;
         }
-        if !plan.take.is_empty() || !plan.release.is_empty() {
-            tracing::info!(replica = %me, live_replicas = live, take = ?plan.take, hand_over = ?plan.release, "rebalancing");
+        // a source that stopped on an error has no supervisor any more: not worth a log line
+        let stopped = |k: &String| wants.iter().any(|(w, tx)| w == k && tx.is_closed());
+        let take: Vec<&String> = plan.take.iter().filter(|k| !stopped(k)).collect();
+        if !take.is_empty() || !plan.release.is_empty() {
+            tracing::info!(replica = %me, live_replicas = live, take = ?take, hand_over = ?plan.release, "rebalancing");
         }
         for (k, tx) in &wants {
             let w = plan.want.contains(k);
@@ -846,6 +860,8 @@ fn blocking_state<T>(f: impl FnOnce() -> T) -> T {
 struct Leased<'a> {
     name: &'a str,
     key: &'a str,
+    /// The source (its counters: last success and last error, reported to the state index).
+    id: cfship_cloudflare::SourceId,
     /// A Logpull source's zone (its per-zone budget starts empty at a take-over).
     zone: Option<String>,
     client: &'a CloudflareClient,
@@ -862,7 +878,53 @@ enum Held1 {
     Done(Result<RunSummary, CfError>),
 }
 
+/// What a supervisor last wrote into its source's report document: the last success (Unix
+/// seconds) and the time of the last error (Unix ms).
+#[derive(Default)]
+struct Reported {
+    success_unix: i64,
+    error_unix_ms: i64,
+}
+
 impl Leased<'_> {
+    /// Writes the source's last success and last error into its report document when they are
+    /// newer than what this supervisor reported last (`final_error`: the error ending the source,
+    /// recorded first). A failed write is retried at the next renewal.
+    fn report(&self, done: &mut Reported, final_error: Option<&CfError>) {
+        let Some(es) = self.store.es() else {
+            return;
+        };
+        let st = self.client.stats().source(&self.id);
+        if let Some(e) = final_error {
+            st.mark_error(e);
+        }
+        let success = st
+            .last_success_unix
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let error = st.last_error().filter(|(t, _)| *t > done.error_unix_ms);
+        let success_ms = (success > done.success_unix)
+            .then(|| u64::try_from(success).ok())
+            .flatten()
+            .map(|s| s.saturating_mul(1000));
+        if success_ms.is_none() && error.is_none() {
+            return;
+        }
+        let err = error
+            .as_ref()
+            .and_then(|(t, m)| Some((u64::try_from(*t).ok()?, m.as_str())));
+        match blocking_state(|| es.report(self.key, success_ms, err)) {
+            Ok(()) => {
+                done.success_unix = done.success_unix.max(success);
+                if let Some((t, _)) = error {
+                    done.error_unix_ms = t;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(source = %self.name, error = %e, "cannot write the source's report; retrying at the next renewal");
+            }
+        }
+    }
+
     async fn run(
         &self,
         src: Sources,
@@ -959,6 +1021,7 @@ impl Leased<'_> {
         let mut tick = tokio::time::interval_at(last_renewed + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut balancer_gone = false;
+        let mut reported = Reported::default();
         loop {
             tokio::select! {
                 j = tasks.join_next() => {
@@ -973,10 +1036,12 @@ impl Leased<'_> {
                             break;
                         }
                         Ok(_) | Err(CfError::Cancelled) if cancel.is_cancelled() => {
+                            self.report(&mut reported, None);
                             blocking_state(|| store.release(key));
                             return Held1::Done(Ok(RunSummary::default()));
                         }
                         r => {
+                            self.report(&mut reported, r.as_ref().err());
                             blocking_state(|| store.release(key));
                             return Held1::Done(r);
                         }
@@ -1002,13 +1067,17 @@ impl Leased<'_> {
                         tasks.abort_all();
                         while tasks.join_next().await.is_some() {}
                     }
+                    self.report(&mut reported, None);
                     blocking_state(|| store.release(key));
                     tracing::info!(source = %name, "lease handed over (rebalancing)");
                     return Held1::Again;
                 }
                 _ = tick.tick() => {
                     match blocking_state(|| store.renew(key)) {
-                        Ok(()) => last_renewed = tokio::time::Instant::now(),
+                        Ok(()) => {
+                            last_renewed = tokio::time::Instant::now();
+                            self.report(&mut reported, None);
+                        }
                         Err(cfship_state::StateError::Conflict { .. }) => {
                             tracing::warn!(source = %name, "lease lost to another replica: source stopped at once");
                             tasks.abort_all();

@@ -56,7 +56,15 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
         }
     };
     let mut ok = true;
-    let mut row = |name: String, r: Result<Option<Position>, String>| {
+    // with Elasticsearch: the source's last success and last error, as its owners reported them
+    let report = |key: &str| -> Option<String> {
+        let es = store.es()?;
+        match es.load_report(key) {
+            Ok(r) => Some(report_line(r.as_ref())),
+            Err(e) => Some(format!("    report: error: {e}")),
+        }
+    };
+    let mut row = |name: String, r: Result<Option<Position>, String>, report: Option<String>| {
         let line = match r {
             Ok(Some((cursor, saved, owner))) => {
                 let lag = (now - cursor).to_std().unwrap_or_default();
@@ -75,6 +83,7 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
             }
         };
         lines.push(line);
+        lines.extend(report);
     };
     for z in cfg.zones() {
         let key = SourceId::Logpull {
@@ -90,7 +99,7 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
                 })
             })
             .map_err(|e| e.to_string());
-        row(format!("logpull zone {}", z.id), r);
+        row(format!("logpull zone {}", z.id), r, report(&key));
     }
     for a in cfg.accounts() {
         let key = SourceId::Audit {
@@ -106,7 +115,7 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
                 })
             })
             .map_err(|e| e.to_string());
-        row(format!("audit account {}", a.id), r);
+        row(format!("audit account {}", a.id), r, report(&key));
     }
     for b in crate::app::logpush::bucket_configs(&cfg)? {
         let name = format!("logpush bucket {} {}", b.url, b.data_stream.name);
@@ -168,6 +177,28 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
         },
     );
     Ok((lines, ok))
+}
+
+/// The indented line under a source: `last success T (by R); last error T (by R): message`.
+fn report_line(r: Option<&cfship_state::SourceReport>) -> String {
+    let by = |b: &Option<String>| b.as_ref().map(|b| format!(" (by {b})")).unwrap_or_default();
+    let Some(r) = r else {
+        return "    last success -; last error -".into();
+    };
+    let success = match r.last_success_unix_ms {
+        Some(t) => format!("{}{}", saved_at(Some(t)), by(&r.last_success_by)),
+        None => "-".into(),
+    };
+    let error = match r.last_error_unix_ms {
+        Some(t) => format!(
+            "{}{}: {}",
+            saved_at(Some(t)),
+            by(&r.last_error_by),
+            r.last_error.as_deref().unwrap_or("")
+        ),
+        None => "-".into(),
+    };
+    format!("    last success {success}; last error {error}")
 }
 
 fn saved_at(ms: Option<u64>) -> String {

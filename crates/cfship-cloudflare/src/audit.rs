@@ -389,6 +389,7 @@ impl Sweeper {
                 Err(e) => e,
             };
             self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
+            self.sstats.mark_error(&e);
             // A page whose own retries ran out is worth another sweep after the backoff.
             let retryable = e.is_retryable()
                 || matches!(&e, CfError::RetriesExhausted { last, .. } if last.is_retryable());

@@ -18,9 +18,39 @@ pub struct SourceStats {
     /// Unix seconds of the last successful unit or pass (0: none yet in this process); the stall
     /// watchdog of `/healthz` compares it with now.
     pub last_success_unix: AtomicI64,
+    /// The last failed unit or pass of this process: (Unix ms, the error's message). The error
+    /// texts name the request and Cloudflare's answer, never a credential (those travel in
+    /// headers); `cfship status` shows it from the state index.
+    last_error: Mutex<Option<(i64, String)>>,
 }
 
+/// Longest error message kept by [`SourceStats::mark_error`] (the rest is cut at a char boundary).
+pub const MAX_ERROR_LEN: usize = 1000;
+
 impl SourceStats {
+    /// Records a failed unit or pass now.
+    pub fn mark_error(&self, error: &dyn std::fmt::Display) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut msg = error.to_string();
+        if msg.len() > MAX_ERROR_LEN {
+            let mut cut = MAX_ERROR_LEN;
+            while !msg.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            msg.truncate(cut);
+            msg.push('…');
+        }
+        *lock(&self.last_error) = Some((now, msg));
+    }
+
+    /// The last failed unit or pass (Unix ms, message), if any in this process.
+    pub fn last_error(&self) -> Option<(i64, String)> {
+        lock(&self.last_error).clone()
+    }
+
     /// Records a successful unit or pass now.
     pub fn mark_success(&self) {
         let now = std::time::SystemTime::now()
@@ -28,6 +58,13 @@ impl SourceStats {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
         self.last_success_unix.store(now, Ordering::Relaxed);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
     }
 }
 
@@ -81,10 +118,7 @@ impl CollectorStats {
 
     /// Per-source counters (created on first use).
     pub fn source(&self, id: &SourceId) -> Arc<SourceStats> {
-        let mut m = match self.sources.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut m = lock(&self.sources);
         m.entry(id.clone()).or_default().clone()
     }
 

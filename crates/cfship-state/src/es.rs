@@ -26,8 +26,9 @@ use std::sync::Mutex;
 pub const DEFAULT_INDEX: &str = "cfship-state";
 
 /// Format of the state index (its mapping), in `_meta.format`. A replica refuses an index whose
-/// format is newer than this.
-pub const STATE_MAPPING_VERSION: u32 = 2;
+/// format is newer than this. 1: cursors; 2: + leases (`owner`, `lease_expires_unix_ms`);
+/// 3: + per-source reports (`last_success_*`, `last_error*`).
+pub const STATE_MAPPING_VERSION: u32 = 3;
 
 /// What [`EsStore::ensure_index`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub struct EsStore {
     /// Serializes this process's writes (cursor saves and lease renewals of one key would
     /// otherwise conflict with each other).
     write_lock: Mutex<()>,
+    /// `_meta.format` of the index as [`EsStore::open`] found it.
+    format: Option<u32>,
 }
 
 /// A document as last read or written.
@@ -146,9 +149,31 @@ pub fn state_mapping() -> serde_json::Value {
             "saved_at_unix_ms": { "type": "date", "format": "epoch_millis" },
             "cursor": { "type": "object", "enabled": false },
             "owner": { "type": "keyword" },
-            "lease_expires_unix_ms": { "type": "date", "format": "epoch_millis" }
+            "lease_expires_unix_ms": { "type": "date", "format": "epoch_millis" },
+            "last_success_unix_ms": { "type": "date", "format": "epoch_millis" },
+            "last_success_by": { "type": "keyword" },
+            "last_error_unix_ms": { "type": "date", "format": "epoch_millis" },
+            "last_error_by": { "type": "keyword" },
+            "last_error": { "type": "text", "index": false }
         }
     })
+}
+
+/// The `_id` of a source's report document: `report-<cursor key>`.
+pub fn report_key(key: &str) -> String {
+    format!("report-{key}")
+}
+
+/// A source's last success and last error as its owners reported them ([`EsStore::report`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceReport {
+    pub last_success_unix_ms: Option<u64>,
+    /// The replica that reported it.
+    pub last_success_by: Option<String>,
+    pub last_error_unix_ms: Option<u64>,
+    pub last_error_by: Option<String>,
+    /// The error's message (as collected: it names the request and the answer, never a secret).
+    pub last_error: Option<String>,
 }
 
 fn valid_index(index: &str) -> bool {
@@ -202,6 +227,7 @@ impl EsStore {
             versions: Mutex::new(HashMap::new()),
             lease: None,
             write_lock: Mutex::new(()),
+            format: None,
         })
     }
 
@@ -219,8 +245,17 @@ impl EsStore {
                 found: f,
                 supported: STATE_MAPPING_VERSION,
             }),
-            Some(_) => Ok(s),
+            Some(f) => Ok(EsStore {
+                format: Some(f),
+                ..s
+            }),
         }
+    }
+
+    /// The index's mapping format as [`EsStore::open`] found it (`None` for [`EsStore::connect`]).
+    /// Below [`STATE_MAPPING_VERSION`], `cfship setup` has not migrated it yet.
+    pub fn format(&self) -> Option<u32> {
+        self.format
     }
 
     pub fn index(&self) -> &str {
@@ -668,6 +703,68 @@ impl EsStore {
         }
         v.replicas.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(v)
+    }
+
+    /// Merges this replica's news of source `key` into its report document (`report-<key>`,
+    /// `kind: "report"`; a partial update, created when absent): a last success and/or a last error
+    /// (Unix ms, message). Fields not given keep what an earlier owner reported. Unconditional:
+    /// only the lease holder reports (right after renewing its lease), and a report moves no cursor.
+    pub fn report(
+        &self,
+        key: &str,
+        success_unix_ms: Option<u64>,
+        error: Option<(u64, &str)>,
+    ) -> Result<(), StateError> {
+        validate_key(key)?;
+        if success_unix_ms.is_none() && error.is_none() {
+            return Ok(());
+        }
+        let id = report_key(key);
+        let by = self.replica_id().unwrap_or("cfship").to_string();
+        let mut doc = serde_json::json!({
+            "kind": "report", "key": key, "version": crate::FORMAT_VERSION,
+            "saved_at_unix_ms": u64::try_from(crate::now_unix_ms()).unwrap_or(u64::MAX),
+        });
+        if let Some(t) = success_unix_ms {
+            doc["last_success_unix_ms"] = t.into();
+            doc["last_success_by"] = by.clone().into();
+        }
+        if let Some((t, msg)) = error {
+            doc["last_error_unix_ms"] = t.into();
+            doc["last_error_by"] = by.into();
+            doc["last_error"] = msg.into();
+        }
+        let r = self.call(
+            Method::POST,
+            format!("{}/_update/{id}", self.index),
+            Some(serde_json::json!({ "doc": doc, "doc_as_upsert": true })),
+        )?;
+        if !r.ok() {
+            return Err(self.http_err(&format!("writing the report of {key}"), &r));
+        }
+        Ok(())
+    }
+
+    /// The report document of source `key`, `None` when no owner reported anything yet.
+    pub fn load_report(&self, key: &str) -> Result<Option<SourceReport>, StateError> {
+        validate_key(key)?;
+        let r = self.call(Method::GET, self.doc_name(&report_key(key)), None)?;
+        if r.status == 404 && r.body.get("found").and_then(|f| f.as_bool()) == Some(false) {
+            return Ok(None);
+        }
+        if !r.ok() {
+            return Err(self.http_err(&format!("reading the report of {key}"), &r));
+        }
+        let src = r.body.get("_source").cloned().unwrap_or_default();
+        let n = |f: &str| src.get(f).and_then(|v| v.as_u64());
+        let s = |f: &str| src.get(f).and_then(|v| v.as_str()).map(str::to_string);
+        Ok(Some(SourceReport {
+            last_success_unix_ms: n("last_success_unix_ms"),
+            last_success_by: s("last_success_by"),
+            last_error_unix_ms: n("last_error_unix_ms"),
+            last_error_by: s("last_error_by"),
+            last_error: s("last_error"),
+        }))
     }
 
     /// Raw access for tests and `cfship status`: `GET <index>/<path>`-style requests.

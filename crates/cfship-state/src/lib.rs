@@ -18,8 +18,8 @@ mod es;
 mod file;
 
 pub use es::{
-    heartbeat_key, state_mapping, EsStore, IndexOutcome, ReplicaBeat, StateView, DEFAULT_INDEX,
-    STATE_MAPPING_VERSION,
+    heartbeat_key, report_key, state_mapping, EsStore, IndexOutcome, ReplicaBeat, SourceReport,
+    StateView, DEFAULT_INDEX, STATE_MAPPING_VERSION,
 };
 pub use file::{FileStore, LOCK_FILE};
 

@@ -375,3 +375,84 @@ fn heartbeats_and_the_replica_view() {
         delete(&setup);
     }
 }
+
+#[test]
+fn setup_migrates_a_format_2_index_and_reports_merge() {
+    for (name, url) in engines() {
+        let index = unique("cfship-state-t8");
+        let setup = EsStore::connect(&cfg(&url), &index).unwrap();
+        // the mapping a format-2 cfship created: no report fields
+        let mut mapping = cfship_state::state_mapping();
+        mapping["_meta"]["format"] = 2.into();
+        let props = mapping["properties"].as_object_mut().unwrap();
+        for f in [
+            "last_success_unix_ms",
+            "last_success_by",
+            "last_error_unix_ms",
+            "last_error_by",
+            "last_error",
+        ] {
+            assert!(props.remove(f).is_some(), "{f}");
+        }
+        let r = setup
+            .request(
+                Method::PUT,
+                "",
+                Some(serde_json::json!({ "mappings": mapping })),
+            )
+            .unwrap();
+        assert!(r.ok(), "{name}: {:?}", r.body);
+        let old = EsStore::open(&cfg(&url), &index).unwrap();
+        old.save("logpull-z1", &cur(2)).unwrap();
+        // a format-2 index refuses report fields (strict) until `setup` migrates it
+        let a = EsStore::open(&cfg(&url), &index)
+            .unwrap()
+            .with_lease("a", std::time::Duration::from_secs(30));
+        assert!(a.report("logpull-z1", Some(1_000), None).is_err(), "{name}");
+        assert_eq!(
+            setup.ensure_index().unwrap(),
+            IndexOutcome::Updated { from: Some(2) },
+            "{name}"
+        );
+        assert_eq!(setup.installed_format().unwrap(), Some(3), "{name}");
+        assert_eq!(
+            setup.ensure_index().unwrap(),
+            IndexOutcome::Unchanged,
+            "{name}"
+        );
+        // the cursors written before are untouched
+        let fresh = EsStore::open(&cfg(&url), &index).unwrap();
+        assert_eq!(fresh.load::<Cur>("logpull-z1").unwrap(), Some(cur(2)));
+        // reports merge: a success, then an error by another replica keep both
+        assert_eq!(a.load_report("logpull-z1").unwrap(), None);
+        a.report("logpull-z1", Some(1_764_000_000_000), None)
+            .unwrap();
+        let b = EsStore::open(&cfg(&url), &index)
+            .unwrap()
+            .with_lease("b", std::time::Duration::from_secs(30));
+        b.report(
+            "logpull-z1",
+            None,
+            Some((1_764_000_005_000, "zone z1: Cloudflare answered HTTP 400")),
+        )
+        .unwrap();
+        let r = b.load_report("logpull-z1").unwrap().unwrap();
+        assert_eq!(
+            r,
+            cfship_state::SourceReport {
+                last_success_unix_ms: Some(1_764_000_000_000),
+                last_success_by: Some("a".into()),
+                last_error_unix_ms: Some(1_764_000_005_000),
+                last_error_by: Some("b".into()),
+                last_error: Some("zone z1: Cloudflare answered HTTP 400".into()),
+            },
+            "{name}"
+        );
+        // the report is not a cursor, nor a lease in the replica view
+        assert_eq!(fresh.load::<Cur>("logpull-z1").unwrap(), Some(cur(2)));
+        let _ = setup.request(Method::POST, "_refresh", None);
+        let v = a.view().unwrap();
+        assert!(!v.leases.contains_key("report-logpull-z1"), "{name}: {v:?}");
+        delete(&setup);
+    }
+}

@@ -267,6 +267,7 @@ impl WindowRunner {
                             .failed_requests
                             .fetch_add(1, Ordering::Relaxed);
                         self.sstats.windows_failed.fetch_add(1, Ordering::Relaxed);
+                        self.sstats.mark_error(&e);
                         return Err((e, delivered));
                     }
                 }
