@@ -440,15 +440,21 @@ fn geoip_list(ctx: &mut Ctx<'_, '_>, g: Geo, items: &[Val<'_>]) -> Result<(), Fa
             }
         }
     }
-    if let Some(asn) = found {
-        if let Some(n) = asn.number {
-            ctx.set(g.as_number, Val::I64(i64::from(n)))
-                .map_err(|m| Failure::new("geoip", "", m))?;
-        }
-        if let Some(o) = &asn.organization_name {
-            ctx.set(g.as_org, Val::Str(Cow::Owned(o.clone())))
-                .map_err(|m| Failure::new("geoip", "", m))?;
-        }
+    match found {
+        Some(asn) => set_asn(ctx, g, &asn),
+        None => Ok(()),
+    }
+}
+
+/// The `asn` database's fields of a hit: the number and the organisation, each when present.
+fn set_asn(ctx: &mut Ctx<'_, '_>, g: Geo, asn: &crate::geoip::Asn) -> Result<(), Failure> {
+    if let Some(n) = asn.number {
+        ctx.set(g.as_number, Val::I64(i64::from(n)))
+            .map_err(|m| Failure::new("geoip", "", m))?;
+    }
+    if let Some(o) = &asn.organization_name {
+        ctx.set(g.as_org, Val::Str(Cow::Owned(o.clone())))
+            .map_err(|m| Failure::new("geoip", "", m))?;
     }
     Ok(())
 }
@@ -493,17 +499,10 @@ pub(super) fn geoip(ctx: &mut Ctx<'_, '_>, g: Geo) -> Result<(), Failure> {
                 .map_err(|m| Failure::new("geoip", "", m))?;
         }
     }
-    if let Some(asn) = ctx.t.geo_asn(addr) {
-        if let Some(n) = asn.number {
-            ctx.set(g.as_number, Val::I64(i64::from(n)))
-                .map_err(|m| Failure::new("geoip", "", m))?;
-        }
-        if let Some(o) = &asn.organization_name {
-            ctx.set(g.as_org, Val::Str(Cow::Owned(o.clone())))
-                .map_err(|m| Failure::new("geoip", "", m))?;
-        }
+    match ctx.t.geo_asn(addr) {
+        Some(asn) => set_asn(ctx, g, &asn),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Runs a table. `Err` = the failure that stopped the pipeline.
