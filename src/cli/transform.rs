@@ -77,6 +77,10 @@ pub struct TransformArgs {
     /// documents. Implies --reencode.
     #[arg(long)]
     pub agent_numbers: bool,
+    /// Transform threads (default: one per core). Output order is the input order whatever the
+    /// number.
+    #[arg(long, env = "CFSHIP_THREADS")]
+    pub threads: Option<usize>,
 }
 
 /// Counts reported at the end.
@@ -90,6 +94,9 @@ pub struct Summary {
 
 /// Records transformed in parallel at a time (order is kept).
 const CHUNK: usize = 4096;
+/// Parts a chunk is cut into per thread (contiguous ranges, so a slow part does not idle the
+/// other threads for long).
+const PARTS_PER_THREAD: usize = 4;
 /// Input read ahead: one reused buffer, the records of a chunk are slices of it.
 const READ_AHEAD: usize = 2 << 20;
 
@@ -130,6 +137,78 @@ fn transform_item(
                 Outcome::Doc(d) => Some(d),
             }
         }
+    }
+}
+
+/// What one thread made of its part of a chunk: the encoded output lines, counts, and the
+/// failed records (index in the chunk, reason) for the warnings and the dead-letter file.
+#[derive(Default)]
+struct Part {
+    out: Vec<u8>,
+    records: u64,
+    documents: u64,
+    dropped: u64,
+    failed: Vec<(usize, String)>,
+}
+
+impl Part {
+    fn clear(&mut self) {
+        self.out.clear();
+        self.records = 0;
+        self.documents = 0;
+        self.dropped = 0;
+        self.failed.clear();
+    }
+}
+
+/// Turns one scanned item into its output lines (`index`: the `_bulk` action line's data stream).
+struct Encoder<'a> {
+    t: &'a Transformer,
+    dataset: Dataset,
+    reencode: bool,
+    now: i64,
+    index: Option<&'a str>,
+}
+
+impl Encoder<'_> {
+    fn encode(&self, item: &Item<'_>, i: usize, part: &mut Part) {
+        part.records += 1;
+        let Some(doc) = transform_item(self.t, self.dataset, item, self.reencode, self.now) else {
+            part.dropped += 1;
+            return;
+        };
+        if let Some(index) = self.index {
+            write_action(&mut part.out, index, &doc.id);
+        }
+        part.out.extend_from_slice(doc.source.as_bytes());
+        part.out.push(b'\n');
+        part.documents += 1;
+        if let Some(err) = doc.error {
+            part.failed.push((i, err));
+        }
+    }
+}
+
+/// `{"create":{"_index":…,"_id":…}}` and its newline, straight into `out` (the strings escaped as
+/// JSON).
+fn write_action(out: &mut Vec<u8>, index: &str, id: &str) {
+    out.extend_from_slice(b"{\"create\":{\"_index\":");
+    write_json_str(out, index);
+    out.extend_from_slice(b",\"_id\":");
+    write_json_str(out, id);
+    out.extend_from_slice(b"}}\n");
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Data stream names and fingerprints are plain ASCII; anything else goes through serde_json.
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else if serde_json::to_writer(&mut *out, s).is_err() {
+        out.extend_from_slice(b"\"\"");
     }
 }
 
@@ -279,11 +358,35 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
         None => None,
     };
 
+    let threads = match args.threads {
+        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("transform-{i}"))
+        .build()
+        .context("starting the transform threads")?;
+    let enc = Encoder {
+        t: &t,
+        dataset,
+        reencode,
+        now: now_ms(),
+        index: index.as_deref(),
+    };
+
     let mut s = Summary::default();
-    let now = now_ms();
     let mut records = Reader::with_capacity(input, Mode::Lenient, MAX_RECORD_BYTES, READ_AHEAD);
+    // Each part's output buffer is reused from chunk to chunk: no String kept per document.
+    let mut parts: Vec<Part> = (0..threads * PARTS_PER_THREAD)
+        .map(|_| Part::default())
+        .collect();
     loop {
-        // Scan a chunk, transform it on every core, write it in input order.
+        // Scan a chunk, transform it on every thread into the parts' buffers, write the parts in
+        // input order.
         let chunk = records
             .next_batch(CHUNK)
             .with_context(|| format!("reading {}", args.input))?;
@@ -298,18 +401,27 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
                 tracing::warn!("{w}");
             }
         }
-        let results: Vec<Option<Document>> = (0..chunk.len())
-            .into_par_iter()
-            .map(|i| transform_item(&t, dataset, &chunk.get(i), reencode, now))
-            .collect();
-        for (item, doc) in chunk.iter().zip(results) {
-            s.records += 1;
-            let Some(doc) = doc else {
-                s.dropped += 1;
-                continue;
-            };
-            if let Some(err) = &doc.error {
-                s.errors += 1;
+        let per = chunk.len().div_ceil(parts.len()).max(1);
+        let chunk_ref = &chunk;
+        let enc_ref = &enc;
+        pool.install(|| {
+            parts.par_iter_mut().enumerate().for_each(|(p, part)| {
+                part.clear();
+                let from = (p * per).min(chunk_ref.len());
+                let to = ((p + 1) * per).min(chunk_ref.len());
+                for i in from..to {
+                    enc_ref.encode(&chunk_ref.get(i), i, part);
+                }
+            })
+        });
+        for part in &parts {
+            out.write_all(&part.out)?;
+            s.records += part.records;
+            s.documents += part.documents;
+            s.dropped += part.dropped;
+            s.errors += part.failed.len() as u64;
+            for (i, err) in &part.failed {
+                let item = chunk.get(*i);
                 tracing::warn!(line = item.line, dataset = dataset.name(), error = %err, "record failed the pipeline; written as a pipeline_error document");
                 if let Some(dl) = dead.as_mut() {
                     let rec = serde_json::json!({
@@ -322,16 +434,6 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
                     dl.write_all(b"\n")?;
                 }
             }
-            if let Some(index) = &index {
-                serde_json::to_writer(
-                    &mut out,
-                    &serde_json::json!({"create": {"_index": index, "_id": doc.id}}),
-                )?;
-                out.write_all(b"\n")?;
-            }
-            out.write_all(doc.source.as_bytes())?;
-            out.write_all(b"\n")?;
-            s.documents += 1;
         }
     }
     out.flush().context("writing output")?;
@@ -363,5 +465,33 @@ mod shape_tests {
         // mostly garbage: no guess at the other dataset
         let w = mismatch_warning(Dataset::Audit, &[None, None, Some(Dataset::Audit)]).unwrap();
         assert!(w.contains("is --dataset right?"), "{w}");
+    }
+}
+
+#[cfg(test)]
+mod action_tests {
+    use super::write_action;
+
+    /// The action line is `_index` then `_id` (as the Elasticsearch sink writes it), each string
+    /// escaped as serde_json escapes it, for plain and odd strings alike.
+    #[test]
+    fn action_line_is_serde_jsons() {
+        for (index, id) in [
+            ("logs-cloudflare.logpull-default", "3q2+7w=="),
+            ("logs-x\"y\\z-\u{1}", "id\nwith\tcontrol é"),
+            ("", ""),
+        ] {
+            let mut out = Vec::new();
+            write_action(&mut out, index, id);
+            let want = format!(
+                "{{\"create\":{{\"_index\":{},\"_id\":{}}}}}\n",
+                serde_json::to_string(index).unwrap(),
+                serde_json::to_string(id).unwrap()
+            );
+            assert_eq!(String::from_utf8(out.clone()).unwrap(), want);
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(v["create"]["_index"], index);
+            assert_eq!(v["create"]["_id"], id);
+        }
     }
 }
