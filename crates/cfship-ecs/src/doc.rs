@@ -207,6 +207,12 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// Appends an entry without looking for an existing key (the writer tests build trees with it).
+    #[cfg(test)]
+    pub(crate) fn push_unchecked(&mut self, key: Cow<'static, str>, v: Val<'a>) {
+        self.entries.push((key, v));
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

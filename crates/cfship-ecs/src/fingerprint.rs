@@ -17,6 +17,28 @@ pub fn fingerprint_str(value: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(h.finalize())
 }
 
+/// [`fingerprint_str`] without an allocation.
+pub fn fingerprint_id(value: &str) -> crate::DocId {
+    let mut h = Sha1::new();
+    h.update([0u8]);
+    h.update(value.as_bytes());
+    digest_id(&h.finalize())
+}
+
+/// [`fingerprint_json`] as a [`crate::DocId`].
+pub fn fingerprint_json_id(value: &serde_json::Value) -> crate::DocId {
+    let mut h = Sha1::new();
+    feed(&mut h, value);
+    digest_id(&h.finalize())
+}
+
+fn digest_id(digest: &[u8]) -> crate::DocId {
+    let mut b = [0u8; 28];
+    // 20 bytes always encode to exactly 28 characters (with one `=`).
+    let _ = base64::engine::general_purpose::STANDARD.encode_slice(digest, &mut b);
+    crate::DocId::from_bytes(b)
+}
+
 /// The general form over a JSON value (used to check the algorithm against Elasticsearch's
 /// documented example; both pipelines only fingerprint single strings).
 pub fn fingerprint_json(value: &serde_json::Value) -> String {
@@ -87,6 +109,7 @@ mod tests {
         assert_eq!(fingerprint_str(s), fingerprint_json(&serde_json::json!(s)));
         // SHA-1 of "\0" + id, base64: a fixed, known value for this id.
         assert_eq!(fingerprint_str(s).len(), 28);
+        assert_eq!(fingerprint_id(s).as_str(), fingerprint_str(s));
         assert_ne!(
             fingerprint_str(s),
             fingerprint_str("73fd39ed-5aab-4a2a-b93c-c9a4abf0c426")

@@ -1,15 +1,16 @@
 //! GeoIP enrichment with the output of Elasticsearch's `geoip` processor (default properties):
 //! City → `continent_name, country_iso_code, country_name, region_iso_code, region_name,
 //! city_name, location{lat,lon}`; ASN → `asn, organization_name` (renamed by the pipelines to
-//! `as.number` and `as.organization.name`). Lookups are cached per address.
+//! `as.number` and `as.organization.name`). Lookups are cached per address in a bounded,
+//! sharded concurrent cache (`quick_cache`: CLOCK-Pro eviction, no global lock, so transforms on
+//! every core share it without contention).
 
 use crate::doc::{Obj, Val};
 use maxminddb::{geoip2, Reader};
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Errors opening the databases.
 #[derive(Debug, thiserror::Error)]
@@ -77,13 +78,14 @@ struct Found {
     asn: Option<Arc<Asn>>,
 }
 
-const CACHE_CAPACITY: usize = 100_000;
+/// Distinct addresses kept (a few hundred bytes each: bounded memory whatever the traffic).
+const CACHE_CAPACITY: usize = 32_768;
 
 /// The City and ASN databases with a per-address cache. `Send + Sync`.
 pub struct GeoIp {
     city: Option<Reader<Vec<u8>>>,
     asn: Option<Reader<Vec<u8>>>,
-    cache: Mutex<HashMap<IpAddr, Arc<Found>>>,
+    cache: quick_cache::sync::Cache<IpAddr, Arc<Found>>,
 }
 
 impl std::fmt::Debug for GeoIp {
@@ -124,15 +126,13 @@ impl GeoIp {
         Ok(GeoIp {
             city,
             asn,
-            cache: Mutex::new(HashMap::new()),
+            cache: quick_cache::sync::Cache::new(CACHE_CAPACITY),
         })
     }
 
     fn lookup(&self, ip: IpAddr) -> Arc<Found> {
-        if let Ok(cache) = self.cache.lock() {
-            if let Some(f) = cache.get(&ip) {
-                return f.clone();
-            }
+        if let Some(f) = self.cache.get(&ip) {
+            return f;
         }
         let found = Arc::new(Found {
             geo: self
@@ -142,12 +142,7 @@ impl GeoIp {
                 .map(Arc::new),
             asn: self.asn.as_ref().and_then(|r| asn_of(r, ip)).map(Arc::new),
         });
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_CAPACITY {
-                cache.clear();
-            }
-            cache.insert(ip, found.clone());
-        }
+        self.cache.insert(ip, found.clone());
         found
     }
 

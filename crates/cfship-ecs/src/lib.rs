@@ -19,6 +19,7 @@ pub mod convert;
 pub mod doc;
 pub mod fingerprint;
 pub mod geoip;
+pub mod json;
 pub mod logpull;
 pub mod logpush;
 mod processors;
@@ -140,6 +141,54 @@ pub struct Document {
     pub source: String,
     /// `Some(message)` for a `pipeline_error` document.
     pub error: Option<String>,
+}
+
+/// An `_id`: the base64 of a SHA-1 digest (28 ASCII characters), without an allocation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DocId([u8; 28]);
+
+impl DocId {
+    pub(crate) fn from_bytes(b: [u8; 28]) -> Self {
+        DocId(b)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Always base64 (ASCII), written by `fingerprint`.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for DocId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for DocId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`Transformer::transform_into`] tells about the document it appended: its `_id` and, for
+/// a `pipeline_error` document, the message ([`Document::error`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocInfo {
+    pub id: DocId,
+    pub error: Option<String>,
+}
+
+impl DocInfo {
+    /// The [`Document`] whose `source` is `bytes` (what the writer appended).
+    fn into_document(self, bytes: Vec<u8>) -> Document {
+        Document {
+            id: self.id.as_str().to_string(),
+            // The writer only appends whole UTF-8 sequences and ASCII.
+            source: String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            error: self.error,
+        }
+    }
 }
 
 /// Result of transforming one record.
@@ -273,9 +322,26 @@ impl Transformer {
     /// Transforms one raw record (the exact text of one JSON object). `now_ms` is the ingest
     /// time (used for `event.ingested` and as `@timestamp` of error documents that have none).
     pub fn transform(&self, dataset: Dataset, original: &str, now_ms: i64) -> Outcome {
+        let mut out = Vec::with_capacity(original.len() * 2 + 256);
+        match self.transform_into(dataset, original, now_ms, &mut out) {
+            Some(info) => Outcome::Doc(info.into_document(out)),
+            None => Outcome::Dropped,
+        }
+    }
+
+    /// [`Transformer::transform`] appending the document's compact JSON to `out` (nothing else:
+    /// no newline) instead of returning it as a `String`; `None` when the record gives no
+    /// document (nothing is appended). The bytes are the same as [`Document::source`]'s.
+    pub fn transform_into(
+        &self,
+        dataset: Dataset,
+        original: &str,
+        now_ms: i64,
+        out: &mut Vec<u8>,
+    ) -> Option<DocInfo> {
         if let Dataset::Logpush(ds) = dataset {
             let input = logpush::Input::Message(original);
-            return Outcome::Doc(logpush::transform(self, ds, input, now_ms));
+            return Some(logpush::transform_into(self, ds, input, now_ms, out));
         }
         let mut doc = Obj::with_capacity(24);
         let _ = doc.set("ecs.version", Val::str("8.11.0"));
@@ -304,7 +370,7 @@ impl Transformer {
                         // Set after `json` succeeds (a line that is not JSON gets neither).
                         let _ = doc.set("observer.vendor", Val::str("cloudflare"));
                         let _ = doc.set("observer.type", Val::str("proxy"));
-                        let id = fingerprint::fingerprint_str(original);
+                        let id = fingerprint::fingerprint_id(original);
                         // `if: json.EdgeRequestHost != null`; a custom list without the field
                         // runs http.yml anyway (the user chose not to request the host).
                         if rec.has_edge_request_host() || self.unrequested("EdgeRequestHost") {
@@ -318,17 +384,17 @@ impl Transformer {
                     }
                 }
             }
-            Dataset::Logpush(_) => return Outcome::Dropped,
+            Dataset::Logpush(_) => return None,
             Dataset::Audit => match audit::parse(original) {
                 Err(f) => (audit::PIPELINE, Some(f), None),
-                Ok(audit::Parsed::EmptyPage) => return Outcome::Dropped,
+                Ok(audit::Parsed::EmptyPage) => return None,
                 Ok(audit::Parsed::Record(json)) => {
                     let r = audit::process(self, &mut doc, json);
                     let id = match doc.get_path("event.id") {
-                        Some(Val::Str(s)) => Some(fingerprint::fingerprint_str(s)),
+                        Some(Val::Str(s)) => Some(fingerprint::fingerprint_id(s)),
                         Some(other) => serde_json::to_value(other)
                             .ok()
-                            .map(|v| fingerprint::fingerprint_json(&v)),
+                            .map(|v| fingerprint::fingerprint_json_id(&v)),
                         None => None,
                     };
                     (audit::PIPELINE, r.err(), id)
@@ -366,16 +432,9 @@ impl Transformer {
         }
         self.indexing_fields(&mut doc, dataset, now_ms);
         processors::finish(&mut doc, keep_original);
-        let source = serde_json::to_string(&doc).unwrap_or_else(|e| {
-            // Serialising our own tree cannot fail (no non-string keys); keep a valid document anyway.
-            format!(
-                "{{\"error\":{{\"message\":{}}}}}",
-                serde_json::Value::String(e.to_string())
-            )
-        });
-        Outcome::Doc(Document {
-            id: id.unwrap_or_else(|| fingerprint::fingerprint_str(original)),
-            source,
+        json::write_obj(out, &doc);
+        Some(DocInfo {
+            id: id.unwrap_or_else(|| fingerprint::fingerprint_id(original)),
             error,
         })
     }
@@ -389,14 +448,30 @@ impl Transformer {
     /// Idempotent on records Agent already encoded (Elastic's hand-written pipeline test inputs
     /// are not: their keys are not all sorted, so they are transformed as they are).
     pub fn transform_collected(&self, dataset: Dataset, raw: &str, now_ms: i64) -> Outcome {
+        let mut out = Vec::with_capacity(raw.len() * 2 + 256);
+        match self.transform_collected_into(dataset, raw, now_ms, &mut out) {
+            Some(info) => Outcome::Doc(info.into_document(out)),
+            None => Outcome::Dropped,
+        }
+    }
+
+    /// [`Transformer::transform_collected`] appending the document to `out` (see
+    /// [`Transformer::transform_into`]).
+    pub fn transform_collected_into(
+        &self,
+        dataset: Dataset,
+        raw: &str,
+        now_ms: i64,
+        out: &mut Vec<u8>,
+    ) -> Option<DocInfo> {
         if let Dataset::Logpush(ds) = dataset {
             // Logpush records arrive as Elastic Agent's HTTP endpoint hands them over: parsed.
             let input = logpush::Input::Json(raw);
-            return Outcome::Doc(logpush::transform(self, ds, input, now_ms));
+            return Some(logpush::transform_into(self, ds, input, now_ms, out));
         }
         match canonical::go_json_with(raw, self.opts.numbers) {
-            Ok(agent) => self.transform(dataset, &agent, now_ms),
-            Err(_) => self.transform(dataset, raw, now_ms),
+            Ok(agent) => self.transform_into(dataset, &agent, now_ms, out),
+            Err(_) => self.transform_into(dataset, raw, now_ms, out),
         }
     }
 
@@ -434,7 +509,7 @@ impl Transformer {
         doc.clean();
         Document {
             id: fingerprint::fingerprint_str(original),
-            source: serde_json::to_string(&doc).unwrap_or_default(),
+            source: json::obj_to_string(&doc),
             error: Some(message.to_string()),
         }
     }

@@ -15,7 +15,7 @@
 pub mod engine;
 
 use crate::doc::{Obj, Val};
-use crate::{fingerprint, time, Document, Transformer, PRESERVE_ORIGINAL_TAG};
+use crate::{fingerprint, time, DocInfo, Document, Transformer, PRESERVE_ORIGINAL_TAG};
 use engine::{Ctx, Failure, Step};
 use std::borrow::Cow;
 
@@ -287,6 +287,23 @@ pub enum Input<'a> {
 
 /// Transforms one record of a data stream into its document.
 pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Document {
+    let len = match input {
+        Input::Message(s) | Input::Json(s) => s.len(),
+    };
+    let mut out = Vec::with_capacity(len * 2 + 256);
+    let info = transform_into(t, ds, input, now_ms, &mut out);
+    info.into_document(out)
+}
+
+/// [`transform`] appending the document's compact JSON to `out` (the same bytes as
+/// [`Document::source`]).
+pub fn transform_into(
+    t: &Transformer,
+    ds: Ds,
+    input: Input<'_>,
+    now_ms: i64,
+    out: &mut Vec<u8>,
+) -> DocInfo {
     let spec = ds.spec();
     let pipeline = spec.on_failure_pipeline().to_string();
     let tags = t.tags();
@@ -311,9 +328,9 @@ pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Docu
         }
     };
     let id = match (&input, &original) {
-        (Input::Message(s), _) => fingerprint::fingerprint_str(s),
-        (Input::Json(_), Some(o)) => fingerprint::fingerprint_str(o),
-        (Input::Json(s), None) => fingerprint::fingerprint_str(
+        (Input::Message(s), _) => fingerprint::fingerprint_id(s),
+        (Input::Json(_), Some(o)) => fingerprint::fingerprint_id(o),
+        (Input::Json(s), None) => fingerprint::fingerprint_id(
             &crate::canonical::go_json(s).unwrap_or_else(|_| s.to_string()),
         ),
     };
@@ -402,8 +419,8 @@ pub fn transform(t: &Transformer, ds: Ds, input: Input<'_>, now_ms: i64) -> Docu
         let _ = doc.set(p, v);
     }
     indexing_fields(t, &mut doc, spec, now_ms);
-    let source = serde_json::to_string(&doc).unwrap_or_default();
-    Document { id, source, error }
+    crate::json::write_obj(out, &doc);
+    DocInfo { id, error }
 }
 
 /// The first processor error a document carries (a processor's own handler wrote it).
