@@ -7,8 +7,8 @@
 //! - strings: `"` and `\` escaped with a backslash; the control characters U+0000–U+001F as
 //!   `\b \t \n \f \r` where those exist, else `\u00XX` with lowercase hex; everything else
 //!   (U+007F and all non-ASCII) verbatim UTF-8;
-//! - integers in decimal (`itoa`); finite floats with `ryu` (shortest round-trip form, e.g.
-//!   `1.25`, `1e300`, `-0.0`), non-finite floats as `null`;
+//! - integers in decimal (`itoa`); finite floats with `zmij` (what serde_json 1.0.15x uses: shortest round-trip form, e.g.
+//!   `1.25`, `1e+300`, `-0.0`), non-finite floats as `null`;
 //! - no whitespace; object entries in insertion order.
 
 use crate::doc::{Obj, Val};
@@ -73,7 +73,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 #[inline]
 fn write_f64(out: &mut Vec<u8>, f: f64) {
     if f.is_finite() {
-        let mut b = ryu::Buffer::new();
+        let mut b = zmij::Buffer::new();
         out.extend_from_slice(b.format_finite(f).as_bytes());
     } else {
         out.extend_from_slice(b"null");
