@@ -3,7 +3,8 @@
 use crate::sync::now_ms;
 use anyhow::{Context, Result};
 use cfship_ecs::canonical::Numbers;
-use cfship_ecs::{Dataset, Document, GeoIp, Options, Outcome, Transformer};
+use cfship_ecs::json::write_str;
+use cfship_ecs::{Dataset, GeoIp, Options, Transformer};
 use cfship_ndjson::{Item, Kind, Mode, Reader};
 use clap::{Args, ValueEnum};
 use rayon::prelude::*;
@@ -100,46 +101,6 @@ const PARTS_PER_THREAD: usize = 4;
 /// Input read ahead: one reused buffer, the records of a chunk are slices of it.
 const READ_AHEAD: usize = 2 << 20;
 
-/// One scanned item to its document (`None` = dropped, the empty audit API page). Garbage and
-/// records cut short go to the transform as they are, which turns them into pipeline_error
-/// documents naming the JSON error.
-fn transform_item(
-    t: &Transformer,
-    dataset: Dataset,
-    item: &Item<'_>,
-    reencode: bool,
-    now: i64,
-) -> Option<Document> {
-    match (item.kind == Kind::Oversize, std::str::from_utf8(item.bytes)) {
-        (true, _) => Some(t.error_document(
-            dataset,
-            &String::from_utf8_lossy(item.bytes),
-            &format!(
-                "record at line {} is larger than {MAX_RECORD_BYTES} bytes: kept its first bytes",
-                item.line
-            ),
-            now,
-        )),
-        (false, Err(e)) => Some(t.error_document(
-            dataset,
-            &String::from_utf8_lossy(item.bytes),
-            &format!("record at line {} is not valid UTF-8: {e}", item.line),
-            now,
-        )),
-        (false, Ok(text)) => {
-            let outcome = if reencode {
-                t.transform_collected(dataset, text, now)
-            } else {
-                t.transform(dataset, text, now)
-            };
-            match outcome {
-                Outcome::Dropped => None,
-                Outcome::Doc(d) => Some(d),
-            }
-        }
-    }
-}
-
 /// What one thread made of its part of a chunk: the encoded output lines, counts, and the
 /// failed records (index in the chunk, reason) for the warnings and the dead-letter file.
 #[derive(Default)]
@@ -149,6 +110,8 @@ struct Part {
     documents: u64,
     dropped: u64,
     failed: Vec<(usize, String)>,
+    /// The document being made, when an action line has to be written before it.
+    doc: Vec<u8>,
 }
 
 impl Part {
@@ -171,19 +134,64 @@ struct Encoder<'a> {
 }
 
 impl Encoder<'_> {
+    /// Appends the item's document (after its action line in `bulk` format) to the part's output;
+    /// nothing for a dropped record (the empty audit API page).
+    /// Invalid UTF-8 and records cut at the size limit go to the transform as error documents
+    /// naming the reason; records cut short go to it as they are, which turns them into
+    /// pipeline_error documents naming the JSON error.
     fn encode(&self, item: &Item<'_>, i: usize, part: &mut Part) {
         part.records += 1;
-        let Some(doc) = transform_item(self.t, self.dataset, item, self.reencode, self.now) else {
-            part.dropped += 1;
-            return;
+        part.doc.clear();
+        // Without an action line the document is written straight into the output.
+        let target = if self.index.is_some() {
+            &mut part.doc
+        } else {
+            &mut part.out
+        };
+        let mut error_id = String::new();
+        let (id, error) = match (item.kind == Kind::Oversize, std::str::from_utf8(item.bytes)) {
+            (false, Ok(text)) => {
+                let info = if self.reencode {
+                    self.t
+                        .transform_collected_into(self.dataset, text, self.now, target)
+                } else {
+                    self.t.transform_into(self.dataset, text, self.now, target)
+                };
+                let Some(info) = info else {
+                    part.dropped += 1;
+                    return;
+                };
+                (Some(info.id), info.error)
+            }
+            (oversize, text) => {
+                let reason = match text {
+                    Err(e) if !oversize => {
+                        format!("record at line {} is not valid UTF-8: {e}", item.line)
+                    }
+                    _ => format!(
+                        "record at line {} is larger than {MAX_RECORD_BYTES} bytes: kept its first bytes",
+                        item.line
+                    ),
+                };
+                let d = self.t.error_document(
+                    self.dataset,
+                    &String::from_utf8_lossy(item.bytes),
+                    &reason,
+                    self.now,
+                );
+                target.extend_from_slice(d.source.as_bytes());
+                error_id = d.id;
+                (None, d.error)
+            }
         };
         if let Some(index) = self.index {
-            write_action(&mut part.out, index, &doc.id);
+            let id = id.as_ref().map_or(error_id.as_str(), |d| d.as_str());
+            write_action(&mut part.out, index, id);
+            part.out.extend_from_slice(&part.doc);
         }
-        part.out.extend_from_slice(doc.source.as_bytes());
         part.out.push(b'\n');
         part.documents += 1;
-        if let Some(err) = doc.error {
+        if let Some(err) = error {
             part.failed.push((i, err));
         }
     }
@@ -193,23 +201,10 @@ impl Encoder<'_> {
 /// JSON).
 fn write_action(out: &mut Vec<u8>, index: &str, id: &str) {
     out.extend_from_slice(b"{\"create\":{\"_index\":");
-    write_json_str(out, index);
+    write_str(out, index);
     out.extend_from_slice(b",\"_id\":");
-    write_json_str(out, id);
+    write_str(out, id);
     out.extend_from_slice(b"}}\n");
-}
-
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // Data stream names and fingerprints are plain ASCII; anything else goes through serde_json.
-    if s.bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
-    {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else if serde_json::to_writer(&mut *out, s).is_err() {
-        out.extend_from_slice(b"\"\"");
-    }
 }
 
 /// The shape a raw record has, by its top-level keys: Logpull (and Logpush http_requests) records

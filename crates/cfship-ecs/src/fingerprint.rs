@@ -11,10 +11,7 @@ use sha1::{Digest, Sha1};
 
 /// `_id` for one string field, as `fingerprint { fields: [f], method: SHA-1 }` computes it.
 pub fn fingerprint_str(value: &str) -> String {
-    let mut h = Sha1::new();
-    h.update([0u8]);
-    h.update(value.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(h.finalize())
+    fingerprint_id(value).as_str().to_owned()
 }
 
 /// [`fingerprint_str`] without an allocation.
@@ -42,9 +39,7 @@ fn digest_id(digest: &[u8]) -> crate::DocId {
 /// The general form over a JSON value (used to check the algorithm against Elasticsearch's
 /// documented example; both pipelines only fingerprint single strings).
 pub fn fingerprint_json(value: &serde_json::Value) -> String {
-    let mut h = Sha1::new();
-    feed(&mut h, value);
-    base64::engine::general_purpose::STANDARD.encode(h.finalize())
+    fingerprint_json_id(value).as_str().to_owned()
 }
 
 fn feed(h: &mut Sha1, v: &serde_json::Value) {
