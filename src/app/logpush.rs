@@ -406,12 +406,26 @@ pub struct Started {
     pub tasks: LogpushTasks,
     /// The HTTPS destination's bound address (`listen` may ask for port 0).
     pub receiver_addr: Option<std::net::SocketAddr>,
+    /// With `Buckets::Leased`: the bucket readers, not started (the caller runs each one only
+    /// while this replica holds its lease).
+    pub buckets: Vec<Arc<BucketReader>>,
+}
+
+/// How [`spawn`] treats the bucket readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buckets {
+    /// Started here, each on its own (one process owns the sources: the file store, `--once`).
+    Run,
+    /// Built, not started: handed back in [`Started::buckets`] for the lease supervisors
+    /// (`state.backend: elasticsearch`, daemon).
+    Leased,
 }
 
 /// Starts the configured Logpush sources with the run's outputs: the spool's drain, the HTTPS
 /// destination (not with `once`: it has no end; the spool left by earlier runs is drained) and
-/// every bucket reader (`once`: one pass to the end of the bucket). Each source's probe goes to
-/// `/metrics` and `/healthz`.
+/// every bucket reader (`once`: one pass to the end of the bucket; `Buckets::Leased`: handed back
+/// instead). The HTTPS destination is never leased: every replica accepts every batch. Each
+/// source's probe goes to `/metrics` and `/healthz`.
 #[allow(clippy::too_many_arguments)]
 pub async fn spawn(
     cfg: &Config,
@@ -419,6 +433,7 @@ pub async fn spawn(
     outputs: &super::wiring::Outputs,
     store: Arc<CursorStore>,
     once: bool,
+    buckets_mode: Buckets,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Started> {
     use anyhow::Context;
@@ -473,10 +488,11 @@ pub async fn spawn(
             });
         }
     }
-    let buckets = bucket_configs(cfg)?;
-    if !buckets.is_empty() {
+    let configs = bucket_configs(cfg)?;
+    let mut buckets = Vec::new();
+    if !configs.is_empty() {
         let t = transform(opts, Shape::Bucket)?;
-        for b in buckets {
+        for b in configs {
             let label = b.label();
             let sink: Arc<dyn DocSink> = LogpushOutput::new(outputs, label.clone());
             let reader = BucketReader::new(b, store.clone(), t.clone(), sink)
@@ -485,6 +501,10 @@ pub async fn spawn(
                 source: label.clone(),
                 stats: reader.stats.clone(),
             });
+            if buckets_mode == Buckets::Leased {
+                buckets.push(Arc::new(reader));
+                continue;
+            }
             let c = cancel.clone();
             let name = format!("logpush bucket {label}");
             tasks.spawn(async move {
@@ -495,8 +515,8 @@ pub async fn spawn(
                     }
                     (name, r.map(|_| ()).map_err(|e| e.to_string()))
                 } else {
-                    reader.run(c).await;
-                    (name, Ok(()))
+                    let r = reader.run(c).await;
+                    (name, r.map_err(|e| e.to_string()))
                 }
             });
         }
@@ -504,6 +524,7 @@ pub async fn spawn(
     Ok(Started {
         tasks,
         receiver_addr,
+        buckets,
     })
 }
 

@@ -37,7 +37,8 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<CursorStore> {
 }
 
 /// [`open_state`]; `leased: false` gives an Elasticsearch store without leases (the Logpush
-/// bucket readers: their checkpoints are written with optimistic concurrency only).
+/// bucket readers of `run --once`: their checkpoints are written with optimistic concurrency
+/// only).
 pub fn open_state_with(cfg: &Config, leased: bool) -> anyhow::Result<CursorStore> {
     use anyhow::Context;
     match cfg.state.backend {
@@ -658,57 +659,79 @@ fn spawn_backfill<F, Fut>(
     tasks.spawn(async move { (name, fut.await) });
 }
 
-/// With leases (`state.backend: elasticsearch`, daemon): one supervisor per source that collects
-/// it only while this replica holds its lease, and one balancer (see [`crate::app::balance`]) that
-/// writes this replica's heartbeat every third of the TTL and decides which sources it wants. A
-/// supervisor takes its source's lease when wanted (and free, expired or already ours), renews it
-/// every third of the TTL, stops the source at once (task aborted) when the lease is lost or cannot
-/// be renewed for two thirds of the TTL (so it stops before the lease can expire), hands it over
-/// (windows in flight finished and saved, then released) when no longer wanted, and gives it up on
-/// a signal.
+/// What one lease covers.
+#[derive(Clone)]
+enum Work {
+    /// A Cloudflare API source: one zone's Logpull or one account's audit log (`sources` holds
+    /// just that one); `id` names it in the counters (last success and last error).
+    Cloudflare {
+        id: cfship_cloudflare::SourceId,
+        sources: Sources,
+    },
+    /// A Logpush bucket source (its reader; it costs no Cloudflare request).
+    Bucket(Arc<cfship_logpush::BucketReader>),
+}
+
+/// With leases (`state.backend: elasticsearch`, daemon): one supervisor per source — each zone,
+/// account and Logpush bucket — that collects it only while this replica holds its lease, and one
+/// balancer (see [`crate::app::balance`]) that writes this replica's heartbeat every third of the
+/// TTL and decides which sources it wants. A supervisor takes its source's lease when wanted (and
+/// free, expired or already ours), renews it every third of the TTL, stops the source at once
+/// (task aborted) when the lease is lost or cannot be renewed for two thirds of the TTL (so it
+/// stops before the lease can expire), hands it over (windows or objects in flight finished and
+/// saved, then released) when no longer wanted, and gives it up on a signal. The bucket readers
+/// must hold `store` too: their checkpoints are then fenced by the lease like the cursors.
 pub fn spawn_leased(
     client: &CloudflareClient,
     sources: Sources,
+    buckets: Vec<Arc<cfship_logpush::BucketReader>>,
     store: Arc<CursorStore>,
     ttl: Duration,
     sink: Arc<dyn RecordSink>,
     cancel: &CancellationToken,
 ) -> Result<SourceTasks> {
     let mut tasks = JoinSet::new();
-    let mut one: Vec<(String, cfship_cloudflare::SourceId, Option<String>, Sources)> = Vec::new();
+    // (name, state key, work, the zone of a Logpull source)
+    let mut one: Vec<(String, String, Work, Option<String>)> = Vec::new();
     for lc in sources.logpull {
         let id = cfship_cloudflare::SourceId::Logpull {
             zone_id: lc.zone_id.clone(),
         };
+        let (name, zone) = (format!("logpull zone {}", lc.zone_id), lc.zone_id.clone());
+        let sources = Sources {
+            logpull: vec![lc],
+            audit: vec![],
+        };
         one.push((
-            format!("logpull zone {}", lc.zone_id),
-            id,
-            Some(lc.zone_id.clone()),
-            Sources {
-                logpull: vec![lc],
-                audit: vec![],
-            },
+            name,
+            id.state_key(),
+            Work::Cloudflare { id, sources },
+            Some(zone),
         ));
     }
     for ac in sources.audit {
         let id = cfship_cloudflare::SourceId::Audit {
             account_id: ac.account_id.clone(),
         };
-        one.push((
-            format!("audit account {}", ac.account_id),
-            id,
-            None,
-            Sources {
-                logpull: vec![],
-                audit: vec![ac],
-            },
-        ));
+        let name = format!("audit account {}", ac.account_id);
+        let sources = Sources {
+            logpull: vec![],
+            audit: vec![ac],
+        };
+        one.push((name, id.state_key(), Work::Cloudflare { id, sources }, None));
+    }
+    for r in buckets {
+        let name = format!("logpush bucket {}", r.config().label());
+        one.push((name, r.config().state_key(), Work::Bucket(r), None));
     }
     let held: Held = Arc::new(std::sync::Mutex::new(Default::default()));
     let mut wants = Vec::new();
-    for (name, id, zone, src) in one {
-        let key = id.state_key();
+    let mut cloudflare = std::collections::BTreeSet::new();
+    for (name, key, work, zone) in one {
         let (tx, rx) = tokio::sync::watch::channel(false);
+        if matches!(work, Work::Cloudflare { .. }) {
+            cloudflare.insert(key.clone());
+        }
         wants.push((key.clone(), tx));
         let (client, store, sink, cancel, held) = (
             client.clone(),
@@ -721,23 +744,35 @@ pub fn spawn_leased(
             let l = Leased {
                 name: &name,
                 key: &key,
-                id,
+                work,
                 zone,
                 client: &client,
                 store,
                 ttl,
                 held,
             };
-            let r = l.run(src, rx, sink, &cancel).await;
+            let r = l.run(rx, sink, &cancel).await;
             (name, r)
         });
     }
     let (client, cancel) = (client.clone(), cancel.clone());
     tasks.spawn(async move {
-        balance_loop(store, client, wants, held, ttl, cancel).await;
+        balance_loop(store, client, wants, cloudflare, held, ttl, cancel).await;
         ("replica heartbeat".to_string(), Ok(RunSummary::default()))
     });
     Ok(tasks)
+}
+
+/// This replica's share of the per-user Cloudflare budget: the Cloudflare API sources (Logpull
+/// zones, audit accounts) among those it wants, over all of them (at least one: a replica that
+/// wants none may still be given one before the next round). Bucket sources make no Cloudflare
+/// request, so they count on neither side.
+pub(crate) fn cloudflare_share(
+    want: &std::collections::BTreeSet<String>,
+    cloudflare: &std::collections::BTreeSet<String>,
+) -> f64 {
+    let mine = want.intersection(cloudflare).count().max(1);
+    mine as f64 / cloudflare.len().max(1) as f64
 }
 
 /// The sources this replica holds a lease of (its supervisors' own account).
@@ -771,6 +806,7 @@ async fn balance_loop(
     store: Arc<CursorStore>,
     client: CloudflareClient,
     wants: Vec<(String, tokio::sync::watch::Sender<bool>)>,
+    cloudflare: std::collections::BTreeSet<String>,
     held: Held,
     ttl: Duration,
     cancel: CancellationToken,
@@ -780,7 +816,6 @@ async fn balance_loop(
     };
     let me = es.replica_id().unwrap_or("cfship").to_string();
     let mut b = crate::app::balance::Balancer::new(&me, wants.iter().map(|(k, _)| k.clone()));
-    let total = wants.len().max(1);
     let mut tick = tokio::time::interval(ttl / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_live = 0usize;
@@ -846,9 +881,11 @@ async fn balance_loop(
                 changed
             });
         }
-        // this replica's share of the per-user budget, proportional to the sources it holds
-        let share = plan.want.len().max(1) as f64 / total as f64;
-        client.limiter().set_share(share);
+        // this replica's share of the per-user budget, proportional to the Cloudflare API
+        // sources it holds
+        client
+            .limiter()
+            .set_share(cloudflare_share(&plan.want, &cloudflare));
     }
 }
 
@@ -860,8 +897,8 @@ fn blocking_state<T>(f: impl FnOnce() -> T) -> T {
 struct Leased<'a> {
     name: &'a str,
     key: &'a str,
-    /// The source (its counters: last success and last error, reported to the state index).
-    id: cfship_cloudflare::SourceId,
+    /// The source (and its counters: last success and last error, reported to the state index).
+    work: Work,
     /// A Logpull source's zone (its per-zone budget starts empty at a take-over).
     zone: Option<String>,
     client: &'a CloudflareClient,
@@ -894,14 +931,31 @@ impl Leased<'_> {
         let Some(es) = self.store.es() else {
             return;
         };
-        let st = self.client.stats().source(&self.id);
-        if let Some(e) = final_error {
-            st.mark_error(e);
-        }
-        let success = st
-            .last_success_unix
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let error = st.last_error().filter(|(t, _)| *t > done.error_unix_ms);
+        let (success, error) = match &self.work {
+            Work::Cloudflare { id, .. } => {
+                let st = self.client.stats().source(id);
+                if let Some(e) = final_error {
+                    st.mark_error(e);
+                }
+                let success = st
+                    .last_success_unix
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                (success, st.last_error())
+            }
+            Work::Bucket(r) => {
+                // a bucket's success is a pass read to the end
+                let success = r
+                    .stats
+                    .last_pass_unix
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let error = match final_error {
+                    Some(e) => Some((chrono::Utc::now().timestamp_millis(), e.to_string())),
+                    None => r.stats.last_error(),
+                };
+                (success, error)
+            }
+        };
+        let error = error.filter(|(t, _)| *t > done.error_unix_ms);
         let success_ms = (success > done.success_unix)
             .then(|| u64::try_from(success).ok())
             .flatten()
@@ -927,7 +981,6 @@ impl Leased<'_> {
 
     async fn run(
         &self,
-        src: Sources,
         mut want: tokio::sync::watch::Receiver<bool>,
         sink: Arc<dyn RecordSink>,
         cancel: &CancellationToken,
@@ -981,9 +1034,7 @@ impl Leased<'_> {
                 self.client.limiter().start_zone_empty(z);
             }
             tracing::info!(source = %name, lease_ttl = ?self.ttl, "lease taken: collecting this source");
-            let r = self
-                .hold(src.clone(), &mut want, sink.clone(), cancel)
-                .await;
+            let r = self.hold(&mut want, sink.clone(), cancel).await;
             set_held(&self.held, key, false);
             match r {
                 Held1::Done(r) => return r,
@@ -996,9 +1047,35 @@ impl Leased<'_> {
         }
     }
 
+    /// Starts the source's task (under `child`).
+    fn start(
+        &self,
+        sink: Arc<dyn RecordSink>,
+        child: &CancellationToken,
+    ) -> Result<SourceTasks, CfError> {
+        match &self.work {
+            Work::Cloudflare { sources, .. } => {
+                let mode = Mode::Daemon {
+                    store: self.store.clone(),
+                    once: false,
+                };
+                spawn_sources(self.client, sources.clone(), &mode, sink, child)
+                    .map_err(|e| CfError::Config(format!("{e:#}")))
+            }
+            Work::Bucket(r) => {
+                let mut tasks = JoinSet::new();
+                let (r, c, name) = (r.clone(), child.clone(), self.name.to_string());
+                tasks.spawn(async move {
+                    let res = r.run(c).await.map(|()| RunSummary::default());
+                    (name, res.map_err(bucket_error))
+                });
+                Ok(tasks)
+            }
+        }
+    }
+
     async fn hold(
         &self,
-        src: Sources,
         want: &mut tokio::sync::watch::Receiver<bool>,
         sink: Arc<dyn RecordSink>,
         cancel: &CancellationToken,
@@ -1006,15 +1083,11 @@ impl Leased<'_> {
         let (name, key, store, ttl) = (self.name, self.key, &self.store, self.ttl);
         let period = ttl / 3;
         let child = cancel.child_token();
-        let mode = Mode::Daemon {
-            store: store.clone(),
-            once: false,
-        };
-        let mut tasks = match spawn_sources(self.client, src, &mode, sink, &child) {
+        let mut tasks = match self.start(sink, &child) {
             Ok(t) => t,
             Err(e) => {
                 blocking_state(|| store.release(key));
-                return Held1::Done(Err(CfError::Config(format!("{e:#}"))));
+                return Held1::Done(Err(e));
             }
         };
         let mut last_renewed = tokio::time::Instant::now();
@@ -1101,6 +1174,18 @@ impl Leased<'_> {
     }
 }
 
+/// A bucket reader's end as a supervisor's result: a refused checkpoint stays the state error
+/// (a conflict means the lease was lost), anything else names the bucket.
+fn bucket_error(e: cfship_logpush::BucketError) -> CfError {
+    match e {
+        cfship_logpush::BucketError::State { source, .. } => CfError::State(source),
+        e => CfError::Transport {
+            context: "logpush bucket".into(),
+            reason: e.to_string(),
+        },
+    }
+}
+
 /// `--once`: every collector's clock fixed at `now` (with a moving now, a slow run would keep
 /// chasing it).
 pub fn fix_clocks(sources: &mut Sources, now: chrono::DateTime<chrono::Utc>) {
@@ -1109,5 +1194,49 @@ pub fn fix_clocks(sources: &mut Sources, now: chrono::DateTime<chrono::Utc>) {
     }
     for c in &mut sources.audit {
         c.clock = Clock::Fixed(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cloudflare_share;
+    use std::collections::BTreeSet;
+
+    fn set(keys: &[&str]) -> BTreeSet<String> {
+        keys.iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn the_cloudflare_share_counts_only_cloudflare_api_sources() {
+        let cf = set(&["logpull-z1", "logpull-z2", "audit-a1"]);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        // two of the three Cloudflare sources and a bucket: 2/3 (the bucket costs no request)
+        assert!(close(
+            cloudflare_share(&set(&["logpull-z1", "audit-a1", "logpush-bucket-x"]), &cf),
+            2.0 / 3.0
+        ));
+        // every Cloudflare source and two buckets: the whole budget, not 3/5
+        assert!(close(
+            cloudflare_share(
+                &set(&[
+                    "logpull-z1",
+                    "logpull-z2",
+                    "audit-a1",
+                    "logpush-bucket-x",
+                    "logpush-bucket-y"
+                ]),
+                &cf
+            ),
+            1.0
+        ));
+        // buckets only: the smallest share (one source's), as a replica holding nothing
+        let only_buckets = cloudflare_share(&set(&["logpush-bucket-x"]), &cf);
+        assert!(close(only_buckets, 1.0 / 3.0));
+        assert!(close(only_buckets, cloudflare_share(&set(&[]), &cf)));
+        // a configuration without Cloudflare sources
+        assert!(close(
+            cloudflare_share(&set(&["logpush-bucket-x"]), &set(&[])),
+            1.0
+        ));
     }
 }

@@ -159,7 +159,16 @@ pub async fn run(args: DemoArgs) -> Result<DemoReport> {
         cfship_state::CursorStore::open(&cfg.state.dir)
             .with_context(|| format!("state dir {}", cfg.state.dir.display()))?,
     );
-    let lp = crate::app::logpush::spawn(&cfg, &opts, &outputs, store, false, &lp_cancel).await?;
+    let lp = crate::app::logpush::spawn(
+        &cfg,
+        &opts,
+        &outputs,
+        store,
+        false,
+        crate::app::logpush::Buckets::Run,
+        &lp_cancel,
+    )
+    .await?;
     let mut lp_tasks = lp.tasks;
     let lp_addr = lp
         .receiver_addr

@@ -567,7 +567,9 @@ async fn receive(a: ReceiveArgs) -> Result<()> {
         let _ = t.await;
     }
     if let Some(t) = bucket_task {
-        let _ = t.await;
+        if let Ok(Err(e)) = t.await {
+            tracing::error!(error = %e, "logpush bucket stopped");
+        }
     }
     let _ = drain.await;
     let _ = metrics.await;

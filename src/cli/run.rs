@@ -131,23 +131,37 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
         // catch up to the "now" of the start
         fix_clocks(&mut sources, chrono::Utc::now());
     }
-    // the Logpush bucket readers are not leased (yet): their checkpoints use optimistic
-    // concurrency only, so with the Elasticsearch backend they get a store without leases
-    let bucket_store = match cfg.state.backend {
-        crate::config::StateBackend::Elasticsearch if cfg.logpush_bucket.is_some() => {
-            Arc::new(crate::app::wiring::open_state_with(&cfg, false)?)
-        }
-        _ => store.clone(),
-    };
-    let mut logpush =
-        crate::app::logpush::spawn(&cfg, &opts, &outputs, bucket_store, args.once, &cancel)
-            .await?
-            .tasks;
+    // with leases, each Logpush bucket is one more leased source: its reader holds the leased
+    // store (its checkpoints fenced by the lease) and runs only while this replica holds it;
+    // `--once` on the Elasticsearch backend reads the buckets with a store without leases
+    // (optimistic concurrency only). The HTTPS destination is never leased.
     let leased = cfg.state.backend == crate::config::StateBackend::Elasticsearch && !args.once;
+    let (bucket_store, buckets_mode) = match cfg.state.backend {
+        crate::config::StateBackend::Elasticsearch if leased => {
+            (store.clone(), crate::app::logpush::Buckets::Leased)
+        }
+        crate::config::StateBackend::Elasticsearch if cfg.logpush_bucket.is_some() => (
+            Arc::new(crate::app::wiring::open_state_with(&cfg, false)?),
+            crate::app::logpush::Buckets::Run,
+        ),
+        _ => (store.clone(), crate::app::logpush::Buckets::Run),
+    };
+    let started = crate::app::logpush::spawn(
+        &cfg,
+        &opts,
+        &outputs,
+        bucket_store,
+        args.once,
+        buckets_mode,
+        &cancel,
+    )
+    .await?;
+    let mut logpush = started.tasks;
     let mut tasks = if leased {
         crate::app::wiring::spawn_leased(
             &client,
             sources,
+            started.buckets,
             store,
             crate::app::wiring::lease_ttl(&cfg),
             sink,

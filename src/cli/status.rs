@@ -117,26 +117,49 @@ pub fn run(args: StatusArgs) -> Result<(Vec<String>, bool)> {
             .map_err(|e| e.to_string());
         row(format!("audit account {}", a.id), r, report(&key));
     }
-    for b in crate::app::logpush::bucket_configs(&cfg)? {
-        let name = format!("logpush bucket {} {}", b.url, b.data_stream.name);
-        let line = match store.load_saved::<cfship_logpush::bucket::BucketState>(&b.state_key()) {
+    let buckets = crate::app::logpush::bucket_configs(&cfg)?;
+    // a bucket's lease may be held before its first checkpoint (an empty bucket has none): the
+    // leases as the state index shows them
+    let leases = match store.es() {
+        Some(es) if !buckets.is_empty() => es.view().map(|v| v.leases).unwrap_or_default(),
+        _ => Default::default(),
+    };
+    for b in buckets {
+        // the label: the URL without credentials or query (the name in logs and metrics)
+        let name = format!("logpush bucket {} {}", b.label(), b.data_stream.name);
+        let key = b.state_key();
+        let line = match store.load_saved::<cfship_logpush::bucket::BucketState>(&key) {
             Ok(Some(s)) => {
                 let saved = saved_at(s.saved_at_unix_ms);
+                let owner = owner_of(s.owner, s.lease_expires_unix_ms);
                 let open: usize = s.cursor.done.values().map(|v| v.len()).sum();
                 let done = s
                     .cursor
                     .done_before
                     .map(|f| format!("done before {f}"))
                     .unwrap_or_else(|| "no folder done".into());
-                format!("{name:<48} {done}, {open} objects done after it  {saved}")
+                format!(
+                    "{name:<48} {:<33}  {saved:<22} {owner}",
+                    format!("{done}, {open} objects done after it")
+                )
             }
-            Ok(None) => format!("{name:<48} {:<22} {:>10}  -", "no checkpoint yet", "-"),
+            Ok(None) => {
+                let owner = match leases.get(&key).cloned().flatten() {
+                    Some((o, until)) => owner_of(Some(o), Some(until)),
+                    None => "-".into(),
+                };
+                format!(
+                    "{name:<48} {:<33}  {:<22} {owner}",
+                    "no checkpoint yet", "-"
+                )
+            }
             Err(e) => {
                 ok = false;
                 format!("{name:<48} error: {e}")
             }
         };
         lines.push(line);
+        lines.extend(report(&key));
     }
     if let Some(es) = store.es() {
         // the heartbeats: live replicas (and those whose heartbeat expired, not yet cleaned up)

@@ -124,6 +124,21 @@ pub enum BucketError {
     },
 }
 
+impl BucketError {
+    /// A checkpoint refused because the source's state document changed under this reader (with
+    /// leases: another replica holds the source now). The reader must stop: going on would only
+    /// index objects the owner indexes (the cursor itself can never move).
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(
+            self,
+            BucketError::State {
+                source: cfship_state::StateError::Conflict { .. },
+                ..
+            }
+        )
+    }
+}
+
 /// What is done, persisted in the state store.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BucketState {
@@ -153,6 +168,43 @@ pub struct BucketStats {
     pub oldest_pending_unix: AtomicI64,
     /// End of the last complete pass (Unix seconds).
     pub last_pass_unix: AtomicI64,
+    /// The last failed pass: when (Unix ms) and why (the error names the bucket and object, never
+    /// a credential).
+    last_error: std::sync::Mutex<Option<(i64, String)>>,
+}
+
+/// The longest error message kept for reports (longer ones are cut).
+const MAX_ERROR_LEN: usize = 1000;
+
+impl BucketStats {
+    /// The last failed pass: (Unix ms, message).
+    pub fn last_error(&self) -> Option<(i64, String)> {
+        match self.last_error.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn set_last_error(&self, e: &BucketError) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut msg = e.to_string();
+        if msg.len() > MAX_ERROR_LEN {
+            let mut cut = MAX_ERROR_LEN;
+            while !msg.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            msg.truncate(cut);
+            msg.push('…');
+        }
+        let mut g = match self.last_error.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *g = Some((now, msg));
+    }
 }
 
 impl BucketStats {
@@ -339,21 +391,32 @@ impl BucketReader {
         }
     }
 
+    /// The source's configuration.
+    pub fn config(&self) -> &BucketConfig {
+        &self.cfg
+    }
+
     /// Polls until `cancel`: one [`pass`](Self::pass) every `poll_interval`; errors are logged and
-    /// retried at the next poll.
-    pub async fn run(&self, cancel: CancellationToken) {
+    /// retried at the next poll, except a checkpoint refused because another writer changed the
+    /// source's state ([`BucketError::is_lease_lost`]): that ends the run with the error.
+    pub async fn run(&self, cancel: CancellationToken) -> Result<(), BucketError> {
         loop {
             match self.pass(&cancel).await {
                 Ok(n) if n > 0 => {
-                    tracing::info!(source = %self.cfg.url, objects = n, "logpush bucket: objects indexed")
+                    tracing::info!(source = %self.cfg.label(), objects = n, "logpush bucket: objects indexed")
                 }
                 Ok(_) => {}
+                Err(e) if e.is_lease_lost() => {
+                    self.stats.set_last_error(&e);
+                    return Err(e);
+                }
                 Err(e) => {
+                    self.stats.set_last_error(&e);
                     tracing::warn!(error = %e, "logpush bucket: pass failed; retried at the next poll")
                 }
             }
             tokio::select! {
-                _ = cancel.cancelled() => return,
+                _ = cancel.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(self.cfg.poll_interval) => {}
             }
         }

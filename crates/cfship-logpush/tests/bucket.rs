@@ -245,3 +245,130 @@ async fn bucket_objects_across_days_exactly_once() {
 fn cffs_store(cfg: &BucketConfig) -> (Arc<dyn ObjectStore>, ObjPath) {
     cfship_logpush::bucket::open_store(cfg).expect("store")
 }
+
+/// With leases (`state.backend: elasticsearch`, the daemon): a reader's checkpoints go through
+/// its replica's leased store, so they are fenced by the lease of the bucket source. Without the
+/// lease nothing is saved (the run ends: `is_lease_lost`); holding it, a pass saves; once the lease
+/// expired and another replica took it, the old holder's next checkpoint is refused and the cursor
+/// document stays the new owner's, who goes on from it. Every record lands exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leased_checkpoints_are_fenced_by_the_lease() {
+    use cfship_state::EsStore;
+    use std::time::Duration;
+    let test = "leased_checkpoints_are_fenced_by_the_lease";
+    let Some(es) = engine_url("CFSHIP_ES8_URL", test) else {
+        return;
+    };
+    let Some(bin) = s3s_fs::binary(test) else {
+        return;
+    };
+    let s3 = start_s3(&bin, "logs");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ns = unique_namespace("lpl");
+    let index = format!("logs-cloudflare_logpush.http_request-{ns}");
+    let cfg = bucket_cfg(&s3.endpoint, "s3://logs/leased/");
+    let key = cfg.state_key();
+    let (store, _) = cffs_store(&cfg);
+    let mut next = 0;
+    let mut add = |n: usize| {
+        let objs: Vec<(String, Vec<u8>)> = (0..n)
+            .map(|_| {
+                let k = format!(
+                    "leased/20261201/20261201T00{:02}00Z_{next:08x}.log.gz",
+                    next / 100
+                );
+                let body = gz(&ndjson(&records("ls", next, 100)));
+                next += 100;
+                (k, body)
+            })
+            .collect();
+        objs
+    };
+    for (k, b) in add(3) {
+        put(store.as_ref(), &k, b).await;
+    }
+
+    // two replicas' stores on one state index, lease TTL 1 s
+    let state_index = format!("cfship-state-{ns}");
+    let es_cfg = cfship_elasticsearch::EsConfig {
+        hosts: vec![es.clone()],
+        ..Default::default()
+    };
+    let (a, b) = tokio::task::block_in_place(|| {
+        EsStore::connect(&es_cfg, &state_index)
+            .expect("connect")
+            .ensure_index()
+            .expect("state index");
+        let open = |id: &str| -> Arc<CursorStore> {
+            Arc::new(
+                EsStore::open(&es_cfg, &state_index)
+                    .expect("open")
+                    .with_lease(id, Duration::from_secs(1))
+                    .into(),
+            )
+        };
+        (open("a"), open("b"))
+    });
+    let transform = Arc::new(RawTransform::new(ns.clone()));
+    let es_sink = Arc::new(sink(&es, &ns, tmp.path()).await);
+    let ra = BucketReader::new(cfg.clone(), a.clone(), transform.clone(), es_sink.clone())
+        .expect("reader");
+    let cancel = CancellationToken::new();
+
+    // no lease: the first object is indexed, its checkpoint refused, the run ends there
+    let e = ra
+        .run(cancel.clone())
+        .await
+        .expect_err("refused checkpoint");
+    assert!(e.is_lease_lost(), "{e}");
+    assert!(ra
+        .stats
+        .last_error()
+        .is_some_and(|(_, m)| m.contains("another replica")));
+    let doc = |s: &CursorStore| -> Option<cfship_logpush::BucketState> {
+        tokio::task::block_in_place(|| s.load(&key)).expect("load")
+    };
+    assert_eq!(doc(&b), None, "no checkpoint without the lease");
+
+    // A holds the lease: the pass reads the three objects (the first again) and saves
+    assert!(tokio::task::block_in_place(|| a.try_acquire(&key)).expect("acquire"));
+    assert!(!tokio::task::block_in_place(|| b.try_acquire(&key)).expect("acquire"));
+    assert_eq!(ra.pass(&cancel).await.expect("pass"), 3);
+    let done = |s: Option<cfship_logpush::BucketState>| -> usize {
+        s.map(|s| s.done.values().map(|v| v.len()).sum())
+            .unwrap_or(0)
+    };
+    assert_eq!(done(doc(&b)), 3);
+
+    // A's lease expires (A paused); B takes the source over
+    for (k, body) in add(2) {
+        put(store.as_ref(), &k, body).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(tokio::task::block_in_place(|| b.try_acquire(&key)).expect("take over"));
+    // A wakes up: it reads the first new object but cannot checkpoint it
+    let e = ra.pass(&cancel).await.expect_err("fenced");
+    assert!(e.is_lease_lost(), "{e}");
+    assert!(matches!(
+        tokio::task::block_in_place(|| a.renew(&key)),
+        Err(cfship_state::StateError::Conflict { .. })
+    ));
+    let st = tokio::task::block_in_place(|| b.load_saved::<cfship_logpush::BucketState>(&key))
+        .expect("load")
+        .expect("doc");
+    assert_eq!(st.owner.as_deref(), Some("b"));
+    assert_eq!(
+        done(Some(st.cursor)),
+        3,
+        "A moved no cursor after losing its lease"
+    );
+
+    // B goes on from A's last checkpoint: only the two new objects
+    let rb = BucketReader::new(cfg.clone(), b.clone(), transform.clone(), es_sink.clone())
+        .expect("reader");
+    assert_eq!(rb.pass(&cancel).await.expect("pass"), 2);
+    assert_eq!(done(doc(&a)), 5);
+    tokio::task::block_in_place(|| b.renew(&key)).expect("B still holds the lease");
+    // every record once (the replays were the same _ids)
+    assert_eq!(count(&es, &index, None).await, next as u64);
+}

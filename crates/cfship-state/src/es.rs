@@ -435,7 +435,7 @@ impl EsStore {
         };
         // a lease taken before the first cursor: a document without `cursor` but with an owner
         if source.get("cursor").is_none() && lease_of(&source).0.is_some() {
-            self.remember(key, Some(known));
+            self.remember_read(key, known);
             return Ok(None);
         }
         // remembered only when valid: a refused document is never overwritten by this store
@@ -445,13 +445,28 @@ impl EsStore {
             decode_envelope(source, key).map_err(|e| e.doc(doc, key))?;
         value.owner = owner;
         value.lease_expires_unix_ms = expires;
-        self.remember(key, Some(known));
+        self.remember_read(key, known);
         Ok(Some(value))
     }
 
     fn remember(&self, key: &str, v: Option<Known>) {
         if let Ok(mut m) = self.versions.lock() {
             m.insert(key.to_string(), v);
+        }
+    }
+
+    /// Remembers a version read, unless this store already knows a newer one: a read answered
+    /// before a concurrent write of this process (a lease renewal) must not make the next save
+    /// conditional on the older version (it would fail as a conflict with ourselves).
+    fn remember_read(&self, key: &str, v: Known) {
+        if let Ok(mut m) = self.versions.lock() {
+            let newer = m
+                .get(key)
+                .and_then(|k| k.as_ref())
+                .is_some_and(|k| (k.term, k.seq) > (v.term, v.seq));
+            if !newer {
+                m.insert(key.to_string(), Some(v));
+            }
         }
     }
 
