@@ -36,7 +36,7 @@ use cfship_cloudflare_sim::data::{
     audit_events, audit_v1_json, for_each_record, write_record, TimestampFormat,
 };
 use cfship_cloudflare_sim::{self as simulator, SimAccount, SimCredentials, SimZone};
-use cfship_elasticsearch::IndexRequest;
+use cfship_elasticsearch::BulkDocs;
 use cfship_logpush::{DocSink, EcsTransform, ReceiverConfig, SecretHeader, Shape, Spool};
 use futures::future::BoxFuture;
 
@@ -393,8 +393,9 @@ fn transform_run(
 // ---------------------------------------------------------------------------------------------
 // The receiver, in a child process (this example run with `--receiver-child`).
 
-/// The drain's sink: encodes each document into a `_bulk` body as the Elasticsearch sink does
-/// (action line, source line), counts, and throws the body away.
+/// The drain's sink: the spool's reader already encoded each document into its `_bulk` lines
+/// (action line, source line) as the Elasticsearch sink sends them; this counts them and throws
+/// the body away.
 #[derive(Default)]
 struct BulkCounting {
     docs: AtomicU64,
@@ -402,18 +403,9 @@ struct BulkCounting {
 }
 
 impl DocSink for BulkCounting {
-    fn index(&self, docs: Vec<IndexRequest>) -> BoxFuture<'_, Result<(), String>> {
-        let mut body = Vec::with_capacity(docs.iter().map(|d| d.source.len() + 160).sum());
-        for d in &docs {
-            body.extend_from_slice(b"{\"create\":{\"_index\":");
-            let _ = serde_json::to_writer(&mut body, &d.index);
-            body.extend_from_slice(b",\"_id\":");
-            let _ = serde_json::to_writer(&mut body, &d.id);
-            body.extend_from_slice(b"}}\n");
-            body.extend_from_slice(&d.source);
-            body.push(b'\n');
-        }
-        self.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+    fn index(&self, docs: BulkDocs) -> BoxFuture<'_, Result<(), String>> {
+        self.bytes
+            .fetch_add(docs.wire_len() as u64, Ordering::Relaxed);
         self.docs.fetch_add(docs.len() as u64, Ordering::Relaxed);
         Box::pin(async { Ok(()) })
     }

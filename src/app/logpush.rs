@@ -13,7 +13,7 @@ use crate::metrics::{LogpushProbe, Metrics};
 use crate::output::{FileWriter, SummaryOutput};
 use crate::pipeline::PipelineOptions;
 use crate::sync::lock;
-use cfship_elasticsearch::{ElasticsearchSink, IndexRequest, IndexTemplate};
+use cfship_elasticsearch::{BulkDocs, ElasticsearchSink, IndexTemplate};
 use cfship_logpush::{
     BucketConfig, BucketReader, DataStream, DocSink, EcsTransform, ReceiverConfig, RecordTransform,
     SecretHeader, SettingError, Shape, Spool, TlsFiles,
@@ -286,25 +286,25 @@ impl LogpushOutput {
         })
     }
 
-    async fn write_file(&self, w: &FileWriter, docs: &[IndexRequest]) -> Result<u64, String> {
+    async fn write_file(&self, w: &FileWriter, docs: &BulkDocs) -> Result<u64, String> {
         let mut per_ds: Vec<(&'static str, Vec<bytes::Bytes>, Vec<u64>)> = Vec::new();
         {
             let seen = lock(&self.in_file);
             let mut here = HashSet::new();
-            for d in docs {
-                let h = id_hash(&d.id);
+            for d in docs.iter() {
+                let h = id_hash(&d.id());
                 if seen.contains(h) || !here.insert(h) {
                     continue;
                 }
-                let name = data_stream_of(&d.index)
+                let name = data_stream_of(&d.index())
                     .map(file_dataset)
                     .unwrap_or("logpush");
                 match per_ds.iter_mut().find(|(n, _, _)| *n == name) {
                     Some((_, lines, ids)) => {
-                        lines.push(d.source.clone());
+                        lines.push(d.source_bytes());
                         ids.push(h);
                     }
-                    None => per_ds.push((name, vec![d.source.clone()], vec![h])),
+                    None => per_ds.push((name, vec![d.source_bytes()], vec![h])),
                 }
             }
         }
@@ -324,7 +324,7 @@ impl LogpushOutput {
 }
 
 impl DocSink for LogpushOutput {
-    fn index(&self, docs: Vec<IndexRequest>) -> BoxFuture<'_, Result<(), String>> {
+    fn index(&self, docs: BulkDocs) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let c = self.metrics.source("logpush", &self.source);
             let n = docs.len() as u64;
@@ -341,7 +341,8 @@ impl DocSink for LogpushOutput {
                 }
             }
             if let Some(es) = &self.es {
-                match es.index(docs.clone()).await {
+                // shares the chunk's bytes (no copy)
+                match es.index_docs(docs.clone()).await {
                     Ok(ack) => {
                         c.indexed.fetch_add(ack.created, Ordering::Relaxed);
                         c.duplicate.fetch_add(ack.duplicates, Ordering::Relaxed);
@@ -355,11 +356,11 @@ impl DocSink for LogpushOutput {
                 }
             }
             if let Some(s) = &self.summary {
-                let fresh: Vec<&IndexRequest> = {
+                let fresh: Vec<_> = {
                     let mut seen = lock(&self.in_summary);
                     docs.iter()
                         .filter(|d| {
-                            let h = id_hash(&d.id);
+                            let h = id_hash(&d.id());
                             let new = !seen.contains(h);
                             seen.insert(h);
                             new
@@ -367,10 +368,10 @@ impl DocSink for LogpushOutput {
                         .collect()
                 };
                 s.add_documents(fresh.into_iter().map(|d| {
-                    let ds = data_stream_of(&d.index)
+                    let ds = data_stream_of(&d.index())
                         .map(file_dataset)
                         .unwrap_or("logpush");
-                    (ds, &d.source[..])
+                    (ds, d.source())
                 }));
             }
             Ok(())

@@ -24,7 +24,8 @@ impl EsOutput {
 impl Output for EsOutput {
     fn write<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Result<Written, OutputError>> {
         Box::pin(async move {
-            match self.sink.index(batch.docs.to_vec()).await {
+            // shares the batch's bytes: nothing is copied or encoded again
+            match self.sink.index_docs(batch.docs.clone()).await {
                 Ok(ack) => Ok(Written {
                     indexed: ack.created,
                     duplicate: ack.duplicates,

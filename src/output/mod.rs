@@ -21,7 +21,7 @@ pub use file::{FileOutput, FileWriter};
 pub use summary::{DemoSummary, SummaryOutput};
 
 use cfship_cloudflare::{Unit, UnitOutcome};
-use cfship_elasticsearch::IndexRequest;
+use cfship_elasticsearch::BulkDocs;
 use futures::future::BoxFuture;
 
 /// One transformed batch of a unit.
@@ -31,8 +31,8 @@ pub struct Batch<'a> {
     pub unit: &'a Unit,
     /// `audit` / `logpull`.
     pub dataset: &'static str,
-    /// The documents, in the order of the records.
-    pub docs: &'a [IndexRequest],
+    /// The documents, in the order of the records, encoded once as bulk lines.
+    pub docs: &'a BulkDocs,
 }
 
 /// What an output did with a batch (added to the source's counters in `/metrics`).

@@ -284,8 +284,8 @@ impl SummaryOutput {
 impl Output for SummaryOutput {
     fn write<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Result<Written, OutputError>> {
         let mut part = DemoSummary::default();
-        for d in batch.docs {
-            part.add(batch.dataset, &d.source);
+        for d in batch.docs.iter() {
+            part.add(batch.dataset, d.source());
         }
         lock(&self.state)
             .pending

@@ -9,15 +9,16 @@ use crate::sync::{lock, now_ms};
 use bytes::Bytes;
 use cfship_cloudflare::{RecordFormat, SinkError, SourceId};
 use cfship_ecs::canonical::Numbers;
-use cfship_ecs::{Dataset, Options, Outcome, Transformer};
-use cfship_elasticsearch::IndexRequest;
+use cfship_ecs::{Dataset, Options, Transformer};
+use cfship_elasticsearch::{BulkDocs, BulkDocsBuilder};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 /// One transformed batch.
 pub(super) struct Transformed {
-    pub(super) docs: Vec<IndexRequest>,
+    /// The documents, encoded once as bulk lines.
+    pub(super) docs: BulkDocs,
     pub(super) pipeline_errors: u64,
     /// The message of the batch's first pipeline error.
     pub(super) first_error: Option<String>,
@@ -105,49 +106,62 @@ impl Transform {
         let index = ds.data_stream(&self.namespace);
         let now = now_ms();
         tokio::task::spawn_blocking(move || {
+            let bytes: usize = records.iter().map(|r| r.len()).sum();
+            // Each document goes straight into the batch's bulk body, after its action line.
+            let mut docs = BulkDocsBuilder::with_capacity(records.len(), bytes * 2 + 4096);
             let mut out = Transformed {
-                docs: Vec::with_capacity(records.len()),
+                docs: BulkDocs::default(),
                 pipeline_errors: 0,
                 first_error: None,
                 dropped: 0,
             };
             for raw in records {
-                // Bytes that are not UTF-8 are never silently "repaired" into a normal document:
-                // they become a pipeline_error document keeping what was read.
-                let outcome = match std::str::from_utf8(&raw) {
-                    Err(e) => Outcome::Doc(t.error_document(
-                        ds,
-                        &String::from_utf8_lossy(&raw),
-                        &format!("record is not valid UTF-8: {e}"),
-                        now,
-                    )),
+                let info = match std::str::from_utf8(&raw) {
+                    // Bytes that are not UTF-8 are never silently "repaired" into a normal
+                    // document: they become a pipeline_error document keeping what was read.
+                    Err(e) => {
+                        let d = t.error_document(
+                            ds,
+                            &String::from_utf8_lossy(&raw),
+                            &format!("record is not valid UTF-8: {e}"),
+                            now,
+                        );
+                        docs.push_parts(&index, &d.id, d.source.as_bytes());
+                        Some(d.error)
+                    }
                     // Audit Logs v2 records are mapped onto the v1 record the pipeline reads; one
                     // that cannot be is an error document naming the reason, the record kept.
                     Ok(text) if format == RecordFormat::AuditV2 => {
                         match cfship_ecs::audit_v2::to_v1(text) {
-                            Ok(v1) => t.transform_collected(ds, &v1, now),
-                            Err(e) => Outcome::Doc(t.error_document(ds, text, &e.to_string(), now)),
-                        }
-                    }
-                    Ok(text) => t.transform_collected(ds, text, now),
-                };
-                match outcome {
-                    Outcome::Doc(d) => {
-                        if let Some(e) = &d.error {
-                            out.pipeline_errors += 1;
-                            if out.first_error.is_none() {
-                                out.first_error = Some(e.clone());
+                            Ok(v1) => docs.push_with(&index, |buf| {
+                                t.transform_collected_into(ds, &v1, now, buf)
+                                    .map(|i| (i.id, i.error))
+                            }),
+                            Err(e) => {
+                                let d = t.error_document(ds, text, &e.to_string(), now);
+                                docs.push_parts(&index, &d.id, d.source.as_bytes());
+                                Some(d.error)
                             }
                         }
-                        out.docs.push(IndexRequest {
-                            index: index.clone(),
-                            id: d.id,
-                            source: Bytes::from(d.source),
-                        });
                     }
-                    Outcome::Dropped => out.dropped += 1,
+                    Ok(text) => docs.push_with(&index, |buf| {
+                        t.transform_collected_into(ds, text, now, buf)
+                            .map(|i| (i.id, i.error))
+                    }),
+                };
+                match info {
+                    Some(error) => {
+                        if let Some(e) = error {
+                            out.pipeline_errors += 1;
+                            if out.first_error.is_none() {
+                                out.first_error = Some(e);
+                            }
+                        }
+                    }
+                    None => out.dropped += 1,
                 }
             }
+            out.docs = docs.finish();
             out
         })
         .await
@@ -182,7 +196,8 @@ mod audit_v2_tests {
             .unwrap();
         assert_eq!(out.docs.len(), 2);
         assert_eq!(out.pipeline_errors, 1);
-        let doc: serde_json::Value = serde_json::from_slice(&out.docs[0].source).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_slice(out.docs.get(0).unwrap().source()).unwrap();
         assert!(doc["error"].is_null(), "{doc}");
         assert_eq!(doc["event"]["action"], "token_create");
         assert_eq!(doc["event"]["outcome"], "success");
@@ -190,7 +205,8 @@ mod audit_v2_tests {
         assert_eq!(doc["@timestamp"], "2026-03-01T10:00:00.123Z");
         assert_eq!(doc["source"]["ip"], "198.51.100.9");
         assert_eq!(doc["event"]["id"], "0b1c2d3e-v2");
-        let bad: serde_json::Value = serde_json::from_slice(&out.docs[1].source).unwrap();
+        let bad: serde_json::Value =
+            serde_json::from_slice(out.docs.get(1).unwrap().source()).unwrap();
         assert_eq!(bad["event"]["kind"], "pipeline_error");
         assert_eq!(
             bad["error"]["message"],
@@ -202,7 +218,8 @@ mod audit_v2_tests {
             .batch(&src, RecordFormat::AuditV1, vec![Bytes::from_static(v2)])
             .await
             .unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&v1.docs[0].source).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_slice(v1.docs.get(0).unwrap().source()).unwrap();
         assert_ne!(doc["event"]["provider"], "UI", "{doc}");
     }
 }

@@ -158,6 +158,12 @@ impl DocId {
     }
 }
 
+impl AsRef<str> for DocId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl std::fmt::Debug for DocId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

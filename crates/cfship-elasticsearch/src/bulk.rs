@@ -1,6 +1,5 @@
 //! Bulk request building, batch splitting and item classification (pure functions).
 
-use std::io::Write as _;
 use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,50 +13,6 @@ pub struct IndexRequest {
     pub index: String,
     pub id: String,
     pub source: Bytes,
-}
-
-/// A document with its bulk action line ready.
-#[derive(Clone, Debug)]
-pub(crate) struct Prepared {
-    pub req: IndexRequest,
-    /// `{"create":{"_index":…,"_id":…}}`
-    pub action: Bytes,
-}
-
-impl Prepared {
-    /// Bytes this document adds to a bulk body.
-    pub(crate) fn wire_len(&self) -> usize {
-        self.action.len() + self.req.source.len() + 2
-    }
-}
-
-/// Prepare a document; `Err(reason)` when its source is not a JSON object (it goes to the dead letter).
-pub(crate) fn prepare(mut req: IndexRequest, op: &str) -> Result<Prepared, (IndexRequest, String)> {
-    let trimmed = req.source.trim_ascii();
-    let looks_object = trimmed.first() == Some(&b'{') && trimmed.last() == Some(&b'}');
-    if !looks_object || req.source.contains(&b'\n') || req.source.contains(&b'\r') {
-        // Not a one-line JSON object: parse and re-serialise, or refuse.
-        match serde_json::from_slice::<Value>(&req.source) {
-            Ok(v @ Value::Object(_)) => match serde_json::to_vec(&v) {
-                Ok(compact) => req.source = Bytes::from(compact),
-                Err(e) => return Err((req, format!("cannot serialise source: {e}"))),
-            },
-            Ok(_) => return Err((req, "source is not a JSON object".to_string())),
-            Err(e) => return Err((req, format!("source is not valid JSON: {e}"))),
-        }
-    }
-    let index = serde_json::to_string(&req.index).unwrap_or_else(|_| "\"\"".into());
-    let line = if req.id.is_empty() {
-        // let Elasticsearch choose an id (dead-letter index only)
-        format!("{{\"{op}\":{{\"_index\":{index}}}}}")
-    } else {
-        let id = serde_json::to_string(&req.id).unwrap_or_else(|_| "\"\"".into());
-        format!("{{\"{op}\":{{\"_index\":{index},\"_id\":{id}}}}}")
-    };
-    Ok(Prepared {
-        req,
-        action: Bytes::from(line),
-    })
 }
 
 /// Split `items` (sizes in bytes) into consecutive ranges of at most `max_docs` items and at most
@@ -80,37 +35,6 @@ pub fn split_batches(sizes: &[usize], max_docs: usize, max_bytes: usize) -> Vec<
         out.push(start..sizes.len());
     }
     out
-}
-
-/// The NDJSON body of a bulk request, gzipped when `gzip`. Returns (body, uncompressed length).
-pub(crate) fn build_body(items: &[Prepared], gzip: bool) -> (Bytes, usize) {
-    let len: usize = items.iter().map(Prepared::wire_len).sum();
-    if gzip {
-        // stream straight into the encoder: no uncompressed copy of the batch in memory
-        let mut enc = flate2::write::GzEncoder::new(
-            Vec::with_capacity(len / 8 + 64),
-            flate2::Compression::fast(),
-        );
-        let mut ok = true;
-        for it in items {
-            ok &= enc.write_all(&it.action).is_ok()
-                && enc.write_all(b"\n").is_ok()
-                && enc.write_all(&it.req.source).is_ok()
-                && enc.write_all(b"\n").is_ok();
-        }
-        // Writing into a Vec cannot fail; fall back to the plain body if it somehow does.
-        if let (true, Ok(z)) = (ok, enc.finish()) {
-            return (Bytes::from(z), len);
-        }
-    }
-    let mut raw = Vec::with_capacity(len);
-    for it in items {
-        raw.extend_from_slice(&it.action);
-        raw.push(b'\n');
-        raw.extend_from_slice(&it.req.source);
-        raw.push(b'\n');
-    }
-    (Bytes::from(raw), len)
 }
 
 /// What to do with one bulk item.
@@ -210,14 +134,6 @@ pub(crate) fn now_rfc3339() -> String {
 mod tests {
     use super::*;
 
-    fn req(src: &str) -> IndexRequest {
-        IndexRequest {
-            index: "logs-cloudflare.audit-x".into(),
-            id: "abc".into(),
-            source: Bytes::from(src.to_string()),
-        }
-    }
-
     #[test]
     fn classification() {
         assert_eq!(classify_item(201, None), ItemOutcome::Created);
@@ -285,38 +201,6 @@ mod tests {
             next = r.end;
         }
         assert_eq!(next, 1000);
-    }
-
-    #[test]
-    fn prepare_compacts_and_refuses() {
-        let p = prepare(req("{\"a\":1}"), "create").unwrap();
-        assert_eq!(
-            &p.action[..],
-            br#"{"create":{"_index":"logs-cloudflare.audit-x","_id":"abc"}}"#
-        );
-        let p = prepare(req("{\n  \"a\": 1\n}"), "create").unwrap();
-        assert_eq!(&p.req.source[..], br#"{"a":1}"#);
-        assert!(prepare(req("[1,2]"), "create").is_err());
-        assert!(prepare(req("{not json"), "create").is_err());
-        assert!(prepare(req(""), "create").is_err());
-    }
-
-    #[test]
-    fn body_roundtrip_through_gzip() {
-        use std::io::Read as _;
-        let items: Vec<Prepared> = (0..3)
-            .map(|i| prepare(req(&format!("{{\"n\":{i}}}")), "create").unwrap())
-            .collect();
-        let (plain, len) = build_body(&items, false);
-        assert_eq!(plain.len(), len);
-        assert_eq!(plain.iter().filter(|b| **b == b'\n').count(), 6);
-        let (z, zlen) = build_body(&items, true);
-        assert_eq!(zlen, len);
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&z[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, plain.to_vec());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 mod backend;
 mod bulk;
 mod config;
+mod encoded;
 mod error;
 mod raw;
 mod sink;
@@ -27,6 +28,7 @@ pub use config::{
     decode_cloud_id, encode_api_key, BatchConfig, DeadLetterConfig, EsAuth, EsConfig, RetryConfig,
     Secret,
 };
+pub use encoded::{BulkDocs, BulkDocsBuilder, DocRef, ID_LEN};
 pub use error::EsError;
 pub use raw::{Method, RawClient, RawResponse};
 pub use sink::{Ack, CheckResult, ElasticsearchSink};

@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
                     out.push(b'\t');
                     out.extend_from_slice(d.id.as_bytes());
                     out.push(b'\t');
-                    out.extend_from_slice(d.source.as_bytes());
+                    out.extend_from_slice(d.source);
                     out.push(b'\n');
                     Ok(())
                 },

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cfship_elasticsearch::IndexRequest;
+use cfship_elasticsearch::BulkDocs;
 use cfship_logpush::{serve, DocSink, RawTransform, ReceiverConfig, SecretHeader, Spool};
 use cfship_secret::Secret;
 use futures::future::BoxFuture;
@@ -54,7 +54,7 @@ struct Counting {
 }
 
 impl DocSink for Counting {
-    fn index(&self, docs: Vec<IndexRequest>) -> BoxFuture<'_, Result<(), String>> {
+    fn index(&self, docs: BulkDocs) -> BoxFuture<'_, Result<(), String>> {
         self.docs.fetch_add(docs.len() as u64, Ordering::Relaxed);
         Box::pin(async { Ok(()) })
     }

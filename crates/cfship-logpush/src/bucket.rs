@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cfship_elasticsearch::IndexRequest;
+use cfship_elasticsearch::{BulkDocs, BulkDocsBuilder};
 use cfship_secret::Secret;
 use cfship_state::CursorStore;
 use futures::TryStreamExt;
@@ -571,13 +571,13 @@ impl BucketReader {
             .into_stream()
             .map_err(|e| std::io::Error::other(e.to_string()));
         let reader = SyncIoBridge::new(StreamReader::new(stream));
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<IndexRequest>>(2);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<BulkDocs>(2);
         let transform = self.transform.clone();
         let ds = self.cfg.data_stream;
         let limits = self.cfg.limits;
         let chunk_docs = self.cfg.chunk_docs.max(1);
         let decoder = tokio::task::spawn_blocking(move || {
-            let mut chunk = Vec::with_capacity(chunk_docs);
+            let mut chunk = BulkDocsBuilder::new();
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
@@ -590,14 +590,8 @@ impl BucketReader {
                 transform.as_ref(),
                 now_ms,
                 &mut |d| {
-                    chunk.push(IndexRequest {
-                        index: d.index,
-                        id: d.id,
-                        source: bytes::Bytes::from(d.source),
-                    });
-                    if chunk.len() >= chunk_docs
-                        && tx.blocking_send(std::mem::take(&mut chunk)).is_err()
-                    {
+                    chunk.push_parts(d.index, d.id, d.source);
+                    if chunk.len() >= chunk_docs && tx.blocking_send(chunk.take()).is_err() {
                         return Err(crate::spool::SpoolError::Io {
                             path: String::new(),
                             source: std::io::Error::other("indexing stopped"),
@@ -607,7 +601,7 @@ impl BucketReader {
                 },
             );
             if r.is_ok() && !chunk.is_empty() {
-                let _ = tx.blocking_send(chunk);
+                let _ = tx.blocking_send(chunk.finish());
             }
             r
         });

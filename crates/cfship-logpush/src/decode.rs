@@ -148,6 +148,29 @@ fn is_probe(bytes: &[u8]) -> bool {
     )
 }
 
+/// One document of a batch, borrowed from the decoder's buffers for the time of the call.
+#[derive(Debug, Clone, Copy)]
+pub struct DocParts<'a> {
+    pub index: &'a str,
+    pub id: &'a str,
+    /// One line of compact JSON.
+    pub source: &'a [u8],
+    /// `Some(reason)` for a `pipeline_error` document.
+    pub error: Option<&'a str>,
+}
+
+impl DocParts<'_> {
+    /// An owned [`Doc`].
+    pub fn to_doc(&self) -> Doc {
+        Doc {
+            index: self.index.to_string(),
+            id: self.id.to_string(),
+            source: String::from_utf8_lossy(self.source).into_owned(),
+            error: self.error.map(str::to_string),
+        }
+    }
+}
+
 /// Decodes one batch from `body` and hands each document to `out`. On `Err`, whatever `out`
 /// received must be discarded (the caller drops the spool segment).
 pub fn decode_batch<R: Read>(
@@ -157,8 +180,11 @@ pub fn decode_batch<R: Read>(
     ds: &DataStream,
     transform: &dyn RecordTransform,
     now_ms: i64,
-    out: &mut dyn FnMut(Doc) -> Result<(), SpoolError>,
+    out: &mut dyn FnMut(DocParts<'_>) -> Result<(), SpoolError>,
 ) -> Result<BatchSummary, BatchError> {
+    let index = transform.index(ds);
+    // Each document is written into this one buffer, then handed over borrowed.
+    let mut source = Vec::with_capacity(8 << 10);
     let failed = std::rc::Rc::new(std::cell::Cell::new(false));
     let mut raw = BufReader::with_capacity(
         64 << 10,
@@ -210,17 +236,32 @@ pub fn decode_batch<R: Read>(
                         line: u64,
                         summary: &mut BatchSummary|
          -> Result<(), BatchError> {
-            let doc = record_doc(kind, bytes, line, ds, transform, limits, now_ms);
-            if doc.error.is_some() {
+            source.clear();
+            let info = record_doc(
+                kind,
+                bytes,
+                line,
+                ds,
+                transform,
+                limits,
+                now_ms,
+                &mut source,
+            );
+            if info.error.is_some() {
                 summary.errors += 1;
                 if first_reason.is_none() {
-                    first_reason = doc.error.clone();
+                    first_reason = info.error.clone();
                 }
             } else {
                 valid_objects += 1;
             }
             summary.docs += 1;
-            out(doc)?;
+            out(DocParts {
+                index: &index,
+                id: info.id.as_str(),
+                source: &source,
+                error: info.error.as_deref(),
+            })?;
             Ok(())
         };
         let mut framed = ArrayFraming::new(&mut counted);
@@ -397,6 +438,7 @@ impl<R: Read> Read for ArrayFraming<R> {
 
 /// The document of one record: the transform's, or an error document for what cannot reach it
 /// (not UTF-8, over the size limit, cut short, not even the start of a JSON value).
+#[allow(clippy::too_many_arguments)]
 fn record_doc(
     kind: Kind,
     bytes: &[u8],
@@ -405,13 +447,14 @@ fn record_doc(
     transform: &dyn RecordTransform,
     limits: Limits,
     now_ms: i64,
-) -> Doc {
+    out: &mut Vec<u8>,
+) -> cfship_ecs::DocInfo {
     let text = String::from_utf8_lossy(bytes);
     let reason = match kind {
         Kind::Record if std::str::from_utf8(bytes).is_err() => {
             format!("not JSON: record at line {line} is not valid UTF-8 (kept with replacement characters)")
         }
-        Kind::Record => return transform.transform(ds, &text, now_ms),
+        Kind::Record => return transform.transform_into(ds, &text, now_ms, out),
         Kind::Oversize => format!(
             "record at line {line} is larger than the limit of {} bytes (its first bytes are kept)",
             limits.max_record_bytes
@@ -425,7 +468,7 @@ fn record_doc(
             kind.problem().unwrap_or("is cut short")
         ),
     };
-    transform.error_document(ds, &text, &reason, now_ms)
+    transform.error_document_into(ds, &text, &reason, now_ms, out)
 }
 
 #[cfg(test)]
@@ -447,7 +490,7 @@ mod tests {
         let t = RawTransform::new("default");
         let mut docs = Vec::new();
         let r = decode_batch(body, enc, Limits::default(), ds, &t, 0, &mut |d| {
-            docs.push(d);
+            docs.push(d.to_doc());
             Ok(())
         });
         (r, docs)
@@ -606,7 +649,7 @@ mod tests {
         };
         let mut docs = Vec::new();
         let s = decode_batch(&big[..], Encoding::Sniff, limits, ds, &t, 0, &mut |d| {
-            docs.push(d);
+            docs.push(d.to_doc());
             Ok(())
         })
         .unwrap();

@@ -375,7 +375,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             ds,
             app2.transform.as_ref(),
             now_ms,
-            &mut |doc| w.write(&doc),
+            &mut |d| w.write_parts(d.index, d.id, d.source),
         );
         match summary {
             Ok(s) => {

@@ -24,8 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use cfship_elasticsearch::IndexRequest;
+use cfship_elasticsearch::{BulkDocs, BulkDocsBuilder};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -228,6 +227,7 @@ impl Spool {
             reserved: Arc::new(AtomicU64::new(0)),
             docs: 0,
             committed: false,
+            line: Vec::new(),
         };
         w.out = Some(flate2::write::GzEncoder::new(
             Metered {
@@ -344,7 +344,7 @@ impl Spool {
         max_bytes: usize,
     ) -> Result<(), DrainError> {
         let size = fs::metadata(path).map_err(io_err(path))?.len();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<IndexRequest>, SpoolError>>(2);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<BulkDocs, SpoolError>>(2);
         let p = path.to_path_buf();
         let reader =
             tokio::task::spawn_blocking(move || read_segment(&p, max_docs, max_bytes, &tx));
@@ -390,7 +390,7 @@ fn read_segment(
     path: &Path,
     max_docs: usize,
     max_bytes: usize,
-    tx: &tokio::sync::mpsc::Sender<Result<Vec<IndexRequest>, SpoolError>>,
+    tx: &tokio::sync::mpsc::Sender<Result<BulkDocs, SpoolError>>,
 ) -> Result<u64, SpoolError> {
     let corrupt = |reason: String| SpoolError::Corrupt {
         path: path.display().to_string(),
@@ -407,7 +407,8 @@ fn read_segment(
     if line.trim_end() != HEADER {
         return Err(corrupt(format!("bad header {:?}", line.trim_end())));
     }
-    let mut chunk = Vec::new();
+    // Each chunk is encoded straight into its bulk lines (one buffer per chunk).
+    let mut chunk = BulkDocsBuilder::with_capacity(max_docs.clamp(1, 1 << 16), 1 << 20);
     let mut bytes = 0usize;
     let mut total = 0u64;
     let mut lineno = 1u64;
@@ -431,7 +432,7 @@ fn read_segment(
                     "trailer says {want} documents, found {total}"
                 )));
             }
-            if !chunk.is_empty() && tx.blocking_send(Ok(chunk)).is_err() {
+            if !chunk.is_empty() && tx.blocking_send(Ok(chunk.finish())).is_err() {
                 return Ok(total);
             }
             return Ok(total);
@@ -444,15 +445,11 @@ fn read_segment(
             )));
         };
         bytes += l.len();
-        chunk.push(IndexRequest {
-            index: index.to_string(),
-            id: id.to_string(),
-            source: Bytes::copy_from_slice(source.as_bytes()),
-        });
+        chunk.push_parts(index, id, source.as_bytes());
         total += 1;
         if chunk.len() >= max_docs.max(1) || bytes >= max_bytes {
             bytes = 0;
-            if tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
+            if tx.blocking_send(Ok(chunk.take())).is_err() {
                 // the drainer stopped (cancelled): the segment stays
                 return Ok(total);
             }
@@ -497,6 +494,8 @@ pub struct SegmentWriter {
     reserved: Arc<AtomicU64>,
     docs: u64,
     committed: bool,
+    /// The line being written (reused).
+    line: Vec<u8>,
 }
 
 impl SegmentWriter {
@@ -520,26 +519,39 @@ impl SegmentWriter {
 
     /// Appends one document.
     pub fn write(&mut self, doc: &Doc) -> Result<(), SpoolError> {
+        self.write_parts(&doc.index, &doc.id, doc.source.as_bytes())
+    }
+
+    /// Appends one document given by its parts (`source`: one line of compact JSON), through
+    /// one reused line buffer.
+    pub fn write_parts(&mut self, index: &str, id: &str, source: &[u8]) -> Result<(), SpoolError> {
         let bad = |s: &str| s.contains(['\t', '\n', '\r']);
-        if bad(&doc.index) || bad(&doc.id) {
+        if bad(index) || bad(id) {
             return Err(SpoolError::BadKey {
-                index: doc.index.clone(),
-                id: doc.id.clone(),
+                index: index.to_string(),
+                id: id.to_string(),
             });
         }
-        let mut line = String::with_capacity(doc.index.len() + doc.id.len() + doc.source.len() + 3);
-        line.push_str(&doc.index);
-        line.push('\t');
-        line.push_str(&doc.id);
-        line.push('\t');
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        line.extend_from_slice(index.as_bytes());
+        line.push(b'\t');
+        line.extend_from_slice(id.as_bytes());
+        line.push(b'\t');
+        let at = line.len();
+        line.extend_from_slice(source);
         // the source is compact JSON (serialisers escape control characters); stay safe anyway
-        if doc.source.contains(['\n', '\r']) {
-            line.push_str(&doc.source.replace(['\n', '\r'], " "));
-        } else {
-            line.push_str(&doc.source);
+        if memchr::memchr2(b'\n', b'\r', source).is_some() {
+            for b in &mut line[at..] {
+                if *b == b'\n' || *b == b'\r' {
+                    *b = b' ';
+                }
+            }
         }
-        line.push('\n');
-        self.write_raw(line.as_bytes())?;
+        line.push(b'\n');
+        let res = self.write_raw(&line);
+        self.line = line;
+        res?;
         self.docs += 1;
         Ok(())
     }
@@ -613,20 +625,20 @@ mod tests {
 
     #[derive(Default)]
     struct Collect {
-        docs: Mutex<Vec<IndexRequest>>,
+        docs: Mutex<Vec<cfship_elasticsearch::IndexRequest>>,
         fail: AtomicBool,
     }
 
     impl DocSink for Collect {
-        fn index(
-            &self,
-            docs: Vec<IndexRequest>,
-        ) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        fn index(&self, docs: BulkDocs) -> futures::future::BoxFuture<'_, Result<(), String>> {
             Box::pin(async move {
                 if self.fail.load(Ordering::SeqCst) {
                     return Err("down".into());
                 }
-                self.docs.lock().map_err(|e| e.to_string())?.extend(docs);
+                self.docs
+                    .lock()
+                    .map_err(|e| e.to_string())?
+                    .extend(docs.to_requests());
                 Ok(())
             })
         }

@@ -19,14 +19,59 @@ pub struct Doc {
 }
 
 /// The transform entry point: a data stream and the exact text of one record.
+///
+/// The `_into` forms append the document's compact JSON to a caller's buffer (the spool's line,
+/// a bulk body) and return its `_id` and error; the [`Doc`] forms wrap them.
 pub trait RecordTransform: Send + Sync + 'static {
+    /// The index (data stream) the documents of `ds` go to.
+    fn index(&self, ds: &DataStream) -> String;
+
     /// Transforms one record (`raw` is the record's text, which may be invalid JSON: the result
-    /// is then a `pipeline_error` document). `now_ms` is the ingest time.
-    fn transform(&self, ds: &DataStream, raw: &str, now_ms: i64) -> Doc;
+    /// is then a `pipeline_error` document), appending the document to `out`. `now_ms` is the
+    /// ingest time.
+    fn transform_into(
+        &self,
+        ds: &DataStream,
+        raw: &str,
+        now_ms: i64,
+        out: &mut Vec<u8>,
+    ) -> cfship_ecs::DocInfo;
 
     /// The document for input that cannot reach the transform (not UTF-8, over the record size
-    /// limit): a `pipeline_error` document keeping what was read.
-    fn error_document(&self, ds: &DataStream, original: &str, reason: &str, now_ms: i64) -> Doc;
+    /// limit): a `pipeline_error` document keeping what was read, appended to `out`.
+    fn error_document_into(
+        &self,
+        ds: &DataStream,
+        original: &str,
+        reason: &str,
+        now_ms: i64,
+        out: &mut Vec<u8>,
+    ) -> cfship_ecs::DocInfo;
+
+    /// [`transform_into`](Self::transform_into) as a [`Doc`].
+    fn transform(&self, ds: &DataStream, raw: &str, now_ms: i64) -> Doc {
+        let mut out = Vec::with_capacity(raw.len() * 2 + 256);
+        let info = self.transform_into(ds, raw, now_ms, &mut out);
+        doc_of(self.index(ds), info, out)
+    }
+
+    /// [`error_document_into`](Self::error_document_into) as a [`Doc`].
+    fn error_document(&self, ds: &DataStream, original: &str, reason: &str, now_ms: i64) -> Doc {
+        let mut out = Vec::with_capacity(original.len() * 2 + 256);
+        let info = self.error_document_into(ds, original, reason, now_ms, &mut out);
+        doc_of(self.index(ds), info, out)
+    }
+}
+
+fn doc_of(index: String, info: cfship_ecs::DocInfo, source: Vec<u8>) -> Doc {
+    Doc {
+        index,
+        id: info.id.as_str().to_string(),
+        // The writers append whole UTF-8 sequences only.
+        source: String::from_utf8(source)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        error: info.error,
+    }
 }
 
 /// Keeps each record as it came: `event.original`, the parsed object under `json` (what Elastic
@@ -66,25 +111,46 @@ impl RawTransform {
     }
 }
 
+fn write_value(out: &mut Vec<u8>, m: serde_json::Map<String, serde_json::Value>) {
+    // Writing a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &serde_json::Value::Object(m));
+}
+
 impl RecordTransform for RawTransform {
-    fn transform(&self, ds: &DataStream, raw: &str, now_ms: i64) -> Doc {
+    fn index(&self, ds: &DataStream) -> String {
+        ds.index(&self.namespace)
+    }
+
+    fn transform_into(
+        &self,
+        ds: &DataStream,
+        raw: &str,
+        now_ms: i64,
+        out: &mut Vec<u8>,
+    ) -> cfship_ecs::DocInfo {
         match serde_json::from_str::<serde_json::Value>(raw) {
             Ok(v @ serde_json::Value::Object(_)) => {
                 let mut m = self.base(ds, raw, now_ms);
                 m.insert("json".into(), v);
-                Doc {
-                    index: ds.index(&self.namespace),
-                    id: cfship_ecs::fingerprint::fingerprint_str(raw),
-                    source: serde_json::Value::Object(m).to_string(),
+                write_value(out, m);
+                cfship_ecs::DocInfo {
+                    id: cfship_ecs::fingerprint::fingerprint_id(raw),
                     error: None,
                 }
             }
-            Ok(_) => self.error_document(ds, raw, "record is not a JSON object", now_ms),
-            Err(e) => self.error_document(ds, raw, &format!("invalid JSON: {e}"), now_ms),
+            Ok(_) => self.error_document_into(ds, raw, "record is not a JSON object", now_ms, out),
+            Err(e) => self.error_document_into(ds, raw, &format!("invalid JSON: {e}"), now_ms, out),
         }
     }
 
-    fn error_document(&self, ds: &DataStream, original: &str, reason: &str, now_ms: i64) -> Doc {
+    fn error_document_into(
+        &self,
+        ds: &DataStream,
+        original: &str,
+        reason: &str,
+        now_ms: i64,
+        out: &mut Vec<u8>,
+    ) -> cfship_ecs::DocInfo {
         use serde_json::{json, Value};
         let mut m = self.base(ds, original, now_ms);
         m.insert(
@@ -98,10 +164,9 @@ impl RecordTransform for RawTransform {
                 cfship_ecs::PRESERVE_ORIGINAL_TAG.into(),
             )]),
         );
-        Doc {
-            index: ds.index(&self.namespace),
-            id: cfship_ecs::fingerprint::fingerprint_str(original),
-            source: Value::Object(m).to_string(),
+        write_value(out, m);
+        cfship_ecs::DocInfo {
+            id: cfship_ecs::fingerprint::fingerprint_id(original),
             error: Some(reason.to_string()),
         }
     }
@@ -160,40 +225,63 @@ impl EcsTransform {
 }
 
 impl RecordTransform for EcsTransform {
-    fn transform(&self, ds: &DataStream, raw: &str, now_ms: i64) -> Doc {
-        let Some((d, t)) = self.per_ds.get(ds.name) else {
-            return self.raw.transform(ds, raw, now_ms);
-        };
-        if self.shape == Shape::Http {
-            // Agent's http_endpoint input cannot put a non-object under `json` (it refuses the
-            // whole body); here the record alone becomes an error document.
-            let trimmed = raw.trim_start();
-            let reason = if !trimmed.starts_with('{') {
-                Some("record is not a JSON object".to_string())
-            } else {
-                serde_json::from_str::<serde::de::IgnoredAny>(raw)
-                    .err()
-                    .map(|e| format!("invalid JSON: {e}"))
-            };
-            if let Some(r) = reason {
-                return self.raw.error_document(ds, raw, &r, now_ms);
-            }
-        }
-        let input = match self.shape {
-            Shape::Http => cfship_ecs::logpush::Input::Json(raw),
-            Shape::Bucket => cfship_ecs::logpush::Input::Message(raw),
-        };
-        let doc = cfship_ecs::logpush::transform(t, *d, input, now_ms);
-        Doc {
-            index: ds.index(&self.raw.namespace),
-            id: doc.id,
-            source: doc.source,
-            error: doc.error,
-        }
+    fn index(&self, ds: &DataStream) -> String {
+        ds.index(&self.raw.namespace)
     }
 
-    fn error_document(&self, ds: &DataStream, original: &str, reason: &str, now_ms: i64) -> Doc {
-        self.raw.error_document(ds, original, reason, now_ms)
+    fn transform_into(
+        &self,
+        ds: &DataStream,
+        raw: &str,
+        now_ms: i64,
+        out: &mut Vec<u8>,
+    ) -> cfship_ecs::DocInfo {
+        use cfship_ecs::logpush::{transform_into, transform_parsed_into, Input, Parsed};
+        let Some((d, t)) = self.per_ds.get(ds.name) else {
+            return self.raw.transform_into(ds, raw, now_ms, out);
+        };
+        if self.shape == Shape::Bucket {
+            return transform_into(t, *d, Input::Message(raw), now_ms, out);
+        }
+        // Agent's http_endpoint input cannot put a non-object under `json` (it refuses the whole
+        // body); here the record alone becomes an error document.
+        if !raw.trim_start().starts_with('{') {
+            return self.raw.error_document_into(
+                ds,
+                raw,
+                "record is not a JSON object",
+                now_ms,
+                out,
+            );
+        }
+        // One parse serves both the input's check and the pipeline's `json` processor.
+        let parsed = Parsed::parse(raw);
+        if parsed.error().is_some() {
+            // The pipeline's parse is stricter than the input's (lone surrogates in escapes):
+            // what the input accepts still goes through the pipeline, which fails it.
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(raw) {
+                return self.raw.error_document_into(
+                    ds,
+                    raw,
+                    &format!("invalid JSON: {e}"),
+                    now_ms,
+                    out,
+                );
+            }
+        }
+        transform_parsed_into(t, *d, Input::Json(raw), parsed, now_ms, out)
+    }
+
+    fn error_document_into(
+        &self,
+        ds: &DataStream,
+        original: &str,
+        reason: &str,
+        now_ms: i64,
+        out: &mut Vec<u8>,
+    ) -> cfship_ecs::DocInfo {
+        self.raw
+            .error_document_into(ds, original, reason, now_ms, out)
     }
 }
 
@@ -233,6 +321,49 @@ mod tests {
         if let Some(ds) = unimplemented {
             let d = t.transform(ds, "{\"a\":1}", 0);
             assert!(d.source.contains("\"json\":{\"a\":1}"), "{}", d.source);
+        }
+    }
+
+    /// The http_endpoint shape parses each record once: valid records give the pipeline's
+    /// document, JSON the input refuses its error document, and JSON only the pipeline's stricter
+    /// parse refuses (a lone surrogate) the pipeline's failure document — for every data stream,
+    /// those that ignore `json` failures included.
+    #[test]
+    fn one_parse_gives_the_documents_of_the_input_check_and_the_pipeline() {
+        let base = cfship_ecs::Transformer::new(cfship_ecs::Options::default(), None)
+            .expect("transformer");
+        let t = EcsTransform::new(&base, "default", Shape::Http);
+        let records = [
+            r#"{"ClientIP":"192.0.2.1","RayID":"abc","Datetime":"2026-12-01T00:00:00Z"}"#,
+            r#"{"ClientIP":"192.0.2.1","#,
+            r#"{"a":1} trailing"#,
+            r#"{"a":"\ud800"}"#,
+        ];
+        for ds in crate::DATA_STREAMS.iter().filter(|d| t.implements(d)) {
+            let (d, tr) = t.per_ds.get(ds.name).expect("implemented");
+            for raw in records {
+                let got = t.transform(ds, raw, 7);
+                let want = match serde_json::from_str::<serde::de::IgnoredAny>(raw) {
+                    Err(e) => t
+                        .raw
+                        .error_document(ds, raw, &format!("invalid JSON: {e}"), 7),
+                    Ok(_) => {
+                        let doc = cfship_ecs::logpush::transform(
+                            tr,
+                            *d,
+                            cfship_ecs::logpush::Input::Json(raw),
+                            7,
+                        );
+                        Doc {
+                            index: ds.index("default"),
+                            id: doc.id,
+                            source: doc.source,
+                            error: doc.error,
+                        }
+                    }
+                };
+                assert_eq!(got, want, "{} {raw}", ds.name);
+            }
         }
     }
 }

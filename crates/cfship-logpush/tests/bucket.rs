@@ -10,7 +10,7 @@ use cfship_cloudflare_sim::s3s_fs::{self, S3sFs};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use cfship_elasticsearch::IndexRequest;
+use cfship_elasticsearch::BulkDocs;
 use cfship_logpush::datasets::find;
 use cfship_logpush::{BucketConfig, BucketReader, DocSink, RawTransform};
 use cfship_secret::Secret;
@@ -57,7 +57,7 @@ struct Flaky<S> {
 }
 
 impl<S: DocSink> DocSink for Flaky<S> {
-    fn index(&self, docs: Vec<IndexRequest>) -> BoxFuture<'_, Result<(), String>> {
+    fn index(&self, docs: BulkDocs) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             if self.ok_calls.fetch_sub(1, Ordering::SeqCst) <= 0 {
                 return Err("simulated crash".into());

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use cfship_cloudflare::{Auth, ClientConfig, CloudflareClient, JobHealth, JobScope, NewJob};
 use cfship_cloudflare_sim::logpush::{LogpushSim, PushPolicy};
-use cfship_elasticsearch::IndexRequest;
+use cfship_elasticsearch::BulkDocs;
 use cfship_logpush::{
     serve, DocSink, EcsTransform, RawTransform, ReceiverConfig, SecretHeader, Shape, Spool,
 };
@@ -266,7 +266,7 @@ async fn simulated_cloudflare_pushes_exactly_once_through_faults() {
 /// Never acknowledges (Elasticsearch down for good).
 struct Down;
 impl DocSink for Down {
-    fn index(&self, _docs: Vec<IndexRequest>) -> BoxFuture<'_, Result<(), String>> {
+    fn index(&self, _docs: BulkDocs) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { Err("connection refused".to_string()) })
     }
 }

@@ -5,7 +5,7 @@
 use super::journal::Recovered;
 use crate::sync::lock;
 use bytes::Bytes;
-use cfship_elasticsearch::IndexRequest;
+use cfship_elasticsearch::BulkDocs;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
@@ -18,16 +18,13 @@ fn id_hash(id: &str) -> u64 {
 
 /// The lines of `docs` the file does not hold yet (not `written`, and each id once per batch), with
 /// the hashes of their ids.
-pub(super) fn unwritten(
-    docs: &[IndexRequest],
-    written: impl Fn(u64) -> bool,
-) -> (Vec<Bytes>, Vec<u64>) {
+pub(super) fn unwritten(docs: &BulkDocs, written: impl Fn(u64) -> bool) -> (Vec<Bytes>, Vec<u64>) {
     let mut batch_seen = HashSet::new();
     docs.iter()
         .filter_map(|d| {
-            let h = id_hash(&d.id);
+            let h = id_hash(&d.id());
             let dup = written(h) || !batch_seen.insert(h);
-            (!dup).then(|| (d.source.clone(), h))
+            (!dup).then(|| (d.source_bytes(), h))
         })
         .unzip()
 }
@@ -75,7 +72,7 @@ impl SourceDedup {
     }
 
     /// The lines of `docs` the file does not hold yet for `key`, with their id hashes.
-    pub(super) fn pick(&self, key: &str, docs: &[IndexRequest]) -> (Vec<Bytes>, Vec<u64>) {
+    pub(super) fn pick(&self, key: &str, docs: &BulkDocs) -> (Vec<Bytes>, Vec<u64>) {
         let written = lock(&self.written);
         let seen = written.get(key);
         unwritten(docs, |h| seen.is_some_and(|s| s.contains(&h)))

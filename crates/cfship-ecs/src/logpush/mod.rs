@@ -304,6 +304,39 @@ pub fn transform_into(
     now_ms: i64,
     out: &mut Vec<u8>,
 ) -> DocInfo {
+    let text = match input {
+        Input::Message(s) | Input::Json(s) => s,
+    };
+    transform_parsed_into(t, ds, input, Parsed::parse(text), now_ms, out)
+}
+
+/// A record's text parsed as the pipeline's `json` processor reads it, once: a caller that needs
+/// to know whether the record is JSON (the http_endpoint input refuses what is not) parses it
+/// with [`Parsed::parse`] and hands it to [`transform_parsed_into`].
+#[derive(Debug)]
+pub struct Parsed<'a>(Result<Val<'a>, serde_json::Error>);
+
+impl<'a> Parsed<'a> {
+    pub fn parse(text: &'a str) -> Self {
+        Parsed(serde_json::from_str::<Val<'a>>(text))
+    }
+
+    /// Why the text is not JSON (`None`: it parsed).
+    pub fn error(&self) -> Option<&serde_json::Error> {
+        self.0.as_ref().err()
+    }
+}
+
+/// [`transform_into`] with the record already parsed (`parsed` must be [`Parsed::parse`] of the
+/// input's text).
+pub fn transform_parsed_into(
+    t: &Transformer,
+    ds: Ds,
+    input: Input<'_>,
+    parsed: Parsed<'_>,
+    now_ms: i64,
+    out: &mut Vec<u8>,
+) -> DocInfo {
     let spec = ds.spec();
     let pipeline = spec.on_failure_pipeline().to_string();
     let tags = t.tags();
@@ -354,7 +387,7 @@ pub fn transform_into(
         unwalked: Vec::new(),
     };
     let mut failure: Option<Failure> = None;
-    match serde_json::from_str::<Val<'_>>(text) {
+    match parsed.0 {
         Ok(Val::Obj(o)) => ctx.json = Some(o),
         Ok(other) => {
             if !spec.json_ignore_failure {

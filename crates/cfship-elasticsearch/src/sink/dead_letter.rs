@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use cfship_retry::{retry, Decision};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -11,7 +10,8 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::indexer::pause;
 use super::ElasticsearchSink;
-use crate::bulk::{build_body, now_rfc3339, parse_bulk_response, prepare, IndexRequest, Prepared};
+use crate::bulk::{now_rfc3339, parse_bulk_response, IndexRequest};
+use crate::encoded::BulkDocsBuilder;
 use crate::EsError;
 
 /// A refused document on its way to the dead letter.
@@ -82,22 +82,24 @@ impl ElasticsearchSink {
     ) -> Result<Vec<Value>, EsError> {
         let mut prepared = Vec::new();
         let mut fallback = Vec::new();
+        let mut items = BulkDocsBuilder::new().with_op("index");
         for r in records {
-            let src = Bytes::from(serde_json::to_vec(&r).unwrap_or_default());
-            let req = IndexRequest {
-                index: index.to_string(),
-                id: String::new(),
-                source: src,
+            let Ok(src) = serde_json::to_vec(&r) else {
+                fallback.push(r);
+                continue;
             };
-            match prepare(req, "index") {
-                Ok(p) => prepared.push((p, r)),
-                Err(_) => fallback.push(r),
+            let refused = items.refused_len();
+            items.push_parts(index, "", &src);
+            if items.refused_len() > refused {
+                fallback.push(r);
+            } else {
+                prepared.push(r);
             }
         }
-        let items: Vec<Prepared> = prepared.iter().map(|(p, _)| p.clone()).collect();
+        let items = items.finish();
         let mut retrier = self.retrier();
         loop {
-            let (body, _) = build_body(&items, self.inner.cfg.compression);
+            let (body, _) = items.body(self.inner.cfg.compression);
             let res = self
                 .inner
                 .transport
@@ -110,7 +112,7 @@ impl ElasticsearchSink {
             match res {
                 Ok(r) if r.ok() => match parse_bulk_response(&r.body) {
                     Ok(results) if results.len() == prepared.len() => {
-                        for ((_, rec), res) in prepared.into_iter().zip(results) {
+                        for (rec, res) in prepared.into_iter().zip(results) {
                             if !(200..300).contains(&res.status) {
                                 fallback.push(rec);
                             }
@@ -120,7 +122,7 @@ impl ElasticsearchSink {
                     _ => {}
                 },
                 Ok(r) if r.status == 400 || r.status == 413 => {
-                    fallback.extend(prepared.into_iter().map(|(_, r)| r));
+                    fallback.extend(prepared);
                     return Ok(fallback);
                 }
                 Ok(r) => tracing::warn!(

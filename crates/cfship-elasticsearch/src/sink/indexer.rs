@@ -11,10 +11,8 @@ use tokio::task::JoinSet;
 
 use super::dead_letter::Dead;
 use super::ElasticsearchSink;
-use crate::bulk::{
-    build_body, classify_item, parse_bulk_response, prepare, split_batches, IndexRequest,
-    ItemOutcome, Prepared,
-};
+use crate::bulk::{classify_item, parse_bulk_response, split_batches, IndexRequest, ItemOutcome};
+use crate::encoded::BulkDocs;
 use crate::EsError;
 
 /// What one [`ElasticsearchSink::index`] call achieved; every document is in exactly one counter.
@@ -41,36 +39,42 @@ impl ElasticsearchSink {
     /// Index `docs`. Returns when every document is created, a duplicate, or dead-lettered; retries
     /// transient failures forever (until [`shutdown`](Self::shutdown)).
     pub async fn index(&self, docs: Vec<IndexRequest>) -> Result<Ack, EsError> {
+        self.index_docs(BulkDocs::from(docs)).await
+    }
+
+    /// Index documents already encoded as bulk lines (see [`BulkDocsBuilder`](crate::BulkDocsBuilder)):
+    /// each request is a slice of their bytes, a partial retry re-slices them (nothing is encoded
+    /// again). Returns as [`index`](Self::index) does.
+    pub async fn index_docs(&self, mut docs: BulkDocs) -> Result<Ack, EsError> {
         let mut ack = Ack::default();
-        let mut ready = Vec::with_capacity(docs.len());
-        let mut refused = Vec::new();
-        for d in docs {
-            match prepare(d, "create") {
-                Ok(p) => ready.push(p),
-                Err((req, why)) => refused.push(Dead {
-                    req,
-                    status: 0,
-                    error: json!({"type": "cfship_invalid_source", "reason": why}),
-                }),
-            }
-        }
+        let refused: Vec<Dead> = docs
+            .take_refused()
+            .into_iter()
+            .map(|(req, why)| Dead {
+                req,
+                status: 0,
+                error: json!({"type": "cfship_invalid_source", "reason": why}),
+            })
+            .collect();
         if !refused.is_empty() {
             ack.dead_lettered += self.dead_letter(refused).await?;
         }
+        if docs.is_empty() {
+            return Ok(ack);
+        }
         let batch = &self.inner.cfg.batch;
-        let sizes: Vec<usize> = ready.iter().map(Prepared::wire_len).collect();
-        let ranges = split_batches(&sizes, batch.max_docs, batch.max_bytes);
+        let ranges = split_batches(&docs.wire_lens(), batch.max_docs, batch.max_bytes);
         if ranges.len() <= 1 {
-            ack.add(self.run_chunk(ready).await?);
+            ack.add(self.run_chunk(docs).await?);
             return Ok(ack);
         }
         let mut set = JoinSet::new();
-        let mut it = ready.into_iter();
         for r in ranges {
-            let chunk: Vec<Prepared> = it.by_ref().take(r.len()).collect();
+            let chunk = docs.slice(r);
             let me = self.clone();
             set.spawn(async move { me.run_chunk(chunk).await });
         }
+        drop(docs);
         let mut first_err = None;
         while let Some(res) = set.join_next().await {
             match res {
@@ -93,13 +97,13 @@ impl ElasticsearchSink {
     }
 
     /// Send one bounded chunk until every item is done.
-    async fn run_chunk(&self, items: Vec<Prepared>) -> Result<Ack, EsError> {
+    async fn run_chunk(&self, items: BulkDocs) -> Result<Ack, EsError> {
         let mut ack = Ack::default();
         let mut pending = items;
         let mut retrier = self.retrier();
         let stats = &self.inner.stats;
         while !pending.is_empty() {
-            let (body, raw_len) = build_body(&pending, self.inner.cfg.compression);
+            let (body, raw_len) = pending.body(self.inner.cfg.compression);
             let resp = {
                 let permit = tokio::select! {
                     p = self.inner.permits.acquire() => p.map_err(|_| EsError::ShuttingDown)?,
@@ -158,8 +162,9 @@ impl ElasticsearchSink {
                         docs = pending.len(),
                         "bulk request refused; splitting it"
                     );
-                    let second = pending.split_off(pending.len() / 2);
-                    ack.add(Box::pin(self.run_chunk(pending)).await?);
+                    let (first, second) = pending.split_at(pending.len() / 2);
+                    drop(pending);
+                    ack.add(Box::pin(self.run_chunk(first)).await?);
                     ack.add(Box::pin(self.run_chunk(second)).await?);
                     return Ok(ack);
                 }
@@ -167,9 +172,9 @@ impl ElasticsearchSink {
                     let error =
                         json!({"type": format!("http_{}", resp.status), "reason": resp.excerpt()});
                     let dead = pending
-                        .into_iter()
+                        .iter()
                         .map(|p| Dead {
-                            req: p.req,
+                            req: p.to_request(),
                             status: resp.status,
                             error: error.clone(),
                         })
@@ -215,7 +220,7 @@ impl ElasticsearchSink {
             let mut dead = Vec::new();
             let mut round = Ack::default();
             let mut retry_reason = None;
-            for (p, r) in pending.into_iter().zip(results) {
+            for (i, (p, r)) in pending.iter().zip(results).enumerate() {
                 match classify_item(r.status, r.error_type()) {
                     ItemOutcome::Created => round.created += 1,
                     ItemOutcome::Duplicate => round.duplicates += 1,
@@ -224,10 +229,10 @@ impl ElasticsearchSink {
                             retry_reason =
                                 Some((r.status, r.error_type().unwrap_or("").to_string()));
                         }
-                        retry.push(p);
+                        retry.push(i);
                     }
                     ItemOutcome::DeadLetter => dead.push(Dead {
-                        req: p.req,
+                        req: p.to_request(),
                         status: r.status,
                         error: r.error.unwrap_or(Value::Null),
                     }),
@@ -243,7 +248,8 @@ impl ElasticsearchSink {
             if !dead.is_empty() {
                 ack.dead_lettered += self.dead_letter(dead).await?;
             }
-            pending = retry;
+            // the documents to send again: the same bytes, re-sliced
+            pending = pending.pick(&retry);
             if !pending.is_empty() {
                 stats
                     .item_retries
