@@ -199,7 +199,7 @@ fn booleans_floats_and_longs() {
             &err(
                 "convert_json_BatteryPercentage",
                 "convert",
-                "unable to convert [full] to float",
+                "For input string: \"full\"",
             ),
         ],
     );

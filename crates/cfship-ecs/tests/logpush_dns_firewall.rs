@@ -249,3 +249,54 @@ proptest::proptest! {
         common::logpush::assert_one_document(&transformer(None, false), DS, &rec);
     }
 }
+
+/// Oracle findings in `convert`: `ip` of a non-string fails the cast to String (the JVM's
+/// ClassCastException text), a list is converted one level deep (an inner list is one element,
+/// its Java `toString()`), and a null element fails `value.toString()`.
+#[test]
+fn convert_of_non_strings_nested_lists_and_null_elements() {
+    let d = run1(&with(&base(), json!({"EDNSSubnet": ["198.51.100.0", 7]})));
+    assert_eq!(
+        errors(&d),
+        vec!["Processor convert with tag convert_ednssubnet_to_ip in pipeline  failed with message: class java.lang.Integer cannot be cast to class java.lang.String (java.lang.Integer and java.lang.String are in module java.base of loader 'bootstrap')"]
+    );
+    let d = run1(&with(&base(), json!({"SourceIP": "300.1.2.3"})));
+    assert_eq!(
+        errors(&d),
+        vec!["Processor convert with tag convert_sourceip_to_ip in pipeline  failed with message: '300.1.2.3' is not an IP string literal."]
+    );
+    let d = run1(&with(
+        &base(),
+        json!({"ClientResponseCode": [[1, "a"], {"k": "v"}]}),
+    ));
+    assert!(d.get("error").is_none(), "{d}");
+    assert_eq!(df(&d)["response"]["code"], json!(["[1, a]", "{k=v}"]));
+    let d = run1(&with(&base(), json!({"ClientResponseCode": [0, null]})));
+    assert_eq!(
+        errors(&d),
+        vec![
+            r#"Processor convert with tag convert_dns_response_code in pipeline  failed with message: Cannot invoke "Object.toString()" because "value" is null"#
+        ]
+    );
+    let d = run1(&with(&base(), json!({"QuerySize": [[60]]})));
+    assert_eq!(
+        errors(&d),
+        vec![
+            r#"Processor convert with tag convert_querysize_to_long in pipeline  failed with message: For input string: "[60]""#
+        ]
+    );
+}
+
+/// Oracle finding: the `json` processor's failure names its tag (`json_event_original`).
+#[test]
+fn a_line_that_is_not_json_names_the_json_tag() {
+    let d = run_line(&transformer(None, true), DS, "{\"cut");
+    let e = errors(&d);
+    assert_eq!(e.len(), 1, "{d}");
+    assert!(
+        e[0].starts_with(
+            "Processor json with tag json_event_original in pipeline  failed with message: "
+        ),
+        "{e:?}"
+    );
+}

@@ -8,7 +8,7 @@ mod common;
 use cfship_ecs::logpush::Ds;
 use common::logpush::{
     assert_both_shapes_agree, assert_first_error_named, assert_hostile_lines_give_documents_and,
-    errors, hostile_lines, run, run_doc, run_json, transformer, with,
+    errors, hostile_lines, run, run_doc, run_json, run_line, transformer, with,
 };
 use serde_json::{json, Value};
 
@@ -381,14 +381,15 @@ fn security_names_win_over_the_older_waf_and_firewall_names() {
         c["firewall"]["matches"]["sources"],
         json!(["firewallrules"])
     );
-    // A null new name passes the `if` and then fails the fallback rename, as upstream.
+    // A null new name passes the `if` and then fails the fallback rename, as upstream; the
+    // rename has an `if:`, so Elasticsearch names the failure `conditional`.
     let mut rec = base();
     rec["SecurityRuleID"] = Value::Null;
     let d = run1(&rec);
     assert_error_doc(&d);
     assert_eq!(
         errors(&d),
-        vec![format!("Processor rename with tag rename_json_WAFRuleID_to_cloudflare_logpush_http_request_waf_rule_id_e3b580fa in pipeline {PIPELINE} failed with message: field [cloudflare_logpush.http_request.waf.rule.id] already exists")]
+        vec![format!("Processor conditional with tag rename_json_WAFRuleID_to_cloudflare_logpush_http_request_waf_rule_id_e3b580fa in pipeline {PIPELINE} failed with message: field [cloudflare_logpush.http_request.waf.rule.id] already exists")]
     );
 }
 
@@ -515,8 +516,79 @@ fn hostile_records_give_one_document_each() {
         .map(String::from),
     );
     assert_hostile_lines_give_documents_and(&t, DS, &lines, assert_first_error_named);
-    // A record that is not a JSON object is a pipeline error naming the json processor.
+    // A record that is not a JSON object is a pipeline error naming the json processor (its
+    // `if:` makes it a `conditional`).
     let (v, _) = run_doc(&t, DS, "[1,2,3]");
     assert_error_doc(&v);
-    assert!(errors(&v)[0].starts_with("Processor json with tag"), "{v}");
+    assert!(
+        errors(&v)[0].starts_with(
+            "Processor conditional with tag json_event_original_to_json_cac66847 in pipeline"
+        ),
+        "{v}"
+    );
+}
+
+/// Oracle findings: the `json` processor has an `if:` (failure type `conditional`, with its
+/// tag); a `rename … if: ctx.<to> == null` onto a field holding null fails as `conditional`; a
+/// list or map in the `startsWith` condition is the read-only wrapper the condition sees; a
+/// `double` convert reports `Double.parseDouble`'s message; `uppercase` of a list upper-cases
+/// each element.
+#[test]
+fn conditional_failures_wrappers_and_string_lists() {
+    let t = transformer(None, true);
+    let d = run_line(&t, DS, "not json");
+    let e = errors(&d);
+    assert!(
+        e.len() == 1
+            && e[0].starts_with(
+                "Processor conditional with tag json_event_original_to_json_cac66847 in pipeline  failed with message: "
+            ),
+        "{e:?}"
+    );
+    let mut rec = base();
+    rec["SecurityAction"] = Value::Null;
+    rec["WAFAction"] = json!("block");
+    let d = run1(&rec);
+    assert_error_doc(&d);
+    assert!(
+        errors(&d).contains(&"Processor conditional with tag rename_json_WAFAction_to_cloudflare_logpush_http_request_waf_action_d16779f0 in pipeline  failed with message: field [cloudflare_logpush.http_request.waf.action] already exists".to_string()),
+        "{:?}",
+        errors(&d)
+    );
+    for (uri, class) in [
+        (
+            json!(["/a"]),
+            "org.elasticsearch.ingest.ConditionalProcessor.UnmodifiableIngestList",
+        ),
+        (
+            json!({"p": "/a"}),
+            "org.elasticsearch.ingest.ConditionalProcessor.UnmodifiableIngestData",
+        ),
+        (json!(7), "java.lang.Integer"),
+    ] {
+        let d = run1(&with(&base(), json!({"ClientRequestURI": uri})));
+        assert_error_doc(&d);
+        let want = format!("failed with message: dynamic method [{class}, startsWith/1] not found");
+        assert!(
+            errors(&d).iter().any(|e| e.ends_with(&want)),
+            "{:?}",
+            errors(&d)
+        );
+    }
+    let d = run1(&with(
+        &base(),
+        json!({"EdgeResponseCompressionRatio": "12abc"}),
+    ));
+    assert_eq!(
+        errors(&d),
+        vec![
+            r#"Processor convert with tag convert_json_EdgeResponseCompressionRatio_to_cloudflare_logpush_http_request_edge_response_compression_ratio_14ec9748 in pipeline  failed with message: For input string: "12abc""#
+        ]
+    );
+    let d = run1(&with(
+        &base(),
+        json!({"ClientMTLSAuthCertFingerprint": ["ab", "cd"]}),
+    ));
+    assert!(d.get("error").is_none(), "{d}");
+    assert_eq!(d["tls"]["client"]["hash"]["sha256"], json!(["AB", "CD"]));
 }

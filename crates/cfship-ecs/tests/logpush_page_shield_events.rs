@@ -194,3 +194,33 @@ proptest::proptest! {
         common::logpush::assert_one_document(&transformer(None, false), DS, &rec);
     }
 }
+
+/// Oracle finding: `lowercase` of a list lower-cases each element (Elasticsearch's
+/// `AbstractStringProcessor`), and fails on a list element that is not a string.
+#[test]
+fn lowercase_of_a_list_action() {
+    let d = run1(&with(&base(), json!({"Action": ["LOG", "Block"]})));
+    assert!(d.get("error").is_none(), "{d}");
+    assert_eq!(d["event"]["action"], json!(["log", "block"]));
+    assert_eq!(ps(&d)["action"], json!(["LOG", "Block"]));
+    let d = run1(&with(&base(), json!({"Action": ["log", 7]})));
+    assert_eq!(
+        errors(&d),
+        vec!["Processor lowercase with tag lowercase_event_action_9334b869 in pipeline  failed with message: value [7] of type [java.lang.Integer] in list field [event.action] cannot be cast to [java.lang.String]"]
+    );
+    assert_eq!(d["event"]["kind"], "pipeline_error");
+}
+
+/// Oracle finding: the `json` processor's failure names its tag.
+#[test]
+fn a_line_that_is_not_json_names_the_json_tag() {
+    let d = run_line(&transformer(None, true), DS, "not json");
+    let e = errors(&d);
+    assert_eq!(e.len(), 1, "{d}");
+    assert!(
+        e[0].starts_with(
+            "Processor json with tag json_event_original_to_json_cac66847 in pipeline  failed with message: "
+        ),
+        "{e:?}"
+    );
+}

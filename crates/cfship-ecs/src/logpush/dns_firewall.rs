@@ -170,7 +170,10 @@ pub static SPEC: Spec = Spec {
     cloudflare: "dns_firewall_logs",
     version: "1.45.0",
     ecs: "9.3.0",
-    era: Era::V2,
+    era: Era {
+        json_tag: "json_event_original",
+        ..Era::V2
+    },
     json_ignore_failure: false,
     steps: &[
         Tagged("set_event_kind", &Set("event.kind", Const::Str("event"))),

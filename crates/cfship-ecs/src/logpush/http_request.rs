@@ -109,8 +109,20 @@ fn uri_starts_with_slash(v: &Val<'_>) -> Result<bool, String> {
         Val::Str(s) => Ok(s.starts_with('/')),
         other => Err(format!(
             "dynamic method [{}, startsWith/1] not found",
-            crate::convert::java_type(other)
+            conditional_type(other)
         )),
+    }
+}
+
+/// The Java type a value has inside a processor's `if`: Elasticsearch's `ConditionalProcessor`
+/// hands the script read-only wrappers of the document's maps and lists (its nested classes
+/// `UnmodifiableIngestData` / `UnmodifiableIngestList`, named as Painless does, by canonical
+/// name); other values are themselves.
+fn conditional_type(v: &Val<'_>) -> &'static str {
+    match v {
+        Val::Obj(_) => "org.elasticsearch.ingest.ConditionalProcessor.UnmodifiableIngestData",
+        Val::Arr(_) => "org.elasticsearch.ingest.ConditionalProcessor.UnmodifiableIngestList",
+        other => crate::convert::java_type(other),
     }
 }
 
@@ -191,7 +203,11 @@ pub static SPEC: Spec = Spec {
     cloudflare: "http_requests",
     version: "2.0.0",
     ecs: "9.3.0",
-    era: Era::V2,
+    era: Era {
+        json_tag: "json_event_original_to_json_cac66847",
+        json_if: true,
+        ..Era::V2
+    },
     json_ignore_failure: false,
     steps: &[
         Set("event.category", Const::List(&["network"])),

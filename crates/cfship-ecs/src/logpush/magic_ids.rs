@@ -33,7 +33,10 @@ pub static SPEC: Spec = Spec {
     cloudflare: "magic_ids_detections",
     version: "1.45.0",
     ecs: "9.3.0",
-    era: Era::V1_LATE_TAGGED_PIPELINE,
+    era: Era {
+        json_tag: "json_event_original",
+        ..Era::V1_LATE_TAGGED_PIPELINE
+    },
     json_ignore_failure: false,
     steps: &[
         Set("event.kind", Const::Str("event")),

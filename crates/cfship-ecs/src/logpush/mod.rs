@@ -72,6 +72,9 @@ pub struct Era {
     /// The `json` processor's `tag`, named by its failure message (`""`: untagged, or a tag the
     /// era's pipeline text did not show).
     pub json_tag: &'static str,
+    /// The `json` processor has an `if:` (2.x http_request: `ctx.event?.original != null`), so
+    /// Elasticsearch wraps it and names its failure `conditional`.
+    pub json_if: bool,
 }
 
 impl Era {
@@ -82,6 +85,7 @@ impl Era {
         kind_on_error_message: false,
         drop_na: false,
         json_tag: "",
+        json_if: false,
     };
     /// Packages 1.27 – 1.44.
     pub const V1_LATE: Era = Era {
@@ -90,6 +94,7 @@ impl Era {
         kind_on_error_message: false,
         drop_na: false,
         json_tag: "",
+        json_if: false,
     };
     /// Packages 1.8 – 1.26 of the data streams whose pipeline `on_failure` is quoted (audit).
     pub const V1_EARLY_QUOTED: Era = Era {
@@ -98,6 +103,7 @@ impl Era {
         kind_on_error_message: false,
         drop_na: false,
         json_tag: "",
+        json_if: false,
     };
     /// Packages 1.8 – 1.26 of the data streams that tag every processor (workers_trace).
     pub const V1_EARLY_TAGGED: Era = Era {
@@ -106,6 +112,7 @@ impl Era {
         kind_on_error_message: false,
         drop_na: false,
         json_tag: "",
+        json_if: false,
     };
     /// Packages 1.27 – 1.44 of the data streams whose pipeline `on_failure` is tagged and
     /// double-quoted while processors append the bare message (sinkhole_http).
@@ -115,6 +122,7 @@ impl Era {
         kind_on_error_message: false,
         drop_na: false,
         json_tag: "",
+        json_if: false,
     };
     /// Packages 1.38 – 1.44 of the data streams in the unquoted-tag style (network_analytics).
     pub const V1_LATE_TAG_UNQUOTED: Era = Era {
@@ -123,6 +131,7 @@ impl Era {
         kind_on_error_message: false,
         drop_na: false,
         json_tag: "",
+        json_if: false,
     };
     /// Data streams written for 1.36 – 1.44 in the quoted style: processors append the quoted
     /// message, `event.kind: pipeline_error` and the tag whenever `error.message` exists.
@@ -132,6 +141,7 @@ impl Era {
         kind_on_error_message: true,
         drop_na: false,
         json_tag: "",
+        json_if: false,
     };
     /// Packages 1.45 and later (2.x).
     pub const V2: Era = Era {
@@ -140,6 +150,7 @@ impl Era {
         kind_on_error_message: true,
         drop_na: true,
         json_tag: "",
+        json_if: false,
     };
     /// Package 2.1.0 (the DEX data streams): the 2.x conventions, and the `json` processor is
     /// tagged `json_event_original_to_json`.
@@ -392,7 +403,11 @@ pub fn transform_parsed_into(
         Ok(other) => {
             if !spec.json_ignore_failure {
                 failure = Some(Failure {
-                    processor: "json",
+                    processor: if spec.era.json_if {
+                        "conditional"
+                    } else {
+                        "json"
+                    },
                     tag: spec.era.json_tag,
                     message: format!(
                         "cannot parse a JSON {} as a record: expected a JSON object",
@@ -404,7 +419,11 @@ pub fn transform_parsed_into(
         Err(e) => {
             if !spec.json_ignore_failure {
                 failure = Some(Failure {
-                    processor: "json",
+                    processor: if spec.era.json_if {
+                        "conditional"
+                    } else {
+                        "json"
+                    },
                     tag: spec.era.json_tag,
                     message: crate::json_error_message(text, &e),
                 });

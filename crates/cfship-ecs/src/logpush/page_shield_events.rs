@@ -36,7 +36,10 @@ pub static SPEC: Spec = Spec {
     cloudflare: "page_shield_events",
     version: "1.45.0",
     ecs: "9.3.0",
-    era: Era::V2,
+    era: Era {
+        json_tag: "json_event_original_to_json_cac66847",
+        ..Era::V2
+    },
     json_ignore_failure: false,
     steps: &[
         Tagged("set_event_category_dbab8a4e", &Set("event.category", Const::List(&["network"]))),

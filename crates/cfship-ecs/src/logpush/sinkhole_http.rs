@@ -51,7 +51,10 @@ pub static SPEC: Spec = Spec {
     cloudflare: "sinkhole_http_logs",
     version: "1.44.0",
     ecs: "8.11.0",
-    era: Era::V1_LATE_TAGGED_PIPELINE,
+    era: Era {
+        json_tag: "json_event_original",
+        ..Era::V1_LATE_TAGGED_PIPELINE
+    },
     json_ignore_failure: false,
     steps: &[
         Set("event.kind", Const::Str("event")),

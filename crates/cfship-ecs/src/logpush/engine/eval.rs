@@ -2,43 +2,69 @@
 
 use super::*;
 
-/// One `convert` of a value (lists element by element).
+/// One `convert` of a value: a list is converted element by element, one level deep (as
+/// Elasticsearch's `ConvertProcessor`: a list inside the list is one element, converted from its
+/// Java `toString()`).
 pub fn convert<'a>(v: &Val<'a>, ty: Ty) -> Result<Val<'a>, String> {
-    if let Val::Arr(a) = v {
-        if ty != Ty::Long {
-            return a
-                .iter()
-                .map(|x| convert(x, ty))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Val::Arr);
+    match v {
+        Val::Arr(a) => a
+            .iter()
+            .map(|x| convert_one(x, ty))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Val::Arr),
+        _ => convert_one(v, ty),
+    }
+}
+
+/// `ConvertProcessor.Type.convert` of one value (never a list's elements).
+fn convert_one<'a>(v: &Val<'a>, ty: Ty) -> Result<Val<'a>, String> {
+    // A `null` can only be a list's element here (a null field is handled by the caller): every
+    // type but `ip` calls `value.toString()` on it, `ip` hands it to `InetAddresses.forString`,
+    // which reads its length; both are the JVM's NullPointerException texts.
+    if matches!(v, Val::Null) {
+        return Err(if ty == Ty::Ip {
+            r#"Cannot invoke "String.length()" because "ipString" is null"#
+        } else {
+            r#"Cannot invoke "Object.toString()" because "value" is null"#
         }
+        .to_string());
     }
     match ty {
-        Ty::Long => to_long(v),
-        Ty::Ip => {
-            let s = v.to_display_string();
-            if crate::convert::is_ip(&s) {
-                Ok(match v {
-                    Val::Str(s) => Val::Str(s.clone()),
-                    _ => Val::Str(Cow::Owned(s)),
-                })
-            } else {
-                Err(format!("'{s}' is not an IP string literal."))
+        Ty::Long => match v {
+            Val::Arr(_) | Val::Obj(_) => {
+                crate::convert::es_convert_long(&java_to_string(v)).map(Val::I64)
             }
-        }
+            _ => to_long(v),
+        },
+        // `InetAddresses.forString((String) value)`: a value that is not a string fails the
+        // cast (the JVM's ClassCastException text), a string that is no IP literal fails the
+        // parse.
+        Ty::Ip => match v {
+            Val::Str(s) if crate::convert::is_ip(s) => Ok(Val::Str(s.clone())),
+            Val::Str(s) => Err(format!("'{s}' is not an IP string literal.")),
+            other => {
+                let t = java_type(other);
+                Err(format!(
+                    "class {t} cannot be cast to class java.lang.String ({t} and java.lang.String are in module java.base of loader 'bootstrap')"
+                ))
+            }
+        },
         Ty::Float | Ty::Double => {
-            let s = v.to_display_string();
+            let s = java_to_string(v);
             let parsed = match v {
                 Val::I64(i) => Some(*i as f64),
                 Val::U64(u) => Some(*u as f64),
                 Val::F64(f) => Some(*f),
                 _ => s.trim().parse::<f64>().ok(),
             };
+            // Elasticsearch reports the root cause, `Double.parseDouble`'s NumberFormatException
+            // (the `unable to convert [v] to double` wrapper is not what `on_failure` sees).
             let Some(f) = parsed else {
-                return Err(format!(
-                    "unable to convert [{s}] to {}",
-                    if ty == Ty::Float { "float" } else { "double" }
-                ));
+                return Err(if s.trim().is_empty() {
+                    "empty String".to_string()
+                } else {
+                    format!("For input string: \"{s}\"")
+                });
             };
             if ty == Ty::Float {
                 // Java's Float: the value a float holds, written with a float's shortest digits.
@@ -50,12 +76,12 @@ pub fn convert<'a>(v: &Val<'a>, ty: Ty) -> Result<Val<'a>, String> {
         }
         Ty::Str => Ok(match v {
             Val::Str(s) => Val::Str(s.clone()),
-            other => Val::Str(Cow::Owned(other.to_display_string())),
+            other => Val::Str(Cow::Owned(java_to_string(other))),
         }),
         Ty::Bool => match v {
             Val::Bool(b) => Ok(Val::Bool(*b)),
             other => {
-                let s = other.to_display_string();
+                let s = java_to_string(other);
                 if s.eq_ignore_ascii_case("true") {
                     Ok(Val::Bool(true))
                 } else if s.eq_ignore_ascii_case("false") {
@@ -261,27 +287,7 @@ pub(super) fn eval<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), (Failur
                 }
             }
         }
-        Step::Lowercase(path) => match ctx.get(path) {
-            None | Some(Val::Null) => Ok(()),
-            Some(Val::Str(s)) => {
-                let l = s.to_lowercase();
-                if l != **s {
-                    let _ = ctx.set(path, Val::Str(Cow::Owned(l)));
-                }
-                Ok(())
-            }
-            Some(other) => Err((
-                Failure::new(
-                    "lowercase",
-                    "",
-                    format!(
-                        "field [{path}] of type [{}] cannot be cast to [java.lang.String]",
-                        java_type(other)
-                    ),
-                ),
-                OnFail::Abort,
-            )),
-        },
+        Step::Lowercase(path) => string_case(ctx, path, "lowercase", str::to_lowercase),
         Step::UserAgent(path) => match ctx.get(path) {
             None | Some(Val::Null) => Ok(()),
             Some(v) if is_empty_str(Some(v)) => Ok(()),
@@ -352,33 +358,17 @@ pub(super) fn eval<'a>(ctx: &mut Ctx<'_, 'a>, step: &Step) -> Result<(), (Failur
             (f, o)
         }),
         Step::RenameIfAbsent(from, to) => {
+            // `rename … if: ctx.<to> == null`: a failure of the rename is the `conditional`'s.
             if ctx.has(to) {
                 Ok(())
             } else {
-                eval(ctx, &Step::Rename(from, to))
+                eval(ctx, &Step::Rename(from, to)).map_err(|(mut f, o)| {
+                    f.processor = "conditional";
+                    (f, o)
+                })
             }
         }
-        Step::Uppercase(path) => match ctx.get(path) {
-            None | Some(Val::Null) => Ok(()),
-            Some(Val::Str(s)) => {
-                let u = s.to_uppercase();
-                if u != **s {
-                    let _ = ctx.set(path, Val::Str(Cow::Owned(u)));
-                }
-                Ok(())
-            }
-            Some(other) => Err((
-                Failure::new(
-                    "uppercase",
-                    "",
-                    format!(
-                        "field [{path}] of type [{}] cannot be cast to [java.lang.String]",
-                        java_type(other)
-                    ),
-                ),
-                OnFail::Abort,
-            )),
-        },
+        Step::Uppercase(path) => string_case(ctx, path, "uppercase", str::to_uppercase),
 
         Step::RemoveJson => {
             ctx.json = None;
@@ -530,4 +520,50 @@ pub fn clean_na(o: &mut Obj<'_>) -> bool {
     }
     o.retain(|v| !val(v, true));
     o.is_empty()
+}
+
+/// `lowercase` / `uppercase` with `ignore_missing` (Elasticsearch's `AbstractStringProcessor`): a
+/// string is changed; a list is changed element by element (each must be a string: `value [v] of
+/// type [T] in list field [f] cannot be cast to [java.lang.String]`); anything else fails with
+/// `field [f] of type [T] cannot be cast to [java.lang.String]`.
+fn string_case(
+    ctx: &mut Ctx<'_, '_>,
+    path: &'static str,
+    kind: &'static str,
+    f: fn(&str) -> String,
+) -> Result<(), (Failure, OnFail)> {
+    let fail = |m: String| (Failure::new(kind, "", m), OnFail::Abort);
+    let new = match ctx.get(path) {
+        None | Some(Val::Null) => return Ok(()),
+        Some(Val::Str(s)) => {
+            let c = f(s);
+            if c == **s {
+                return Ok(());
+            }
+            Val::Str(Cow::Owned(c))
+        }
+        Some(Val::Arr(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for x in items {
+                match x {
+                    Val::Str(s) => out.push(Val::Str(Cow::Owned(f(s)))),
+                    other => {
+                        return Err(fail(format!(
+                            "value [{}] of type [{}] in list field [{path}] cannot be cast to [java.lang.String]",
+                            java_to_string(other),
+                            java_type(other)
+                        )))
+                    }
+                }
+            }
+            Val::Arr(out)
+        }
+        Some(other) => {
+            return Err(fail(format!(
+                "field [{path}] of type [{}] cannot be cast to [java.lang.String]",
+                java_type(other)
+            )))
+        }
+    };
+    ctx.set(path, new).map_err(fail)
 }
