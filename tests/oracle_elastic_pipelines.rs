@@ -1419,10 +1419,43 @@ fn compare_logpush(
             "the manifest's pipeline id of {} is the name cfship gives it",
             row.data_stream
         );
+        // First: the node reproduces Elastic's own pipeline-test documents of the data stream
+        // (so a difference below is cfship's or a named engine difference, not a wrong file).
+        let tags = oracle_logpush::tags(&row.data_stream);
+        let golden = oracle_logpush::golden_pairs(&row.data_stream);
+        let sources: Vec<Value> = golden
+            .iter()
+            .map(|(line, _)| json!({"message": line, "tags": tags}))
+            .collect();
+        let mut golden_diffs = Vec::new();
+        for ((line, want), got) in golden
+            .iter()
+            .zip(oracle.simulate(&row.pipeline_id, &sources))
+        {
+            let mut got = got.map(|(_, src)| flatten(&src)).unwrap_or_default();
+            let mut want = flatten(want);
+            got.remove("event.ingested");
+            want.remove("event.ingested");
+            let keys: std::collections::BTreeSet<&String> = got.keys().chain(want.keys()).collect();
+            for k in keys {
+                if got.get(k) != want.get(k) {
+                    golden_diffs.push(format!(
+                        "{k}: node {} / golden {}\n  line: {line}",
+                        show(got.get(k)),
+                        show(want.get(k))
+                    ));
+                }
+            }
+        }
+        assert!(
+            golden_diffs.is_empty(),
+            "the node does not reproduce the golden documents of {} (wrong pipeline file or era?):\n{}",
+            row.data_stream,
+            golden_diffs.join("\n")
+        );
         // One seed per data stream: adding a data stream leaves the others' records unchanged.
         let mut rng = Rng(seed ^ fnv(&row.data_stream));
         let records = oracle_logpush::records(&row.data_stream, n, &mut rng);
-        let tags = oracle_logpush::tags(&row.data_stream);
         let t = Transformer::new(
             Options {
                 preserve_original: true,
@@ -1443,8 +1476,9 @@ fn compare_logpush(
             &mut tally,
         );
         eprintln!(
-            "oracle_elastic_pipelines: logpush {:<24} {} records, {} fields, {} documents with a difference",
+            "oracle_elastic_pipelines: logpush {:<24} {} golden documents reproduced; {} records, {} fields, {} documents with a difference",
             row.data_stream,
+            golden.len(),
             tally.records - before.0,
             tally.fields - before.1,
             tally.docs_with_differences - before.2

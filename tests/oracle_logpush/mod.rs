@@ -99,6 +99,43 @@ fn golden_bases(ds: &str) -> Vec<Map<String, Value>> {
     out
 }
 
+/// Elastic's pipeline-test pairs of the data stream: each input line (`*.log`, top level of its
+/// golden directory) with the document its `*.log-expected.json` holds for it.
+pub fn golden_pairs(ds: &str) -> Vec<(String, Value)> {
+    let dir = golden_dir().join(ds);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("golden inputs of {ds} in {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("log"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("golden input");
+        let lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
+        let exp_path = PathBuf::from(format!("{}-expected.json", f.display()));
+        let exp: Value = serde_json::from_str(
+            &std::fs::read_to_string(&exp_path)
+                .unwrap_or_else(|e| panic!("{}: {e}", exp_path.display())),
+        )
+        .expect("golden expected JSON");
+        let docs = exp["expected"].as_array().expect("an `expected` array");
+        assert_eq!(
+            lines.len(),
+            docs.len(),
+            "{}: one document per line",
+            f.display()
+        );
+        out.extend(
+            lines
+                .iter()
+                .map(|l| l.to_string())
+                .zip(docs.iter().cloned()),
+        );
+    }
+    out
+}
+
 fn is_time_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
     ["timestamp", "datetime", "createdat", "when", "time", "date"]
