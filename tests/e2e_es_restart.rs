@@ -5,34 +5,10 @@
 mod common;
 use cfship_cloudflare_sim::Faults;
 use common::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const NAME: &str = "e2e-restart";
-const PORT: &str = "9230";
-
-fn script(action: &str) -> (bool, String) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/search-engine.sh");
-    let o = Command::new("bash")
-        .args([path, action, "es8", "--name", NAME, "--port", PORT])
-        .output()
-        .expect("run scripts/search-engine.sh");
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
-}
-
-struct StopOnDrop;
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        let _ = script("stop");
-    }
-}
+const PORT: u16 = 9230;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn elasticsearch_restart_mid_run_loses_and_duplicates_nothing() {
@@ -41,12 +17,12 @@ async fn elasticsearch_restart_mid_run_loses_and_duplicates_nothing() {
         return;
     }
     let started = Instant::now();
-    let (ok, out) = tokio::task::spawn_blocking(|| script("start"))
-        .await
-        .unwrap();
-    assert!(ok, "dedicated Elasticsearch did not start:\n{out}");
-    let _guard = StopOnDrop;
-    let es = format!("http://127.0.0.1:{PORT}");
+    let node = std::sync::Arc::new(
+        tokio::task::spawn_blocking(|| DedicatedEs::start(NAME, PORT))
+            .await
+            .unwrap(),
+    );
+    let es = node.url();
     let sim_cfg = sim_config(4242, 2, 60, 120, Faults::default());
     let sim = start_sim(sim_cfg.clone()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -72,8 +48,9 @@ async fn elasticsearch_restart_mid_run_loses_and_duplicates_nothing() {
     let (c2, s2, l2, sc) = (conf.clone(), state.clone(), log.clone(), sim_cfg.clone());
     let es2 = es.clone();
     let ns2 = ns.clone();
+    let node2 = node.clone();
     tokio::task::spawn_blocking(move || {
-        let child = spawn(&["run", "--config", c2.to_str().unwrap()], &l2, &[]);
+        let child = Killed(spawn(&["run", "--config", c2.to_str().unwrap()], &l2, &[]));
         // let it index for a moment, then pull the plug
         let t = Instant::now();
         while count(&es2, &format!("logs-cloudflare.logpull-{ns2}"), "*") == 0 {
@@ -84,11 +61,9 @@ async fn elasticsearch_restart_mid_run_loses_and_duplicates_nothing() {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        let (ok, out) = script("stop");
-        assert!(ok, "stop failed: {out}");
+        node2.down();
         std::thread::sleep(Duration::from_secs(5));
-        let (ok, out) = script("start");
-        assert!(ok, "restart failed: {out}");
+        node2.up();
         catch_up_then_sigterm(child, &s2, &sc, &l2, Duration::from_secs(180));
     })
     .await

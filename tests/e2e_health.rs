@@ -11,12 +11,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A free local port for `metrics.listen`.
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
 /// A closed port: connecting is refused at once.
 const DEAD_ES: &str = "http://127.0.0.1:9";
 
@@ -88,21 +82,6 @@ fn source<'a>(body: &'a Value, dataset: &str, id: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|s| s["dataset"] == dataset && s["source"] == id)
-}
-
-fn wait_log(log: &Path, needle: &str, limit: Duration) {
-    let t = Instant::now();
-    while !std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .contains(needle)
-    {
-        assert!(
-            t.elapsed() < limit,
-            "{needle:?} never logged; log:\n{}",
-            tail(log, 30)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Elasticsearch unreachable: `/healthz` is 503 "not ready: waiting for Elasticsearch since …"

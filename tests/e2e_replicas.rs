@@ -8,102 +8,11 @@
 //! requests in a minute; at the end Elasticsearch holds every record exactly once.
 
 mod common;
-use cfship_cloudflare::{LogpullCursor, SourceId};
-use cfship_state::{CursorStore, EsStore};
+use cfship_cloudflare::SourceId;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// Each cursor document's owner while its lease is unexpired (`""` otherwise).
-fn owners(es: &str, index: &str) -> BTreeMap<String, String> {
-    refresh(es, index);
-    let r: Value = http()
-        .get(format!("{es}/{index}/_search?q=kind:cursor&size=100"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let now = chrono::Utc::now().timestamp_millis();
-    r["hits"]["hits"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|h| {
-            let live = h["_source"]["lease_expires_unix_ms"].as_i64().unwrap_or(0) > now;
-            let o = h["_source"]["owner"]
-                .as_str()
-                .filter(|_| live)
-                .unwrap_or("");
-            (h["_id"].as_str().unwrap_or("").to_string(), o.to_string())
-        })
-        .collect()
-}
-
-/// Sources per owner (`""` = no live lease).
-fn counts(o: &BTreeMap<String, String>) -> BTreeMap<String, usize> {
-    let mut c = BTreeMap::new();
-    for v in o.values() {
-        *c.entry(v.clone()).or_insert(0) += 1;
-    }
-    c
-}
-
-/// Waits until the `n` sources are owned by exactly `who`, `per` each; returns how long it took.
-fn wait_spread(
-    es: &str,
-    index: &str,
-    who: &[&str],
-    n: usize,
-    per: &[usize],
-    logs: &[&std::path::Path],
-) -> Duration {
-    let t = Instant::now();
-    loop {
-        let o = owners(es, index);
-        let c = counts(&o);
-        let mut got: Vec<usize> = who
-            .iter()
-            .map(|w| c.get(*w).copied().unwrap_or(0))
-            .collect();
-        got.sort();
-        let mut want = per.to_vec();
-        want.sort();
-        if o.len() == n && got == want && got.iter().sum::<usize>() == n {
-            return t.elapsed();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(40),
-            "sources not spread {per:?} over {who:?}: {c:?}; logs:\n{}",
-            logs.iter()
-                .map(|l| tail(l, 25))
-                .collect::<Vec<_>>()
-                .join("\n----\n")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn signal(child: &std::process::Child, sig: &str) {
-    let st = std::process::Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
-/// Waits until the replica logging to `log` is running (started up, sources spawned).
-fn wait_running(log: &std::path::Path) {
-    let t = Instant::now();
-    while !std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .contains("cfship running")
-    {
-        assert!(t.elapsed() < Duration::from_secs(60), "{}", tail(log, 30));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Every cursor's position (`next_start` or `when`) as a string that sorts like the time.
 fn positions(es: &str, index: &str) -> BTreeMap<String, String> {
@@ -146,71 +55,6 @@ fn assert_forward_only(es: &str, index: &str, seen: &mut BTreeMap<String, String
     }
 }
 
-/// One observed version of a cursor document: `_version` (per document, +1 per write), owner,
-/// lease expiry (Unix ms; 0 = released).
-type Seen = (u64, Option<String>, u64);
-
-/// Polls the cursor documents `keys` (one real-time `_mget` every 50 ms) until `stop`, recording
-/// every new version of each.
-fn watch_leases(
-    es: String,
-    index: String,
-    keys: Vec<String>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<BTreeMap<String, Vec<Seen>>> {
-    std::thread::spawn(move || {
-        let mut h: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
-        let c = http();
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let r = c
-                .post(format!("{es}/{index}/_mget"))
-                .json(&serde_json::json!({ "ids": keys }))
-                .send()
-                .and_then(|r| r.json::<Value>());
-            if let Ok(r) = r {
-                for d in r["docs"].as_array().cloned().unwrap_or_default() {
-                    let (Some(id), Some(v)) = (d["_id"].as_str(), d["_version"].as_u64()) else {
-                        continue;
-                    };
-                    let owner = d["_source"]["owner"].as_str().map(str::to_string);
-                    let exp = d["_source"]["lease_expires_unix_ms"].as_u64().unwrap_or(0);
-                    let e = h.entry(id.to_string()).or_default();
-                    if e.last().map(|l| l.0) != Some(v) {
-                        e.push((v, owner, exp));
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        h
-    })
-}
-
-/// Never two owners: in every pair of consecutive versions of a cursor document where the owner
-/// changes from one replica to another, the previous lease was released (expiry 0) or had expired
-/// when the new owner took it (the new expiry is the taker's now + TTL, so the old expiry is at most
-/// new − TTL; one host, one clock). Returns (owner changes checked, versions seen).
-fn assert_one_owner_at_a_time(h: &BTreeMap<String, Vec<Seen>>, ttl_ms: u64) -> (usize, usize) {
-    let mut checked = 0;
-    for (k, seen) in h {
-        for w in seen.windows(2) {
-            let ((v1, o1, e1), (v2, o2, e2)) = (&w[0], &w[1]);
-            if *v2 != v1 + 1 || o1 == o2 || o2.is_none() {
-                continue;
-            }
-            checked += 1;
-            if let Some(o1) = o1 {
-                assert!(
-                    *e1 == 0 || *e1 <= e2.saturating_sub(ttl_ms),
-                    "{k}: {o1:?} still held the lease (until {e1}) when {o2:?} took it \
-                     (version {v2}, until {e2}); history: {seen:?}"
-                );
-            }
-        }
-    }
-    (checked, h.values().map(Vec::len).sum())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_spread_rebalance_and_fence() {
     let Some(es) = engine_url("CFSHIP_ES8_URL", "replicas with leases") else {
@@ -219,34 +63,10 @@ async fn replicas_spread_rebalance_and_fence() {
     let sim_cfg = sim_config(20261203, 5, 60, 90, faults_on());
     let sim = start_sim(sim_cfg.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
     let ns = unique_ns("repl");
     let index = format!("cfship-state-{ns}");
-    let yaml = TestConfig {
-        api_url: sim.url(),
-        sim: sim_cfg.clone(),
-        state: state.clone(),
-        es: Some((es.clone(), ns.clone())),
-        file: None,
-        interval: "2s",
-        max_window: "15m",
-        per_page: 25,
-        metrics: "off".into(),
-        token_expr: "${CFSHIP_E2E_TOKEN}".into(),
-    }
-    .yaml();
-    let marker = format!("state:\n  dir: {}\n", state.display());
-    let yaml = yaml.replace(
-        &marker,
-        &format!("{marker}  backend: elasticsearch\n  index: {index}\n  lease_ttl: 3s\n"),
-    );
-    let conf = dir.path().join("cfship.yml");
-    std::fs::write(&conf, yaml).unwrap();
+    let conf = write_replica_config(dir.path(), sim.url(), &sim_cfg, &es, &ns, &index, |y| y);
     let conf_s = conf.to_str().unwrap().to_string();
-    let es_cfg = cfship_elasticsearch::EsConfig {
-        hosts: vec![es.clone()],
-        ..Default::default()
-    };
     let t0 = floor(chrono::Utc::now() - chrono::Duration::minutes(30));
     let (es2, ix, sc, d) = (
         es.clone(),
@@ -258,45 +78,21 @@ async fn replicas_spread_rebalance_and_fence() {
     assert_eq!(n, 6);
     let started = Instant::now();
     tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(BIN)
-            .args(["setup", "--config", &conf_s])
-            .env("CFSHIP_E2E_TOKEN", TOKEN)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let store: CursorStore = EsStore::open(&es_cfg, &ix).unwrap().into();
+        let (code, out, err) = cfship(&["setup", "--config", &conf_s], &[]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        let store = es_store(&es2, &ix);
         seed_cursors_in(&store, &sc, t0);
         let log = |r: &str| d.join(format!("{r}.log"));
         let (la, lb, lc, ld) = (log("a"), log("b"), log("c"), log("d"));
-        let run = ["run", "--config", conf_s.as_str()];
-        // three replicas at the same instant
-        let start = |id: &str, l: &std::path::Path| spawn(&run, l, &[("CFSHIP_REPLICA_ID", id)]);
+        // three replicas at the same instant (each killed if an assert fails)
+        let start = |id: &str, l: &std::path::Path| spawn_replica(&conf, id, l);
         // the lease documents' history, from before the start to the end
-        let keys: Vec<String> = sc
-            .zones
-            .iter()
-            .map(|z| {
-                SourceId::Logpull {
-                    zone_id: z.id.clone(),
-                }
-                .state_key()
-            })
-            .chain(sc.accounts.iter().map(|a| {
-                SourceId::Audit {
-                    account_id: a.id.clone(),
-                }
-                .state_key()
-            }))
-            .collect();
+        let keys = state_keys(&sc);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watcher = watch_leases(es2.clone(), ix.clone(), keys, stop.clone());
         let (mut a, mut b, mut c) = (start("a", &la), start("b", &lb), start("c", &lc));
         for l in [&la, &lb, &lc] {
-            wait_running(l);
+            wait_log(l, "cfship running", Duration::from_secs(60));
         }
         // timed from the moment all three run (start-up itself takes seconds in a debug build)
         let spread = wait_spread(&es2, &ix, &["a", "b", "c"], n, &[2, 2, 2], &[&la, &lb, &lc]);
@@ -309,32 +105,27 @@ async fn replicas_spread_rebalance_and_fence() {
             "the spread did not hold (thrashing): {o:?}"
         );
         // SIGKILL C mid-run: A and B take its sources over
-        c.kill().unwrap();
-        let _ = c.wait();
+        c.0.kill().unwrap();
+        let _ = c.0.wait();
         let takeover = wait_spread(&es2, &ix, &["a", "b"], n, &[3, 3], &[&la, &lb]);
         // D joins: rebalanced
         let mut dd = start("d", &ld);
-        wait_running(&ld);
+        wait_log(&ld, "cfship running", Duration::from_secs(60));
         let join = wait_spread(&es2, &ix, &["a", "b", "d"], n, &[2, 2, 2], &[&la, &lb, &ld]);
         assert_forward_only(&es2, &ix, &mut seen, Duration::from_secs(1));
         // SIGSTOP B until its sources are A's and D's; after SIGCONT it moves no cursor back
-        signal(&b, "-STOP");
+        signal(&b.0, "-STOP");
         let paused = wait_spread(&es2, &ix, &["a", "d"], n, &[3, 3], &[&la, &ld]);
         assert_forward_only(&es2, &ix, &mut seen, Duration::from_secs(1));
-        signal(&b, "-CONT");
+        signal(&b.0, "-CONT");
         assert_forward_only(&es2, &ix, &mut seen, Duration::from_secs(4));
         let blog = std::fs::read_to_string(&lb).unwrap();
         assert!(blog.contains("lease lost"), "{}", tail(&lb, 30));
         // B registers again and gets its share back
         let back = wait_spread(&es2, &ix, &["a", "b", "d"], n, &[2, 2, 2], &[&la, &lb, &ld]);
         // `cfship status` shows the replicas and the ownership from the state index
-        let out = std::process::Command::new(BIN)
-            .args(["status", "--config", &conf_s])
-            .env("CFSHIP_E2E_TOKEN", TOKEN)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{text}");
+        let (code, text, _) = cfship(&["status", "--config", &conf_s], &[]);
+        assert_eq!(code, Some(0), "{text}");
         for r in ["a", "b", "d"] {
             let owned = text
                 .lines()
@@ -350,12 +141,7 @@ async fn replicas_spread_rebalance_and_fence() {
         // owners (a source whose windows all failed so far has none yet: status asked again)
         let t = Instant::now();
         let (text, errors) = loop {
-            let out = std::process::Command::new(BIN)
-                .args(["status", "--config", &conf_s])
-                .env("CFSHIP_E2E_TOKEN", TOKEN)
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let (_, text, _) = cfship(&["status", "--config", &conf_s], &[]);
             let mut rows: Vec<String> = sc
                 .zones
                 .iter()
@@ -378,27 +164,15 @@ async fn replicas_spread_rebalance_and_fence() {
         assert!(!text.contains(TOKEN), "{text}");
         // caught up
         let target = floor(chrono::Utc::now() - chrono::Duration::seconds(61));
-        let t = Instant::now();
-        loop {
-            let done = sc.zones.iter().all(|z| {
-                let k = SourceId::Logpull {
-                    zone_id: z.id.clone(),
-                }
-                .state_key();
-                matches!(store.load::<LogpullCursor>(&k), Ok(Some(c)) if c.next_start >= target)
-            });
-            if done {
-                break;
-            }
-            assert!(t.elapsed() < Duration::from_secs(90), "{}", tail(&la, 40));
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        wait_cursors(
+            &store,
+            &sc,
+            target,
+            Duration::from_secs(90),
+            &[&la, &lb, &ld],
+        );
         std::thread::sleep(Duration::from_secs(3));
-        for (ch, l) in [(&mut a, &la), (&mut b, &lb), (&mut dd, &ld)] {
-            sigterm(ch);
-            let st = wait_for(ch, Duration::from_secs(90), "replica after SIGTERM", l);
-            assert!(st.success(), "{}", tail(l, 30));
-        }
+        stop_replicas(&mut [(&mut a, &la), (&mut b, &lb), (&mut dd, &ld)], true);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let history = watcher.join().unwrap();
         let (changes, versions) = assert_one_owner_at_a_time(&history, 3000);
@@ -437,28 +211,16 @@ async fn replicas_spread_rebalance_and_fence() {
     .unwrap();
     let reqs = sim.requests();
     assert!(reqs.iter().any(|r| r.fault.is_some()));
-    // the per-zone Logpull budget (15 a minute) held across owners and hand-overs
-    for z in &sim_cfg.zones {
-        let mut at: Vec<_> = reqs
-            .iter()
-            .filter(|r| r.path.contains(&z.id) && r.path.contains("logs/received"))
-            .map(|r| r.at)
-            .collect();
-        at.sort();
-        for (i, t) in at.iter().enumerate() {
-            let in_minute = at[i..]
-                .iter()
-                .take_while(|u| **u < *t + chrono::Duration::seconds(60))
-                .count();
-            assert!(
-                in_minute <= 15,
-                "zone {}: {in_minute} requests in a minute",
-                z.id
-            );
-        }
-    }
+    // the per-zone Logpull budget (15 a minute) held across owners and hand-overs, and the
+    // per-user one (the default 1200 per 5 minutes)
+    let budgets = assert_cloudflare_budgets(&reqs, 1200, 3);
+    assert_eq!(
+        budgets.zone_per_min.len(),
+        sim_cfg.zones.len(),
+        "{budgets:?}"
+    );
     eprintln!(
-        "replicas: {} Cloudflare requests in {:?}",
+        "replicas: {} Cloudflare requests in {:?}; {budgets:?}",
         reqs.len(),
         started.elapsed()
     );
@@ -487,31 +249,12 @@ async fn status_shows_last_success_and_last_error() {
     let sim_cfg = sim_config(20261204, 1, 30, 30, Default::default());
     let sim = start_sim(sim_cfg.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
     let ns = unique_ns("replst");
     let index = format!("cfship-state-{ns}");
     let bad = "0badbadbadbadbadbadbadbadbad0bad";
-    let yaml = TestConfig {
-        api_url: sim.url(),
-        sim: sim_cfg.clone(),
-        state: state.clone(),
-        es: Some((es.clone(), ns.clone())),
-        file: None,
-        interval: "2s",
-        max_window: "15m",
-        per_page: 25,
-        metrics: "off".into(),
-        token_expr: "${CFSHIP_E2E_TOKEN}".into(),
-    }
-    .yaml()
-    .replace("  zones: [", &format!("  zones: [\"{bad}\", "));
-    let marker = format!("state:\n  dir: {}\n", state.display());
-    let yaml = yaml.replace(
-        &marker,
-        &format!("{marker}  backend: elasticsearch\n  index: {index}\n  lease_ttl: 3s\n"),
-    );
-    let conf = dir.path().join("cfship.yml");
-    std::fs::write(&conf, yaml).unwrap();
+    let conf = write_replica_config(dir.path(), sim.url(), &sim_cfg, &es, &ns, &index, |y| {
+        y.replace("  zones: [", &format!("  zones: [\"{bad}\", "))
+    });
     let conf_s = conf.to_str().unwrap().to_string();
     let (es2, ix, d, sc) = (
         es.clone(),
@@ -522,38 +265,21 @@ async fn status_shows_last_success_and_last_error() {
     let good = sim_cfg.zones[0].id.clone();
     tokio::task::spawn_blocking(move || {
         let cmd = |args: &[&str]| {
-            let out = std::process::Command::new(BIN)
-                .args(args)
-                .env("CFSHIP_E2E_TOKEN", TOKEN)
-                .output()
-                .unwrap();
-            (
-                out.status.success(),
-                String::from_utf8_lossy(&out.stdout).into_owned()
-                    + &String::from_utf8_lossy(&out.stderr),
-            )
+            let (code, out, err) = cfship(args, &[]);
+            (code == Some(0), out + &err)
         };
         let (ok, text) = cmd(&["setup", "--config", &conf_s]);
         assert!(ok, "{text}");
         assert!(text.contains("(format 3)"), "{text}");
         // the audit sweep starts 10 minutes back (one short sweep, then a success)
-        let es_cfg = cfship_elasticsearch::EsConfig {
-            hosts: vec![es2.clone()],
-            ..Default::default()
-        };
-        let store: CursorStore = EsStore::open(&es_cfg, &ix).unwrap().into();
         seed_cursors_in(
-            &store,
+            &es_store(&es2, &ix),
             &sc,
             floor(chrono::Utc::now() - chrono::Duration::minutes(10)),
         );
         let log = d.join("a.log");
-        let mut a = spawn(
-            &["run", "--config", &conf_s],
-            &log,
-            &[("CFSHIP_REPLICA_ID", "a")],
-        );
-        wait_running(&log);
+        let mut a = spawn_replica(&conf, "a", &log);
+        wait_log(&log, "cfship running", Duration::from_secs(60));
         // both reports written (the good zone's success after a renewal, the bad zone's error
         // when it stopped)
         let t = Instant::now();
@@ -593,13 +319,7 @@ async fn status_shows_last_success_and_last_error() {
             !text.contains(TOKEN),
             "the token leaked into status: {text}"
         );
-        sigterm(&a);
-        let _ = wait_for(
-            &mut a,
-            Duration::from_secs(60),
-            "replica after SIGTERM",
-            &log,
-        );
+        stop_replicas(&mut [(&mut a, &log)], false);
         let _ = http().delete(format!("{es2}/{ix}")).send();
     })
     .await
@@ -619,29 +339,9 @@ async fn an_older_replica_refuses_a_newer_state_format() {
     let sim_cfg = sim_config(20261205, 1, 30, 30, Default::default());
     let sim = start_sim(sim_cfg.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
     let ns = unique_ns("replfmt");
     let index = format!("cfship-state-{ns}");
-    let yaml = TestConfig {
-        api_url: sim.url(),
-        sim: sim_cfg.clone(),
-        state: state.clone(),
-        es: Some((es.clone(), ns.clone())),
-        file: None,
-        interval: "2s",
-        max_window: "15m",
-        per_page: 25,
-        metrics: "off".into(),
-        token_expr: "${CFSHIP_E2E_TOKEN}".into(),
-    }
-    .yaml();
-    let marker = format!("state:\n  dir: {}\n", state.display());
-    let yaml = yaml.replace(
-        &marker,
-        &format!("{marker}  backend: elasticsearch\n  index: {index}\n  lease_ttl: 3s\n"),
-    );
-    let conf = dir.path().join("cfship.yml");
-    std::fs::write(&conf, yaml).unwrap();
+    let conf = write_replica_config(dir.path(), sim.url(), &sim_cfg, &es, &ns, &index, |y| y);
     let conf_s = conf.to_str().unwrap().to_string();
     let (es2, ix, d, sc) = (
         es.clone(),
@@ -651,24 +351,12 @@ async fn an_older_replica_refuses_a_newer_state_format() {
     );
     tokio::task::spawn_blocking(move || {
         let cmd = |args: &[&str]| {
-            let out = std::process::Command::new(BIN)
-                .args(args)
-                .env("CFSHIP_E2E_TOKEN", TOKEN)
-                .env("CFSHIP_REPLICA_ID", "b")
-                .output()
-                .unwrap();
-            (
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
+            let (code, _, err) = cfship(args, &[("CFSHIP_REPLICA_ID", "b")]);
+            (code, err)
         };
         let (code, text) = cmd(&["setup", "--config", &conf_s]);
         assert_eq!(code, Some(0), "{text}");
-        let es_cfg = cfship_elasticsearch::EsConfig {
-            hosts: vec![es2.clone()],
-            ..Default::default()
-        };
-        let store: CursorStore = EsStore::open(&es_cfg, &ix).unwrap().into();
+        let store = es_store(&es2, &ix);
         let t0 = floor(chrono::Utc::now() - chrono::Duration::minutes(20));
         seed_cursors_in(&store, &sc, t0);
         let zk = SourceId::Logpull {
@@ -680,12 +368,8 @@ async fn an_older_replica_refuses_a_newer_state_format() {
         }
         .state_key();
         let log = d.join("a.log");
-        let mut a = spawn(
-            &["run", "--config", &conf_s],
-            &log,
-            &[("CFSHIP_REPLICA_ID", "a")],
-        );
-        wait_running(&log);
+        let mut a = spawn_replica(&conf, "a", &log);
+        wait_log(&log, "cfship running", Duration::from_secs(60));
         let t = Instant::now();
         while counts(&owners(&es2, &ix)).get("a") != Some(&2) {
             assert!(t.elapsed() < Duration::from_secs(30), "{}", tail(&log, 30));
@@ -733,7 +417,7 @@ async fn an_older_replica_refuses_a_newer_state_format() {
         let au = doc(&ak);
         assert!(au["_version"].as_u64().unwrap() > audit_before, "{au}");
         assert_eq!(au["_source"]["owner"], "a");
-        assert!(a.try_wait().unwrap().is_none(), "{}", tail(&log, 30));
+        assert!(a.0.try_wait().unwrap().is_none(), "{}", tail(&log, 30));
 
         // a state index of another format: `run` refuses to start (exit 1), naming what to do
         let set_format = |f: u32| {
@@ -759,13 +443,7 @@ async fn an_older_replica_refuses_a_newer_state_format() {
         let (code, text) = cmd(&["setup", "--config", &conf_s]);
         assert_eq!(code, Some(0), "{text}");
         assert_eq!(doc(&zk)["_version"].as_u64(), Some(written));
-        sigterm(&a);
-        let _ = wait_for(
-            &mut a,
-            Duration::from_secs(60),
-            "replica after SIGTERM",
-            &log,
-        );
+        stop_replicas(&mut [(&mut a, &log)], false);
         let _ = http().delete(format!("{es2}/{ix}")).send();
     })
     .await

@@ -5,9 +5,8 @@
 
 mod common;
 use cfship_cloudflare::{LogpullCursor, SourceId};
-use cfship_state::{CursorStore, EsStore};
 use common::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cursors_in_the_state_index_exactly_once() {
@@ -34,19 +33,9 @@ async fn cursors_in_the_state_index_exactly_once() {
         token_expr: "${CFSHIP_E2E_TOKEN}".into(),
     }
     .yaml();
-    let marker = format!("state:\n  dir: {}\n", state.display());
-    assert!(yaml.contains(&marker));
-    let yaml = yaml.replace(
-        &marker,
-        &format!("{marker}  backend: elasticsearch\n  index: {index}\n"),
-    );
-    std::fs::write(&conf, yaml).unwrap();
+    std::fs::write(&conf, with_state_index(&yaml, &state, &index, None)).unwrap();
     let conf_s = conf.to_str().unwrap().to_string();
     let log = dir.path().join("cfship.log");
-    let es_cfg = cfship_elasticsearch::EsConfig {
-        hosts: vec![es.clone()],
-        ..Default::default()
-    };
 
     // run before setup: a clear error, nothing collected
     let (c1, l1) = (conf_s.clone(), log.clone());
@@ -71,17 +60,8 @@ async fn cursors_in_the_state_index_exactly_once() {
 
     // setup creates the state index (and says so), a second setup leaves it alone
     for want in ["created", "already up to date"] {
-        let out = std::process::Command::new(BIN)
-            .args(["setup", "--config", &conf_s])
-            .env("CFSHIP_E2E_TOKEN", TOKEN)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (code, stdout, stderr) = cfship(&["setup", "--config", &conf_s], &[]);
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
         assert!(
             stdout.contains(&format!("state index {index} (format 3): {want}")),
             "{stdout}"
@@ -90,10 +70,9 @@ async fn cursors_in_the_state_index_exactly_once() {
 
     // every source starts at t0 (cursors written through the same backend)
     let t0 = floor(chrono::Utc::now() - chrono::Duration::minutes(90));
-    let (ec, ix, sc) = (es_cfg.clone(), index.clone(), sim_cfg.clone());
+    let (ec, ix, sc) = (es.clone(), index.clone(), sim_cfg.clone());
     tokio::task::spawn_blocking(move || {
-        let store: CursorStore = EsStore::open(&ec, &ix).unwrap().into();
-        seed_cursors_in(&store, &sc, t0);
+        seed_cursors_in(&es_store(&ec, &ix), &sc, t0);
     })
     .await
     .unwrap();
@@ -102,43 +81,24 @@ async fn cursors_in_the_state_index_exactly_once() {
     let (c2, l2, ec, ix, sc) = (
         conf_s.clone(),
         log.clone(),
-        es_cfg.clone(),
+        es.clone(),
         index.clone(),
         sim_cfg.clone(),
     );
     tokio::task::spawn_blocking(move || {
-        let child = spawn_running(&["run", "--config", &c2], &l2, &[]);
+        let mut child = Killed(spawn_running(&["run", "--config", &c2], &l2, &[]));
         std::thread::sleep(Duration::from_secs(2));
-        sigterm(&child);
-        let mut child = child;
-        let st = wait_for(&mut child, Duration::from_secs(90), "first run", &l2);
+        sigterm(&child.0);
+        let st = wait_for(&mut child.0, Duration::from_secs(90), "first run", &l2);
         assert!(st.success(), "{}", tail(&l2, 40));
-        let mut child = spawn(&["run", "--config", &c2], &l2, &[]);
-        let store: CursorStore = EsStore::open(&ec, &ix).unwrap().into();
+        let mut child = Killed(spawn(&["run", "--config", &c2], &l2, &[]));
+        let store = es_store(&ec, &ix);
         let target = floor(chrono::Utc::now() - chrono::Duration::seconds(61));
-        let t = Instant::now();
-        loop {
-            assert!(child.try_wait().unwrap().is_none(), "{}", tail(&l2, 40));
-            let done = sc.zones.iter().all(|z| {
-                let k = SourceId::Logpull {
-                    zone_id: z.id.clone(),
-                }
-                .state_key();
-                matches!(store.load::<LogpullCursor>(&k), Ok(Some(c)) if c.next_start >= target)
-            });
-            if done {
-                break;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(150),
-                "not caught up; log:\n{}",
-                tail(&l2, 40)
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        wait_cursors(&store, &sc, target, Duration::from_secs(150), &[&l2]);
+        assert!(child.0.try_wait().unwrap().is_none(), "{}", tail(&l2, 40));
         std::thread::sleep(Duration::from_secs(3));
-        sigterm(&child);
-        let st = wait_for(&mut child, Duration::from_secs(90), "second run", &l2);
+        sigterm(&child.0);
+        let st = wait_for(&mut child.0, Duration::from_secs(90), "second run", &l2);
         assert!(st.success(), "{}", tail(&l2, 40));
     })
     .await
@@ -158,13 +118,13 @@ async fn cursors_in_the_state_index_exactly_once() {
     let (es2, ns2, ec, ix, sc) = (
         es.clone(),
         ns.clone(),
-        es_cfg.clone(),
+        es.clone(),
         index.clone(),
         sim_cfg.clone(),
     );
     let (want_rays, want_audit, got_rays, got_audit, docs) =
         tokio::task::spawn_blocking(move || {
-            let store: CursorStore = EsStore::open(&ec, &ix).unwrap().into();
+            let store = es_store(&ec, &ix);
             let (wr, wa) = ground_truth_in(&store, &sc, t0);
             refresh(&es2, &ix);
             (
@@ -185,15 +145,8 @@ async fn cursors_in_the_state_index_exactly_once() {
 
     // `cfship status` reads the same cursors from the state index
     let status = |conf: &str| {
-        let out = std::process::Command::new(BIN)
-            .args(["status", "--config", conf])
-            .env("CFSHIP_E2E_TOKEN", TOKEN)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        let (code, stdout, _) = cfship(&["status", "--config", conf], &[]);
+        (code == Some(0), stdout)
     };
     let (ok, text) = status(&conf_s);
     assert!(ok, "{text}");
@@ -201,9 +154,9 @@ async fn cursors_in_the_state_index_exactly_once() {
         text.contains(&format!("state: elasticsearch index {index}")),
         "{text}"
     );
-    let (ec, ix, sc) = (es_cfg.clone(), index.clone(), sim_cfg.clone());
+    let (ec, ix, sc) = (es.clone(), index.clone(), sim_cfg.clone());
     let cursors = tokio::task::spawn_blocking(move || {
-        let store: CursorStore = EsStore::open(&ec, &ix).unwrap().into();
+        let store = es_store(&ec, &ix);
         sc.zones
             .iter()
             .map(|z| {

@@ -22,6 +22,10 @@ pub struct RequestRecord {
     /// The response was delayed (`rate_slow`).
     pub slow: bool,
     pub at: DateTime<Utc>,
+    /// Whose budget the request counts against (Cloudflare's rate limits are per user): `token #i`
+    /// for the i-th configured API token, `key <email>` for an email + global API key; `None`
+    /// when the request carried no valid credentials. Never the secret itself.
+    pub user: Option<String>,
 }
 
 /// The request log keeps at most this many entries (the oldest half is dropped when full).
@@ -70,6 +74,7 @@ impl Shared {
     /// Logs an answered request. `fault` "slow+truncated" is logged as fault "truncated", slow.
     pub(crate) fn record(
         &self,
+        h: &axum::http::HeaderMap,
         path: &str,
         q: &HashMap<String, String>,
         status: u16,
@@ -89,6 +94,7 @@ impl Shared {
             fault: fault.map(str::to_string),
             slow,
             at: Utc::now(),
+            user: self.user_of(h),
         };
         let mut l = lock(&self.log);
         // Bounded for long-running `cfship simulate` / demo processes: keep the newest requests.
@@ -96,6 +102,23 @@ impl Shared {
             l.drain(..REQUEST_LOG_MAX / 2);
         }
         l.push(r);
+    }
+
+    /// The user label of a request's valid credentials (see [`RequestRecord::user`]).
+    fn user_of(&self, h: &axum::http::HeaderMap) -> Option<String> {
+        let creds = &self.cfg.credentials;
+        if let Some(a) = h.get("authorization") {
+            let tok = a.to_str().ok()?.strip_prefix("Bearer ")?;
+            let i = creds.tokens.iter().position(|t| t == tok)?;
+            return Some(format!("token #{i}"));
+        }
+        let email = h.get("x-auth-email")?.to_str().ok()?;
+        let key = h.get("x-auth-key")?.to_str().ok()?;
+        creds
+            .keys
+            .iter()
+            .any(|(e, k)| e == email && k == key)
+            .then(|| format!("key {email}"))
     }
 
     pub(crate) fn requests(&self) -> Vec<RequestRecord> {

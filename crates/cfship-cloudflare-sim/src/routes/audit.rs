@@ -209,7 +209,7 @@ async fn serve(
 ) -> Response {
     let path = api.path(&account);
     let done = |r: Response, fault: Option<&str>| {
-        s.record(&path, &q, r.status().as_u16(), fault);
+        s.record(&h, &path, &q, r.status().as_u16(), fault);
         r
     };
     if let Authn::Fail(r) = check_auth(&s, &h, false) {

@@ -77,15 +77,15 @@ pub(crate) fn check_auth(s: &Shared, h: &HeaderMap, verify_endpoint: bool) -> Au
 pub(crate) async fn verify(State(s): State<Arc<Shared>>, h: HeaderMap) -> Response {
     let q = HashMap::new();
     if let Authn::Fail(r) = check_auth(&s, &h, true) {
-        s.record("/user/tokens/verify", &q, r.status().as_u16(), None);
+        s.record(&h, "/user/tokens/verify", &q, r.status().as_u16(), None);
         return r;
     }
     if h.get("authorization").is_none() {
         let r = envelope_error(StatusCode::BAD_REQUEST, 1000, "Invalid API Token");
-        s.record("/user/tokens/verify", &q, 400, None);
+        s.record(&h, "/user/tokens/verify", &q, 400, None);
         return r;
     }
-    s.record("/user/tokens/verify", &q, 200, None);
+    s.record(&h, "/user/tokens/verify", &q, 200, None);
     envelope_ok(
         json!({"id": format!("{:032x}", mix(s.cfg.seed)), "status": "active", "not_before": null, "expires_on": null}),
         None,
@@ -100,18 +100,18 @@ pub(crate) async fn verify_account(
     let path = format!("/accounts/{account}/tokens/verify");
     let q = HashMap::new();
     if s.cfg.account(&account).is_none() {
-        s.record(&path, &q, 400, None);
+        s.record(&h, &path, &q, 400, None);
         return unknown_object(&path);
     }
     if h.get("authorization").is_none() {
-        s.record(&path, &q, 400, None);
+        s.record(&h, &path, &q, 400, None);
         return envelope_error(StatusCode::BAD_REQUEST, 1000, "Invalid API Token");
     }
     if let Authn::Fail(r) = check_auth(&s, &h, true) {
-        s.record(&path, &q, r.status().as_u16(), None);
+        s.record(&h, &path, &q, r.status().as_u16(), None);
         return r;
     }
-    s.record(&path, &q, 200, None);
+    s.record(&h, &path, &q, 200, None);
     envelope_ok(
         json!({"id": format!("{:032x}", mix(s.cfg.seed ^ fnv(&account))), "status": "active", "not_before": null, "expires_on": null}),
         None,
@@ -121,10 +121,10 @@ pub(crate) async fn verify_account(
 pub(crate) async fn user(State(s): State<Arc<Shared>>, h: HeaderMap) -> Response {
     let q = HashMap::new();
     if let Authn::Fail(r) = check_auth(&s, &h, false) {
-        s.record("/user", &q, r.status().as_u16(), None);
+        s.record(&h, "/user", &q, r.status().as_u16(), None);
         return r;
     }
-    s.record("/user", &q, 200, None);
+    s.record(&h, "/user", &q, 200, None);
     let email = h
         .get("x-auth-email")
         .and_then(|v| v.to_str().ok())

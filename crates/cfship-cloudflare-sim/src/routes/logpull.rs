@@ -271,7 +271,7 @@ pub(crate) async fn logpull(
 ) -> Response {
     let path = format!("/zones/{zone}/logs/received");
     let done = |r: Response, fault: Option<&str>| {
-        s.record(&path, &q, r.status().as_u16(), fault);
+        s.record(&h, &path, &q, r.status().as_u16(), fault);
         r
     };
     if let Authn::Fail(r) = check_auth(&s, &h, false) {
@@ -367,14 +367,14 @@ pub(crate) async fn retention(
     let path = format!("/zones/{zone}/logs/control/retention/flag");
     let q = HashMap::new();
     if let Authn::Fail(r) = check_auth(&s, &h, false) {
-        s.record(&path, &q, r.status().as_u16(), None);
+        s.record(&h, &path, &q, r.status().as_u16(), None);
         return r;
     }
     let Some(z) = s.cfg.zone(&zone) else {
-        s.record(&path, &q, 400, None);
+        s.record(&h, &path, &q, 400, None);
         return unknown_object(&path);
     };
-    s.record(&path, &q, 200, None);
+    s.record(&h, &path, &q, 200, None);
     envelope_ok(json!({"flag": z.retention_enabled}), None)
 }
 
@@ -386,14 +386,14 @@ pub(crate) async fn fields(
     let path = format!("/zones/{zone}/logs/received/fields");
     let q = HashMap::new();
     if let Authn::Fail(r) = check_auth(&s, &h, false) {
-        s.record(&path, &q, r.status().as_u16(), None);
+        s.record(&h, &path, &q, r.status().as_u16(), None);
         return r;
     }
     if s.cfg.zone(&zone).is_none() {
-        s.record(&path, &q, 400, None);
+        s.record(&h, &path, &q, 400, None);
         return unknown_object(&path);
     }
-    s.record(&path, &q, 200, None);
+    s.record(&h, &path, &q, 200, None);
     let mut m = serde_json::Map::new();
     for f in KNOWN_FIELDS {
         m.insert((*f).to_string(), json!(format!("{f} (simulated field)")));

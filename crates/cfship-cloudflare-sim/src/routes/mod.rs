@@ -82,7 +82,11 @@ pub(crate) fn unknown_object(path: &str) -> Response {
     )
 }
 
-async fn fallback(State(s): State<Arc<Shared>>, uri: axum::http::Uri) -> Response {
-    s.record(uri.path(), &HashMap::new(), 400, None);
+async fn fallback(
+    State(s): State<Arc<Shared>>,
+    uri: axum::http::Uri,
+    h: axum::http::HeaderMap,
+) -> Response {
+    s.record(&h, uri.path(), &HashMap::new(), 400, None);
     envelope_error(StatusCode::BAD_REQUEST, 7000, "No route for that URI")
 }
