@@ -415,10 +415,10 @@ pub struct Started {
 /// How [`spawn`] treats the bucket readers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Buckets {
-    /// Started here, each on its own (one process owns the sources: the file store, `--once`).
+    /// Started here, each on its own (one process owns the sources: the file store).
     Run,
     /// Built, not started: handed back in [`Started::buckets`] for the lease supervisors
-    /// (`state.backend: elasticsearch`, daemon).
+    /// (`state.backend: elasticsearch`, the daemon and `--once`).
     Leased,
 }
 

@@ -36,9 +36,8 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<CursorStore> {
     open_state_with(cfg, true)
 }
 
-/// [`open_state`]; `leased: false` gives an Elasticsearch store without leases (the Logpush
-/// bucket readers of `run --once`: their checkpoints are written with optimistic concurrency
-/// only).
+/// [`open_state`]; `leased: false` gives an Elasticsearch store without leases (its cursor writes
+/// use optimistic concurrency only).
 pub fn open_state_with(cfg: &Config, leased: bool) -> anyhow::Result<CursorStore> {
     use anyhow::Context;
     match cfg.state.backend {
@@ -681,12 +680,20 @@ enum Work {
 /// stops before the lease can expire), hands it over (windows or objects in flight finished and
 /// saved, then released) when no longer wanted, and gives it up on a signal. The bucket readers
 /// must hold `store` too: their checkpoints are then fenced by the lease like the cursors.
+///
+/// `once` (`run --once`): the same supervisors, each wanting its source from the start, and no
+/// balancer (no heartbeat: the daemons do not count this process as a replica to share with).
+/// Each takes its lease, renews it while its source catches up (a bucket: one pass to its end),
+/// then releases it and ends; a source whose lease another replica holds unexpired is not
+/// collected and ends with [`cfship_state::StateError::LeaseHeld`] naming the owner.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn_leased(
     client: &CloudflareClient,
     sources: Sources,
     buckets: Vec<Arc<cfship_logpush::BucketReader>>,
     store: Arc<CursorStore>,
     ttl: Duration,
+    once: bool,
     sink: Arc<dyn RecordSink>,
     cancel: &CancellationToken,
 ) -> Result<SourceTasks> {
@@ -728,11 +735,14 @@ pub fn spawn_leased(
     let mut wants = Vec::new();
     let mut cloudflare = std::collections::BTreeSet::new();
     for (name, key, work, zone) in one {
-        let (tx, rx) = tokio::sync::watch::channel(false);
+        // `once`: wanted from the start, and nobody changes that (the sender is dropped)
+        let (tx, rx) = tokio::sync::watch::channel(once);
         if matches!(work, Work::Cloudflare { .. }) {
             cloudflare.insert(key.clone());
         }
-        wants.push((key.clone(), tx));
+        if !once {
+            wants.push((key.clone(), tx));
+        }
         let (client, store, sink, cancel, held) = (
             client.clone(),
             store.clone(),
@@ -749,11 +759,15 @@ pub fn spawn_leased(
                 client: &client,
                 store,
                 ttl,
+                once,
                 held,
             };
             let r = l.run(rx, sink, &cancel).await;
             (name, r)
         });
+    }
+    if once {
+        return Ok(tasks);
     }
     let (client, cancel) = (client.clone(), cancel.clone());
     tasks.spawn(async move {
@@ -904,6 +918,9 @@ struct Leased<'a> {
     client: &'a CloudflareClient,
     store: Arc<CursorStore>,
     ttl: Duration,
+    /// `run --once`: the source is collected until caught up (a bucket: one pass), and a lease
+    /// held by another replica is not waited for.
+    once: bool,
     held: Held,
 }
 
@@ -1014,6 +1031,19 @@ impl Leased<'_> {
             }
             match blocking_state(|| store.try_acquire(key)) {
                 Ok(true) => {}
+                Ok(false) if self.once => match blocking_state(|| store.check_lease_free(key)) {
+                    Err(e @ cfship_state::StateError::LeaseHeld { .. }) => {
+                        tracing::warn!(source = %name, error = %e, "--once: source not collected, another replica owns it");
+                        return Err(CfError::State(e));
+                    }
+                    // taken and given up again in between, or unreachable: try again soon
+                    _ => {
+                        if !sleep(period.min(Duration::from_secs(1))).await {
+                            return Ok(RunSummary::default());
+                        }
+                        continue;
+                    }
+                },
                 Ok(false) => {
                     if !sleep(period).await {
                         return Ok(RunSummary::default());
@@ -1057,7 +1087,7 @@ impl Leased<'_> {
             Work::Cloudflare { sources, .. } => {
                 let mode = Mode::Daemon {
                     store: self.store.clone(),
-                    once: false,
+                    once: self.once,
                 };
                 spawn_sources(self.client, sources.clone(), &mode, sink, child)
                     .map_err(|e| CfError::Config(format!("{e:#}")))
@@ -1065,8 +1095,16 @@ impl Leased<'_> {
             Work::Bucket(r) => {
                 let mut tasks = JoinSet::new();
                 let (r, c, name) = (r.clone(), child.clone(), self.name.to_string());
+                let once = self.once;
                 tasks.spawn(async move {
-                    let res = r.run(c).await.map(|()| RunSummary::default());
+                    let res = if once {
+                        r.pass(&c).await.map(|n| {
+                            tracing::info!(source = %name, objects = n, "Logpush bucket read to the end");
+                            RunSummary::default()
+                        })
+                    } else {
+                        r.run(c).await.map(|()| RunSummary::default())
+                    };
                     (name, res.map_err(bucket_error))
                 });
                 Ok(tasks)

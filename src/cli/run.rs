@@ -131,26 +131,22 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
         // catch up to the "now" of the start
         fix_clocks(&mut sources, chrono::Utc::now());
     }
-    // with leases, each Logpush bucket is one more leased source: its reader holds the leased
-    // store (its checkpoints fenced by the lease) and runs only while this replica holds it;
-    // `--once` on the Elasticsearch backend reads the buckets with a store without leases
-    // (optimistic concurrency only). The HTTPS destination is never leased.
-    let leased = cfg.state.backend == crate::config::StateBackend::Elasticsearch && !args.once;
-    let (bucket_store, buckets_mode) = match cfg.state.backend {
-        crate::config::StateBackend::Elasticsearch if leased => {
-            (store.clone(), crate::app::logpush::Buckets::Leased)
-        }
-        crate::config::StateBackend::Elasticsearch if cfg.logpush_bucket.is_some() => (
-            Arc::new(crate::app::wiring::open_state_with(&cfg, false)?),
-            crate::app::logpush::Buckets::Run,
-        ),
-        _ => (store.clone(), crate::app::logpush::Buckets::Run),
+    // with leases (the Elasticsearch backend, daemon and `--once` alike), each zone, account and
+    // Logpush bucket is collected only under its lease: a bucket's reader holds the leased store
+    // (its checkpoints fenced by the lease like the cursors). `--once` takes each lease, collects
+    // until caught up, releases it, and leaves alone the sources another replica owns (see
+    // `spawn_leased`). The HTTPS destination is never leased.
+    let leased = cfg.state.backend == crate::config::StateBackend::Elasticsearch;
+    let buckets_mode = if leased {
+        crate::app::logpush::Buckets::Leased
+    } else {
+        crate::app::logpush::Buckets::Run
     };
     let started = crate::app::logpush::spawn(
         &cfg,
         &opts,
         &outputs,
-        bucket_store,
+        store.clone(),
         args.once,
         buckets_mode,
         &cancel,
@@ -164,6 +160,7 @@ pub async fn run(args: RunArgs) -> Result<RunReport> {
             started.buckets,
             store,
             crate::app::wiring::lease_ttl(&cfg),
+            args.once,
             sink,
             &cancel,
         )?

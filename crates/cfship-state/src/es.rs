@@ -584,6 +584,33 @@ impl EsStore {
         }
     }
 
+    /// [`StateError::LeaseHeld`] naming the owner when another replica holds an unexpired lease of
+    /// `key` (the document read afresh); `Ok(())` when it is free, expired or ours.
+    pub fn check_lease_free(&self, key: &str) -> Result<(), StateError> {
+        validate_key(key)?;
+        let Some((me, _)) = &self.lease else {
+            return Ok(());
+        };
+        self.load_saved::<serde_json::Value>(key)?;
+        let Some(k) = self.known(key) else {
+            return Ok(());
+        };
+        let (owner, expires) = lease_of(&k.source);
+        let now = u64::try_from(crate::now_unix_ms()).unwrap_or(u64::MAX);
+        match owner {
+            Some(o) if o != me && expires > now => Err(StateError::LeaseHeld {
+                key: key.to_string(),
+                index: self.index.clone(),
+                owner: o.to_string(),
+                until: std::time::UNIX_EPOCH
+                    .checked_add(std::time::Duration::from_millis(expires))
+                    .map(|t| humantime::format_rfc3339_millis(t).to_string())
+                    .unwrap_or_else(|| format!("{expires} ms after the epoch")),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Extends this replica's lease of `key`; [`StateError::Conflict`] when it was lost.
     pub fn renew(&self, key: &str) -> Result<(), StateError> {
         let _w = self

@@ -103,6 +103,17 @@ pub enum StateError {
          conflict); not overwriting it: another replica owns this source now"
     )]
     Conflict { key: String, index: String },
+    #[error(
+        "the lease of {key} in {index} is held by replica {owner:?} until {until}: this process does \
+         not collect that source (its owner does; it is free once that replica stops or hands it over)"
+    )]
+    LeaseHeld {
+        key: String,
+        index: String,
+        owner: String,
+        /// The lease's expiry (RFC 3339).
+        until: String,
+    },
     #[error("state index {index}: {message}")]
     Elasticsearch { index: String, message: String },
     #[error("state index {index} unavailable (retried after the interval): {message}")]
@@ -355,6 +366,16 @@ impl CursorStore {
         match &self.backend {
             Backend::File(_) => Ok(()),
             Backend::Es(e) => e.renew(key),
+        }
+    }
+
+    /// [`StateError::LeaseHeld`] when another replica holds an unexpired lease of `key` (the
+    /// document read afresh), `Ok(())` when it is free, expired or ours (Elasticsearch with leases;
+    /// always `Ok(())` otherwise).
+    pub fn check_lease_free(&self, key: &str) -> Result<(), StateError> {
+        match &self.backend {
+            Backend::File(_) => Ok(()),
+            Backend::Es(e) => e.check_lease_free(key),
         }
     }
 
