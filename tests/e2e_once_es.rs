@@ -36,7 +36,9 @@ fn object(o: usize) -> (String, Vec<u8>) {
     }
     let day = "20261201";
     (
-        format!("cloudflare/http_requests/{day}/{day}T00{o:02}00Z_{day}T00{o:02}30Z_{o:08x}.log.gz"),
+        format!(
+            "cloudflare/http_requests/{day}/{day}T00{o:02}00Z_{day}T00{o:02}30Z_{o:08x}.log.gz"
+        ),
         gz(&out),
     )
 }
@@ -233,7 +235,11 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
         let start1 = chrono::Utc::now();
         let l1 = d.join("once1.log");
         let (st, text) = once(&conf_s, "once-1", &l1);
-        assert!(st.success(), "first run --once failed ({st}):\n{}", tail(&l1, 40));
+        assert!(
+            st.success(),
+            "first run --once failed ({st}):\n{}",
+            tail(&l1, 40)
+        );
         let first_lp: BTreeMap<String, _> = sc
             .zones
             .iter()
@@ -277,7 +283,11 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
     tokio::task::spawn_blocking(move || {
         let l2 = d.join("once2.log");
         let (st, text) = once(&conf_s, "once-2", &l2);
-        assert!(st.success(), "second run --once failed ({st}):\n{}", tail(&l2, 40));
+        assert!(
+            st.success(),
+            "second run --once failed ({st}):\n{}",
+            tail(&l2, 40)
+        );
         assert_eq!(bucket_objects(&text), Some(2), "{}", tail(&l2, 40));
         for k in &keys {
             let (owner, expires, _) = doc(&es2, &ix, k).expect("cursor document");
@@ -298,8 +308,15 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
                 zone_id: z.id.clone(),
             }
             .state_key();
-            let c = store.load::<LogpullCursor>(&k).expect("cursor").expect("present");
-            assert!(c.next_start >= first_lp[&z.id], "zone {}: cursor moved back", z.id);
+            let c = store
+                .load::<LogpullCursor>(&k)
+                .expect("cursor")
+                .expect("present");
+            assert!(
+                c.next_start >= first_lp[&z.id],
+                "zone {}: cursor moved back",
+                z.id
+            );
         }
 
         // 3. a daemon replica owns every source: a third `--once` collects none of them
@@ -312,9 +329,9 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
         let t = Instant::now();
         loop {
             let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
-            let owned = keys.iter().all(|k| {
-                matches!(doc(&es2, &ix, k), Some((Some(o), e, _)) if o == "d" && e > now)
-            });
+            let owned = keys
+                .iter()
+                .all(|k| matches!(doc(&es2, &ix, k), Some((Some(o), e, _)) if o == "d" && e > now));
             if owned {
                 break;
             }
@@ -327,7 +344,12 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
         }
         let l3 = d.join("once3.log");
         let (st, text) = once(&conf_s, "once-3", &l3);
-        assert_eq!(st.code(), Some(1), "run --once while owned:\n{}", tail(&l3, 40));
+        assert_eq!(
+            st.code(),
+            Some(1),
+            "run --once while owned:\n{}",
+            tail(&l3, 40)
+        );
         for n in &names {
             let line = text
                 .lines()
@@ -339,7 +361,11 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
             );
         }
         assert!(!text.contains("lease taken"), "{}", tail(&l3, 40));
-        assert!(!text.contains("Logpush bucket read to the end"), "{}", tail(&l3, 40));
+        assert!(
+            !text.contains("Logpush bucket read to the end"),
+            "{}",
+            tail(&l3, 40)
+        );
         // it never registered as a replica (the daemon did not hand anything over to it)
         refresh(&es2, &ix);
         assert_eq!(
@@ -393,15 +419,27 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
                 })
                 .collect();
             w.sort();
-            assert_eq!(w.first().map(|x| x.0), Some(t0), "zone {}: first window", z.id);
+            assert_eq!(
+                w.first().map(|x| x.0),
+                Some(t0),
+                "zone {}: first window",
+                z.id
+            );
             for p in w.windows(2) {
-                assert_eq!(p[1].0, p[0].1, "zone {}: windows {:?} then {:?}", z.id, p[0], p[1]);
+                assert_eq!(
+                    p[1].0, p[0].1,
+                    "zone {}: windows {:?} then {:?}",
+                    z.id, p[0], p[1]
+                );
             }
             let k = SourceId::Logpull {
                 zone_id: z.id.clone(),
             }
             .state_key();
-            let c = store.load::<LogpullCursor>(&k).expect("cursor").expect("present");
+            let c = store
+                .load::<LogpullCursor>(&k)
+                .expect("cursor")
+                .expect("present");
             assert_eq!(w.last().map(|x| x.1), Some(c.next_start), "zone {}", z.id);
             windows += w.len();
         }
