@@ -9,7 +9,6 @@
 
 mod common;
 use cfship_cloudflare::{LogpullCursor, SourceId};
-use cfship_state::{CursorStore, EsStore};
 use common::*;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -146,39 +145,14 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
         token_expr: "${CFSHIP_E2E_TOKEN}".into(),
     }
     .yaml();
-    let marker = format!("state:\n  dir: {}\n", state.display());
-    assert!(yaml.contains(&marker));
-    let yaml = yaml.replace(
-        &marker,
-        &format!("{marker}  backend: elasticsearch\n  index: {index}\n  lease_ttl: 3s\n"),
-    ) + &format!(
+    let yaml = with_state_index(&yaml, &state, &index, Some("3s")) + &format!(
         "logpush_bucket:\n  - url: {URL}\n    dataset: http_requests\n    endpoint: {endpoint}\n    access_key_id: {KEY}\n    secret_access_key: {SECRET}\n    poll_interval: 1s\n"
     );
     let conf = tmp.path().join("cfship.yml");
     std::fs::write(&conf, yaml).expect("config");
     let conf_s = conf.to_str().expect("path").to_string();
-    let es_cfg = cfship_elasticsearch::EsConfig {
-        hosts: vec![es.clone()],
-        ..Default::default()
-    };
     let t0 = floor(chrono::Utc::now() - chrono::Duration::minutes(20));
-    let cf_keys: Vec<String> = sim_cfg
-        .zones
-        .iter()
-        .map(|z| {
-            SourceId::Logpull {
-                zone_id: z.id.clone(),
-            }
-            .state_key()
-        })
-        .chain(sim_cfg.accounts.iter().map(|a| {
-            SourceId::Audit {
-                account_id: a.id.clone(),
-            }
-            .state_key()
-        }))
-        .collect();
-    let mut all_keys = cf_keys.clone();
+    let mut all_keys = state_keys(&sim_cfg);
     all_keys.push(bucket_key.clone());
     let source_names: Vec<String> = sim_cfg
         .zones
@@ -211,7 +185,7 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let store: CursorStore = EsStore::open(&es_cfg, &ix).expect("state").into();
+        let store = es_store(&es2, &ix);
         seed_cursors_in(&store, &sc, t0);
         let lp_cursor = |z: &str| -> chrono::DateTime<chrono::Utc> {
             let k = SourceId::Logpull {
@@ -294,15 +268,7 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
             assert_eq!(owner.as_deref(), Some("once-2"), "{k}: owner");
             assert_eq!(expires, 0, "{k}: lease not released");
         }
-        let store: CursorStore = EsStore::open(
-            &cfship_elasticsearch::EsConfig {
-                hosts: vec![es2.clone()],
-                ..Default::default()
-            },
-            &ix,
-        )
-        .expect("state")
-        .into();
+        let store = es_store(&es2, &ix);
         for z in &sc.zones {
             let k = SourceId::Logpull {
                 zone_id: z.id.clone(),
@@ -394,15 +360,7 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
     let (es2, ix, ns2, sc) = (es.clone(), index.clone(), ns.clone(), sim_cfg.clone());
     let reqs = sim.requests();
     let windows = tokio::task::spawn_blocking(move || {
-        let store: CursorStore = EsStore::open(
-            &cfship_elasticsearch::EsConfig {
-                hosts: vec![es2.clone()],
-                ..Default::default()
-            },
-            &ix,
-        )
-        .expect("state")
-        .into();
+        let store = es_store(&es2, &ix);
         let mut windows = 0;
         for z in &sc.zones {
             let path = format!("/zones/{}/logs/received", z.id);
