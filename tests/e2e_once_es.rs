@@ -174,6 +174,9 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
         tmp.path().to_path_buf(),
     );
     let keys = all_keys.clone();
+    // every version of the cursor documents, from before the first run to the end
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = watch_leases(es.clone(), index.clone(), all_keys.clone(), stop.clone());
     let first_lp = tokio::task::spawn_blocking(move || {
         let out = std::process::Command::new(BIN)
             .args(["setup", "--config", &conf_s])
@@ -358,6 +361,31 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
     // Logpull window follows the one before — nothing collected twice, nothing skipped — from t0
     // to the saved cursor
     let (es2, ix, ns2, sc) = (es.clone(), index.clone(), ns.clone(), sim_cfg.clone());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let history = watcher.join().expect("lease watcher");
+    // every cursor move (the `--once` runs' included) was written by the lease holder before its
+    // lease expired (with a 3 s TTL: renewed while collecting), one owner at a time, and the
+    // refused `--once` never owned a document
+    let moves = assert_cursor_moves_leased(&history);
+    assert!(moves > 0, "no cursor move seen: {history:?}");
+    let (changes, versions) = assert_one_owner_at_a_time(&history, 3000);
+    for (k, seen) in &history {
+        assert!(
+            seen.iter().all(|v| v.owner.as_deref() != Some("once-3")),
+            "{k}: written by the refused run --once: {seen:?}"
+        );
+    }
+    for id in ["once-1", "once-2"] {
+        let renewed = history.values().any(|seen| {
+            seen.windows(2).any(|w| {
+                w[0].owner.as_deref() == Some(id)
+                    && w[1].owner.as_deref() == Some(id)
+                    && w[1].expires > w[0].expires
+                    && w[0].expires > 0
+            })
+        });
+        assert!(renewed, "{id} never extended a lease: {history:?}");
+    }
     let reqs = sim.requests();
     let windows = tokio::task::spawn_blocking(move || {
         let store = es_store(&es2, &ix);
@@ -433,7 +461,8 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
     .expect("final checks");
     drop(s3);
     eprintln!(
-        "run --once on the ES backend: {windows} Logpull windows, none twice; {:?} in all",
+        "run --once on the ES backend: {windows} Logpull windows, none twice; {moves} cursor moves \
+         under the writer's lease, {changes} owner changes in {versions} versions; {:?} in all",
         started.elapsed()
     );
 }

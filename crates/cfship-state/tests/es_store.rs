@@ -334,6 +334,64 @@ fn leases_fence_cursor_writes() {
     }
 }
 
+/// `check_lease_free` (what `run --once` says about a source it does not take): the owner and
+/// expiry of another replica's unexpired lease, nothing for a free, released, expired or own one.
+#[test]
+fn a_lease_held_by_another_replica_names_its_owner() {
+    use std::time::Duration;
+    for (name, url) in engines() {
+        let index = unique("cfship-state-t9");
+        let setup = EsStore::connect(&cfg(&url), &index).unwrap();
+        setup.ensure_index().unwrap();
+        let a = EsStore::open(&cfg(&url), &index)
+            .unwrap()
+            .with_lease("replica-a", Duration::from_secs(1));
+        let b = EsStore::open(&cfg(&url), &index)
+            .unwrap()
+            .with_lease("replica-b", Duration::from_secs(60));
+        let k = "audit-acc9";
+        // no document yet: free
+        b.check_lease_free(k).unwrap();
+        assert!(a.try_acquire(k).unwrap(), "{name}");
+        a.check_lease_free(k).unwrap();
+        match b.check_lease_free(k) {
+            Err(StateError::LeaseHeld {
+                key,
+                index: ix,
+                owner,
+                until,
+            }) => {
+                assert_eq!((key.as_str(), ix.as_str()), (k, index.as_str()), "{name}");
+                assert_eq!(owner, "replica-a", "{name}");
+                assert!(
+                    until.ends_with('Z') && until.contains('T'),
+                    "{name}: {until}"
+                );
+                let msg = b.check_lease_free(k).unwrap_err().to_string();
+                assert!(
+                    msg.contains("held by replica \"replica-a\"") && msg.contains(k),
+                    "{name}: {msg}"
+                );
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        // released: free at once
+        a.release(k);
+        b.check_lease_free(k).unwrap();
+        // held again, then expired (a stops renewing): free
+        assert!(a.try_acquire(k).unwrap(), "{name}");
+        assert!(b.check_lease_free(k).is_err(), "{name}");
+        std::thread::sleep(Duration::from_millis(1300));
+        b.check_lease_free(k).unwrap();
+        // a store without leases has no owner to name
+        EsStore::open(&cfg(&url), &index)
+            .unwrap()
+            .check_lease_free(k)
+            .unwrap();
+        delete(&setup);
+    }
+}
+
 #[test]
 fn heartbeats_and_the_replica_view() {
     for (name, url) in engines() {
