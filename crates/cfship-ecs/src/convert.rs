@@ -186,9 +186,89 @@ pub fn to_long<'a>(v: &Val<'a>) -> Result<Val<'a>, String> {
             .collect::<Result<Vec<_>, _>>()
             .map(Val::Arr),
         other => {
-            let s = other.to_display_string();
+            let s = crate::logpush::engine::java_to_string(other);
             es_convert_long(&s).map(Val::I64)
         }
+    }
+}
+
+/// The message of Java's `ClassCastException` for a cast of a `java.base` class to another.
+pub fn class_cast_message(from: &str, to: &str) -> String {
+    format!(
+        "class {from} cannot be cast to class {to} ({from} and {to} are in module java.base of loader 'bootstrap')"
+    )
+}
+
+/// `String.trim()`: strips the characters up to U+0020 at both ends.
+fn java_trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c <= ' ')
+}
+
+/// The text `Double.parseDouble` / `Float.parseFloat` reads after `trim()`, rewritten into what
+/// Rust's parser reads the same way; `None` when Java rejects it. Java takes an optional sign,
+/// `Infinity` and `NaN` (exact case), decimal digits with an optional point and exponent and an
+/// optional `f`/`F`/`d`/`D` suffix; it rejects Rust's `inf`, `infinity` and `nan` spellings.
+/// (Hexadecimal floats are not read: they are rejected as Java never would; none reach here.)
+fn java_float_text(t: &str) -> Option<String> {
+    let (sign, body) = match t.as_bytes().first() {
+        Some(b'+') => ("", &t[1..]),
+        Some(b'-') => ("-", &t[1..]),
+        _ => ("", t),
+    };
+    if body == "Infinity" || body == "NaN" {
+        return Some(format!(
+            "{sign}{}",
+            if body == "NaN" { "NaN" } else { "inf" }
+        ));
+    }
+    let body = body.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(body);
+    let digits_ok = !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && body.bytes().any(|b| b.is_ascii_digit());
+    digits_ok.then(|| format!("{sign}{body}"))
+}
+
+fn java_number_format(text: &str) -> String {
+    let t = java_trim(text);
+    if t.is_empty() {
+        "empty String".to_string()
+    } else {
+        format!("For input string: \"{t}\"")
+    }
+}
+
+/// `Double.parseDouble(text)`; the error is the NumberFormatException's message.
+pub fn java_parse_double(text: &str) -> Result<f64, String> {
+    java_float_text(java_trim(text))
+        .and_then(|s| s.parse::<f64>().ok())
+        .ok_or_else(|| java_number_format(text))
+}
+
+/// `Float.parseFloat(text)` (rounded to a float once, from the decimal text), widened to `f64`.
+pub fn java_parse_float(text: &str) -> Result<f64, String> {
+    java_float_text(java_trim(text))
+        .and_then(|s| s.parse::<f32>().ok())
+        .map(f64::from)
+        .ok_or_else(|| java_number_format(text))
+}
+
+/// A converted `float`/`double` as the document holds it: a float written with a float's
+/// shortest digits (`Float.toString`); infinities and NaN as the strings Jackson writes for them
+/// (`"Infinity"`, `"-Infinity"`, `"NaN"`).
+pub fn java_floating_val(f: f64, float: bool) -> Val<'static> {
+    if f.is_nan() {
+        return Val::str("NaN");
+    }
+    if f.is_infinite() {
+        return Val::str(if f > 0.0 { "Infinity" } else { "-Infinity" });
+    }
+    if float {
+        let f32v = f as f32;
+        Val::F64(format!("{f32v}").parse::<f64>().unwrap_or(f))
+    } else {
+        Val::F64(f)
     }
 }
 
@@ -249,6 +329,42 @@ pub fn java_type(v: &Val<'_>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float_and_double_parse_like_java() {
+        // Java's grammar: trimmed, exact-case Infinity/NaN, an f/d suffix; Rust's spellings fail.
+        assert_eq!(java_parse_double(" 1.5 "), Ok(1.5));
+        assert_eq!(java_parse_double("2.5d"), Ok(2.5));
+        assert_eq!(java_parse_double("-Infinity"), Ok(f64::NEG_INFINITY));
+        assert!(java_parse_double("NaN").is_ok_and(f64::is_nan));
+        assert_eq!(java_parse_float("0.1"), Ok(f64::from(0.1f32)));
+        assert_eq!(java_parse_float("1.0E300"), Ok(f64::INFINITY));
+        for bad in ["inf", "infinity", "nan", "12abc", "1.5ff", "."] {
+            assert_eq!(
+                java_parse_float(bad),
+                Err(format!("For input string: \"{bad}\"")),
+                "{bad}"
+            );
+        }
+        // The message quotes the trimmed text; nothing left is "empty String".
+        assert_eq!(
+            java_parse_double(" x "),
+            Err("For input string: \"x\"".into())
+        );
+        assert_eq!(java_parse_double(" \t"), Err("empty String".into()));
+        // Non-finite results are the strings Jackson writes.
+        assert_eq!(java_floating_val(f64::INFINITY, true), Val::str("Infinity"));
+        assert_eq!(java_floating_val(f64::NAN, false), Val::str("NaN"));
+        assert_eq!(java_floating_val(0.1f32 as f64, true), Val::F64(0.1));
+    }
+
+    #[test]
+    fn class_cast_text() {
+        assert_eq!(
+            class_cast_message("java.util.HashMap", "java.lang.String"),
+            "class java.util.HashMap cannot be cast to class java.lang.String (java.util.HashMap and java.lang.String are in module java.base of loader 'bootstrap')"
+        );
+    }
 
     #[test]
     fn long_decode_like_java() {

@@ -353,13 +353,15 @@ fn tags_input_shapes_and_non_records() {
         d["cloudflare_logpush"]["dex_application_tests"]["version"],
         "2024.6.415.0"
     );
-    // A line that is not a JSON object fails the json processor, named by its tag.
+    // A line that is not a JSON object fails the json processor, named by its tag; the processor
+    // has an `if:`, so Elasticsearch reports it as its ConditionalProcessor wrapper (found by the
+    // differential oracle, tests/oracle_elastic_pipelines.rs).
     for line in ["[1,2]", "not json"] {
         let (d, _) = run_doc(&t, DS, line);
         assert_eq!(d["event"]["kind"], "pipeline_error");
         let e = errors(&d);
         assert!(
-            e[0].starts_with("Processor json with tag json_event_original_to_json in pipeline  failed with message: "),
+            e[0].starts_with("Processor conditional with tag json_event_original_to_json in pipeline  failed with message: "),
             "{e:?}"
         );
         assert_eq!(d["event"]["original"], line);

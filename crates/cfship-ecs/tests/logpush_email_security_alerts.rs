@@ -243,7 +243,7 @@ fn links_and_the_host_set() {
     // Only a HELO name, no user and no link: the script writes into a missing `related`.
     let d = doc(&json!({"SMTPHeloServerName": "mx", "SMTPHeloServerIP": "81.2.69.144"}));
     assert_eq!(d["event"]["kind"], "pipeline_error");
-    assert!(errors(&d)[0].starts_with("Processor 'script' with tag 'script_45dae815' failed"));
+    assert!(errors(&d)[0].starts_with("Processor 'conditional' with tag 'script_45dae815' failed"));
 }
 
 #[test]
@@ -280,16 +280,42 @@ fn attachments_files_and_the_hash_set() {
         let d = doc(&with(&base(), json!({ "Attachments": atts })));
         assert_eq!(d["related"]["hash"], json!([]), "{d}");
     }
-    // An attachment that is not an object fails the script (and the pipeline).
-    let d = doc(&with(&base(), json!({"Attachments": ["x"]})));
-    assert_eq!(
-        errors(&d),
-        [quoted(
-            "script",
-            "script_218079c2",
-            "dynamic getter [java.lang.String, Name] not found"
-        )]
-    );
+    // An attachment that is not an object fails the script (and the pipeline). The script has an
+    // `if:`, so its failure names the ConditionalProcessor wrapper; Painless words the field read
+    // by the receiver's kind (found by the differential oracle).
+    for (att, msg) in [
+        (
+            json!("x"),
+            "dynamic getter [java.lang.String, Name] not found",
+        ),
+        (
+            json!(null),
+            "cannot access method/field [Name] from a null def reference",
+        ),
+        (json!([1]), "Illegal list shortcut value [Name]."),
+    ] {
+        let d = doc(&with(&base(), json!({ "Attachments": [att] })));
+        assert_eq!(
+            errors(&d),
+            [quoted("conditional", "script_218079c2", msg)],
+            "{att}"
+        );
+    }
+}
+
+#[test]
+fn a_null_list_element_renders_as_nothing() {
+    // `append … '{{{_ingest._value}}}'` of a null element renders "" (Mustache), which the
+    // drop-empty script then removes: no "null" user or address (found by the differential oracle).
+    let d = doc(&with(
+        &base(),
+        json!({"To": [null], "ToName": [null, "To Name"], "CC": null, "CCName": null}),
+    ));
+    assert!(d.get("error").is_none(), "{d}");
+    assert!(d["email"].get("to").is_none(), "{d}");
+    let users = d["related"]["user"].as_array().unwrap();
+    assert!(users.iter().all(|u| u != "null" && u != ""), "{users:?}");
+    assert!(users.iter().any(|u| u == "To Name"), "{users:?}");
 }
 
 #[test]

@@ -44,18 +44,21 @@ fn to_milli(ctx: &mut Ctx<'_, '_>) -> Result<(), String> {
 }
 
 /// `convert { field: json.<X>, type: ip, ignore_missing, if: not null and not '' }` in place,
-/// whose failure handler removes `json.<X>` and appends the error.
+/// whose failure handler removes `json.<X>` and appends the error. A list is converted element
+/// by element (a list of addresses passes and stays a list).
 fn ip_in_place(ctx: &mut Ctx<'_, '_>, field: &'static str) -> Result<(), String> {
-    let text = match ctx.get(field) {
+    let failed = match ctx.get(field) {
         None | Some(Val::Null) => return Ok(()),
         Some(Val::Str(s)) if s.is_empty() => return Ok(()),
-        Some(v) => v.to_display_string(),
+        Some(v) => super::engine::convert(v, Ty::Ip).err(),
     };
-    if crate::convert::is_ip(&text) {
-        return Ok(());
+    match failed {
+        None => Ok(()),
+        Some(message) => {
+            ctx.take(field);
+            Err(message)
+        }
     }
-    ctx.take(field);
-    Err(format!("'{text}' is not an IP string literal."))
 }
 
 /// `append { field: <to>, value: '{{{json.<X>}}}', allow_duplicates: false, if: not null and

@@ -204,11 +204,16 @@ fn attachments(ctx: &mut Ctx<'_, '_>) -> Result<(), String> {
     let mut email_attachments = Vec::with_capacity(list.len());
     let mut hashes: Vec<Val<'_>> = Vec::new();
     for a in &list {
+        // Painless `a.Name` on an element that is not a map.
         let Val::Obj(a) = a else {
-            return Err(format!(
-                "dynamic getter [{}, Name] not found",
-                crate::convert::java_type(a)
-            ));
+            return Err(match a {
+                Val::Null => "cannot access method/field [Name] from a null def reference".into(),
+                Val::Arr(_) => "Illegal list shortcut value [Name].".into(),
+                other => format!(
+                    "dynamic getter [{}, Name] not found",
+                    crate::convert::java_type(other)
+                ),
+            });
         };
         let present = |k: &str| a.get(k).filter(|v| !matches!(v, Val::Null)).cloned();
         let mut f = Obj::with_capacity(3);
@@ -291,18 +296,18 @@ pub static SPEC: Spec = Spec {
         Tagged("set_email_subject_from_subject", &Copy("cloudflare_logpush.email_security_alerts.subject", "email.subject", IgnoreEmpty)),
         Tagged("rename_json_ThreatCategories_to_cloudflare_logpush_email_security_alerts_threat_categories_c839555e", &Rename("json.ThreatCategories", "cloudflare_logpush.email_security_alerts.threat_categories")),
         Tagged("rename_json_To_to_cloudflare_logpush_email_security_alerts_to_4cac6e15", &Rename("json.To", "cloudflare_logpush.email_security_alerts.to")),
-        Custom("append", "append_email_to_address_from_to", to_address, X),
+        If(&Custom("append", "append_email_to_address_from_to", to_address, X)),
         Tagged("rename_json_ToName_to_cloudflare_logpush_email_security_alerts_to_name_4d463964", &Rename("json.ToName", "cloudflare_logpush.email_security_alerts.to_name")),
-        Custom("set", "set_event_kind_ca27f3f7", kind_alert, X),
-        Custom("append", "append_related_user_fcaf8dbe", related_user, X),
+        If(&Custom("set", "set_event_kind_ca27f3f7", kind_alert, X)),
+        If(&Custom("append", "append_related_user_fcaf8dbe", related_user, X)),
         Tagged("set_server_address_b86252fa", &Copy("cloudflare_logpush.email_security_alerts.smtp_helo_server_name", "server.address", IgnoreEmpty)),
         Custom("convert", "convert_smtp_helo_server_name_ip", server_domain, X),
-        Custom("foreach", "foreach__tmp_links_33149570", links, X),
-        Script("script_45dae815", hosts_set, X),
+        If(&Custom("foreach", "foreach__tmp_links_33149570", links, X)),
+        If(&Script("script_45dae815", hosts_set, X)),
         Tagged("set_server_ip_2b83be7f", &Copy("cloudflare_logpush.email_security_alerts.smtp_helo_server_ip", "server.ip", IgnoreEmpty)),
         Tagged("append_related_ip_c3acf835", &Related("related.ip", "server.ip")),
         Tagged("geoip_server_ip_to_server_geo_bc3fd9f9", &GeoIp(Geo::SERVER)),
-        Script("script_218079c2", attachments, X),
+        If(&Script("script_218079c2", attachments, X)),
         RemoveJson,
         RemoveDuplicates(&[
             "cloudflare_logpush.email_security_alerts.timestamp",

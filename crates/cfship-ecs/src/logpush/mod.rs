@@ -153,9 +153,11 @@ impl Era {
         json_if: false,
     };
     /// Package 2.1.0 (the DEX data streams): the 2.x conventions, and the `json` processor is
-    /// tagged `json_event_original_to_json`.
+    /// tagged `json_event_original_to_json` and has an `if: ctx.event?.original != null` (its
+    /// failure is `Processor conditional`).
     pub const V2_1: Era = Era {
         json_tag: "json_event_original_to_json",
+        json_if: true,
         ..Era::V2
     };
 }

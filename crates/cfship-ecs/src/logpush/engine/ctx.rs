@@ -136,9 +136,11 @@ pub(super) fn is_empty_str(v: Option<&Val<'_>>) -> bool {
     matches!(v, Some(Val::Str(s)) if s.is_empty())
 }
 
-/// Mustache `{{{field}}}` of a value: scalars as text, lists and maps as Java's `toString`.
+/// Mustache `{{{field}}}` of a value: scalars as text, lists and maps as Java's `toString`, a
+/// null (e.g. `{{{_ingest._value}}}` of a list's `null` element) as nothing.
 pub fn mustache(v: &Val<'_>) -> String {
     match v {
+        Val::Null => String::new(),
         // Elasticsearch's mustache wraps a list in a map from index to element
         // (`CustomReflectionObjectHandler.CollectionMap`, an `AbstractMap`), so the list renders
         // as that map's `toString`: `{0=a, 1=b}`; its elements render as Java's `toString`.

@@ -42,38 +42,32 @@ fn convert_one<'a>(v: &Val<'a>, ty: Ty) -> Result<Val<'a>, String> {
         Ty::Ip => match v {
             Val::Str(s) if crate::convert::is_ip(s) => Ok(Val::Str(s.clone())),
             Val::Str(s) => Err(format!("'{s}' is not an IP string literal.")),
-            other => {
-                let t = java_type(other);
-                Err(format!(
-                    "class {t} cannot be cast to class java.lang.String ({t} and java.lang.String are in module java.base of loader 'bootstrap')"
-                ))
-            }
+            other => Err(crate::convert::class_cast_message(
+                java_type(other),
+                "java.lang.String",
+            )),
         },
+        // `Float.parseFloat` / `Double.parseDouble` of the value's `toString()` (Java's grammar:
+        // trimmed, `Infinity`/`NaN`, an `f`/`d` suffix); the message is the root cause, the
+        // NumberFormatException (`For input string: "x"`, `empty String`), not the
+        // `unable to convert [v] to double` wrapper.
         Ty::Float | Ty::Double => {
-            let s = java_to_string(v);
             let parsed = match v {
-                Val::I64(i) => Some(*i as f64),
-                Val::U64(u) => Some(*u as f64),
-                Val::F64(f) => Some(*f),
-                _ => s.trim().parse::<f64>().ok(),
-            };
-            // Elasticsearch reports the root cause, `Double.parseDouble`'s NumberFormatException
-            // (the `unable to convert [v] to double` wrapper is not what `on_failure` sees).
-            let Some(f) = parsed else {
-                return Err(if s.trim().is_empty() {
-                    "empty String".to_string()
-                } else {
-                    format!("For input string: \"{s}\"")
-                });
-            };
-            if ty == Ty::Float {
-                // Java's Float: the value a float holds, written with a float's shortest digits.
-                let f32v = f as f32;
-                Ok(Val::F64(format!("{f32v}").parse::<f64>().unwrap_or(f)))
-            } else {
-                Ok(Val::F64(f))
-            }
+                Val::I64(i) if ty == Ty::Double => Ok(*i as f64),
+                Val::U64(u) if ty == Ty::Double => Ok(*u as f64),
+                Val::F64(f) if ty == Ty::Double => Ok(*f),
+                other => {
+                    let text = java_to_string(other);
+                    if ty == Ty::Float {
+                        crate::convert::java_parse_float(&text)
+                    } else {
+                        crate::convert::java_parse_double(&text)
+                    }
+                }
+            }?;
+            Ok(crate::convert::java_floating_val(parsed, ty == Ty::Float))
         }
+        // `value.toString()`: Java's text of a map (`{k=v}`); lists are converted per element.
         Ty::Str => Ok(match v {
             Val::Str(s) => Val::Str(s.clone()),
             other => Val::Str(Cow::Owned(java_to_string(other))),

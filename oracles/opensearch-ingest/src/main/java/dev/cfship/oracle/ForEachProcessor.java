@@ -56,7 +56,7 @@ final class ForEachProcessor extends AbstractProcessor {
             for (Object value : new ArrayList<>(list)) {
                 Object previous = meta.put("_value", value);
                 try {
-                    if (processor.execute(doc) == null) {
+                    if (run(processor, doc) == null) {
                         return null;
                     }
                 } finally {
@@ -70,7 +70,7 @@ final class ForEachProcessor extends AbstractProcessor {
                 Object previousKey = meta.put("_key", e.getKey());
                 Object previousValue = meta.put("_value", e.getValue());
                 try {
-                    if (processor.execute(doc) == null) {
+                    if (run(processor, doc) == null) {
                         return null;
                     }
                 } finally {
@@ -85,6 +85,30 @@ final class ForEachProcessor extends AbstractProcessor {
                 + "] cannot be cast to a list or map");
         }
         return doc;
+    }
+
+    /**
+     * Runs the inner processor through its handler form: an inner processor with its own
+     * {@code on_failure} (or an {@code if}) is a compound/conditional wrapper, which only
+     * implements that form (its plain {@code execute} throws "this method should not get
+     * executed"). Every processor the pipelines use completes on the calling thread.
+     */
+    private static IngestDocument run(Processor p, IngestDocument doc) throws Exception {
+        IngestDocument[] result = new IngestDocument[1];
+        Exception[] error = new Exception[1];
+        boolean[] done = new boolean[1];
+        p.execute(doc, (r, e) -> {
+            result[0] = r;
+            error[0] = e;
+            done[0] = true;
+        });
+        if (!done[0]) {
+            throw new IllegalStateException("the processor inside foreach did not complete synchronously");
+        }
+        if (error[0] != null) {
+            throw error[0];
+        }
+        return result[0];
     }
 
     @Override

@@ -27,6 +27,8 @@ public final class OraclePlugin extends Plugin implements IngestPlugin {
             UriPartsProcessor.TYPE, new UriPartsProcessor.Factory(),
             SetCopyFromProcessor.TYPE, new SetCopyFromProcessor.Factory(),
             FingerprintProcessor.TYPE, new FingerprintProcessor.Factory(),
-            ForEachProcessor.TYPE, new ForEachProcessor.Factory(parameters.scriptService));
+            ForEachProcessor.TYPE, new ForEachProcessor.Factory(parameters.scriptService),
+            SetsToListsProcessor.TYPE, new SetsToListsProcessor.Factory(),
+            ScriptProcessor.TYPE, new ScriptProcessor.Factory(parameters.scriptService));
     }
 }

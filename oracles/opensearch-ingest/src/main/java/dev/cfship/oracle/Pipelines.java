@@ -96,9 +96,30 @@ final class Pipelines {
                 m.appendReplacement(sb, Matcher.quoteReplacement("'" + base + "-" + m.group(1) + "'"));
             }
             m.appendTail(sb);
-            out.add(pipeline(r.id(), sb.toString()));
+            out.add(withSetsToLists(pipeline(r.id(), sb.toString()), true));
         }
         return out;
+    }
+
+    /**
+     * Appends {@link SetsToListsProcessor} to the pipeline's processors and to its on_failure (when
+     * it has one), so a {@code java.util.Set} a script left is written as Elasticsearch 8 writes it.
+     */
+    @SuppressWarnings("unchecked")
+    private static Pipeline withSetsToLists(Pipeline p, boolean es8Scripts) throws IOException {
+        Map<String, Object> def = XContentHelper.convertToMap(new BytesArray(p.json().getBytes(StandardCharsets.UTF_8)), true, XContentType.JSON).v2();
+        int scripts = es8Scripts ? rename(def, "script", ScriptProcessor.TYPE) : 0;
+        System.err.println("[oracle] pipeline " + p.id() + ": " + scripts + " script -> " + ScriptProcessor.TYPE
+            + ", " + SetsToListsProcessor.TYPE + " appended");
+        for (String list : List.of("processors", "on_failure")) {
+            if (def.get(list) instanceof List<?> l) {
+                ((List<Object>) l).add(Map.of(SetsToListsProcessor.TYPE, Map.of()));
+            }
+        }
+        try (XContentBuilder b = XContentFactory.jsonBuilder()) {
+            b.map(def);
+            return new Pipeline(p.id(), b.toString());
+        }
     }
 
     private static String sha256(byte[] bytes) throws IOException {
