@@ -562,7 +562,7 @@ fn e2e_run(bin: &Path, es: &str, hours: i64, zones: usize) -> Result<(u64, Usage
             })
             .collect(),
         accounts: vec![SimAccount {
-            id: "bench000000000000000000000000acc".into(),
+            id: ACCOUNT.into(),
             events_per_hour: 60,
         }],
         credentials: SimCredentials {
