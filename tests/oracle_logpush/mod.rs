@@ -449,16 +449,6 @@ pub const KNOWN: &[Known] = &[
         applies: |d| error_pairs_known(d, 4),
     },
     Known {
-        name: "script-partial-update (unverified)",
-        reason: "http_request's timestamp script fails on a double after it normalised an earlier field: cfship keeps the assignments made before the failing statement (Elasticsearch 8's ScriptProcessor runs on the live ctx map), the fork's document shows none of them (not verified against Elasticsearch 8)",
-        applies: |d| {
-            is_date_target(d.field)
-                && error_list(d.cfship_doc.get("error.message")).iter().any(|e| {
-                    e.starts_with("Processor script with tag painless_edge_start_timestamp_to_milli ")
-                })
-        },
-    },
-    Known {
         name: "pattern-offset-vs-timezone (unverified)",
         reason: "a time with an offset without colon (`-0500`), read by the `yyyy-MM-dd'T'HH:mm:ssZ` format of a `date` with `timezone: UTC`: cfship applies the parsed offset, the 7.10 fork's DateFormatters.from takes the processor's timezone instead (not verified against Elasticsearch 8)",
         applies: |d| {
