@@ -1285,6 +1285,23 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
         .unwrap_or(0x0C0F_FEE5);
 
     let geo = Arc::new(cfship_ecs::GeoIp::open_dir(&geoip).expect("open GeoIP test databases"));
+    if let Some(names) = selection() {
+        let streams: Vec<String> = oracle_logpush::manifest()
+            .into_iter()
+            .map(|r| r.data_stream)
+            .collect();
+        let unknown: Vec<&String> = names
+            .iter()
+            .filter(|n| {
+                !["logpull", "audit", "user_agent"].contains(&n.as_str()) && !streams.contains(n)
+            })
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "CFSHIP_ORACLE_DATASETS names {unknown:?}: not logpull, audit, user_agent or a data stream of {}",
+            oracle_logpush::manifest_path().display()
+        );
+    }
     let logpush_dir = oracle_logpush::pipelines_dir();
     let oracle = Oracle::start(&geoip, logpush_dir.as_ref().ok().map(|p| p.as_path()));
     let mut tally = Tally::new(KNOWN, std::env::var("CFSHIP_ORACLE_DUMP").ok().as_deref());
