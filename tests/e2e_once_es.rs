@@ -244,7 +244,9 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
     .await
     .expect("phase 1");
 
-    // 2. two more objects; a second `--once` collects only what is new
+    // 2. two more objects, and every lease left (8 s) by a process that is gone (no heartbeat,
+    // never renewed: a `--once` killed mid-run): a second `--once` waits for those leases to
+    // expire, then collects only what is new
     for o in 4..6 {
         put(o).await;
     }
@@ -258,6 +260,22 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
     let keys = all_keys.clone();
     let names = source_names.clone();
     tokio::task::spawn_blocking(move || {
+        let gone = cfship_state::EsStore::open(
+            &cfship_elasticsearch::EsConfig {
+                hosts: vec![es2.clone()],
+                ..Default::default()
+            },
+            &ix,
+        )
+        .expect("state")
+        .with_lease("gone", Duration::from_secs(8));
+        for k in &keys {
+            assert!(
+                gone.try_acquire(k).expect("lease"),
+                "{k}: released by once-1"
+            );
+        }
+        let gone_until = chrono::Utc::now() + chrono::Duration::seconds(8);
         let l2 = d.join("once2.log");
         let (st, text) = once(&conf_s, "once-2", &l2);
         assert!(
@@ -265,6 +283,22 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
             "second run --once failed ({st}):\n{}",
             tail(&l2, 40)
         );
+        // when its sources started before those leases expired, it said it waited for them
+        let running_at = text
+            .lines()
+            .find(|l| l.contains("cfship running"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .expect("cfship running line");
+        if running_at < gone_until - chrono::Duration::seconds(1) {
+            assert!(
+                text.contains("left by a process without a heartbeat: waiting for it to expire"),
+                "{}",
+                tail(&l2, 40)
+            );
+        } else {
+            eprintln!("the second run --once started after the left leases expired: no wait seen");
+        }
         assert_eq!(bucket_objects(&text), Some(2), "{}", tail(&l2, 40));
         for k in &keys {
             let (owner, expires, _) = doc(&es2, &ix, k).expect("cursor document");

@@ -684,8 +684,10 @@ enum Work {
 /// `once` (`run --once`): the same supervisors, each wanting its source from the start, and no
 /// balancer (no heartbeat: the daemons do not count this process as a replica to share with).
 /// Each takes its lease, renews it while its source catches up (a bucket: one pass to its end),
-/// then releases it and ends; a source whose lease another replica holds unexpired is not
-/// collected and ends with [`cfship_state::StateError::LeaseHeld`] naming the owner.
+/// then releases it and ends. A source whose lease another live replica holds (a heartbeat, or a
+/// lease still being renewed: another `--once`) is not collected and ends with
+/// [`cfship_state::StateError::LeaseHeld`] naming the owner; a lease left by a process that is gone
+/// (no heartbeat, not renewed) is waited for until it expires (at most the TTL), then taken.
 #[allow(clippy::too_many_arguments)]
 pub fn spawn_leased(
     client: &CloudflareClient,
@@ -1013,6 +1015,8 @@ impl Leased<'_> {
                 }
             }
         };
+        // `once`: the expiry of a lease left by a process without a heartbeat, waited for
+        let mut waiting_for: Option<u64> = None;
         loop {
             if cancel.is_cancelled() {
                 return Ok(RunSummary::default());
@@ -1031,19 +1035,42 @@ impl Leased<'_> {
             }
             match blocking_state(|| store.try_acquire(key)) {
                 Ok(true) => {}
-                Ok(false) if self.once => match blocking_state(|| store.check_lease_free(key)) {
-                    Err(e @ cfship_state::StateError::LeaseHeld { .. }) => {
-                        tracing::warn!(source = %name, error = %e, "--once: source not collected, another replica owns it");
-                        return Err(CfError::State(e));
-                    }
-                    // taken and given up again in between, or unreachable: try again soon
-                    _ => {
+                Ok(false) if self.once => {
+                    let held = blocking_state(|| store.check_lease_free(key)).err();
+                    let Some((e, owner, expires)) = held.and_then(|e| {
+                        let (o, x) = e.lease_held().map(|(o, x)| (o.to_string(), x))?;
+                        Some((e, o, x))
+                    }) else {
+                        // taken and given up again in between, or unreachable: try again soon
                         if !sleep(period.min(Duration::from_secs(1))).await {
                             return Ok(RunSummary::default());
                         }
                         continue;
+                    };
+                    let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+                    // renewed since it was first seen (another `--once`): its owner is alive
+                    let renewed = waiting_for.is_some_and(|w| expires > w);
+                    let live = renewed
+                        || store.es().is_none_or(|es| {
+                            blocking_state(|| es.view())
+                                .map(|v| v.live(now).contains(&owner))
+                                // cannot tell: the owner may be alive
+                                .unwrap_or(true)
+                        });
+                    if live {
+                        tracing::warn!(source = %name, owner = %owner, error = %e, "--once: source not collected, another replica owns it");
+                        return Err(CfError::State(e));
                     }
-                },
+                    if waiting_for.is_none() {
+                        tracing::info!(source = %name, owner = %owner, "--once: the source's lease was left by a process without a heartbeat: waiting for it to expire");
+                        waiting_for = Some(expires);
+                    }
+                    let left = Duration::from_millis(expires.saturating_sub(now) + 50);
+                    if !sleep(left.min(period)).await {
+                        return Ok(RunSummary::default());
+                    }
+                    continue;
+                }
                 Ok(false) => {
                     if !sleep(period).await {
                         return Ok(RunSummary::default());

@@ -602,10 +602,7 @@ impl EsStore {
                 key: key.to_string(),
                 index: self.index.clone(),
                 owner: o.to_string(),
-                until: std::time::UNIX_EPOCH
-                    .checked_add(std::time::Duration::from_millis(expires))
-                    .map(|t| humantime::format_rfc3339_millis(t).to_string())
-                    .unwrap_or_else(|| format!("{expires} ms after the epoch")),
+                expires_unix_ms: expires,
             }),
             _ => Ok(()),
         }

@@ -104,15 +104,16 @@ pub enum StateError {
     )]
     Conflict { key: String, index: String },
     #[error(
-        "the lease of {key} in {index} is held by replica {owner:?} until {until}: this process does \
-         not collect that source (its owner does; it is free once that replica stops or hands it over)"
+        "the lease of {key} in {index} is held by replica {owner:?} until {}: this process does \
+         not collect that source (its owner does; it is free once that replica stops or hands it over)",
+        rfc3339_ms(*expires_unix_ms)
     )]
     LeaseHeld {
         key: String,
         index: String,
         owner: String,
-        /// The lease's expiry (RFC 3339).
-        until: String,
+        /// The lease's expiry, Unix ms.
+        expires_unix_ms: u64,
     },
     #[error("state index {index}: {message}")]
     Elasticsearch { index: String, message: String },
@@ -132,6 +133,26 @@ impl StateError {
     pub fn is_transient(&self) -> bool {
         matches!(self, StateError::Unavailable { .. })
     }
+
+    /// [`StateError::LeaseHeld`]: the owner and the lease's expiry (Unix ms).
+    pub fn lease_held(&self) -> Option<(&str, u64)> {
+        match self {
+            StateError::LeaseHeld {
+                owner,
+                expires_unix_ms,
+                ..
+            } => Some((owner.as_str(), *expires_unix_ms)),
+            _ => None,
+        }
+    }
+}
+
+/// Unix ms as an RFC 3339 time (UTC, milliseconds).
+fn rfc3339_ms(ms: u64) -> String {
+    std::time::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_millis(ms))
+        .map(|t| humantime::format_rfc3339_millis(t).to_string())
+        .unwrap_or_else(|| format!("{ms} ms after the epoch"))
 }
 
 /// The envelope of a saved cursor (a file, or a document's `_source`). `cursor` is the caller's value.
