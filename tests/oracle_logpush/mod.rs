@@ -449,14 +449,14 @@ pub const KNOWN: &[Known] = &[
         applies: |d| error_pairs_known(d, 4),
     },
     Known {
-        name: "pattern-offset-vs-timezone (unverified)",
+        name: "pattern-offset-vs-timezone (7.10 vs 8.x)",
         reason: "a time with an offset without colon (`-0500`), read by the `yyyy-MM-dd'T'HH:mm:ssZ` format of a `date` with `timezone: UTC`: cfship applies the parsed offset, the 7.10 fork's DateFormatters.from takes the processor's timezone instead (not verified against Elasticsearch 8)",
         applies: |d| {
             is_date_target(d.field) && offset_without_colon(d.record)
         },
     },
     Known {
-        name: "unix-ms-near-epoch (unverified)",
+        name: "unix-ms-near-epoch (7.10 vs 8.x)",
         reason: "UNIX_MS of a small or negative count (`-1000`, `1000`, after the to-milli script): cfship reads epoch milliseconds (Elasticsearch 8's Long.parseLong + Instant.ofEpochMilli, 1969/1970), the 7.10 fork fails UNIX_MS and ISO8601 reads the digits as a year (1000-01-01; not verified against Elasticsearch 8)",
         applies: |d| {
             let year = |v: Option<&Value>| {
