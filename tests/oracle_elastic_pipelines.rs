@@ -3,7 +3,10 @@
 //!
 //! The engine is an embedded OpenSearch node (`oracles/opensearch-ingest/`, started once for the
 //! whole test) with the ingest modules from Maven Central and the three pipeline files of Elastic's
-//! package, minimally edited (docs/oracles.md lists every edit and why). Every document is compared
+//! package (kept outside the repository, read from `CFSHIP_CLOUDFLARE_PIPELINES_DIR`, default
+//! `../shared/elastic-pipelines/cloudflare`, checked against the sha256 of
+//! `oracles/opensearch-ingest/cloudflare-pipelines.tsv`; absent, the Logpull and audit parts are
+//! skipped loudly and the `user_agent` part still runs), minimally edited (docs/oracles.md lists every edit and why). Every document is compared
 //! field by field (`_id` included); each difference must be one of the named [`KNOWN`] differences,
 //! and each named difference must still occur — the list is exact, so it cannot hide a new one.
 //!
@@ -61,6 +64,38 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The files `oracles/opensearch-ingest/cloudflare-pipelines.tsv` names.
+fn cloudflare_manifest() -> PathBuf {
+    repo().join("oracles/opensearch-ingest/cloudflare-pipelines.tsv")
+}
+
+/// Where Elastic's cloudflare (Logpull, audit) pipeline files are, if every file of the manifest
+/// is there (their sha256 is checked by the oracle when it loads them).
+fn cloudflare_pipelines_dir() -> Result<PathBuf, String> {
+    let dir = match std::env::var_os("CFSHIP_CLOUDFLARE_PIPELINES_DIR") {
+        Some(p) => PathBuf::from(p),
+        None => repo().join("../shared/elastic-pipelines/cloudflare"),
+    };
+    let text =
+        std::fs::read_to_string(cloudflare_manifest()).expect("read cloudflare-pipelines.tsv");
+    let missing: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next())
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    if missing.is_empty() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "Elastic's cloudflare pipeline files are not in {} (set CFSHIP_CLOUDFLARE_PIPELINES_DIR; \
+             missing: {})",
+            dir.display(),
+            missing.join(", ")
+        ))
+    }
+}
+
 fn geoip_dir() -> PathBuf {
     match std::env::var_os("CFSHIP_GEOIP_DIR") {
         Some(p) => PathBuf::from(p),
@@ -110,7 +145,7 @@ struct Oracle {
 impl Oracle {
     /// `logpush`: the directory of Elastic's cloudflare_logpush pipeline files, when they are here
     /// (only the data streams `CFSHIP_ORACLE_DATASETS` selects are installed).
-    fn start(geoip: &Path, logpush: Option<&Path>) -> Oracle {
+    fn start(geoip: &Path, cloudflare: Option<&Path>, logpush: Option<&Path>) -> Oracle {
         let work = tempfile::tempdir().expect("temp dir");
         let mut cmd = Command::new("bash");
         cmd.arg(repo().join("oracles/opensearch-ingest/run.sh"))
@@ -118,6 +153,12 @@ impl Oracle {
             .arg(work.path())
             .arg("--geoip")
             .arg(geoip);
+        if let Some(dir) = cloudflare {
+            cmd.arg("--manifest")
+                .arg(cloudflare_manifest())
+                .arg("--pipelines")
+                .arg(dir);
+        }
         if let Some(dir) = logpush {
             cmd.arg("--logpush-manifest")
                 .arg(oracle_logpush::selected_manifest(work.path()))
@@ -1302,8 +1343,17 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
             oracle_logpush::manifest_path().display()
         );
     }
+    let cloudflare_dir = cloudflare_pipelines_dir();
+    if let Err(e) = &cloudflare_dir {
+        eprintln!("SKIPPED the Logpull and audit parts of oracle_elastic_pipelines: {e}");
+    }
     let logpush_dir = oracle_logpush::pipelines_dir();
-    let oracle = Oracle::start(&geoip, logpush_dir.as_ref().ok().map(|p| p.as_path()));
+    let oracle = Oracle::start(
+        &geoip,
+        cloudflare_dir.as_ref().ok().map(|p| p.as_path()),
+        logpush_dir.as_ref().ok().map(|p| p.as_path()),
+    );
+    let cloudflare = cloudflare_dir.is_ok();
     let mut tally = Tally::new(KNOWN, std::env::var("CFSHIP_ORACLE_DUMP").ok().as_deref());
 
     let mut rng = Rng(seed);
@@ -1316,7 +1366,7 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
         Some(geo.clone()),
     )
     .expect("transformer");
-    if selected("logpull") {
+    if cloudflare && selected("logpull") {
         compare(
             Dataset::Logpull,
             &t,
@@ -1335,7 +1385,7 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
         preserve_original: true,
         ..Default::default()
     });
-    if selected("audit") {
+    if cloudflare && selected("audit") {
         compare(
             Dataset::Audit,
             &t,
@@ -1377,7 +1427,9 @@ fn elastic_pipelines_on_an_ingest_node_agree_with_cfship() {
             "the architecture renames no longer occur: update docs/oracles.md"
         );
     }
-    tally.check("Elastic's pipelines", "KNOWN");
+    if cloudflare {
+        tally.check("Elastic's pipelines", "KNOWN");
+    }
     if let Some(lp) = logpush {
         lp.check("the cloudflare_logpush pipelines", "oracle_logpush::KNOWN");
     }

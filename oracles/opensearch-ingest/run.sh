@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds (Maven, dependencies from Maven Central cached in ~/.m2) and runs the embedded-OpenSearch
-# ingest oracle: one node with Elastic's cloudflare pipelines. See docs/oracles.md.
+# ingest oracle: one node with Elastic's cloudflare pipelines (files kept outside the repository). See docs/oracles.md.
 #
-#   oracles/opensearch-ingest/run.sh --work DIR --geoip DIR [--ua-regexes FILE]
+#   oracles/opensearch-ingest/run.sh --work DIR --geoip DIR [--manifest TSV --pipelines DIR]
+#       [--logpush-manifest TSV --logpush-pipelines DIR]
 #
 # Prints "CFSHIP-ORACLE-READY <port>" on stdout when serving; stops at end of stdin.
 # Java 21+ is needed (OpenSearch 3.x): $CFSHIP_JAVA21_HOME, else the first JDK 21+ under /usr/lib/jvm.
@@ -30,5 +31,4 @@ fi
 exec "$java_home/bin/java" -Xms256m -Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
   --enable-native-access=ALL-UNNAMED \
   -cp "$jar:$(cat "$cp_file")" dev.cfship.oracle.Oracle \
-  --pipelines "$here/elastic-pipelines" \
   --ua-regexes "$repo/crates/cfship-useragent/regexes/regexes.yml" "$@"

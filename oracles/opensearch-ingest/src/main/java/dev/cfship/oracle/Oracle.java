@@ -34,7 +34,8 @@ import java.util.Map;
  * cloudflare ingest pipelines (with the few edits {@link Pipelines} lists) over HTTP on 127.0.0.1.
  *
  * <pre>
- * java -cp ... dev.cfship.oracle.Oracle --work DIR --pipelines DIR --geoip DIR --ua-regexes FILE
+ * java -cp ... dev.cfship.oracle.Oracle --work DIR --geoip DIR --ua-regexes FILE [--manifest TSV --pipelines DIR]
+ *     [--logpush-manifest TSV --logpush-pipelines DIR]
  * </pre>
  *
  * Prints {@code CFSHIP-ORACLE-READY <port>} on stdout once the pipelines are installed, then serves
@@ -44,7 +45,7 @@ import java.util.Map;
  */
 public final class Oracle {
     public static void main(String[] args) throws Exception {
-        Map<String, String> opts = Args.parse(args, List.of("work", "pipelines", "geoip", "ua-regexes"));
+        Map<String, String> opts = Args.parse(args, List.of("work", "geoip", "ua-regexes"));
         Path work = Path.of(opts.get("work")).toAbsolutePath();
         Path home = work.resolve("home");
         Path config = home.resolve("config");
@@ -90,8 +91,12 @@ public final class Oracle {
         Node node = new EmbeddedNode(env, plugins);
         node.start();
 
-        List<Pipelines.Pipeline> pipelines = new ArrayList<>(Pipelines.load(Path.of(opts.get("pipelines"))));
-        // Optional: Elastic's cloudflare_logpush pipelines (kept outside the repository).
+        // Both optional: Elastic's cloudflare (Logpull, audit) and cloudflare_logpush pipelines, kept
+        // outside the repository; without them the node still serves the user_agent comparison.
+        List<Pipelines.Pipeline> pipelines = new ArrayList<>();
+        if (opts.containsKey("pipelines") && opts.containsKey("manifest")) {
+            pipelines.addAll(Pipelines.load(Path.of(opts.get("manifest")), Path.of(opts.get("pipelines"))));
+        }
         if (opts.containsKey("logpush-manifest") && opts.containsKey("logpush-pipelines")) {
             pipelines.addAll(Pipelines.loadLogpush(Path.of(opts.get("logpush-manifest")), Path.of(opts.get("logpush-pipelines"))));
         }

@@ -19,7 +19,8 @@ import org.opensearch.core.common.bytes.BytesArray;
 import org.opensearch.core.xcontent.XContentBuilder;
 
 /**
- * Elastic's cloudflare ingest pipelines, as stored in {@code elastic-pipelines/}, with the edits the
+ * Elastic's cloudflare ingest pipelines (kept outside the repository, checked against the sha256 of
+ * {@code cloudflare-pipelines.tsv} / {@code logpush-pipelines.tsv}), with the edits the
  * embedded OpenSearch node needs. Each edit must match exactly once, so a changed pipeline file
  * fails loudly instead of running unedited. Every edit is listed (with its reason) in
  * docs/oracles.md of the cfship repository.
@@ -37,7 +38,24 @@ final class Pipelines {
 
     private record Edit(String why, String from, String to) {}
 
-    static List<Pipeline> load(Path dir) throws IOException {
+    /**
+     * The Logpull and audit pipelines from {@code dir}; each file must have the sha256 the manifest
+     * (tab-separated: file, pipeline id, upstream commit, upstream path, sha256) gives it.
+     */
+    static List<Pipeline> load(Path manifest, Path dir) throws IOException {
+        for (String line : Files.readAllLines(manifest, StandardCharsets.UTF_8)) {
+            if (line.isBlank() || line.startsWith("#")) {
+                continue;
+            }
+            String[] f = line.split("\t");
+            if (f.length != 5) {
+                throw new IOException(manifest + ": expected 5 tab-separated columns: " + line);
+            }
+            String sha = sha256(Files.readAllBytes(dir.resolve(f[0])));
+            if (!sha.equals(f[4])) {
+                throw new IOException(dir.resolve(f[0]) + ": sha256 " + sha + ", the manifest says " + f[4]);
+            }
+        }
         List<Pipeline> out = new ArrayList<>();
         out.add(pipeline(LOGPULL, edit(dir.resolve("logpull-default.yml"), List.of(
             new Edit("Fleet renders the {{ IngestPipeline }} template into the installed pipeline's name",
