@@ -249,7 +249,20 @@ metrics:
     bucket_records += 120;
     tokio::task::block_in_place(|| wait_count(&es, &rq_index, bucket_records, &log));
 
-    let m = tokio::task::block_in_place(|| metrics(mport));
+    // the object is counted done after its checkpoint is saved, which may come a little after its
+    // documents are searchable: wait for the count, then read every metric from one scrape
+    let bucket = "{source=\"s3://logs/cloudflare/http_requests/\"}";
+    let done_metric = format!("cfship_logpush_bucket_objects_done_total{bucket}");
+    let m = tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = metrics(mport);
+            if sample(&m, &done_metric) == Some(4) || Instant::now() > deadline {
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
     assert_eq!(
         sample(&m, "cfship_logpush_requests_total{outcome=\"accepted\"}"),
         Some(7),
@@ -267,15 +280,7 @@ metrics:
         Some(1)
     );
     assert_eq!(sample(&m, "cfship_logpush_spool_full"), Some(0));
-    let bucket = "{source=\"s3://logs/cloudflare/http_requests/\"}";
-    assert_eq!(
-        sample(
-            &m,
-            &format!("cfship_logpush_bucket_objects_done_total{bucket}")
-        ),
-        Some(4),
-        "{m}"
-    );
+    assert_eq!(sample(&m, &done_metric), Some(4), "{m}");
     assert_eq!(
         sample(
             &m,
