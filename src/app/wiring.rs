@@ -44,8 +44,11 @@ pub fn open_state_with(cfg: &Config, leased: bool) -> anyhow::Result<CursorStore
         crate::config::StateBackend::File => CursorStore::open_exclusive(&cfg.state.dir)
             .with_context(|| format!("state dir {}", cfg.state.dir.display())),
         crate::config::StateBackend::Elasticsearch => {
-            let es = es_config(cfg)
+            let mut es = es_config(cfg)
                 .context("`state.backend: elasticsearch` needs an `elasticsearch:` section")?;
+            if leased {
+                es.timeout = es.timeout.min(state_request_timeout(lease_ttl(cfg)));
+            }
             let index = cfg.state.index_name();
             let mut store = cfship_state::EsStore::open(&es, index)
                 .with_context(|| format!("state index {index}"))?;
@@ -64,6 +67,16 @@ pub fn open_state_with(cfg: &Config, leased: bool) -> anyhow::Result<CursorStore
             Ok(store.into())
         }
     }
+}
+
+/// The time limit of each state-index request of a replica with leases: `TTL / 8`, at least 1 s.
+/// A supervisor only sees a lost lease when its renewal returns, and a renewal may wait behind one
+/// other state request (a cursor save) before its own: with both bounded by `TTL / 8`, a renewal
+/// sent at its tick (every `TTL / 3`) returns within `TTL / 4` even when Elasticsearch hangs, so
+/// the check "last success `2/3 TTL` ago: stop" runs before `11/12 TTL`, i.e. before the lease can
+/// expire (`elasticsearch.timeout`, 60 s by default, would let a hung renewal outlive the lease).
+pub fn state_request_timeout(ttl: Duration) -> Duration {
+    (ttl / 8).max(Duration::from_secs(1))
 }
 
 /// Default of `state.lease_ttl`.
@@ -1264,8 +1277,24 @@ pub fn fix_clocks(sources: &mut Sources, now: chrono::DateTime<chrono::Utc>) {
 
 #[cfg(test)]
 mod tests {
-    use super::cloudflare_share;
+    use super::{cloudflare_share, state_request_timeout};
     use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    #[test]
+    fn a_hung_renewal_returns_before_the_lease_can_expire() {
+        let ttl = super::DEFAULT_LEASE_TTL;
+        let t = state_request_timeout(ttl);
+        assert_eq!(t, Duration::from_millis(3750));
+        // the worst case: a renewal sent at its tick after one failed renewal (2/3 TTL after the
+        // last success), queued behind one hung cursor save, then hung itself
+        assert!(ttl * 2 / 3 + 2 * t < ttl, "{t:?}");
+        // short test TTLs get the 1 s floor
+        assert_eq!(
+            state_request_timeout(Duration::from_secs(3)),
+            Duration::from_secs(1)
+        );
+    }
 
     fn set(keys: &[&str]) -> BTreeSet<String> {
         keys.iter().map(|k| k.to_string()).collect()
