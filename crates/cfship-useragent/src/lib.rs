@@ -29,6 +29,7 @@
 
 mod java;
 
+use aho_corasick::AhoCorasick;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -225,15 +226,76 @@ impl Rule {
     }
 }
 
-/// One pattern list with its prefilter.
+/// One translated pattern, compiled on first use.
+///
+/// A compiled `regex::Regex` of a uap-core pattern holds some kilobytes to tens of kilobytes
+/// of automata; compiling all ~1,000 up front cost ~20 MiB of resident memory (and more at
+/// the peak, in compile-time scratch) although real traffic only ever reaches a few dozen
+/// of them past the literal prefilter.
+struct LazyRegex {
+    pattern: String,
+    compiled: OnceLock<Option<regex::Regex>>,
+}
+
+impl LazyRegex {
+    fn new(pattern: String) -> Self {
+        Self {
+            pattern,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    fn compile(&self) -> Result<regex::Regex, regex::Error> {
+        regex::Regex::new(&self.pattern)
+    }
+
+    /// The compiled pattern (`None` only if it does not compile; [`build_section`] checks
+    /// every pattern of a custom file, and a test every pattern of the embedded one).
+    fn get(&self) -> Option<&regex::Regex> {
+        self.compiled
+            .get_or_init(|| match self.compile() {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    tracing::warn!(pattern = %self.pattern, error = %e, "user-agent pattern does not compile; skipped");
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// One pattern list with its prefilter: the literal atoms of every pattern (extracted by
+/// `regex-filtered`'s model, the same prefilter `regex_filtered::Regexes` builds) in one
+/// Aho-Corasick automaton, mapped back to the candidate patterns, which are then compiled
+/// lazily and confirmed in list order.
 struct Section {
-    set: regex_filtered::Regexes,
+    prefilter: AhoCorasick,
+    mapper: regex_filtered::mapper::Mapper,
+    regexes: Vec<LazyRegex>,
     rules: Vec<Rule>,
 }
 
 impl Section {
+    /// Indices of the patterns that match `input`, in ascending order.
+    fn matching<'a>(
+        &'a self,
+        input: &'a str,
+    ) -> impl Iterator<Item = (usize, &'a regex::Regex)> + 'a {
+        let atoms = self
+            .prefilter
+            .find_overlapping_iter(input)
+            .map(|m| m.pattern().as_usize());
+        self.mapper
+            .atom_to_re(atoms)
+            .into_iter()
+            .filter_map(move |idx| {
+                let re = self.regexes.get(idx)?.get()?;
+                re.is_match(input).then_some((idx, re))
+            })
+    }
+
     fn find(&self, input: &str) -> Option<VersionedName> {
-        for (idx, re) in self.set.matching(input) {
+        for (idx, re) in self.matching(input) {
             let (Some(caps), Some(rule)) = (re.captures(input), self.rules.get(idx)) else {
                 continue;
             };
@@ -293,14 +355,16 @@ fn scalar_text(value: &Yaml) -> Result<Option<String>, String> {
     }
 }
 
-fn build_section(root: &Yaml, keys: &SectionKeys) -> Result<Section, Error> {
+fn build_section(root: &Yaml, keys: &SectionKeys, validate: bool) -> Result<Section, Error> {
     let section = keys.section;
     let entries: &[Yaml] = match &root[section] {
         Yaml::BadValue | Yaml::Null => &[],
         Yaml::Array(a) => a,
         _ => return Err(Error::Malformed(format!("`{section}` is not a list"))),
     };
-    let mut builder = regex_filtered::Builder::new();
+    // Minimum atom length 3, as `regex_filtered::Builder::new()`.
+    let mut mapper = regex_filtered::mapper::Builder::new(3);
+    let mut regexes = Vec::with_capacity(entries.len());
     let mut rules = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
         let Yaml::Hash(map) = entry else {
@@ -329,11 +393,24 @@ fn build_section(root: &Yaml, keys: &SectionKeys) -> Result<Section, Error> {
             }
         })?;
         // Case folding is already expanded (ASCII only, like Java) by the translation.
-        builder = builder.push(&translated).map_err(|e| Error::Regex {
+        let regex_error = |message: String| Error::Regex {
             section,
             index,
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let hir = regex_syntax::Parser::new()
+            .parse(&translated)
+            .map_err(|e| regex_error(e.to_string()))?;
+        let model =
+            regex_filtered::model::Model::new(&hir).map_err(|e| regex_error(e.to_string()))?;
+        mapper.push(model);
+        let lazy = LazyRegex::new(translated);
+        if validate {
+            // A custom file: reject a pattern the engine refuses (e.g. too big) now, compiling
+            // it and dropping the result so that only one is held at a time.
+            lazy.compile().map_err(|e| regex_error(e.to_string()))?;
+        }
+        regexes.push(lazy);
         let mut rule = Rule {
             name: field(keys.name)?,
             ..Rule::default()
@@ -345,16 +422,28 @@ fn build_section(root: &Yaml, keys: &SectionKeys) -> Result<Section, Error> {
         }
         rules.push(rule);
     }
-    let set = builder.build().map_err(|e| Error::Prefilter {
-        section,
-        message: e.to_string(),
-    })?;
-    Ok(Section { set, rules })
+    let (mapper, atoms) = mapper.build();
+    let prefilter = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .prefilter(true)
+        .build(atoms)
+        .map_err(|e| Error::Prefilter {
+            section,
+            message: e.to_string(),
+        })?;
+    Ok(Section {
+        prefilter,
+        mapper,
+        regexes,
+        rules,
+    })
 }
 
 /// Parses user-agent strings like Elasticsearch's `user_agent` processor.
 ///
-/// Building compiles every pattern once (some tens of milliseconds); parsing is read-only, so
+/// Building parses every pattern and builds the literal prefilter; a pattern is compiled the
+/// first time the prefilter lets an input through to it (once, behind a `OnceLock`), so the
+/// parser holds only the automata traffic actually needs. Parsing is read-only, so
 /// one parser can be shared between threads behind an [`Arc`].
 pub struct UserAgentParser {
     ua: Section,
@@ -374,8 +463,10 @@ impl fmt::Debug for UserAgentParser {
 
 impl UserAgentParser {
     /// Builds the parser from the embedded regexes file ([`REGEXES_YAML`]).
+    ///
+    /// Patterns are compiled on first use (the embedded file's are all checked by a test).
     pub fn new() -> Result<Self, Error> {
-        Self::from_yaml(REGEXES_YAML)
+        Self::build(REGEXES_YAML, false)
     }
 
     /// The process-wide parser over the embedded regexes, compiled on first use and then shared
@@ -391,7 +482,14 @@ impl UserAgentParser {
 
     /// Builds a parser from a regexes file in uap-core / Elasticsearch `regex_file` format
     /// (like a custom `regex_file` of the processor).
+    ///
+    /// Every pattern is compiled once here to report one the engine rejects, then dropped:
+    /// matching compiles a pattern again on first use.
     pub fn from_yaml(yaml: &str) -> Result<Self, Error> {
+        Self::build(yaml, true)
+    }
+
+    fn build(yaml: &str, validate: bool) -> Result<Self, Error> {
         let started = std::time::Instant::now();
         let docs = YamlLoader::load_from_str(yaml).map_err(|e| Error::Yaml(e.to_string()))?;
         let root = docs
@@ -401,9 +499,9 @@ impl UserAgentParser {
             return Err(Error::Malformed("top level is not a mapping".into()));
         }
         let parser = Self {
-            ua: build_section(root, &UA_KEYS)?,
-            os: build_section(root, &OS_KEYS)?,
-            device: build_section(root, &DEVICE_KEYS)?,
+            ua: build_section(root, &UA_KEYS, validate)?,
+            os: build_section(root, &OS_KEYS, validate)?,
+            device: build_section(root, &DEVICE_KEYS, validate)?,
         };
         if parser.ua.len() + parser.os.len() + parser.device.len() == 0 {
             return Err(Error::Malformed(
@@ -415,7 +513,7 @@ impl UserAgentParser {
             os_parsers = parser.os.len(),
             device_parsers = parser.device.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "user-agent regexes compiled"
+            "user-agent regexes loaded"
         );
         Ok(parser)
     }
@@ -516,6 +614,38 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<UserAgentParser>();
         assert_send_sync::<CachedParser>();
+    }
+
+    /// `new()` compiles lazily, so check here that every embedded pattern compiles (a lazy
+    /// failure would silently skip the pattern) and that nothing is compiled up front.
+    #[test]
+    fn every_embedded_pattern_compiles() {
+        let parser = UserAgentParser::new().expect("embedded regexes");
+        let sections = [&parser.ua, &parser.os, &parser.device];
+        for section in sections {
+            assert!(section.regexes.iter().all(|re| re.compiled.get().is_none()));
+        }
+        let mut count = 0;
+        for section in sections {
+            for re in &section.regexes {
+                if let Err(e) = re.compile() {
+                    panic!("{}: {e}", re.pattern);
+                }
+                count += 1;
+            }
+        }
+        assert_eq!(count, section_total(&parser));
+        assert!(count > 900, "only {count} patterns");
+        parser.parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0 Safari/537.36");
+        let compiled: usize = sections
+            .iter()
+            .map(|s| s.regexes.iter().filter(|re| re.compiled.get().is_some()).count())
+            .sum();
+        assert!(compiled > 0 && compiled < count / 4, "{compiled} compiled");
+    }
+
+    fn section_total(parser: &UserAgentParser) -> usize {
+        parser.ua.len() + parser.os.len() + parser.device.len()
     }
 
     #[test]
