@@ -639,7 +639,12 @@ mod tests {
         parser.parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0 Safari/537.36");
         let compiled: usize = sections
             .iter()
-            .map(|s| s.regexes.iter().filter(|re| re.compiled.get().is_some()).count())
+            .map(|s| {
+                s.regexes
+                    .iter()
+                    .filter(|re| re.compiled.get().is_some())
+                    .count()
+            })
             .sum();
         assert!(compiled > 0 && compiled < count / 4, "{compiled} compiled");
     }
