@@ -4,10 +4,11 @@
 //! * the Cloudflare rate limit: three replicas together stay within one user's budget (a small
 //!   `cloudflare.requests_per_5min`, so the budget binds within seconds) and each zone's 15
 //!   Logpull requests per minute, as the simulator counted them per user and per zone;
-//! * Elasticsearch stopped while the replicas collect: each stops its sources before its leases can
-//!   expire (the simulator sees no request from then until Elasticsearch is back), they take the
-//!   leases again after the restart, no cursor ever moved without its lease, and Elasticsearch ends
-//!   with every record of the range exactly once.
+//! * Elasticsearch frozen (SIGSTOP: requests hang), then stopped, while the replicas collect: each
+//!   time every replica stops its sources before its leases can expire (the simulator sees no
+//!   request from then until Elasticsearch is back), they take the leases again afterwards, no
+//!   cursor ever moved without its lease, and Elasticsearch ends with every record of the range
+//!   exactly once.
 //!
 //! The two tests run one after the other (each runs three replicas on two cores).
 
@@ -170,18 +171,47 @@ async fn replicas_stop_before_their_leases_expire_while_elasticsearch_is_down() 
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        // pull the plug while they collect
+        let stopping = "stopping the source before the lease can expire";
+        // every replica gives its sources up (two each) when it cannot renew
+        let all_stopped = |before: &[usize]| {
+            for (l, b) in logs.iter().zip(before) {
+                let t = Instant::now();
+                while count_in(l, stopping) < b + 2 {
+                    assert!(t.elapsed() < Duration::from_secs(30), "{}", tail(l, 30));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        };
+        let quiet = |from: chrono::DateTime<chrono::Utc>, until: chrono::DateTime<chrono::Utc>| {
+            let during: Vec<_> = sim2
+                .requests()
+                .into_iter()
+                .filter(|r| r.at >= from && r.at < until)
+                .collect();
+            assert!(
+                during.is_empty(),
+                "{} Cloudflare requests while no replica could hold a lease, e.g. {:?}",
+                during.len(),
+                during.first()
+            );
+        };
+        let ttl = chrono::Duration::from_std(TTL).unwrap();
+        // frozen first (SIGSTOP): requests hang instead of failing, and the replicas must still
+        // stop before their leases can expire
+        let before: Vec<usize> = logs.iter().map(|l| count_in(l, stopping)).collect();
+        node.freeze();
+        let froze = chrono::Utc::now();
+        all_stopped(&before);
+        std::thread::sleep(TTL + Duration::from_secs(1));
+        let thawed = chrono::Utc::now();
+        node.thaw();
+        quiet(froze + ttl, thawed);
+        wait_spread(&es2, &ix, &["a", "b", "c"], n, &[2, 2, 2], &logs);
+        // then pull the plug while they collect
+        let before: Vec<usize> = logs.iter().map(|l| count_in(l, stopping)).collect();
         node.down();
         let down = chrono::Utc::now();
-        // every replica gives its sources up when it cannot renew (it held two each)
-        let stopping = "cannot renew the lease: stopping the source before the lease can expire";
-        for l in logs {
-            let t = Instant::now();
-            while count_in(l, stopping) < 2 {
-                assert!(t.elapsed() < Duration::from_secs(30), "{}", tail(l, 30));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
+        all_stopped(&before);
         // down for a while longer than a lease
         std::thread::sleep(TTL + Duration::from_secs(2));
         let up = chrono::Utc::now();
@@ -189,18 +219,7 @@ async fn replicas_stop_before_their_leases_expire_while_elasticsearch_is_down() 
         node.up();
         // the leases outlived by at most a TTL the last renewal, which was before `down`: from
         // then on, nothing asked Cloudflare until Elasticsearch was back
-        let quiet_from = down + chrono::Duration::from_std(TTL).unwrap();
-        let during: Vec<_> = sim2
-            .requests()
-            .into_iter()
-            .filter(|r| r.at >= quiet_from && r.at < up)
-            .collect();
-        assert!(
-            during.is_empty(),
-            "{} Cloudflare requests while no replica could hold a lease, e.g. {:?}",
-            during.len(),
-            during.first()
-        );
+        quiet(down + ttl, up);
         let before_down = sim2.requests().iter().filter(|r| r.at < down).count();
         // they take the leases again and catch up
         wait_spread(&es2, &ix, &["a", "b", "c"], n, &[2, 2, 2], &logs);
@@ -230,10 +249,12 @@ async fn replicas_stop_before_their_leases_expire_while_elasticsearch_is_down() 
         assert_same_ids("audit ids after the restart", &got_audit, &want_audit);
         let after_up = sim2.requests().iter().filter(|r| r.at >= up).count();
         eprintln!(
-            "replicas through an Elasticsearch restart: down {:.1} s; {before_down} Cloudflare \
+            "replicas through an Elasticsearch freeze and restart: frozen {:.1} s, 0 Cloudflare \
+             requests from freeze + TTL until thawed; down {:.1} s; {before_down} Cloudflare \
              requests before, 0 from down + TTL until up, {after_up} after; {retaken} leases \
              taken again; {moves} cursor moves checked (each under its lease), {changes} owner \
              changes in {versions} versions; {} Logpull + {} audit records exactly once; {:.0} s",
+            (thawed - froze).num_milliseconds() as f64 / 1000.0,
             (up - down).num_milliseconds() as f64 / 1000.0,
             want_rays.len(),
             want_audit.len(),

@@ -826,8 +826,45 @@ impl DedicatedEs {
     }
 }
 
+impl DedicatedEs {
+    /// The node's process id (its pid file).
+    pub fn pid(&self) -> u32 {
+        let work =
+            std::env::var("CFSHIP_SEARCH_WORK").unwrap_or_else(|_| "/tmp/cfship-search".into());
+        let f = format!("{work}/es8-{}/run/node.pid", self.name);
+        std::fs::read_to_string(&f)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {f}"))
+    }
+
+    /// Freezes the node (SIGSTOP): connections are still accepted, requests get no answer.
+    pub fn freeze(&self) {
+        self.kill("-STOP");
+    }
+
+    /// Thaws a frozen node (SIGCONT).
+    pub fn thaw(&self) {
+        self.kill("-CONT");
+    }
+
+    fn kill(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill {sig} of Elasticsearch {}", self.name);
+    }
+}
+
 impl Drop for DedicatedEs {
     fn drop(&mut self) {
+        // a frozen node would not stop
+        let work =
+            std::env::var("CFSHIP_SEARCH_WORK").unwrap_or_else(|_| "/tmp/cfship-search".into());
+        if let Ok(pid) = std::fs::read_to_string(format!("{work}/es8-{}/run/node.pid", self.name)) {
+            let _ = Command::new("kill").args(["-CONT", pid.trim()]).status();
+        }
         let _ = self.script("stop");
     }
 }
