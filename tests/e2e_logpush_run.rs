@@ -125,23 +125,19 @@ async fn run_serves_logpush_and_reads_a_bucket_exactly_once() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let s3 = cfship_cloudflare_sim::s3s_fs::S3sFs::start(
+    let TestBucket {
+        s3: _s3,
+        endpoint,
+        config: _,
+        store,
+    } = TestBucket::start(
         &bin,
         &tmp.path().join("s3"),
-        &["logs"],
+        "s3://logs/",
+        "http_request",
         KEY,
         SECRET,
-    )
-    .expect("start s3s-fs");
-    let endpoint = s3.endpoint();
-    let mut bc = cfship_logpush::BucketConfig::new(
-        "s3://logs/",
-        cfship_logpush::datasets::find("http_request").expect("ds"),
     );
-    bc.endpoint = Some(endpoint.clone());
-    bc.access_key_id = Some(cfship_secret::Secret::new(KEY));
-    bc.secret_access_key = Some(cfship_secret::Secret::new(SECRET));
-    let (store, _) = cfship_logpush::bucket::open_store(&bc).expect("store");
     let put = |key: String, body: Vec<u8>| {
         let store = &store;
         async move {

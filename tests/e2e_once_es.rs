@@ -95,24 +95,20 @@ async fn run_once_on_the_es_backend_takes_fences_and_releases_each_lease() {
     };
     let started = Instant::now();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let s3 = cfship_cloudflare_sim::s3s_fs::S3sFs::start(
+    let TestBucket {
+        s3,
+        endpoint,
+        config: bc,
+        store: bucket,
+    } = TestBucket::start(
         &bin,
         &tmp.path().join("s3"),
-        &["logs"],
+        URL,
+        "http_request",
         KEY,
         SECRET,
-    )
-    .expect("start s3s-fs");
-    let endpoint = s3.endpoint();
-    let mut bc = cfship_logpush::BucketConfig::new(
-        URL,
-        cfship_logpush::datasets::find("http_request").expect("ds"),
     );
-    bc.endpoint = Some(endpoint.clone());
-    bc.access_key_id = Some(cfship_secret::Secret::new(KEY));
-    bc.secret_access_key = Some(cfship_secret::Secret::new(SECRET));
     let bucket_key = bc.state_key();
-    let (bucket, _) = cfship_logpush::bucket::open_store(&bc).expect("store");
     let put = |o: usize| {
         let bucket = bucket.clone();
         async move {

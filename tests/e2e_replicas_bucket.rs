@@ -193,24 +193,20 @@ async fn one_replica_reads_a_bucket_and_another_takes_it_over() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let s3 = cfship_cloudflare_sim::s3s_fs::S3sFs::start(
+    let TestBucket {
+        s3,
+        endpoint,
+        config: bc,
+        store,
+    } = TestBucket::start(
         &bin,
         &tmp.path().join("s3"),
-        &["logs"],
+        URL,
+        "http_request",
         KEY,
         SECRET,
-    )
-    .expect("start s3s-fs");
-    let endpoint = s3.endpoint();
-    let mut bc = cfship_logpush::BucketConfig::new(
-        URL,
-        cfship_logpush::datasets::find("http_request").expect("ds"),
     );
-    bc.endpoint = Some(endpoint.clone());
-    bc.access_key_id = Some(cfship_secret::Secret::new(KEY));
-    bc.secret_access_key = Some(cfship_secret::Secret::new(SECRET));
     let key = bc.state_key();
-    let (store, _) = cfship_logpush::bucket::open_store(&bc).expect("store");
     let objects = DAYS.len() * OBJECTS_PER_DAY;
     let records = objects * RECORDS_PER_OBJECT;
     let mut n = 0;

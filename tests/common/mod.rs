@@ -1112,3 +1112,42 @@ pub fn write_replica_config(
     std::fs::write(&conf, yaml).unwrap();
     conf
 }
+
+/// A real S3 server (s3s-fs, bucket `logs`, under `dir`) and a Logpush bucket source of data
+/// stream `ds` at `url` on it with the credentials `key`/`secret`, plus an object store to put
+/// objects with: the set-up of the bucket tests.
+pub struct TestBucket {
+    pub s3: cfship_cloudflare_sim::s3s_fs::S3sFs,
+    pub endpoint: String,
+    pub config: cfship_logpush::BucketConfig,
+    pub store: std::sync::Arc<dyn object_store::ObjectStore>,
+}
+
+impl TestBucket {
+    pub fn start(
+        bin: &Path,
+        dir: &Path,
+        url: &str,
+        ds: &str,
+        key: &str,
+        secret: &str,
+    ) -> TestBucket {
+        let s3 = cfship_cloudflare_sim::s3s_fs::S3sFs::start(bin, dir, &["logs"], key, secret)
+            .expect("start s3s-fs");
+        let endpoint = s3.endpoint();
+        let mut config = cfship_logpush::BucketConfig::new(
+            url,
+            cfship_logpush::datasets::find(ds).expect("data stream"),
+        );
+        config.endpoint = Some(endpoint.clone());
+        config.access_key_id = Some(cfship_secret::Secret::new(key));
+        config.secret_access_key = Some(cfship_secret::Secret::new(secret));
+        let (store, _) = cfship_logpush::bucket::open_store(&config).expect("object store");
+        TestBucket {
+            s3,
+            endpoint,
+            config,
+            store,
+        }
+    }
+}
