@@ -82,17 +82,26 @@ async fn refill_of_dropped_batches_is_exactly_once() {
     let api = sim.url();
 
     // The window and what Cloudflare has for it (the same request log both ways).
-    let t0 = floor(chrono::Utc::now() - chrono::Duration::minutes(20));
-    let t1 = t0 + chrono::Duration::minutes(12);
-    let source = cfship_cloudflare_sim::http_requests_records(
-        &sim_cfg,
-        &zone,
-        t0,
-        t1,
-        FIELDS,
-        TimestampFormat::Rfc3339,
-    );
-    assert!(source.len() > 300, "{} records", source.len());
+    // the simulator's volume varies by minute (20–60 records, 1 minute in 16 empty) and the window
+    // follows the clock: take the latest 12-minute window, ending at least 8 minutes ago, that has
+    // enough records for several batches
+    let now = floor(chrono::Utc::now() - chrono::Duration::minutes(20));
+    let (t0, t1, source) = (0..60)
+        .map(|back| {
+            let t0 = now - chrono::Duration::minutes(back);
+            let t1 = t0 + chrono::Duration::minutes(12);
+            let source = cfship_cloudflare_sim::http_requests_records(
+                &sim_cfg,
+                &zone,
+                t0,
+                t1,
+                FIELDS,
+                TimestampFormat::Rfc3339,
+            );
+            (t0, t1, source)
+        })
+        .find(|(_, _, s)| s.len() > 300)
+        .expect("a 12-minute window with over 300 records in the last 80 minutes");
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let ns = unique_ns("refill");
