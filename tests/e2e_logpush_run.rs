@@ -36,16 +36,7 @@ fn firewall(from: usize, n: usize) -> Vec<u8> {
 
 /// `n` HTTP requests (what the bucket's objects hold).
 fn requests(from: usize, n: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for i in from..from + n {
-        let _ = writeln!(
-            out,
-            r#"{{"ClientIP":"198.51.100.{}","ClientRequestHost":"example.com","ClientRequestURI":"/b/{i}","EdgeResponseStatus":200,"EdgeStartTimestamp":"2026-12-01T00:00:{:02}Z","RayID":"bk{i:012x}"}}"#,
-            i % 250,
-            i % 60
-        );
-    }
-    out
+    http_request_lines("bk", from, n)
 }
 
 fn post(port: u16, secret: &str, encoding: Option<&str>, body: Vec<u8>) -> u16 {

@@ -14,7 +14,6 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "cfshiponcekey";
@@ -24,15 +23,7 @@ const RECORDS_PER_OBJECT: usize = 50;
 
 /// Object `o` of the bucket: `RECORDS_PER_OBJECT` NDJSON HTTP requests, RayID `ro<12 hex>`.
 fn object(o: usize) -> (String, Vec<u8>) {
-    let mut out = Vec::new();
-    for i in o * RECORDS_PER_OBJECT..(o + 1) * RECORDS_PER_OBJECT {
-        let _ = writeln!(
-            out,
-            r#"{{"ClientIP":"198.51.100.{}","ClientRequestHost":"example.com","ClientRequestURI":"/o/{i}","EdgeResponseStatus":200,"EdgeStartTimestamp":"2026-12-01T00:00:{:02}Z","RayID":"ro{i:012x}"}}"#,
-            i % 250,
-            i % 60
-        );
-    }
+    let out = http_request_lines("ro", o * RECORDS_PER_OBJECT, RECORDS_PER_OBJECT);
     let day = "20261201";
     (
         format!(

@@ -14,7 +14,6 @@ use common::*;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::Value;
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,16 +28,7 @@ const POLL_MS: u64 = 1000;
 
 /// `n` HTTP requests from number `from`: one NDJSON line each, RayID `rb<12 hex digits>`.
 fn requests(from: usize, n: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for i in from..from + n {
-        let _ = writeln!(
-            out,
-            r#"{{"ClientIP":"198.51.100.{}","ClientRequestHost":"example.com","ClientRequestURI":"/r/{i}","EdgeResponseStatus":200,"EdgeStartTimestamp":"2026-12-01T00:00:{:02}Z","RayID":"rb{i:012x}"}}"#,
-            i % 250,
-            i % 60
-        );
-    }
-    out
+    http_request_lines("rb", from, n)
 }
 
 fn ray(i: usize) -> String {

@@ -1151,3 +1151,19 @@ impl TestBucket {
         }
     }
 }
+
+/// `n` Logpush `http_requests` records from number `from`, one NDJSON line each, RayID
+/// `<tag><12 hex digits>` (so each test's records are its own): what the bucket tests' objects hold.
+pub fn http_request_lines(tag: &str, from: usize, n: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    for i in from..from + n {
+        let _ = writeln!(
+            out,
+            r#"{{"ClientIP":"198.51.100.{}","ClientRequestHost":"example.com","ClientRequestURI":"/{tag}/{i}","EdgeResponseStatus":200,"EdgeStartTimestamp":"2026-12-01T00:00:{:02}Z","RayID":"{tag}{i:012x}"}}"#,
+            i % 250,
+            i % 60
+        );
+    }
+    out
+}
