@@ -6,6 +6,8 @@
 //!     [-- --records 100000 --repeat 2 --es http://127.0.0.1:9200 --hours 6 --zones 2]
 //! ```
 //! `--bin PATH` measures another cfship binary (an older build, for a before/after).
+//! `--save-inputs DIR` writes the generated inputs as NDJSON files and exits (to profile one part
+//! with perf or callgrind on the same records).
 //!
 //! Records come from the simulator's generators (`cfship-cloudflare-sim`): Logpull `http_requests`
 //! with the 63 fields cfship requests by default, audit v1 events, Logpush `http_requests` with the
@@ -625,6 +627,20 @@ fn main() -> Result<(), BoxError> {
     let au_path = tmp.path().join("audit.ndjson");
     std::fs::write(&lp_path, &logpull)?;
     std::fs::write(&au_path, &audit)?;
+    if let Some(dir) = arg("--save-inputs") {
+        // For profiling one part on its own (perf, callgrind): the same inputs as files.
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("logpull.ndjson"), &logpull)?;
+        std::fs::write(dir.join("audit.ndjson"), &audit)?;
+        let mut push = Vec::new();
+        for b in &batches {
+            let _ = flate2::read::MultiGzDecoder::new(&b[..]).read_to_end(&mut push);
+        }
+        std::fs::write(dir.join("logpush-http_requests.ndjson"), &push)?;
+        println!("inputs written to {}", dir.display());
+        return Ok(());
+    }
     let (lp_len, au_len) = (logpull.len(), audit.len());
     // This process stays small while it starts children: with vfork-style spawning a child's
     // ru_maxrss starts from its parent's peak.
