@@ -102,16 +102,26 @@ const PARTS_PER_THREAD: usize = 4;
 const READ_AHEAD: usize = 2 << 20;
 
 /// What one thread made of its part of a chunk: the encoded output lines, counts, and the
-/// failed records (index in the chunk, reason) for the warnings and the dead-letter file.
+/// failed records for the warnings and the dead-letter file. A part owns all it holds (a failed
+/// record's text is copied, failures being rare), so the writer thread can write it while the
+/// next chunk is read and transformed.
 #[derive(Default)]
 struct Part {
     out: Vec<u8>,
     records: u64,
     documents: u64,
     dropped: u64,
-    failed: Vec<(usize, String)>,
+    failed: Vec<Failed>,
     /// The document being made, when an action line has to be written before it.
     doc: Vec<u8>,
+}
+
+/// A record that became a `pipeline_error` document.
+struct Failed {
+    line: u64,
+    error: String,
+    /// The raw record, kept only when a dead-letter file is written.
+    record: Option<Vec<u8>>,
 }
 
 impl Part {
@@ -131,6 +141,8 @@ struct Encoder<'a> {
     reencode: bool,
     now: i64,
     index: Option<&'a str>,
+    /// Keep failed records' text for the dead-letter file.
+    keep_failed: bool,
 }
 
 impl Encoder<'_> {
@@ -139,7 +151,7 @@ impl Encoder<'_> {
     /// Invalid UTF-8 and records cut at the size limit go to the transform as error documents
     /// naming the reason; records cut short go to it as they are, which turns them into
     /// pipeline_error documents naming the JSON error.
-    fn encode(&self, item: &Item<'_>, i: usize, part: &mut Part) {
+    fn encode(&self, item: &Item<'_>, part: &mut Part) {
         part.records += 1;
         part.doc.clear();
         // Without an action line the document is written straight into the output.
@@ -191,8 +203,12 @@ impl Encoder<'_> {
         }
         part.out.push(b'\n');
         part.documents += 1;
-        if let Some(err) = error {
-            part.failed.push((i, err));
+        if let Some(error) = error {
+            part.failed.push(Failed {
+                line: item.line,
+                error,
+                record: self.keep_failed.then(|| item.bytes.to_vec()),
+            });
         }
     }
 }
@@ -338,8 +354,8 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
             .with_context(|| format!("cannot open input {}", args.input))?;
         Box::new(f)
     };
-    let output: Box<dyn Write> = if args.output == "-" {
-        Box::new(io::stdout().lock())
+    let output: Box<dyn Write + Send> = if args.output == "-" {
+        Box::new(io::stdout())
     } else {
         let f = std::fs::File::create(&args.output)
             .with_context(|| format!("cannot create output {}", args.output))?;
@@ -371,71 +387,110 @@ pub fn run(args: TransformArgs) -> Result<Summary> {
         reencode,
         now: now_ms(),
         index: index.as_deref(),
+        keep_failed: dead.is_some(),
     };
 
     let mut s = Summary::default();
     let mut records = Reader::with_capacity(input, Mode::Lenient, MAX_RECORD_BYTES, READ_AHEAD);
-    // Each part's output buffer is reused from chunk to chunk: no String kept per document.
-    let mut parts: Vec<Part> = (0..threads * PARTS_PER_THREAD)
-        .map(|_| Part::default())
-        .collect();
-    loop {
-        // Scan a chunk, transform it on every thread into the parts' buffers, write the parts in
-        // input order.
-        let chunk = records
-            .next_batch(CHUNK)
-            .with_context(|| format!("reading {}", args.input))?;
-        if chunk.is_empty() {
-            break;
-        }
-        if s.records == 0 {
-            let shapes: Vec<Option<Dataset>> = (0..chunk.len().min(SHAPE_SAMPLE))
-                .map(|i| shape_of(chunk.get(i).bytes))
-                .collect();
-            if let Some(w) = mismatch_warning(dataset, &shapes) {
-                tracing::warn!("{w}");
-            }
-        }
-        let per = chunk.len().div_ceil(parts.len()).max(1);
-        let chunk_ref = &chunk;
-        let enc_ref = &enc;
-        pool.install(|| {
-            parts.par_iter_mut().enumerate().for_each(|(p, part)| {
-                part.clear();
-                let from = (p * per).min(chunk_ref.len());
-                let to = ((p + 1) * per).min(chunk_ref.len());
-                for i in from..to {
-                    enc_ref.encode(&chunk_ref.get(i), i, part);
+    // Two sets of parts: while the writer thread writes one chunk's documents (and logs its
+    // failures), the next chunk is read, scanned and transformed into the other set. Writing is a
+    // fifth of the work (the kernel's copy into the page cache): done in line, it would idle every
+    // transform thread meanwhile. Each part's buffer is reused from chunk to chunk.
+    let new_set = || -> Vec<Part> {
+        (0..threads * PARTS_PER_THREAD)
+            .map(|_| Part::default())
+            .collect()
+    };
+    let (to_writer, written) = std::sync::mpsc::sync_channel::<Vec<Part>>(1);
+    let (give_back, free_sets) = std::sync::mpsc::sync_channel::<Vec<Part>>(2);
+    give_back.send(new_set()).ok();
+    give_back.send(new_set()).ok();
+    let name = dataset.name();
+    let event_dataset = dataset.event_dataset();
+    std::thread::scope(|scope| -> Result<Summary> {
+        let writer = std::thread::Builder::new()
+            .name("transform-writer".into())
+            .spawn_scoped(scope, move || -> Result<()> {
+                for set in written {
+                    for part in &set {
+                        out.write_all(&part.out).context("writing output")?;
+                        for f in &part.failed {
+                            tracing::warn!(line = f.line, dataset = name, error = %f.error, "record failed the pipeline; written as a pipeline_error document");
+                            if let (Some(dl), Some(record)) = (dead.as_mut(), &f.record) {
+                                let rec = serde_json::json!({
+                                    "line": f.line,
+                                    "dataset": event_dataset,
+                                    "error": f.error,
+                                    "record": String::from_utf8_lossy(record),
+                                });
+                                serde_json::to_writer(&mut *dl, &rec)
+                                    .context("writing dead-letter file")?;
+                                dl.write_all(b"\n").context("writing dead-letter file")?;
+                            }
+                        }
+                    }
+                    // The reader side may be done already: a set nobody takes back is dropped.
+                    let _ = give_back.send(set);
                 }
+                out.flush().context("writing output")?;
+                if let Some(mut dl) = dead {
+                    dl.flush().context("writing dead-letter file")?;
+                }
+                Ok(())
             })
-        });
-        for part in &parts {
-            out.write_all(&part.out)?;
-            s.records += part.records;
-            s.documents += part.documents;
-            s.dropped += part.dropped;
-            s.errors += part.failed.len() as u64;
-            for (i, err) in &part.failed {
-                let item = chunk.get(*i);
-                tracing::warn!(line = item.line, dataset = dataset.name(), error = %err, "record failed the pipeline; written as a pipeline_error document");
-                if let Some(dl) = dead.as_mut() {
-                    let rec = serde_json::json!({
-                        "line": item.line,
-                        "dataset": dataset.event_dataset(),
-                        "error": err,
-                        "record": String::from_utf8_lossy(item.bytes),
-                    });
-                    serde_json::to_writer(&mut *dl, &rec)?;
-                    dl.write_all(b"\n")?;
+            .context("starting the output writer")?;
+        let produced = (|| -> Result<()> {
+            loop {
+                let chunk = records
+                    .next_batch(CHUNK)
+                    .with_context(|| format!("reading {}", args.input))?;
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                if s.records == 0 {
+                    let shapes: Vec<Option<Dataset>> = (0..chunk.len().min(SHAPE_SAMPLE))
+                        .map(|i| shape_of(chunk.get(i).bytes))
+                        .collect();
+                    if let Some(w) = mismatch_warning(dataset, &shapes) {
+                        tracing::warn!("{w}");
+                    }
+                }
+                // A set comes back once written; none means the writer stopped (an error).
+                let Ok(mut parts) = free_sets.recv() else {
+                    return Ok(());
+                };
+                let per = chunk.len().div_ceil(parts.len()).max(1);
+                let chunk_ref = &chunk;
+                let enc_ref = &enc;
+                pool.install(|| {
+                    parts.par_iter_mut().enumerate().for_each(|(p, part)| {
+                        part.clear();
+                        let from = (p * per).min(chunk_ref.len());
+                        let to = ((p + 1) * per).min(chunk_ref.len());
+                        for i in from..to {
+                            enc_ref.encode(&chunk_ref.get(i), part);
+                        }
+                    })
+                });
+                for part in &parts {
+                    s.records += part.records;
+                    s.documents += part.documents;
+                    s.dropped += part.dropped;
+                    s.errors += part.failed.len() as u64;
+                }
+                if to_writer.send(parts).is_err() {
+                    return Ok(());
                 }
             }
-        }
-    }
-    out.flush().context("writing output")?;
-    if let Some(mut dl) = dead {
-        dl.flush().context("writing dead-letter file")?;
-    }
-    Ok(s)
+        })();
+        drop(to_writer);
+        // The writer's error (a full disk) comes first: it is why the reader side stopped.
+        writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the output writer panicked"))??;
+        produced?;
+        Ok(s)
+    })
 }
 
 #[cfg(test)]
