@@ -12,6 +12,9 @@
 //! …
 //! #end <documents>
 //! ```
+//! Segments are written as plain text: compressing them (gzip, fastest level) cost more CPU than
+//! the rest of the spool's work together, for disk space the limit accounts for anyway. Segments
+//! gzipped by earlier versions are still read (recognised by the gzip magic bytes).
 //! The spool is bounded: [`Spool::max_bytes`] counts committed segments plus the bytes being
 //! written; a write that would pass it fails with [`SpoolError::Full`] (the receiver then answers
 //! 503 and Cloudflare retries later).
@@ -220,24 +223,21 @@ impl Spool {
             .create_new(true)
             .open(&path)
             .map_err(io_err(&path))?;
+        let reserved = Arc::new(AtomicU64::new(0));
         let mut w = SegmentWriter {
             spool: self.clone(),
-            out: None,
+            out: Some(Metered {
+                file: BufWriter::with_capacity(256 << 10, file),
+                inner: self.inner.clone(),
+                reserved: reserved.clone(),
+                full: None,
+            }),
             path,
-            reserved: Arc::new(AtomicU64::new(0)),
+            reserved,
             docs: 0,
             committed: false,
             line: Vec::new(),
         };
-        w.out = Some(flate2::write::GzEncoder::new(
-            Metered {
-                file: BufWriter::with_capacity(256 << 10, file),
-                inner: self.inner.clone(),
-                reserved: w.reserved.clone(),
-                full: None,
-            },
-            flate2::Compression::fast(),
-        ));
         w.write_raw(format!("{HEADER}\n").as_bytes())?;
         Ok(w)
     }
@@ -397,13 +397,28 @@ fn read_segment(
         reason,
     };
     let f = File::open(path).map_err(io_err(path))?;
-    let mut r = BufReader::with_capacity(
-        256 << 10,
-        flate2::read::MultiGzDecoder::new(BufReader::with_capacity(64 << 10, f)),
-    );
+    let mut file = BufReader::with_capacity(256 << 10, f);
+    let gzip = file
+        .fill_buf()
+        .map_err(|e| corrupt(format!("not readable: {e}")))?
+        .starts_with(&[0x1f, 0x8b]);
+    // Segments of earlier versions are gzipped.
+    let mut r: Box<dyn BufRead> = if gzip {
+        Box::new(BufReader::with_capacity(
+            256 << 10,
+            flate2::read::MultiGzDecoder::new(file),
+        ))
+    } else {
+        Box::new(file)
+    };
     let mut line = String::new();
-    r.read_line(&mut line)
-        .map_err(|e| corrupt(format!("not a readable gzip segment: {e}")))?;
+    r.read_line(&mut line).map_err(|e| {
+        corrupt(if gzip {
+            format!("not a readable gzip segment: {e}")
+        } else {
+            format!("not a readable segment: {e}")
+        })
+    })?;
     if line.trim_end() != HEADER {
         return Err(corrupt(format!("bad header {:?}", line.trim_end())));
     }
@@ -457,7 +472,7 @@ fn read_segment(
     }
 }
 
-/// Counts the (compressed) bytes reaching the file against the spool's limit.
+/// Counts the bytes reaching the file against the spool's limit.
 #[derive(Debug)]
 struct Metered {
     file: BufWriter<File>,
@@ -483,12 +498,12 @@ impl Write for Metered {
     }
 }
 
-/// Writes one batch into a new segment (gzip, fast level: a third of the disk and of the I/O).
+/// Writes one batch into a new segment.
 /// Dropped without [`commit`](Self::commit): the file is removed and its bytes released.
 #[derive(Debug)]
 pub struct SegmentWriter {
     spool: Spool,
-    out: Option<flate2::write::GzEncoder<Metered>>,
+    out: Option<Metered>,
     path: PathBuf,
     /// Bytes this segment holds in the spool's count (released by Drop unless committed).
     reserved: Arc<AtomicU64>,
@@ -500,7 +515,7 @@ pub struct SegmentWriter {
 
 impl SegmentWriter {
     fn err(&self, e: io::Error) -> SpoolError {
-        match self.out.as_ref().and_then(|o| o.get_ref().full) {
+        match self.out.as_ref().and_then(|o| o.full) {
             Some(used) => SpoolError::Full {
                 used,
                 max: self.spool.inner.max_bytes,
@@ -560,7 +575,7 @@ impl SegmentWriter {
         self.docs
     }
 
-    /// Makes the batch durable: trailer, gzip end, flush, fsync, rename to `<seq>-<docs>.seg`,
+    /// Makes the batch durable: trailer, flush, fsync, rename to `<seq>-<docs>.seg`,
     /// fsync the directory. Only after this returns may the batch be acknowledged. An empty batch
     /// writes nothing.
     pub fn commit(mut self) -> Result<u64, SpoolError> {
@@ -569,19 +584,10 @@ impl SegmentWriter {
         }
         let trailer = format!("#end {}\n", self.docs);
         self.write_raw(trailer.as_bytes())?;
-        let finished = match self.out.as_mut() {
-            Some(gz) => gz.try_finish(),
-            None => Err(io::Error::other("segment already closed")),
-        };
-        finished.map_err(|e| self.err(e))?;
-        let Some(gz) = self.out.take() else {
+        let Some(metered) = self.out.take() else {
             return Err(io_err(&self.path)(io::Error::other(
                 "segment already closed",
             )));
-        };
-        let metered = match gz.finish() {
-            Ok(m) => m,
-            Err(e) => return Err(io_err(&self.path)(e)),
         };
         let file = metered
             .file
@@ -608,7 +614,7 @@ impl Drop for SegmentWriter {
         if self.committed {
             return;
         }
-        // dropping the encoder may still write its trailer: count first, release after
+        // dropping the writer may still flush its buffer: count first, release after
         drop(self.out.take());
         sub_sat(
             &self.spool.inner.used,
@@ -756,6 +762,40 @@ mod tests {
         let w = spool.writer().unwrap();
         assert_eq!(w.commit().unwrap(), 0, "an empty batch writes nothing");
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    /// Segments are plain text now; those an earlier version gzipped are read the same way.
+    #[test]
+    fn plain_segments_and_gzipped_ones_of_earlier_versions_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::open(tmp.path(), 64 << 20).unwrap();
+        let mut w = spool.writer().unwrap();
+        for i in 0..3 {
+            w.write(&doc(i)).unwrap();
+        }
+        w.commit().unwrap();
+        let (_, plain) = spool.segments().unwrap().remove(0);
+        let text = fs::read(&plain).unwrap();
+        assert!(text.starts_with(b"cfship-spool 1\nlogs-x-default\tid0\t{\"n\":0}\n"));
+        let old = tmp.path().join("00000000000000000099-3.seg");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&text).unwrap();
+        fs::write(&old, gz.finish().unwrap()).unwrap();
+        for p in [&plain, &old] {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+            assert_eq!(read_segment(p, 2, 1 << 20, &tx).unwrap(), 3);
+            drop(tx);
+            let mut ids = Vec::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                ids.extend(chunk.unwrap().to_requests().into_iter().map(|d| d.id));
+            }
+            assert_eq!(ids, ["id0", "id1", "id2"], "{}", p.display());
+        }
+        // cut short: no trailer
+        fs::write(&old, &text[..text.len() - "#end 3\n".len()]).unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::channel(4);
+        let e = read_segment(&old, 10, 1 << 20, &tx).unwrap_err();
+        assert!(e.to_string().contains("trailer"), "{e}");
     }
 
     #[test]
