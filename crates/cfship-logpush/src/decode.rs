@@ -449,9 +449,13 @@ fn record_doc(
     now_ms: i64,
     out: &mut Vec<u8>,
 ) -> cfship_ecs::DocInfo {
-    let text = String::from_utf8_lossy(bytes);
+    // One UTF-8 validation per record; the lossy copy only for the rare record that fails it.
+    let (text, utf8) = match std::str::from_utf8(bytes) {
+        Ok(s) => (std::borrow::Cow::Borrowed(s), true),
+        Err(_) => (String::from_utf8_lossy(bytes), false),
+    };
     let reason = match kind {
-        Kind::Record if std::str::from_utf8(bytes).is_err() => {
+        Kind::Record if !utf8 => {
             format!("not JSON: record at line {line} is not valid UTF-8 (kept with replacement characters)")
         }
         Kind::Record => return transform.transform_into(ds, &text, now_ms, out),
