@@ -48,6 +48,223 @@ pub fn go_json_with(raw: &str, numbers: Numbers) -> Result<String, serde_json::E
     Ok(out)
 }
 
+/// [`go_json`] without the work when `raw` already is Go's encoding (records that went through
+/// Agent, or whose sender sorts keys as Cloudflare Logpush does): the text itself, borrowed.
+pub fn go_json_cow(raw: &str) -> Result<Cow<'_, str>, serde_json::Error> {
+    if is_go_json(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    go_json(raw).map(Cow::Owned)
+}
+
+/// Whether `raw` is valid JSON that [`go_json`] would give back unchanged: compact, the keys of
+/// every object strictly increasing byte-wise (so no duplicates), strings escaped exactly as Go
+/// escapes them, numbers as they are (verbatim). One pass over the bytes, nothing allocated, so a
+/// caller can take `raw` itself instead of re-encoding it. `false` only means "not known to be":
+/// rare shapes (a key with an escape, nesting past 128 levels) are left to `go_json`.
+pub fn is_go_json(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    check_value(b, &mut i, 0) && i == b.len()
+}
+
+/// What may stand unescaped in a string Go wrote: not `"`, `\`, a control character, `<`, `>`,
+/// `&` (escaped as `\u00XX`); 0xE2 needs a look (it starts U+2028 / U+2029).
+static PLAIN: [bool; 256] = {
+    let mut t = [true; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = false;
+        c += 1;
+    }
+    t[b'"' as usize] = false;
+    t[b'\\' as usize] = false;
+    t[b'<' as usize] = false;
+    t[b'>' as usize] = false;
+    t[b'&' as usize] = false;
+    t[0xe2] = false;
+    t
+};
+
+/// Past this depth the check gives up (`serde_json` refuses 128 levels anyway).
+const MAX_DEPTH: u32 = 128;
+
+fn check_value(b: &[u8], i: &mut usize, depth: u32) -> bool {
+    match b.get(*i) {
+        Some(b'{') => check_object(b, i, depth + 1),
+        Some(b'[') => check_array(b, i, depth + 1),
+        Some(b'"') => check_string(b, i, true),
+        Some(b'-' | b'0'..=b'9') => check_number(b, i),
+        Some(b't') => literal(b, i, b"true"),
+        Some(b'f') => literal(b, i, b"false"),
+        Some(b'n') => literal(b, i, b"null"),
+        _ => false,
+    }
+}
+
+fn literal(b: &[u8], i: &mut usize, word: &[u8]) -> bool {
+    if b[*i..].starts_with(word) {
+        *i += word.len();
+        true
+    } else {
+        false
+    }
+}
+
+fn check_object(b: &[u8], i: &mut usize, depth: u32) -> bool {
+    if depth > MAX_DEPTH {
+        return false;
+    }
+    *i += 1;
+    if b.get(*i) == Some(&b'}') {
+        *i += 1;
+        return true;
+    }
+    let mut prev: Option<&[u8]> = None;
+    loop {
+        // Keys with escapes would have to be compared decoded: left to go_json.
+        let start = *i + 1;
+        if b.get(*i) != Some(&b'"') || !check_string(b, i, false) {
+            return false;
+        }
+        let key = &b[start..*i - 1];
+        if prev.is_some_and(|p| p >= key) {
+            return false;
+        }
+        prev = Some(key);
+        if b.get(*i) != Some(&b':') {
+            return false;
+        }
+        *i += 1;
+        if !check_value(b, i, depth) {
+            return false;
+        }
+        match b.get(*i) {
+            Some(b',') => *i += 1,
+            Some(b'}') => {
+                *i += 1;
+                return true;
+            }
+            _ => return false,
+        }
+    }
+}
+
+fn check_array(b: &[u8], i: &mut usize, depth: u32) -> bool {
+    if depth > MAX_DEPTH {
+        return false;
+    }
+    *i += 1;
+    if b.get(*i) == Some(&b']') {
+        *i += 1;
+        return true;
+    }
+    loop {
+        if !check_value(b, i, depth) {
+            return false;
+        }
+        match b.get(*i) {
+            Some(b',') => *i += 1,
+            Some(b']') => {
+                *i += 1;
+                return true;
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// A string at `b[*i] == '"'` in Go's escaping; `escapes`: whether escape sequences may occur.
+fn check_string(b: &[u8], i: &mut usize, escapes: bool) -> bool {
+    let mut j = *i + 1;
+    loop {
+        while j < b.len() && PLAIN[b[j] as usize] {
+            j += 1;
+        }
+        match b.get(j) {
+            Some(b'"') => {
+                *i = j + 1;
+                return true;
+            }
+            // E2 80 A8 / A9 (U+2028 / U+2029) Go escapes; any other E2 sequence is plain.
+            Some(0xe2) => {
+                if b.get(j + 1) == Some(&0x80) && matches!(b.get(j + 2), Some(0xa8 | 0xa9)) {
+                    return false;
+                }
+                j += 1;
+            }
+            Some(b'\\') if escapes => match b.get(j + 1) {
+                Some(b'"' | b'\\' | b'n' | b'r' | b't') => j += 2,
+                Some(b'u') => match b.get(j + 2..j + 6) {
+                    // Go's \u escapes: the control characters without a short form, <, >, &
+                    // (lowercase hex), and U+2028 / U+2029.
+                    Some([b'0', b'0', h, l]) if go_short_u(*h, *l) => j += 6,
+                    Some(b"2028" | b"2029") => j += 6,
+                    _ => return false,
+                },
+                _ => return false,
+            },
+            _ => return false,
+        }
+    }
+}
+
+/// `\u00<h><l>` is how Go writes that byte: a control character other than `\n`, `\r`, `\t`, or
+/// `<`, `>`, `&`, in lowercase hex.
+fn go_short_u(h: u8, l: u8) -> bool {
+    let hex = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    match (hex(h), hex(l)) {
+        (Some(h), Some(l)) => {
+            let c = h << 4 | l;
+            (c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t')) || matches!(c, b'<' | b'>' | b'&')
+        }
+        _ => false,
+    }
+}
+
+/// JSON's number grammar (the text is copied verbatim by go_json).
+fn check_number(b: &[u8], i: &mut usize) -> bool {
+    let digits = |j: &mut usize| {
+        let s = *j;
+        while b.get(*j).is_some_and(u8::is_ascii_digit) {
+            *j += 1;
+        }
+        *j > s
+    };
+    let mut j = *i;
+    if b.get(j) == Some(&b'-') {
+        j += 1;
+    }
+    match b.get(j) {
+        Some(b'0') => j += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut j);
+        }
+        _ => return false,
+    }
+    if b.get(j) == Some(&b'.') {
+        j += 1;
+        if !digits(&mut j) {
+            return false;
+        }
+    }
+    if matches!(b.get(j), Some(b'e' | b'E')) {
+        j += 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if !digits(&mut j) {
+            return false;
+        }
+    }
+    *i = j;
+    true
+}
+
 /// Go's `encoding/json` float64 encoder: shortest round-trip digits, plain notation for
 /// 1e-6 <= |f| < 1e21, else exponent notation with a sign and no leading zero (`1e+21`, `1e-7`).
 pub fn go_float64(f: f64) -> String {
@@ -315,7 +532,157 @@ mod tests {
         out
     }
 
+    #[test]
+    fn go_json_cow_borrows_exactly_the_canonical_texts() {
+        for canonical in [
+            r#"{}"#,
+            r#"[]"#,
+            r#"{"A":true,"a":{"c":null,"z":[3,{"x":2,"y":1}]},"b":1}"#,
+            r#"{"r":2.640,"t":1625752958812345678,"u":-0.5e-7,"v":1E+5}"#,
+            r#"{"s":"\u003ca href=\"x\"\u003e\u0026\u2028\u0001é\\\n\r\t\u001f"}"#,
+            "{\"\":\"\",\"a\":[],\"ab\":[{}],\"b\":\"€😀\u{7f}/\"}",
+            r#""just a string""#,
+            "12",
+        ] {
+            assert!(is_go_json(canonical), "{canonical}");
+            assert_eq!(go_json(canonical).unwrap(), canonical);
+            assert!(matches!(go_json_cow(canonical), Ok(Cow::Borrowed(_))));
+        }
+        for other in [
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"a": 1}"#,
+            r#" {"a":1}"#,
+            r#"{"a":1} "#,
+            r#"{"a":"\/"}"#,
+            r#"{"a":"\u0041"}"#,
+            r#"{"a":"\u007f"}"#,
+            r#"{"a":"\u003C"}"#,
+            r#"{"a":"\u000a"}"#,
+            r#"{"a":"\b"}"#,
+            r#"{"a":"<"}"#,
+            "{\"a\":\"\u{2028}\"}",
+            r#"{"a":"\ud83d\ude00"}"#,
+            r#"{"k\u00e9":1}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":1"#,
+            r#"{"a":tru}"#,
+            "",
+        ] {
+            assert!(!is_go_json(other), "{other}");
+            assert_eq!(
+                go_json_cow(other).map(Cow::into_owned).ok(),
+                go_json(other).ok(),
+                "{other}"
+            );
+        }
+        // Nesting past serde_json's limit is left to go_json (which refuses it).
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        assert!(!is_go_json(&deep));
+    }
+
+    /// JSON text in many spellings: keys in any order (repeats too), strings whose characters
+    /// are written raw or escaped (Go's way or not), numbers in every form, optional blanks.
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        // Each character with the spellings a sender may use for it.
+        const CHARS: &[&[&str]] = &[
+            &["a"],
+            &["B"],
+            &["é", "\\u00e9", "\\u00E9"],
+            &["€", "\\u20ac"],
+            &["😀", "\\ud83d\\ude00"],
+            &["/", "\\/"],
+            &[" "],
+            &["\\\"", "\\u0022"],
+            &["\\\\", "\\u005c"],
+            &["\\n", "\\u000a"],
+            &["\\t", "\\u0009"],
+            &["\\b", "\\u0008"],
+            &["\\u0001", "\\u0001"],
+            &["<", "\\u003c", "\\u003C"],
+            &["&", "\\u0026"],
+            &["\u{2028}", "\\u2028"],
+            &["\u{7f}"],
+        ];
+        let string = proptest::collection::vec((0..CHARS.len(), 0usize..3), 0..5).prop_map(|cs| {
+            let mut s = String::from("\"");
+            for (c, how) in cs {
+                s.push_str(CHARS[c][how % CHARS[c].len()]);
+            }
+            s.push('"');
+            s
+        });
+        let number = proptest::sample::select(vec![
+            "0",
+            "-0",
+            "7",
+            "12",
+            "2.64",
+            "2.640",
+            "1e5",
+            "1E+5",
+            "-2.5e-8",
+            "1700000000123456789",
+        ])
+        .prop_map(str::to_string);
+        let key = proptest::sample::select(vec!["a", "b", "B", "ab", "", "é", "a\\u0062"])
+            .prop_map(|k| format!("\"{k}\""));
+        let leaf = prop_oneof![
+            string.clone(),
+            number,
+            proptest::sample::select(vec!["true", "false", "null"]).prop_map(str::to_string),
+        ];
+        leaf.prop_recursive(4, 32, 5, move |inner| {
+            let blank = proptest::sample::select(vec!["", "", "", "", "", " ", "\n"]);
+            prop_oneof![
+                (
+                    proptest::collection::vec(inner.clone(), 0..5),
+                    blank.clone()
+                )
+                    .prop_map(|(items, sp)| format!("[{sp}{}]", items.join(&format!(",{sp}")))),
+                (
+                    proptest::collection::vec((key.clone(), inner), 0..5),
+                    blank,
+                    proptest::sample::select(vec![true, true, true, false])
+                )
+                    .prop_map(|(members, sp, sorted)| {
+                        let mut members = members;
+                        if sorted {
+                            members.sort();
+                        }
+                        let m: Vec<String> = members
+                            .iter()
+                            .map(|(k, v)| format!("{k}:{sp}{v}"))
+                            .collect();
+                        format!("{{{sp}{}}}", m.join(","))
+                    }),
+            ]
+        })
+    }
+
     proptest::proptest! {
+        // Many cases: a wrong answer of the check needs a canonical text with one odd spelling.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// The one-pass check never changes what go_json gives: for any text, `go_json_cow` is
+        /// `go_json`, and Go's own output is recognised.
+        #[test]
+        fn go_json_cow_is_go_json(raw in json_text()) {
+            let slow = go_json(&raw).ok();
+            proptest::prop_assert_eq!(go_json_cow(&raw).map(Cow::into_owned).ok(), slow.clone());
+            if let Some(c) = slow {
+                proptest::prop_assert_eq!(go_json_cow(&c).map(Cow::into_owned).ok(), Some(c.clone()));
+                // the keys of these texts need no escapes once decoded
+                proptest::prop_assert!(is_go_json(&c), "{}", c);
+            }
+        }
+    }
+
+    proptest::proptest! {
+
         #[test]
         fn agrees_with_the_reference(
             keys in proptest::collection::vec("[a-c<&\u{2028}\"\\\\\u{1}é]{0,3}", 0..6),

@@ -364,9 +364,7 @@ pub fn transform_parsed_into(
         Input::Message(s) => (s, Some(Cow::Borrowed(s))),
         Input::Json(s) => {
             let o = if keep_original {
-                Some(Cow::Owned(
-                    crate::canonical::go_json(s).unwrap_or_else(|_| s.to_string()),
-                ))
+                Some(agent_encoding(s))
             } else {
                 None
             };
@@ -376,9 +374,7 @@ pub fn transform_parsed_into(
     let id = match (&input, &original) {
         (Input::Message(s), _) => fingerprint::fingerprint_id(s),
         (Input::Json(_), Some(o)) => fingerprint::fingerprint_id(o),
-        (Input::Json(s), None) => fingerprint::fingerprint_id(
-            &crate::canonical::go_json(s).unwrap_or_else(|_| s.to_string()),
-        ),
+        (Input::Json(s), None) => fingerprint::fingerprint_id(&agent_encoding(s)),
     };
 
     let mut doc = Obj::with_capacity(24);
@@ -477,6 +473,14 @@ pub fn transform_parsed_into(
     DocInfo { id, error }
 }
 
+/// What Elastic Agent's http_endpoint input publishes as `event.original` (and fingerprints
+/// for the `_id`): its re-encoding of the record (keys sorted, Go's escapes), or the text itself
+/// when it is not JSON. Cloudflare already writes its records that way (sorted keys, compact), so
+/// the record is usually its own encoding: checked in one pass, without a second parse.
+fn agent_encoding(s: &str) -> Cow<'_, str> {
+    crate::canonical::go_json_cow(s).unwrap_or(Cow::Borrowed(s))
+}
+
 /// The first processor error a document carries (a processor's own handler wrote it).
 fn first_error(doc: &Obj<'_>) -> Option<String> {
     match doc.get_path("error.message")? {
@@ -504,5 +508,60 @@ fn indexing_fields(t: &Transformer, doc: &mut Obj<'_>, spec: &Spec, now_ms: i64)
     if opts.set_ingested {
         let ingested = time::Instant::utc(now_ms).format();
         let _ = doc.set("event.ingested", Val::Str(Cow::Owned(ingested)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::go_json;
+
+    /// The `_id` (and `event.original`) of the http_endpoint shape is the fingerprint of Agent's
+    /// re-encoding whether the record is already in that form (the one-pass check takes the text
+    /// itself) or not (it is re-encoded): the same as re-encoding every record.
+    #[test]
+    fn json_input_ids_are_those_of_agents_encoding() {
+        let records = [
+            // already Agent's encoding
+            r#"{"ClientIP":"192.0.2.1","EdgeResponseStatus":200,"RayID":"abc"}"#,
+            r#"{"A":{"b":[1,2.50,{"c":null,"d":true}],"e":"\u003cx\u003e \u0026 \"q\" \\ \n\u0001"},"Z":-1.5e-7}"#,
+            r#"{"ClientRequestUserAgent":"Mozilla/5.0 (été; €) 😀","EdgeStartTimestamp":1700000000123456789}"#,
+            // keys out of order, at the top and nested
+            r#"{"RayID":"abc","ClientIP":"192.0.2.1"}"#,
+            r#"{"A":{"z":1,"b":2},"B":[{"y":1,"x":2}]}"#,
+            // a repeated key (the last one wins in Agent's map)
+            r#"{"A":1,"A":2}"#,
+            // escapes Go writes otherwise
+            r#"{"a":"\/path","b":"\u00e9\u0041","c":"\ud83d\ude00","d":"\u003C","e":"<&>","f":"\b\f"}"#,
+            "{\"a\":\"line\u{2028}sep\"}",
+            r#"{"k\u00e9y":1,"a":2}"#,
+            // blanks
+            r#"{ "a": 1, "b": [ 1, 2 ] }"#,
+            "{\"a\":1}\n",
+            // numbers as written
+            r#"{"a":0,"b":-0,"c":1E+5,"d":2.640,"e":12345678901234567890123}"#,
+            // not JSON: the text itself
+            r#"{"a":"#,
+            r#"{"a":"\ud800"}"#,
+        ];
+        for preserve in [false, true] {
+            let t = Transformer::new(
+                crate::Options {
+                    preserve_original: preserve,
+                    ..Default::default()
+                },
+                None,
+            )
+            .expect("transformer");
+            for raw in records {
+                let want = go_json(raw).unwrap_or_else(|_| raw.to_string());
+                let doc = transform(&t, Ds::HttpRequest, Input::Json(raw), 0);
+                assert_eq!(doc.id, fingerprint::fingerprint_id(&want).as_str(), "{raw}");
+                if preserve && doc.error.is_none() {
+                    let v: serde_json::Value = serde_json::from_str(&doc.source).expect("json");
+                    assert_eq!(v["event"]["original"], want.as_str(), "{raw}");
+                }
+            }
+        }
     }
 }
