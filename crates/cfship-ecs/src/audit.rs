@@ -103,10 +103,12 @@ pub(crate) fn process<'a>(
             "field [when] not present as part of path [json.when]",
         )
     })?;
-    let text = when.to_display_string();
     // As Elasticsearch reports it: the root cause of the date processor's exception.
-    let instant = parse_date(&text, Formats::Iso8601Only)
-        .map_err(|m| Fail::new("date", "date_json_when", m))?;
+    let instant = match &when {
+        Val::Str(s) => parse_date(s, Formats::Iso8601Only),
+        other => parse_date(&other.to_display_string(), Formats::Iso8601Only),
+    }
+    .map_err(|m| Fail::new("date", "date_json_when", m))?;
     doc.set("@timestamp", Val::Str(Cow::Owned(instant.format())))
         .map_err(|e| Fail::path("date_json_when", "date", e))?;
 

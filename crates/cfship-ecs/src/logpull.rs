@@ -136,9 +136,10 @@ pub(crate) fn http<'a>(t: &Transformer, doc: &mut Obj<'a>, rec: RawRecord<'a>) -
         Formats::Iso8601First,
         "date_edge_start_timestamp",
     )?;
-    doc.set("@timestamp", Val::Str(Cow::Owned(start.format())))
+    let start_text = start.format();
+    doc.set("@timestamp", Val::Str(Cow::Owned(start_text.clone())))
         .map_err(|e| Fail::path("date_edge_start_timestamp", "date", e))?;
-    doc.set("event.start", Val::Str(Cow::Owned(start.format())))
+    doc.set("event.start", Val::Str(Cow::Owned(start_text)))
         .map_err(|e| Fail::path("set_event_start_c5e4284b", "set", e))?;
     // A custom field list without EdgeEndTimestamp: no event.end, no event.duration.
     if !(r.edge_end.is_none() && t.unrequested("EdgeEndTimestamp")) {
@@ -800,9 +801,12 @@ fn date_field(
         // The date processor sees the long's decimal text: UNIX_MS (ISO8601 cannot read it).
         return Ok(crate::time::Instant::utc(ms));
     }
-    let text = v.to_display_string();
     // The processor's message is the root cause of its exception: the first format's failure.
-    parse_date(&text, formats).map_err(|m| Fail::new("date", tag, m))
+    match &v {
+        Val::Str(s) => parse_date(s, formats),
+        other => parse_date(&other.to_display_string(), formats),
+    }
+    .map_err(|m| Fail::new("date", tag, m))
 }
 
 fn url_fields<'a>(doc: &mut Obj<'a>, r: &mut Raw<'a>) -> Result<(), Fail> {
