@@ -6,6 +6,7 @@
 //!     [-- --records 100000 --repeat 2 --es http://127.0.0.1:9200 --hours 6 --zones 2]
 //! ```
 //! `--bin PATH` measures another cfship binary (an older build, for a before/after).
+//! `--only receiver` runs the Logpush receiver and its baseline alone.
 //! `--save-inputs DIR` writes the generated inputs as NDJSON files and exits (to profile one part
 //! with perf or callgrind on the same records).
 //!
@@ -620,6 +621,42 @@ fn e2e_run(bin: &Path, es: &str, hours: i64, zones: usize) -> Result<(u64, Usage
     Ok((events, usage, es_cpu))
 }
 
+/// `--only receiver`: the Logpush receiver and its baseline alone (to profile or compare it
+/// without the minute the transforms take).
+fn receiver_only(n_push: u64, repeat: u64) -> Result<(), BoxError> {
+    let tmp = tempfile::tempdir()?;
+    let batches = logpush_batches(n_push, 5_000);
+    let (mut rx_serde, mut rx) = (f64::MAX, None);
+    for _ in 0..repeat {
+        rx_serde = rx_serde.min(gunzip_serde(&batches).1);
+        rx = best(rx, receiver_run(&batches, n_push, tmp.path())?);
+    }
+    let rx = rx.unwrap_or_default();
+    print_rows(&[
+        Row {
+            what: "baseline: gunzip + serde_json round trip, Logpush batches".into(),
+            records: n_push,
+            usage: Usage {
+                cpu: rx_serde,
+                ..Default::default()
+            },
+            target: String::new(),
+            met: None,
+        },
+        Row {
+            what: "Logpush receiver: HTTP POST gzip → ECS → spool → bulk".into(),
+            records: n_push,
+            usage: rx,
+            target: format!(
+                "≥100,000/CPU-s ({:.2}× baseline CPU), memory bounded",
+                rx.cpu / rx_serde
+            ),
+            met: Some(rate(n_push, rx.cpu) >= 100_000.0),
+        },
+    ]);
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 
 fn main() -> Result<(), BoxError> {
@@ -630,6 +667,9 @@ fn main() -> Result<(), BoxError> {
     let n_audit = num("--audit-records", 200_000);
     let n_push = num("--logpush-records", 100_000);
     let repeat = num("--repeat", 2).max(1);
+    if arg("--only").as_deref() == Some("receiver") {
+        return receiver_only(n_push, repeat);
+    }
     let bin = cfship_bin()?;
     let geo = std::env::var_os("CFSHIP_GEOIP_DIR").is_some();
     let tmp = tempfile::tempdir()?;
