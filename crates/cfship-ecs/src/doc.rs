@@ -376,14 +376,20 @@ impl<'a> Obj<'a> {
     }
 
     /// Appends an entry (the caller knows the key is not there).
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, key: Cow<'a, str>, v: Val<'a>) {
-        if self.index.is_some() || self.entries.len() >= INDEX_AT {
-            let tag = key_tag(&key);
-            self.push_tagged(key, tag, v);
-        } else {
+        if self.index.is_none() && self.entries.len() < INDEX_AT {
             self.entries.push((key, v));
+        } else {
+            self.push_indexed(key, v);
         }
+    }
+
+    /// [`Obj::push`] into an object that has (or now gets) an index.
+    #[inline(never)]
+    fn push_indexed(&mut self, key: Cow<'a, str>, v: Val<'a>) {
+        let tag = key_tag(&key);
+        self.push_tagged(key, tag, v);
     }
 
     /// [`Obj::push`] with the key's [`key_tag`] at hand.
