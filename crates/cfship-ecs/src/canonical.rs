@@ -43,8 +43,7 @@ pub fn go_json(raw: &str) -> Result<String, serde_json::Error> {
 /// [`go_json`] with a choice of number encoding.
 pub fn go_json_with(raw: &str, numbers: Numbers) -> Result<String, serde_json::Error> {
     let mut out = String::with_capacity(raw.len() + 16);
-    let v: &RawValue = serde_json::from_str(raw)?;
-    write_value(v, numbers, &mut out)?;
+    go_json_into(raw, numbers, &mut out)?;
     Ok(out)
 }
 
@@ -334,6 +333,30 @@ fn go_short_u(h: u8, l: u8) -> bool {
     }
 }
 
+/// [`go_json_with`] appending to `out` (a buffer the caller reuses from record to record). On an
+/// error `out` is left as it was.
+pub fn go_json_into(raw: &str, numbers: Numbers, out: &mut String) -> Result<(), serde_json::Error> {
+    let start = out.len();
+    if fast::encode(raw, numbers, out).is_some() {
+        return Ok(());
+    }
+    // Whatever the one-pass encoder does not take (invalid JSON, escaped or repeated keys, deep
+    // nesting) goes through serde_json, which also makes the error.
+    out.truncate(start);
+    general_into(raw, numbers, out)
+}
+
+/// The general path: serde_json reads each level into its members, which are sorted and written.
+fn general_into(raw: &str, numbers: Numbers, out: &mut String) -> Result<(), serde_json::Error> {
+    let start = out.len();
+    let v: &RawValue = serde_json::from_str(raw)?;
+    let r = write_value(v, numbers, out);
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r
+}
+
 /// Go's `encoding/json` float64 encoder: shortest round-trip digits, plain notation for
 /// 1e-6 <= |f| < 1e21, else exponent notation with a sign and no leading zero (`1e+21`, `1e-7`).
 pub fn go_float64(f: f64) -> String {
@@ -441,16 +464,22 @@ fn write_value(v: &RawValue, numbers: Numbers, out: &mut String) -> Result<(), s
                 write_string(inner, out);
             }
         }
-        Some(b'-' | b'0'..=b'9') if numbers == Numbers::AgentFloat64 => {
-            // A number too large for a float64 makes Agent fail the whole response; keep it.
-            match text.parse::<f64>() {
-                Ok(f) if f.is_finite() => out.push_str(&go_float64(f)),
-                _ => out.push_str(text),
-            }
-        }
+        Some(b'-' | b'0'..=b'9') => write_number(text, numbers, out),
         _ => out.push_str(text),
     }
     Ok(())
+}
+
+/// One JSON number (valid number text) as Agent publishes it.
+fn write_number(text: &str, numbers: Numbers, out: &mut String) {
+    match numbers {
+        Numbers::Verbatim => out.push_str(text),
+        // A number too large for a float64 makes Agent fail the whole response; keep it.
+        Numbers::AgentFloat64 => match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => out.push_str(&go_float64(f)),
+            _ => out.push_str(text),
+        },
+    }
 }
 
 /// Go's `encodeState.string` with HTML escaping (Go ≤ 1.21 short escapes): unescaped runs are
@@ -501,6 +530,387 @@ fn write_string(s: &str, out: &mut String) {
     }
     out.push_str(&s[run..]);
     out.push('"');
+}
+
+/// The one-pass encoder for records as Cloudflare sends them: compact or not, keys in any order
+/// but unescaped and not repeated. It validates while it writes (strictly: whatever it accepts
+/// serde_json accepts too) and gives up (`None`) on anything else, which the general path then
+/// encodes or rejects exactly as before. It saves the general path's parse of every object and
+/// array into member lists, one `RawValue` parse per nesting level and the allocations of both:
+/// that re-encoding was about a third of `backfill`'s CPU (issue 12).
+mod fast {
+    use super::{write_number, write_string, Numbers};
+    use std::borrow::Cow;
+    use std::cell::RefCell;
+    use std::cmp::Ordering;
+
+    /// Deeper input goes the general way (no record of Cloudflare's nests more than two levels).
+    const MAX_DEPTH: usize = 32;
+
+    /// One member of an object being written: its key in the input and its `"key":value` text
+    /// in the output.
+    #[derive(Clone, Copy)]
+    struct Member {
+        key_start: usize,
+        key_end: usize,
+        start: usize,
+        end: usize,
+    }
+
+    /// What one encoding needs besides the output, kept per thread from record to record.
+    #[derive(Default)]
+    struct Scratch {
+        members: Vec<Member>,
+        reordered: String,
+    }
+
+    thread_local! {
+        static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    }
+
+    /// Bytes a string's fast loop stops at: the closing quote, a backslash, control characters
+    /// (invalid raw), what Go escapes (`<`, `>`, `&`) and 0xE2 (the first byte of U+2028/U+2029).
+    static STOP: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 0x20 {
+            t[c] = true;
+            c += 1;
+        }
+        t[b'"' as usize] = true;
+        t[b'\\' as usize] = true;
+        t[b'<' as usize] = true;
+        t[b'>' as usize] = true;
+        t[b'&' as usize] = true;
+        t[0xe2] = true;
+        t
+    };
+
+    /// Appends Go's encoding of `raw` to `out`, or returns `None` (with `out` possibly written
+    /// to: the caller truncates it) when the general path must decide.
+    pub(super) fn encode(raw: &str, numbers: Numbers, out: &mut String) -> Option<()> {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => encode_with(raw, numbers, out, &mut scratch),
+            Err(_) => encode_with(raw, numbers, out, &mut Scratch::default()),
+        })
+    }
+
+    fn encode_with(raw: &str, numbers: Numbers, out: &mut String, s: &mut Scratch) -> Option<()> {
+        s.members.clear();
+        let mut e = Enc {
+            raw,
+            b: raw.as_bytes(),
+            i: 0,
+            numbers,
+            s,
+        };
+        e.ws();
+        e.value(out, 0)?;
+        e.ws();
+        (e.i == e.b.len()).then_some(())
+    }
+
+    struct Enc<'a, 's> {
+        raw: &'a str,
+        b: &'a [u8],
+        /// The next input byte.
+        i: usize,
+        numbers: Numbers,
+        s: &'s mut Scratch,
+    }
+
+    impl Enc<'_, '_> {
+        fn peek(&self) -> Option<u8> {
+            self.b.get(self.i).copied()
+        }
+
+        /// JSON's whitespace (the only bytes the output drops).
+        fn ws(&mut self) {
+            while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+                self.i += 1;
+            }
+        }
+
+        fn value(&mut self, out: &mut String, depth: usize) -> Option<()> {
+            match self.peek()? {
+                b'{' => self.object(out, depth),
+                b'[' => self.array(out, depth),
+                b'"' => self.string(out),
+                b'-' | b'0'..=b'9' => self.number(out),
+                b't' => self.literal(out, "true"),
+                b'f' => self.literal(out, "false"),
+                b'n' => self.literal(out, "null"),
+                _ => None,
+            }
+        }
+
+        fn literal(&mut self, out: &mut String, lit: &str) -> Option<()> {
+            if !self.b[self.i..].starts_with(lit.as_bytes()) {
+                return None;
+            }
+            self.i += lit.len();
+            out.push_str(lit);
+            Some(())
+        }
+
+        /// JSON's number grammar; the text goes through the same [`write_number`] as the
+        /// general path's.
+        fn number(&mut self, out: &mut String) -> Option<()> {
+            let b = self.b;
+            let digit = |i: usize| matches!(b.get(i), Some(b'0'..=b'9'));
+            let start = self.i;
+            let mut i = start;
+            if b.get(i) == Some(&b'-') {
+                i += 1;
+            }
+            match b.get(i)? {
+                b'0' => i += 1,
+                b'1'..=b'9' => {
+                    while digit(i) {
+                        i += 1;
+                    }
+                }
+                _ => return None,
+            }
+            if b.get(i) == Some(&b'.') {
+                i += 1;
+                if !digit(i) {
+                    return None;
+                }
+                while digit(i) {
+                    i += 1;
+                }
+            }
+            if matches!(b.get(i), Some(b'e' | b'E')) {
+                i += 1;
+                if matches!(b.get(i), Some(b'+' | b'-')) {
+                    i += 1;
+                }
+                if !digit(i) {
+                    return None;
+                }
+                while digit(i) {
+                    i += 1;
+                }
+            }
+            // What follows (a leading zero's next digit, say) is the container's to refuse.
+            self.i = i;
+            write_number(&self.raw[start..i], self.numbers, out);
+            Some(())
+        }
+
+        /// A string value: unescaped runs copied whole, Go's escapes added on the way; one with
+        /// a backslash is decoded by serde_json (as the general path does) and re-encoded.
+        fn string(&mut self, out: &mut String) -> Option<()> {
+            let b = self.b;
+            let open = self.i;
+            let mark = out.len();
+            out.push('"');
+            let mut run = open + 1;
+            let mut i = run;
+            loop {
+                while i < b.len() && !STOP[b[i] as usize] {
+                    i += 1;
+                }
+                let c = *b.get(i)?;
+                match c {
+                    b'"' => {
+                        out.push_str(&self.raw[run..i]);
+                        out.push('"');
+                        self.i = i + 1;
+                        return Some(());
+                    }
+                    b'\\' => {
+                        out.truncate(mark);
+                        return self.escaped_string(out);
+                    }
+                    b'<' | b'>' | b'&' => {
+                        out.push_str(&self.raw[run..i]);
+                        out.push_str(match c {
+                            b'<' => "\\u003c",
+                            b'>' => "\\u003e",
+                            _ => "\\u0026",
+                        });
+                        i += 1;
+                        run = i;
+                    }
+                    0xe2 if b.get(i + 1) == Some(&0x80)
+                        && matches!(b.get(i + 2), Some(0xa8 | 0xa9)) =>
+                    {
+                        out.push_str(&self.raw[run..i]);
+                        out.push_str(if b[i + 2] == 0xa8 {
+                            "\\u2028"
+                        } else {
+                            "\\u2029"
+                        });
+                        i += 3;
+                        run = i;
+                    }
+                    0xe2 => i += 1,
+                    // a raw control character: invalid JSON
+                    _ => return None,
+                }
+            }
+        }
+
+        fn escaped_string(&mut self, out: &mut String) -> Option<()> {
+            let b = self.b;
+            let mut i = self.i + 1;
+            loop {
+                match *b.get(i)? {
+                    b'"' => break,
+                    // what the escape is, and whether it is valid, is serde_json's to say
+                    b'\\' => i += 2,
+                    0..=0x1f => return None,
+                    _ => i += 1,
+                }
+            }
+            let end = i + 1;
+            let s: Cow<'_, str> = serde_json::from_str(self.raw.get(self.i..end)?).ok()?;
+            write_string(&s, out);
+            self.i = end;
+            Some(())
+        }
+
+        /// An object key without escapes (others go the general way): its range in the input.
+        fn key(&mut self, out: &mut String) -> Option<(usize, usize)> {
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let start = self.i + 1;
+            let mut i = start;
+            loop {
+                match *self.b.get(i)? {
+                    b'"' => break,
+                    b'\\' | 0..=0x1f => return None,
+                    _ => i += 1,
+                }
+            }
+            self.i = i + 1;
+            write_string(&self.raw[start..i], out);
+            Some((start, i))
+        }
+
+        fn object(&mut self, out: &mut String, depth: usize) -> Option<()> {
+            if depth >= MAX_DEPTH {
+                return None;
+            }
+            self.i += 1;
+            let open = out.len();
+            out.push('{');
+            self.ws();
+            if self.peek() == Some(b'}') {
+                self.i += 1;
+                out.push('}');
+                return Some(());
+            }
+            let base = self.s.members.len();
+            let mut sorted = true;
+            loop {
+                let start = out.len();
+                let (key_start, key_end) = self.key(out)?;
+                if self.s.members.len() > base {
+                    let prev = self.s.members[self.s.members.len() - 1];
+                    match self.b[prev.key_start..prev.key_end].cmp(&self.b[key_start..key_end]) {
+                        Ordering::Less => {}
+                        // a repeated key: the general path keeps the last value
+                        Ordering::Equal => return None,
+                        Ordering::Greater => sorted = false,
+                    }
+                }
+                self.ws();
+                if self.peek()? != b':' {
+                    return None;
+                }
+                self.i += 1;
+                out.push(':');
+                self.ws();
+                self.value(out, depth + 1)?;
+                self.s.members.push(Member {
+                    key_start,
+                    key_end,
+                    start,
+                    end: out.len(),
+                });
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.i += 1;
+                        out.push(',');
+                        self.ws();
+                    }
+                    b'}' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+            if !sorted {
+                self.reorder(out, open, base)?;
+            }
+            self.s.members.truncate(base);
+            out.push('}');
+            Some(())
+        }
+
+        /// Puts the members written since `open` (the object's `{`) in Go's order: keys sorted
+        /// byte-wise (they have no escapes, so their input bytes are the decoded ones).
+        fn reorder(&mut self, out: &mut String, open: usize, base: usize) -> Option<()> {
+            let b = self.b;
+            let members = &mut self.s.members[base..];
+            members.sort_by(|x, y| b[x.key_start..x.key_end].cmp(&b[y.key_start..y.key_end]));
+            if members
+                .windows(2)
+                .any(|w| b[w[0].key_start..w[0].key_end] == b[w[1].key_start..w[1].key_end])
+            {
+                return None;
+            }
+            let r = &mut self.s.reordered;
+            r.clear();
+            for (n, m) in members.iter().enumerate() {
+                if n > 0 {
+                    r.push(',');
+                }
+                r.push_str(out.get(m.start..m.end)?);
+            }
+            out.truncate(open + 1);
+            out.push_str(r);
+            Some(())
+        }
+
+        fn array(&mut self, out: &mut String, depth: usize) -> Option<()> {
+            if depth >= MAX_DEPTH {
+                return None;
+            }
+            self.i += 1;
+            out.push('[');
+            self.ws();
+            if self.peek() == Some(b']') {
+                self.i += 1;
+                out.push(']');
+                return Some(());
+            }
+            loop {
+                self.value(out, depth + 1)?;
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.i += 1;
+                        out.push(',');
+                        self.ws();
+                    }
+                    b']' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+            out.push(']');
+            Some(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -773,6 +1183,147 @@ mod tests {
             }
             let raw = serde_json::to_string(&serde_json::Value::Object(m)).unwrap();
             proptest::prop_assert_eq!(go_json(&raw).unwrap(), reference(&raw));
+        }
+    }
+
+    /// The one-pass encoder either gives up or writes what the general path writes, and whatever
+    /// it accepts the general path accepts.
+    fn same_as_general(raw: &str) -> Option<String> {
+        let mut got = None;
+        for numbers in [Numbers::Verbatim, Numbers::AgentFloat64] {
+            let mut fast_out = String::from("prefix");
+            let fast = fast::encode(raw, numbers, &mut fast_out).map(|_| fast_out);
+            let mut general = String::from("prefix");
+            let general = general_into(raw, numbers, &mut general).map(|_| general);
+            if let Some(f) = &fast {
+                assert_eq!(Some(f), general.as_ref().ok(), "{raw:?} ({numbers:?})");
+            }
+            if numbers == Numbers::Verbatim {
+                got = fast.map(|f| f["prefix".len()..].to_string());
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn one_pass_encoder_agrees_on_hand_picked_inputs() {
+        for (raw, fast_takes) in [
+            (r#"{"b":1,"a":{"z":[3,{"y":1,"x":2}],"c":null},"A":true}"#, true),
+            (" { \"a\" : [ 1 , 2.5e-3 , -0 , 1E400 ] , \"b\" : \"x\" } \r\n", true),
+            (r#"{"s":"<a href=\"x\">&\u2028\u0001é</a>","t":"a\u2029b€"}"#, true),
+            (r#"{"s":"raw U+2028: ""#, false),
+            ("{\"s\":\"raw U+2028 \u{2028} and U+2029 \u{2029} and \u{2027}\"}", true),
+            (r#"{"a":1,"a":2}"#, false),
+            (r#"{"b":1,"a":2,"b":3}"#, false),
+            (r#"{"k\u0041":1}"#, false),
+            (r#"{"a":01}"#, false),
+            (r#"{"a":1.}"#, false),
+            (r#"{"a":-}"#, false),
+            (r#"{"a":1e}"#, false),
+            (r#"{"a":tru}"#, false),
+            (r#"{"a":true,}"#, false),
+            (r#"[1,]"#, false),
+            (r#"[1 2]"#, false),
+            (r#"{"a" 1}"#, false),
+            (r#"{"a":"\x"}"#, false),
+            (r#"{"a":"\ud800"}"#, false),
+            (r#"{"a":"\ud83d\ude00 \u00e9 \/ \b\f"}"#, true),
+            ("{\"a\":\"tab\there\"}", false),
+            (r#"{}"#, true),
+            (r#"[]"#, true),
+            (r#" "top" "#, true),
+            (r#"12"#, true),
+            (r#"{"a":1} x"#, false),
+            (r#""#, false),
+            (r#"{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#, false),
+        ] {
+            assert_eq!(same_as_general(raw).is_some(), fast_takes, "{raw:?}");
+        }
+    }
+
+    /// A JSON value for the generators below (keys from a small alphabet, so some repeat).
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            (-1e30f64..1e30).prop_map(|f| serde_json::json!(f)),
+            "[ -~\u{0}-\u{1f}\u{2028}\u{2029}é€😀<>&]{0,10}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+                proptest::collection::vec(("[a-dA<&é\u{2028}]{0,3}", inner), 0..6).prop_map(|m| {
+                    serde_json::Value::Object(m.into_iter().collect())
+                }),
+            ]
+        })
+    }
+
+    /// Writes `v` compact or pretty, object members in a shuffled order (`seed`).
+    fn write_shuffled(v: &serde_json::Value, seed: u64, pretty: bool, out: &mut String) {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut members: Vec<_> = m.iter().collect();
+                let n = members.len().max(1);
+                members.rotate_left((seed as usize) % n);
+                if seed % 3 == 0 {
+                    members.reverse();
+                }
+                out.push('{');
+                for (i, (k, val)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    if pretty {
+                        out.push_str("\n  ");
+                    }
+                    out.push_str(&serde_json::to_string(k).unwrap());
+                    out.push_str(if pretty { ": " } else { ":" });
+                    write_shuffled(val, seed.wrapping_mul(31).wrapping_add(i as u64), pretty, out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(a) => {
+                out.push('[');
+                for (i, val) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(if pretty { ", " } else { "," });
+                    }
+                    write_shuffled(val, seed.wrapping_add(i as u64), pretty, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&serde_json::to_string(other).unwrap()),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn one_pass_encoder_agrees_with_the_general_path(
+            v in json_value(),
+            seed in proptest::prelude::any::<u64>(),
+            pretty in proptest::prelude::any::<bool>(),
+            cut in proptest::prelude::any::<usize>(),
+            insert in "[ -~\\\\\"]",
+        ) {
+            let mut raw = String::new();
+            write_shuffled(&v, seed, pretty, &mut raw);
+            // valid input: taken (the generator's keys have no escapes and do not repeat)
+            proptest::prop_assert!(same_as_general(&raw).is_some(), "{}", raw);
+            // broken or altered input: never taken where the general path refuses, never different
+            let at = raw.char_indices().map(|(i, _)| i).nth(cut % raw.chars().count().max(1)).unwrap_or(0);
+            same_as_general(&raw[..at]);
+            let mut altered = raw.clone();
+            altered.insert_str(at, &insert);
+            same_as_general(&altered);
+            let mut removed = raw.clone();
+            if at < removed.len() {
+                removed.remove(at);
+                same_as_general(&removed);
+            }
         }
     }
 

@@ -475,10 +475,28 @@ impl Transformer {
             let input = logpush::Input::Json(raw);
             return Some(logpush::transform_into(self, ds, input, now_ms, out));
         }
-        match canonical::go_json_with(raw, self.opts.numbers) {
-            Ok(agent) => self.transform_into(dataset, &agent, now_ms, out),
-            Err(_) => self.transform_into(dataset, raw, now_ms, out),
+        thread_local! {
+            // Agent's encoding of the record being transformed, reused from record to record.
+            static AGENT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
         }
+        AGENT.with(|cell| {
+            let mut owned = String::new();
+            let mut borrowed = cell.try_borrow_mut();
+            let agent = match borrowed.as_deref_mut() {
+                Ok(s) => s,
+                Err(_) => &mut owned,
+            };
+            agent.clear();
+            let info = match canonical::go_json_into(raw, self.opts.numbers, agent) {
+                Ok(()) => self.transform_into(dataset, agent, now_ms, out),
+                Err(_) => self.transform_into(dataset, raw, now_ms, out),
+            };
+            // A rare huge record does not stay resident in every transform thread.
+            if agent.capacity() > 256 * 1024 {
+                *agent = String::new();
+            }
+            info
+        })
     }
 
     /// The document for input that cannot even be handed to the pipeline (not UTF-8, larger than
