@@ -675,7 +675,7 @@ fn e2e_row(bin: &Path, es: &str, repeat: u64) -> Result<Row, BoxError> {
             u.rss_kib as f64 / 1024.0
         );
         rss_kib = rss_kib.max(u.rss_kib);
-        if kept.map_or(true, |(_, k, _)| u.cpu < k.cpu) {
+        if kept.is_none_or(|(_, k, _)| u.cpu < k.cpu) {
             kept = Some((events, u, es_cpu));
         }
     }

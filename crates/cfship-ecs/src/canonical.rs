@@ -335,7 +335,11 @@ fn go_short_u(h: u8, l: u8) -> bool {
 
 /// [`go_json_with`] appending to `out` (a buffer the caller reuses from record to record). On an
 /// error `out` is left as it was.
-pub fn go_json_into(raw: &str, numbers: Numbers, out: &mut String) -> Result<(), serde_json::Error> {
+pub fn go_json_into(
+    raw: &str,
+    numbers: Numbers,
+    out: &mut String,
+) -> Result<(), serde_json::Error> {
     let start = out.len();
     if fast::encode(raw, numbers, out).is_some() {
         return Ok(());
@@ -1208,11 +1212,23 @@ mod tests {
     #[test]
     fn one_pass_encoder_agrees_on_hand_picked_inputs() {
         for (raw, fast_takes) in [
-            (r#"{"b":1,"a":{"z":[3,{"y":1,"x":2}],"c":null},"A":true}"#, true),
-            (" { \"a\" : [ 1 , 2.5e-3 , -0 , 1E400 ] , \"b\" : \"x\" } \r\n", true),
-            (r#"{"s":"<a href=\"x\">&\u2028\u0001é</a>","t":"a\u2029b€"}"#, true),
+            (
+                r#"{"b":1,"a":{"z":[3,{"y":1,"x":2}],"c":null},"A":true}"#,
+                true,
+            ),
+            (
+                " { \"a\" : [ 1 , 2.5e-3 , -0 , 1E400 ] , \"b\" : \"x\" } \r\n",
+                true,
+            ),
+            (
+                r#"{"s":"<a href=\"x\">&\u2028\u0001é</a>","t":"a\u2029b€"}"#,
+                true,
+            ),
             (r#"{"s":"raw U+2028: ""#, false),
-            ("{\"s\":\"raw U+2028 \u{2028} and U+2029 \u{2029} and \u{2027}\"}", true),
+            (
+                "{\"s\":\"raw U+2028 \u{2028} and U+2029 \u{2029} and \u{2027}\"}",
+                true,
+            ),
             (r#"{"a":1,"a":2}"#, false),
             (r#"{"b":1,"a":2,"b":3}"#, false),
             (r#"{"k\u0041":1}"#, false),
@@ -1235,7 +1251,10 @@ mod tests {
             (r#"12"#, true),
             (r#"{"a":1} x"#, false),
             (r#""#, false),
-            (r#"{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#, false),
+            (
+                r#"{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#,
+                false,
+            ),
         ] {
             assert_eq!(same_as_general(raw).is_some(), fast_takes, "{raw:?}");
         }
@@ -1254,9 +1273,8 @@ mod tests {
         leaf.prop_recursive(4, 40, 6, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
-                proptest::collection::vec(("[a-dA<&é\u{2028}]{0,3}", inner), 0..6).prop_map(|m| {
-                    serde_json::Value::Object(m.into_iter().collect())
-                }),
+                proptest::collection::vec(("[a-dA<&é\u{2028}]{0,3}", inner), 0..6)
+                    .prop_map(|m| { serde_json::Value::Object(m.into_iter().collect()) }),
             ]
         })
     }
@@ -1268,7 +1286,7 @@ mod tests {
                 let mut members: Vec<_> = m.iter().collect();
                 let n = members.len().max(1);
                 members.rotate_left((seed as usize) % n);
-                if seed % 3 == 0 {
+                if seed.is_multiple_of(3) {
                     members.reverse();
                 }
                 out.push('{');
@@ -1281,7 +1299,12 @@ mod tests {
                     }
                     out.push_str(&serde_json::to_string(k).unwrap());
                     out.push_str(if pretty { ": " } else { ":" });
-                    write_shuffled(val, seed.wrapping_mul(31).wrapping_add(i as u64), pretty, out);
+                    write_shuffled(
+                        val,
+                        seed.wrapping_mul(31).wrapping_add(i as u64),
+                        pretty,
+                        out,
+                    );
                 }
                 out.push('}');
             }
