@@ -324,6 +324,11 @@ pub fn es_config(cfg: &Config) -> Option<cfship_elasticsearch::EsConfig> {
     if let Some(n) = es.batch_max_docs {
         c.batch.max_docs = n.max(1);
     }
+    c.compression_level = match es.compression_level {
+        Some(level) => level,
+        None if c.all_hosts_loopback() => 0,
+        None => c.compression_level,
+    };
     Some(c)
 }
 

@@ -313,6 +313,10 @@ pub struct ElasticsearchSection {
     pub dead_letter_path: Option<PathBuf>,
     pub max_in_flight: Option<usize>,
     pub batch_max_docs: Option<usize>,
+    /// gzip level of `_bulk` bodies, 0 (none) to 9. Default 1 (as Beats and Logstash), but 0 when
+    /// every host is on this machine (loopback): there gzip saves no network and costs CPU on
+    /// both ends.
+    pub compression_level: Option<u32>,
 }
 
 /// `file:` (optional output): ECS NDJSON. `{dataset}` in the path is replaced by audit/logpull.

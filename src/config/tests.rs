@@ -552,3 +552,38 @@ fn kubernetes_example_config_parses() {
     assert_eq!(c.zones().len(), 1);
     assert_eq!(c.accounts().len(), 1);
 }
+
+#[test]
+fn elasticsearch_compression_level_defaults_to_none_on_loopback() {
+    let level = |es: &str| {
+        let yaml = format!(
+            "cloudflare:\n  api_token: t\nlogpull:\n  zones: [5555555555555555555555555555555f]\nelasticsearch:\n{es}"
+        );
+        // parse_config checks every component's settings (`check_components`)
+        crate::app::wiring::parse_config(&yaml, "test.yml", &|_: &str| None)
+            .map(|cfg| {
+                crate::app::wiring::es_config(&cfg)
+                    .unwrap()
+                    .compression_level
+            })
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(level("  hosts: [\"https://es.example.net:9200\"]\n"), Ok(1));
+    assert_eq!(
+        level("  hosts: [\"http://127.0.0.1:9200\", \"http://localhost:9201\"]\n"),
+        Ok(0)
+    );
+    assert_eq!(
+        level("  hosts: [\"http://127.0.0.1:9200\"]\n  compression_level: 1\n"),
+        Ok(1)
+    );
+    assert_eq!(
+        level("  hosts: [\"https://es.example.net\"]\n  compression_level: 0\n"),
+        Ok(0)
+    );
+    let e = level("  hosts: [\"https://es.example.net\"]\n  compression_level: 12\n").unwrap_err();
+    assert!(
+        e.contains("elasticsearch.compression_level") && e.contains("line 7"),
+        "{e}"
+    );
+}

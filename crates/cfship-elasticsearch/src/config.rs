@@ -146,8 +146,9 @@ pub struct EsConfig {
     pub batch: BatchConfig,
     /// Bulk requests in flight at once, over all callers of one sink (backpressure).
     pub max_in_flight: usize,
-    /// gzip request bodies.
-    pub compression: bool,
+    /// gzip level of request bodies: 0 = not compressed, 1 (fastest, the default, as Beats and
+    /// Logstash) to 9 (smallest).
+    pub compression_level: u32,
     pub retry: RetryConfig,
     pub dead_letter: DeadLetterConfig,
     /// Send `pipeline=_none` so that a default ingest pipeline (e.g. Fleet's, when Fleet's templates
@@ -170,7 +171,7 @@ impl Default for EsConfig {
             namespace: "default".to_string(),
             batch: BatchConfig::default(),
             max_in_flight: 4,
-            compression: true,
+            compression_level: 1,
             retry: RetryConfig::default(),
             dead_letter: DeadLetterConfig::default(),
             skip_default_pipeline: true,
@@ -179,12 +180,38 @@ impl Default for EsConfig {
 }
 
 impl EsConfig {
+    /// Whether every host is on this machine (`localhost`, `127.0.0.0/8`, `::1`): there, gzip
+    /// saves no network and costs CPU on both ends, so cfship's default level is 0 (see
+    /// `compression_level` in the binary's configuration).
+    pub fn all_hosts_loopback(&self) -> bool {
+        self.cloud_id.is_none()
+            && !self.hosts.is_empty()
+            && self.hosts.iter().all(|h| {
+                let Ok(u) = reqwest::Url::parse(h) else {
+                    return false;
+                };
+                let host = u.host_str().unwrap_or_default();
+                host.eq_ignore_ascii_case("localhost")
+                    || host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            })
+    }
+
     /// The rules of the settings (checked at startup by the binary, which adds the line of the
     /// config file). [`EsError::Setting`] names the setting.
     pub fn validate(&self) -> Result<(), EsError> {
         let bad = |key, reason: String| Err(EsError::Setting { key, reason });
         if self.hosts.is_empty() && self.cloud_id.is_none() {
             return bad("hosts", "is empty: set `hosts` or `cloud_id`".into());
+        }
+        if self.compression_level > 9 {
+            return bad(
+                "compression_level",
+                format!("is {}: 0 (none) to 9", self.compression_level),
+            );
         }
         if let Some(why) = namespace_problem(&self.namespace) {
             return bad(
@@ -355,11 +382,34 @@ mod tests {
         let cfg = EsConfig::default();
         assert_eq!(cfg.hosts, vec!["http://127.0.0.1:9200"]);
         assert!(!cfg.insecure);
-        assert!(cfg.compression);
+        assert_eq!(cfg.compression_level, 1);
         assert!(cfg.max_in_flight > 0);
         assert_eq!(cfg.namespace, "default");
         assert!(cfg.dead_letter.index.is_none());
         assert!(cfg.validate().is_ok());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        let on = |hosts: &[&str]| EsConfig {
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..Default::default()
+        };
+        assert!(on(&[
+            "http://127.0.0.1:9200",
+            "https://localhost",
+            "http://[::1]:9200"
+        ])
+        .all_hosts_loopback());
+        assert!(on(&["http://127.9.0.1:9200"]).all_hosts_loopback());
+        assert!(!on(&["http://127.0.0.1:9200", "https://es.example.net"]).all_hosts_loopback());
+        assert!(!on(&["http://10.0.0.1:9200"]).all_hosts_loopback());
+        assert!(!on(&[]).all_hosts_loopback());
+        assert!(!EsConfig {
+            cloud_id: Some("x:eA==".into()),
+            ..on(&["http://127.0.0.1:9200"])
+        }
+        .all_hosts_loopback());
     }
 
     #[test]
@@ -373,6 +423,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(key(no_host.clone()), "hosts");
+        assert_eq!(
+            key(EsConfig {
+                compression_level: 10,
+                ..Default::default()
+            }),
+            "compression_level"
+        );
         assert!(EsConfig {
             cloud_id: Some("x:eA==".into()),
             ..no_host

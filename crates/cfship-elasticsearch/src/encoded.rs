@@ -199,15 +199,15 @@ impl BulkDocs {
         runs
     }
 
-    /// The request body (gzipped when `gzip`) and its uncompressed length. Without compression a
-    /// body of consecutive documents is a slice of the shared buffer.
-    pub(crate) fn body(&self, gzip: bool) -> (Bytes, usize) {
+    /// The request body (gzipped at `level` unless it is 0) and its uncompressed length. Without
+    /// compression a body of consecutive documents is a slice of the shared buffer.
+    pub(crate) fn body(&self, level: u32) -> (Bytes, usize) {
         let runs = self.runs();
         let len: usize = runs.iter().map(|r| r.len()).sum();
-        if gzip {
+        if level > 0 {
             let mut enc = flate2::write::GzEncoder::new(
                 Vec::with_capacity(len / 8 + 64),
-                flate2::Compression::fast(),
+                flate2::Compression::new(level.min(9)),
             );
             let ok = runs
                 .iter()
@@ -510,7 +510,7 @@ mod tests {
         let d = b.finish();
         assert_eq!(d.len(), 3);
         assert_eq!(d.refused().len(), 2);
-        let (body, len) = d.body(false);
+        let (body, len) = d.body(0);
         assert_eq!(len, body.len());
         assert_eq!(
             std::str::from_utf8(&body).unwrap(),
@@ -574,7 +574,7 @@ mod tests {
         want.push(req("i", &"a\"b".repeat(20), "{\"n\":3}"));
         want.push(req("i", id28, "{\"n\":4}"));
         let want = want.finish();
-        assert_eq!(d.body(false).0, want.body(false).0);
+        assert_eq!(d.body(0).0, want.body(0).0);
         assert_eq!(d.to_requests()[..4], want.to_requests()[..]);
         assert_eq!(d.refused().len(), 1);
         assert_eq!(d.refused()[0].0, req("i", "z", "[3]"));
@@ -587,14 +587,14 @@ mod tests {
             .map(|i| req("i", &format!("id{i}"), &format!("{{\"n\":{i}}}")))
             .collect();
         let d = BulkDocs::from(reqs.clone());
-        let (whole, _) = d.body(false);
-        let (first, _) = d.slice(0..2).body(false);
+        let (whole, _) = d.body(0);
+        let (first, _) = d.slice(0..2).body(0);
         assert!(whole.starts_with(&first));
         let picked = d.pick(&[1, 3]);
         assert_eq!(picked.to_requests(), vec![reqs[1].clone(), reqs[3].clone()]);
-        let (raw, len) = picked.body(false);
+        let (raw, len) = picked.body(0);
         assert_eq!(raw.len(), len);
-        let (z, zlen) = picked.body(true);
+        let (z, zlen) = picked.body(1);
         assert_eq!(zlen, len);
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&z[..])

@@ -99,14 +99,18 @@ impl ElasticsearchSink {
         let items = items.finish();
         let mut retrier = self.retrier();
         loop {
-            let (body, _) = items.body(self.inner.cfg.compression);
+            let (body, _) = items.body(self.inner.cfg.compression_level);
             let res = self
                 .inner
                 .transport
                 .send(
                     Method::POST,
                     "/_bulk?filter_path=items.*.status,items.*.error",
-                    Some((body, "application/x-ndjson", self.inner.cfg.compression)),
+                    Some((
+                        body,
+                        "application/x-ndjson",
+                        self.inner.cfg.compression_level > 0,
+                    )),
                 )
                 .await;
             match res {

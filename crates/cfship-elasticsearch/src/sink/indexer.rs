@@ -103,7 +103,7 @@ impl ElasticsearchSink {
         let mut retrier = self.retrier();
         let stats = &self.inner.stats;
         while !pending.is_empty() {
-            let (body, raw_len) = pending.body(self.inner.cfg.compression);
+            let (body, raw_len) = pending.body(self.inner.cfg.compression_level);
             let resp = {
                 let permit = tokio::select! {
                     p = self.inner.permits.acquire() => p.map_err(|_| EsError::ShuttingDown)?,
@@ -120,7 +120,11 @@ impl ElasticsearchSink {
                 let send = self.inner.transport.send(
                     Method::POST,
                     &self.inner.bulk_path,
-                    Some((body, "application/x-ndjson", self.inner.cfg.compression)),
+                    Some((
+                        body,
+                        "application/x-ndjson",
+                        self.inner.cfg.compression_level > 0,
+                    )),
                 );
                 let r = tokio::select! {
                     r = send => Some(r),
